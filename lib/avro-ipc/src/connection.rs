@@ -1,0 +1,189 @@
+//! Frames over a TCP stream: buffered [`Connection::read_frame`] and
+//! [`Connection::write_frame`], optionally through deflate.
+//!
+//! This is the mini-redis `connection.rs` half of the codec: it owns the socket
+//! and the buffers, and leaves "is this a complete frame?" to [`crate::frame`].
+//! With deflate on, bytes from the socket go to a compressed buffer and are
+//! inflated into the frame buffer in bounded steps, each followed by a frame
+//! check, so the frame limits hold for the *inflated* data as well.
+
+use std::fmt;
+use std::io;
+
+use bytes::{Buf, BytesMut};
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::deflate::{Deflater, Inflater, DEFAULT_LEVEL};
+use crate::frame::{self, Frame, FrameError, FrameLimits};
+
+/// Read-buffer growth step; also the most bytes one inflate step produces.
+const CHUNK: usize = 16 * 1024;
+
+/// Why a connection cannot go on. The variants decide how loudly to log.
+#[derive(Debug, Error)]
+pub(crate) enum ConnectionError {
+    /// Socket error.
+    #[error("socket error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer broke the framing rules or the limits.
+    #[error("bad frame: {source}{hint}")]
+    Frame {
+        /// What was wrong.
+        source: FrameError,
+        /// A guess at the cause, for the operator.
+        hint: Hint,
+    },
+    /// The peer closed the connection in the middle of a frame.
+    #[error("peer closed the connection inside a frame ({buffered} bytes buffered)")]
+    ClosedMidFrame {
+        /// Bytes of the partial frame.
+        buffered: usize,
+    },
+}
+
+/// An operator hint appended to frame errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hint {
+    None,
+    /// The first bytes look like a zlib header: the peer compresses, we do not.
+    PeerCompresses,
+}
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hint::None => Ok(()),
+            Hint::PeerCompresses => f.write_str(
+                " (the data starts like a zlib stream: the peer probably uses compression-type = deflate while this side does not)",
+            ),
+        }
+    }
+}
+
+/// Compression state, present when deflate is on.
+struct Compressed {
+    raw: BytesMut,
+    output_pending: bool,
+    inflater: Inflater,
+    deflater: Deflater,
+    out: Vec<u8>,
+}
+
+/// One Avro-over-Netty connection.
+pub(crate) struct Connection {
+    stream: TcpStream,
+    limits: FrameLimits,
+    /// Inflated (or plain) bytes not yet parsed into frames.
+    plain: BytesMut,
+    compressed: Option<Box<Compressed>>,
+    /// Reused buffer for outgoing frames.
+    write_buf: Vec<u8>,
+    frames_read: u64,
+}
+
+impl Connection {
+    pub(crate) fn new(stream: TcpStream, limits: FrameLimits, deflate: bool) -> Self {
+        let compressed = deflate.then(|| {
+            Box::new(Compressed {
+                raw: BytesMut::new(),
+                output_pending: false,
+                inflater: Inflater::new(),
+                deflater: Deflater::new(DEFAULT_LEVEL),
+                out: Vec::new(),
+            })
+        });
+        Connection { stream, limits, plain: BytesMut::new(), compressed, write_buf: Vec::new(), frames_read: 0 }
+    }
+
+    /// Reads the next frame; `Ok(None)` when the peer closed cleanly between
+    /// frames.
+    pub(crate) async fn read_frame(&mut self) -> Result<Option<Frame>, ConnectionError> {
+        loop {
+            match frame::parse(&mut self.plain, &self.limits) {
+                Ok(Some(frame)) => {
+                    self.frames_read += 1;
+                    return Ok(Some(frame));
+                }
+                Ok(None) => {}
+                Err(source) => return Err(ConnectionError::Frame { source, hint: self.hint() }),
+            }
+            if let Some(c) = self.compressed.as_mut() {
+                // Inflate while there is input, or while the last step filled
+                // its whole output (the inflater may hold more for us).
+                if !c.raw.is_empty() || c.output_pending {
+                    let (used, produced) = c.inflater.inflate(&c.raw, &mut self.plain, CHUNK)?;
+                    c.raw.advance(used);
+                    c.output_pending = produced == CHUNK;
+                    if used > 0 || produced > 0 {
+                        continue;
+                    }
+                }
+            }
+            let target = match self.compressed.as_mut() {
+                Some(c) => &mut c.raw,
+                None => &mut self.plain,
+            };
+            if target.capacity() - target.len() < CHUNK / 4 {
+                target.reserve(CHUNK);
+            }
+            if self.stream.read_buf(target).await? == 0 {
+                // A compressed stream may end with a trailer that inflates to
+                // nothing; only unparsed frame bytes make the close unclean.
+                return if self.plain.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ConnectionError::ClosedMidFrame { buffered: self.plain.len() })
+                };
+            }
+        }
+    }
+
+    /// Writes one frame whose payload `write_payload` appends.
+    pub(crate) async fn write_frame(
+        &mut self,
+        serial: i32,
+        write_payload: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), ConnectionError> {
+        self.write_buf.clear();
+        frame::encode_with(serial, &mut self.write_buf, write_payload)
+            .map_err(|source| ConnectionError::Frame { source, hint: Hint::None })?;
+        match self.compressed.as_mut() {
+            None => self.stream.write_all(&self.write_buf).await?,
+            Some(c) => {
+                c.out.clear();
+                c.deflater.compress_message(&self.write_buf, &mut c.out)?;
+                self.stream.write_all(&c.out).await?;
+                shrink(&mut c.out);
+            }
+        }
+        shrink(&mut self.write_buf);
+        Ok(())
+    }
+
+    /// Closes the sending side after everything written so far.
+    pub(crate) async fn shutdown(&mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+
+    fn hint(&self) -> Hint {
+        let looks_zlib = self.compressed.is_none()
+            && self.frames_read == 0
+            && self.plain.len() >= 2
+            && self.plain[0] == 0x78
+            && matches!(self.plain[1], 0x01 | 0x5e | 0x9c | 0xda);
+        if looks_zlib {
+            Hint::PeerCompresses
+        } else {
+            Hint::None
+        }
+    }
+}
+
+/// Lets a buffer that once held a huge frame go back to a modest size.
+fn shrink(buf: &mut Vec<u8>) {
+    if buf.capacity() > 4 << 20 {
+        *buf = Vec::new();
+    }
+}

@@ -1,0 +1,241 @@
+// A stand-in for Apache Flume's Avro source and Avro sink, built from the very classes they use:
+// Apache Avro 1.8.2's NettyServer / NettyTransceiver (Netty 3.9) with a GenericResponder /
+// GenericRequestor for Flume's AvroSourceProtocol. The Rust crate lib/avro-ipc runs it in its
+// interop tests (lib/avro-ipc/tests/java_interop.rs).
+//
+// Classpath: avro-1.8.2, avro-ipc-1.8.2, netty-3.9.9.Final, jackson-{core,mapper}-asl-1.9.13,
+// slf4j-api-1.7.16 (see `scripts/stack env`, AVRO_IPC_CLASSPATH).
+//
+// Usage:
+//   server PORT OUTFILE [--fail-first N] [--deflate] [--protocol AVPR]
+//       Serves append/appendBatch on 127.0.0.1:PORT (0 = any free port). Appends every event of an
+//       accepted call to OUTFILE as one JSON line {"headers":{...},"body_base64":"..."}, flushed
+//       before the reply; answers OK, or FAILED (writing nothing) for the first N calls.
+//       Prints "PROTOCOL_MD5 <hex>", then "READY <port>". Stops when stdin closes.
+//   client HOST PORT EVENTS BATCH [--deflate] [--append] [--protocol AVPR]
+//       Sends EVENTS events, headers {"seq": i, "host": "java"} and body "event-i", in appendBatch
+//       calls of BATCH events (or one append per event with --append). Prints "STATUS <s>" per
+//       call; a FAILED call is resent (up to 5 attempts), as a Flume sink would. Ends with
+//       "SENT <n> OK" (exit 0) or "SENT <n> INCOMPLETE" (exit 1).
+//
+// --deflate puts Netty's ZlibEncoder(6)/ZlibDecoder (zlib wrapper) first in the pipeline, exactly
+// as Flume's AvroSource (AdvancedChannelPipelineFactory) and NettyAvroRpcClient
+// (SSLCompressionChannelFactory) do for compression-type = deflate.
+
+import java.io.BufferedWriter;
+import java.io.File;
+import java.io.FileOutputStream;
+import java.io.OutputStreamWriter;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+
+import org.apache.avro.Protocol;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.ipc.NettyServer;
+import org.apache.avro.ipc.NettyTransceiver;
+import org.apache.avro.ipc.generic.GenericRequestor;
+import org.apache.avro.ipc.generic.GenericResponder;
+import org.codehaus.jackson.map.ObjectMapper;
+import org.jboss.netty.channel.ChannelPipeline;
+import org.jboss.netty.channel.ChannelPipelineFactory;
+import org.jboss.netty.channel.Channels;
+import org.jboss.netty.channel.socket.SocketChannel;
+import org.jboss.netty.channel.socket.nio.NioClientSocketChannelFactory;
+import org.jboss.netty.channel.socket.nio.NioServerSocketChannelFactory;
+import org.jboss.netty.handler.codec.compression.ZlibDecoder;
+import org.jboss.netty.handler.codec.compression.ZlibEncoder;
+
+public class FlumeAvroPeer {
+  private static final String EVENT_TYPE = "org.apache.flume.source.avro.AvroFlumeEvent";
+  private static final String STATUS_TYPE = "org.apache.flume.source.avro.Status";
+  private static final int COMPRESSION_LEVEL = 6; // Flume's default
+
+  public static void main(String[] args) throws Exception {
+    if (args.length < 1) usage();
+    List<String> positional = new ArrayList<>();
+    boolean deflate = false, append = false;
+    int failFirst = 0;
+    String avpr = "schemas/avro/flume.avpr";
+    for (int i = 1; i < args.length; i++) {
+      switch (args[i]) {
+        case "--deflate": deflate = true; break;
+        case "--append": append = true; break;
+        case "--fail-first": failFirst = Integer.parseInt(args[++i]); break;
+        case "--protocol": avpr = args[++i]; break;
+        default: positional.add(args[i]);
+      }
+    }
+    Protocol protocol = Protocol.parse(new File(avpr));
+    System.out.println("PROTOCOL_MD5 " + hex(protocol.getMD5()));
+    System.out.flush();
+    try {
+      if (args[0].equals("server") && positional.size() == 2) {
+        server(protocol, Integer.parseInt(positional.get(0)), positional.get(1), failFirst, deflate);
+      } else if (args[0].equals("client") && positional.size() == 4) {
+        boolean ok = client(protocol, positional.get(0), Integer.parseInt(positional.get(1)),
+            Integer.parseInt(positional.get(2)), Integer.parseInt(positional.get(3)), deflate, append);
+        System.exit(ok ? 0 : 1);
+      } else {
+        usage();
+      }
+    } catch (Exception e) {
+      System.out.println("ERROR " + e);
+      e.printStackTrace();
+      System.exit(1);
+    }
+  }
+
+  private static void usage() {
+    System.err.println("usage: FlumeAvroPeer server PORT OUTFILE [--fail-first N] [--deflate] [--protocol AVPR]\n"
+        + "       FlumeAvroPeer client HOST PORT EVENTS BATCH [--deflate] [--append] [--protocol AVPR]");
+    System.exit(2);
+  }
+
+  // ------------------------------------------------------------------------------------ server
+
+  private static void server(Protocol protocol, int port, String outFile, int failFirst, boolean deflate)
+      throws Exception {
+    final Schema statusSchema = protocol.getType(STATUS_TYPE);
+    final ObjectMapper json = new ObjectMapper();
+    final BufferedWriter out = new BufferedWriter(
+        new OutputStreamWriter(new FileOutputStream(outFile, true), StandardCharsets.UTF_8));
+    final int[] calls = {0};
+    GenericResponder responder = new GenericResponder(protocol) {
+      @Override
+      @SuppressWarnings("unchecked")
+      public Object respond(Protocol.Message message, Object request) throws Exception {
+        GenericRecord params = (GenericRecord) request;
+        List<GenericRecord> events = message.getName().equals("appendBatch")
+            ? (List<GenericRecord>) params.get("events")
+            : Collections.singletonList((GenericRecord) params.get("event"));
+        synchronized (out) {
+          calls[0]++;
+          if (calls[0] <= failFirst) {
+            return new GenericData.EnumSymbol(statusSchema, "FAILED");
+          }
+          for (GenericRecord event : events) {
+            Map<String, String> headers = new LinkedHashMap<>();
+            for (Map.Entry<?, ?> h : ((Map<?, ?>) event.get("headers")).entrySet()) {
+              headers.put(h.getKey().toString(), h.getValue().toString());
+            }
+            ByteBuffer body = ((ByteBuffer) event.get("body")).duplicate();
+            byte[] bytes = new byte[body.remaining()];
+            body.get(bytes);
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("headers", headers);
+            line.put("body_base64", Base64.getEncoder().encodeToString(bytes));
+            out.write(json.writeValueAsString(line));
+            out.write('\n');
+          }
+          out.flush();
+        }
+        return new GenericData.EnumSymbol(statusSchema, "OK");
+      }
+    };
+    ChannelPipelineFactory pipeline = new ChannelPipelineFactory() {
+      @Override
+      public ChannelPipeline getPipeline() {
+        ChannelPipeline p = Channels.pipeline();
+        if (deflate) {
+          p.addFirst("deflater", new ZlibEncoder(COMPRESSION_LEVEL));
+          p.addFirst("inflater", new ZlibDecoder());
+        }
+        return p;
+      }
+    };
+    NettyServer server = new NettyServer(responder, new InetSocketAddress("127.0.0.1", port),
+        new NioServerSocketChannelFactory(Executors.newCachedThreadPool(), Executors.newCachedThreadPool()),
+        pipeline, null);
+    server.start();
+    System.out.println("READY " + server.getPort());
+    System.out.flush();
+    while (System.in.read() != -1) {
+      // Runs until the test closes our stdin.
+    }
+    server.close();
+    synchronized (out) {
+      out.close();
+    }
+    System.exit(0);
+  }
+
+  // ------------------------------------------------------------------------------------ client
+
+  /** What Flume's NettyAvroRpcClient passes to NettyTransceiver for compression-type = deflate. */
+  private static class CompressionChannelFactory extends NioClientSocketChannelFactory {
+    CompressionChannelFactory() {
+      super(Executors.newCachedThreadPool(), Executors.newCachedThreadPool());
+    }
+
+    @Override
+    public SocketChannel newChannel(ChannelPipeline pipeline) {
+      pipeline.addFirst("deflater", new ZlibEncoder(COMPRESSION_LEVEL));
+      pipeline.addFirst("inflater", new ZlibDecoder());
+      return super.newChannel(pipeline);
+    }
+  }
+
+  private static boolean client(Protocol protocol, String host, int port, int events, int batch,
+      boolean deflate, boolean append) throws Exception {
+    InetSocketAddress addr = new InetSocketAddress(host, port);
+    NettyTransceiver transceiver = deflate
+        ? new NettyTransceiver(addr, new CompressionChannelFactory())
+        : new NettyTransceiver(addr);
+    GenericRequestor requestor = new GenericRequestor(protocol, transceiver);
+    Schema eventSchema = protocol.getType(EVENT_TYPE);
+    String messageName = append ? "append" : "appendBatch";
+    Protocol.Message message = protocol.getMessages().get(messageName);
+    int step = append ? 1 : batch;
+    int sent = 0;
+    boolean complete = true;
+    for (int start = 0; start < events; start += step) {
+      int end = Math.min(start + step, events);
+      List<GenericRecord> records = new ArrayList<>();
+      for (int i = start; i < end; i++) {
+        Map<String, String> headers = new LinkedHashMap<>();
+        headers.put("seq", Integer.toString(i));
+        headers.put("host", "java");
+        GenericRecord event = new GenericData.Record(eventSchema);
+        event.put("headers", headers);
+        event.put("body", ByteBuffer.wrap(("event-" + i).getBytes(StandardCharsets.UTF_8)));
+        records.add(event);
+      }
+      GenericRecord params = new GenericData.Record(message.getRequest());
+      if (append) {
+        params.put("event", records.get(0));
+      } else {
+        params.put("events", new GenericData.Array<>(message.getRequest().getField("events").schema(), records));
+      }
+      String status = "FAILED";
+      for (int attempt = 0; attempt < 5 && !status.equals("OK"); attempt++) {
+        status = requestor.request(messageName, params).toString();
+        System.out.println("STATUS " + status);
+      }
+      if (status.equals("OK")) {
+        sent += records.size();
+      } else {
+        complete = false;
+      }
+    }
+    System.out.println("SENT " + sent + (complete ? " OK" : " INCOMPLETE"));
+    System.out.flush();
+    transceiver.close();
+    return complete;
+  }
+
+  private static String hex(byte[] bytes) {
+    StringBuilder sb = new StringBuilder();
+    for (byte b : bytes) sb.append(String.format("%02x", b));
+    return sb.toString();
+  }
+}
