@@ -1,0 +1,79 @@
+//! `spool-agent`: command-line entry point. Parses flags and dispatches;
+//! everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use spool_agent::config::Config;
+
+/// Reads access-log files dropped into spool directories, validates every
+/// line, and forwards the events over Flume's Avro RPC through a durable channel.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent until SIGTERM or SIGINT.
+    Run {
+        /// Configuration file (TOML; see conf/spool-agent.example.toml).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit: 0 when valid, 78 with the offending key otherwise.
+    Validate {
+        /// Configuration file.
+        config: PathBuf,
+    },
+}
+
+/// Exit code for configuration errors (sysexits EX_CONFIG, as Vector uses).
+const EX_CONFIG: u8 = 78;
+
+fn load(path: &PathBuf) -> Result<spool_agent::config::Validated, String> {
+    Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => match load(&config) {
+            Ok(v) => {
+                println!("{}: valid (host {}, {} spool dir(s), {} receiver(s))", config.display(), v.config.agent.host, v.config.source.spool_dirs.len(), v.config.sink.receivers.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("invalid configuration: {e}");
+                ExitCode::from(EX_CONFIG)
+            }
+        },
+        Command::Run { config } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("invalid configuration: {e}");
+                    return ExitCode::from(EX_CONFIG);
+                }
+            };
+            clickstream_telemetry::init_logging(cfg.config.log.json);
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(spool_agent::run::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

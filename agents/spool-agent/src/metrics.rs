@@ -1,0 +1,74 @@
+//! The agent's metrics, registered once and shared by source and sink.
+//! Names follow Prometheus conventions; `docs/operations.md` lists them.
+
+use std::sync::{Arc, Mutex};
+
+use clickstream_telemetry::prometheus_client::metrics::counter::Counter;
+use clickstream_telemetry::prometheus_client::metrics::family::Family;
+use clickstream_telemetry::prometheus_client::metrics::gauge::Gauge;
+use clickstream_telemetry::prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric of the spool agent.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    /// Files found ready in a spool directory.
+    pub files_seen: Counter,
+    /// Files fully delivered into the channel and completed.
+    pub files_completed: Counter,
+    /// Files skipped because their content was delivered before.
+    pub files_duplicate: Counter,
+    /// Files moved to quarantine, by reason.
+    pub files_quarantined: Family<Labels, Counter>,
+    /// Lines turned into events.
+    pub lines_accepted: Counter,
+    /// Lines rejected into dead-letter files, by reason.
+    pub lines_rejected: Family<Labels, Counter>,
+    /// Bytes read from spooled files.
+    pub bytes_read: Counter,
+    /// Times the source waited for the channel, by reason (`channel_full`, `disk_floor`, `channel_error`).
+    pub source_paused: Family<Labels, Counter>,
+    /// Events in the channel, not yet acknowledged by a receiver.
+    pub channel_events: Gauge,
+    /// Their bytes.
+    pub channel_bytes: Gauge,
+    /// Channel capacity in events.
+    pub channel_capacity_events: Gauge,
+    /// Batches a receiver acknowledged with OK.
+    pub batches_sent: Counter,
+    /// Events in those batches.
+    pub events_sent: Counter,
+    /// Batches that failed (error, timeout or a non-OK status), by receiver.
+    pub batches_failed: Family<Labels, Counter>,
+    /// 1 while a receiver is usable, 0 while it is backing off.
+    pub receiver_up: Family<Labels, Gauge>,
+}
+
+impl Metrics {
+    /// Registers every metric in a new registry.
+    pub fn register(&self) -> Arc<Mutex<Registry>> {
+        let mut r = Registry::with_prefix("spool_agent");
+        r.register("files_seen", "Files found ready in a spool directory", self.files_seen.clone());
+        r.register("files_completed", "Files fully delivered into the channel and completed", self.files_completed.clone());
+        r.register("files_duplicate", "Files skipped because their content was delivered before", self.files_duplicate.clone());
+        r.register("files_quarantined", "Files moved to quarantine, by reason", self.files_quarantined.clone());
+        r.register("lines_accepted", "Lines turned into events", self.lines_accepted.clone());
+        r.register("lines_rejected", "Lines rejected into dead-letter files, by reason", self.lines_rejected.clone());
+        r.register("bytes_read", "Bytes read from spooled files", self.bytes_read.clone());
+        r.register("source_paused", "Times the source waited for the channel, by reason", self.source_paused.clone());
+        r.register("channel_events", "Events in the channel not yet acknowledged by a receiver", self.channel_events.clone());
+        r.register("channel_bytes", "Bytes in the channel not yet acknowledged by a receiver", self.channel_bytes.clone());
+        r.register("channel_capacity_events", "Channel capacity in events", self.channel_capacity_events.clone());
+        r.register("batches_sent", "Batches acknowledged OK by a receiver", self.batches_sent.clone());
+        r.register("events_sent", "Events acknowledged OK by a receiver", self.events_sent.clone());
+        r.register("batches_failed", "Batches that failed, by receiver", self.batches_failed.clone());
+        r.register("receiver_up", "1 while a receiver is usable, 0 while backing off", self.receiver_up.clone());
+        Arc::new(Mutex::new(r))
+    }
+}
+
+/// A one-label set.
+pub fn label(key: &'static str, value: impl Into<String>) -> Labels {
+    vec![(key, value.into())]
+}

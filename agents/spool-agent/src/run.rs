@@ -1,0 +1,79 @@
+//! Wiring: channel, source thread, forwarder task, metrics endpoint; and the
+//! shutdown order that keeps every promise: stop the source (its last batch
+//! and position are put), then the forwarder (its batch in flight finishes or
+//! is rolled back), then close the channel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::config::Validated;
+use crate::metrics::Metrics;
+use crate::sink::Forwarder;
+use crate::source::SpoolSource;
+
+/// Runs the agent until SIGTERM/SIGINT.
+pub async fn run(cfg: Validated) -> Result<()> {
+    let cfg = Arc::new(cfg);
+    let channel_cfg = cfg.channel.clone();
+    let channel = tokio::task::spawn_blocking(move || channel_cfg.open("channel"))
+        .await?
+        .context("opening the channel (is another agent using the same channel.dir?)")?;
+    let metrics = Metrics::default();
+    metrics.channel_capacity_events.set(channel.stats().capacity_events as i64);
+    let registry = metrics.register();
+    let receivers_health = Arc::new(Mutex::new(Vec::<(String, bool)>::new()));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let health: HealthCheck = {
+        let rh = Arc::clone(&receivers_health);
+        let ch = Arc::clone(&channel);
+        Arc::new(move || {
+            let receivers = rh.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let ok = receivers.is_empty() || receivers.iter().any(|(_, up)| *up);
+            let mut details: Vec<(String, String)> =
+                receivers.into_iter().map(|(a, up)| (format!("receiver {a}"), if up { "up".into() } else { "backing off".into() })).collect();
+            let s = ch.stats();
+            details.push(("channel".into(), format!("{} events, {} bytes", s.events, s.bytes)));
+            Health { ok, details }
+        })
+    };
+    let mut metrics_task = None;
+    if let Some(addr) = cfg.config.metrics.listen {
+        let mut rx = stop_rx.clone();
+        let (_, task) = serve_metrics(addr, registry, health, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+        .await?;
+        metrics_task = Some(task);
+    }
+
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let source = SpoolSource::new(Arc::clone(&cfg), Arc::clone(&channel), metrics.clone(), Arc::clone(&stop_flag))?;
+    let source_thread = std::thread::Builder::new().name("spool-source".into()).spawn(move || source.run())?;
+    let forwarder = Forwarder::new(&cfg.config.sink, Arc::clone(&channel), metrics.clone(), receivers_health);
+    let forwarder_task = tokio::spawn(forwarder.run(stop_rx.clone()));
+    info!(host = %cfg.config.agent.host, "spool agent running");
+
+    shutdown_signal().await;
+    stop_flag.store(true, Ordering::Relaxed);
+    let source_result = tokio::task::spawn_blocking(move || source_thread.join()).await?;
+    let _ = stop_tx.send(true);
+    if let Err(e) = forwarder_task.await {
+        error!(error = %e, "forwarder task failed");
+    }
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    drop(channel);
+    match source_result {
+        Ok(r) => r?,
+        Err(_) => anyhow::bail!("the source thread panicked"),
+    }
+    info!("spool agent stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The delivery loop: take → send → commit (or rollback and retry).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
+use clickstream_avro_ipc::flume::Status;
+use clickstream_channel::{Channel, Taken};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::Receivers;
+use crate::config::{Compression, SinkConfig};
+use crate::metrics::{label, Metrics};
+
+/// Delivers the channel's batches to the receivers.
+pub struct Forwarder {
+    channel: Arc<dyn Channel>,
+    receivers: Receivers,
+    options: ClientOptions,
+    batch_size: usize,
+    metrics: Metrics,
+    /// Shared with `/health`.
+    health: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+}
+
+impl Forwarder {
+    /// A forwarder configured by `[sink]`.
+    pub fn new(cfg: &SinkConfig, channel: Arc<dyn Channel>, metrics: Metrics, health: Arc<std::sync::Mutex<Vec<(String, bool)>>>) -> Forwarder {
+        let receivers = Receivers::new(cfg.receivers.clone(), cfg.selector, cfg.backoff_initial, cfg.backoff_max);
+        let options = ClientOptions {
+            connect_timeout: cfg.connect_timeout,
+            request_timeout: cfg.request_timeout,
+            deflate: cfg.compression == Compression::Deflate,
+            ..ClientOptions::default()
+        };
+        Forwarder { channel, receivers, options, batch_size: cfg.batch_size, metrics, health }
+    }
+
+    fn publish_health(&self) {
+        let h = self.receivers.health();
+        for (addr, up) in &h {
+            self.metrics.receiver_up.get_or_create(&label("receiver", addr.clone())).set(i64::from(*up));
+        }
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = h;
+        let stats = self.channel.stats();
+        self.metrics.channel_events.set(stats.events as i64);
+        self.metrics.channel_bytes.set(stats.bytes as i64);
+    }
+
+    /// Runs until `shutdown` turns true. The batch in flight is finished (or
+    /// rolled back) first; undelivered events stay in the channel.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        self.publish_health();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let channel = Arc::clone(&self.channel);
+            let max = self.batch_size;
+            let taken = match tokio::task::spawn_blocking(move || channel.take(max, Duration::from_millis(200))).await {
+                Ok(Ok(Some(t))) => t,
+                Ok(Ok(None)) => {
+                    self.publish_health();
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    warn!(error = %e, "channel take failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(e) => {
+                    warn!(error = %e, "channel take task failed");
+                    continue;
+                }
+            };
+            if !self.deliver(taken, &mut shutdown).await {
+                break;
+            }
+        }
+        info!("forwarder stopped");
+    }
+
+    /// Delivers one batch; `false` when shutdown interrupted (batch rolled back).
+    async fn deliver(&mut self, taken: Taken, shutdown: &mut watch::Receiver<bool>) -> bool {
+        if taken.events.is_empty() {
+            // Position-only puts (file completion) carry no events.
+            let _ = self.channel.commit(taken.id);
+            return true;
+        }
+        loop {
+            let i = match self.receivers.pick() {
+                Ok(i) => i,
+                Err(wait) => {
+                    self.publish_health();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => continue,
+                        _ = shutdown.changed() => { self.channel.rollback(); return false; }
+                    }
+                }
+            };
+            let addr = self.receivers.get(i).cfg.address.clone();
+            match self.send(i, &taken.events).await {
+                Ok(Status::Ok) => {
+                    self.receivers.succeeded(i);
+                    if let Err(e) = self.channel.commit(taken.id) {
+                        warn!(error = %e, "commit after delivery failed; the batch may be sent again");
+                    }
+                    self.metrics.batches_sent.inc();
+                    self.metrics.events_sent.inc_by(taken.events.len() as u64);
+                    debug!(receiver = %addr, events = taken.events.len(), "batch delivered");
+                    self.publish_health();
+                    return true;
+                }
+                Ok(status) => {
+                    let wait = self.receivers.failed(i);
+                    self.metrics.batches_failed.get_or_create(&label("receiver", addr.clone())).inc();
+                    warn!(receiver = %addr, ?status, retry_in = ?wait, "receiver did not accept the batch");
+                }
+                Err(e) => {
+                    let wait = self.receivers.failed(i);
+                    self.metrics.batches_failed.get_or_create(&label("receiver", addr.clone())).inc();
+                    warn!(receiver = %addr, error = %e, retry_in = ?wait, "delivery failed");
+                }
+            }
+            self.publish_health();
+            if *shutdown.borrow() {
+                self.channel.rollback();
+                return false;
+            }
+        }
+    }
+
+    async fn send(&mut self, i: usize, events: &[Vec<u8>]) -> Result<Status, String> {
+        let options = self.options.clone();
+        let r = self.receivers.get(i);
+        if r.client.is_none() {
+            let client = FlumeClient::connect(r.cfg.address.as_str(), options).await.map_err(|e| e.to_string())?;
+            r.client = Some(client);
+        }
+        let client = r.client.as_mut().expect("connected above");
+        client.append_batch_encoded(events).await.map_err(|e| e.to_string())
+    }
+}

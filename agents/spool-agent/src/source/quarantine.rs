@@ -1,0 +1,78 @@
+//! Files that cannot be read whole leave the spool directory for the
+//! quarantine directory, with a `.reason` file next to them saying why and
+//! how far delivery got, so an operator can decide what to do. The agent
+//! itself goes on with the other files.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde_json::json;
+
+/// Why a file was quarantined (stable names, also metric labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Its content changed after reading started.
+    Modified,
+    /// It became shorter than what was already read.
+    Truncated,
+    /// It could not be opened or read.
+    Unreadable,
+    /// It holds binary data, not text.
+    NotText,
+    /// A gzip file that ends before its end.
+    TruncatedGzip,
+}
+
+impl Reason {
+    /// All reasons, for metric labels.
+    pub const ALL: [Reason; 5] = [Reason::Modified, Reason::Truncated, Reason::Unreadable, Reason::NotText, Reason::TruncatedGzip];
+
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Modified => "modified_while_read",
+            Reason::Truncated => "truncated",
+            Reason::Unreadable => "unreadable",
+            Reason::NotText => "not_text",
+            Reason::TruncatedGzip => "truncated_gzip",
+        }
+    }
+}
+
+/// Moves `path` into `dir` (if it still exists) and writes `<name>.reason`.
+/// Returns where the file went.
+pub fn quarantine(
+    dir: &Path,
+    path: &Path,
+    reason: Reason,
+    detail: &str,
+    fingerprint: Option<&str>,
+    delivered_up_to: u64,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "unnamed".into());
+    let stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let target = dir.join(format!("{name}.{stamp}"));
+    let moved = match std::fs::rename(path, &target) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            // Another file system: copy, then remove.
+            std::fs::copy(path, &target).map_err(|_| e)?;
+            std::fs::remove_file(path)?;
+            true
+        }
+    };
+    let info = json!({
+        "file": path.display().to_string(),
+        "quarantined_as": if moved { Some(target.display().to_string()) } else { None },
+        "reason": reason.as_str(),
+        "detail": detail,
+        "fingerprint": fingerprint,
+        "delivered_up_to_offset": delivered_up_to,
+        "at_unix_ms": stamp,
+    });
+    let reason_path = dir.join(format!("{name}.{stamp}.reason"));
+    std::fs::write(&reason_path, serde_json::to_string_pretty(&info)? + "\n")?;
+    Ok(target)
+}
