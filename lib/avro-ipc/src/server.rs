@@ -65,6 +65,9 @@ pub struct ServerLimits {
     /// Expect and send a deflate stream (Flume's `compression-type = deflate`);
     /// must match the senders.
     pub deflate: bool,
+    /// Client addresses allowed to connect (Flume's `ipFilter`); empty allows
+    /// every client. Others are closed on arrival and counted as refused.
+    pub allow: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerLimits {
@@ -79,6 +82,7 @@ impl Default for ServerLimits {
             max_connections: 1024,
             idle_timeout: Duration::from_secs(300),
             deflate: false,
+            allow: Vec::new(),
         }
     }
 }
@@ -119,6 +123,12 @@ pub async fn serve_with_stats<H: BatchHandler>(
                 Ok((socket, peer)) => {
                     accept_backoff = Duration::from_millis(10);
                     ServerStats::add(&shared.stats.connections_accepted, 1);
+                    if !shared.limits.allow.is_empty() && !shared.limits.allow.contains(&peer.ip()) {
+                        ServerStats::add(&shared.stats.connections_refused, 1);
+                        warn!(%peer, "refusing connection: client address not in the allow list");
+                        drop(socket);
+                        continue;
+                    }
                     match slots.clone().try_acquire_owned() {
                         Ok(permit) => {
                             connections.spawn(run_connection(socket, peer, shared.clone(), stop_rx.clone(), permit));
