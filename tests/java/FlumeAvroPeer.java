@@ -85,6 +85,10 @@ public class FlumeAvroPeer {
         boolean ok = client(protocol, positional.get(0), Integer.parseInt(positional.get(1)),
             Integer.parseInt(positional.get(2)), Integer.parseInt(positional.get(3)), deflate, append);
         System.exit(ok ? 0 : 1);
+      } else if (args[0].equals("replay") && positional.size() == 4) {
+        boolean ok = replay(protocol, positional.get(0), Integer.parseInt(positional.get(1)),
+            positional.get(2), Integer.parseInt(positional.get(3)), deflate);
+        System.exit(ok ? 0 : 1);
       } else {
         usage();
       }
@@ -97,7 +101,8 @@ public class FlumeAvroPeer {
 
   private static void usage() {
     System.err.println("usage: FlumeAvroPeer server PORT OUTFILE [--fail-first N] [--deflate] [--protocol AVPR]\n"
-        + "       FlumeAvroPeer client HOST PORT EVENTS BATCH [--deflate] [--append] [--protocol AVPR]");
+        + "       FlumeAvroPeer client HOST PORT EVENTS BATCH [--deflate] [--append] [--protocol AVPR]\n"
+        + "       FlumeAvroPeer replay HOST PORT JSONL BATCH [--deflate] [--protocol AVPR]");
     System.exit(2);
   }
 
@@ -185,8 +190,42 @@ public class FlumeAvroPeer {
     }
   }
 
+  /**
+   * Sends the events of a JSON-lines file ({"headers": {...}, "body_base64": "..."}) with
+   * appendBatch, as a Flume Avro sink would: the fan-out agent's interoperability test.
+   */
+  @SuppressWarnings("unchecked")
+  private static boolean replay(Protocol protocol, String host, int port, String jsonl, int batch,
+      boolean deflate) throws Exception {
+    ObjectMapper json = new ObjectMapper();
+    List<Map<String, String>> headers = new ArrayList<>();
+    List<byte[]> bodies = new ArrayList<>();
+    for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get(jsonl), StandardCharsets.UTF_8)) {
+      if (line.isEmpty()) continue;
+      Map<String, Object> v = json.readValue(line, Map.class);
+      headers.add((Map<String, String>) v.get("headers"));
+      bodies.add(Base64.getDecoder().decode((String) v.get("body_base64")));
+    }
+    return send(protocol, host, port, headers, bodies, batch, deflate, false);
+  }
+
   private static boolean client(Protocol protocol, String host, int port, int events, int batch,
       boolean deflate, boolean append) throws Exception {
+    List<Map<String, String>> headers = new ArrayList<>();
+    List<byte[]> bodies = new ArrayList<>();
+    for (int i = 0; i < events; i++) {
+      Map<String, String> h = new LinkedHashMap<>();
+      h.put("seq", Integer.toString(i));
+      h.put("host", "java");
+      headers.add(h);
+      bodies.add(("event-" + i).getBytes(StandardCharsets.UTF_8));
+    }
+    return send(protocol, host, port, headers, bodies, batch, deflate, append);
+  }
+
+  private static boolean send(Protocol protocol, String host, int port, List<Map<String, String>> headerList,
+      List<byte[]> bodies, int batch, boolean deflate, boolean append) throws Exception {
+    int events = bodies.size();
     InetSocketAddress addr = new InetSocketAddress(host, port);
     NettyTransceiver transceiver = deflate
         ? new NettyTransceiver(addr, new CompressionChannelFactory())
@@ -202,12 +241,9 @@ public class FlumeAvroPeer {
       int end = Math.min(start + step, events);
       List<GenericRecord> records = new ArrayList<>();
       for (int i = start; i < end; i++) {
-        Map<String, String> headers = new LinkedHashMap<>();
-        headers.put("seq", Integer.toString(i));
-        headers.put("host", "java");
         GenericRecord event = new GenericData.Record(eventSchema);
-        event.put("headers", headers);
-        event.put("body", ByteBuffer.wrap(("event-" + i).getBytes(StandardCharsets.UTF_8)));
+        event.put("headers", headerList.get(i));
+        event.put("body", ByteBuffer.wrap(bodies.get(i)));
         records.add(event);
       }
       GenericRecord params = new GenericData.Record(message.getRequest());

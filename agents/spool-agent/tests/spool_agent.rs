@@ -16,7 +16,7 @@ fn sample() -> Vec<u8> {
     repo_file("sample-logs/weblog1.txt")
 }
 
-fn start(dirs: &AgentDirs, receiver: &TestReceiver, extra: &str) -> Agent {
+fn start(dirs: &AgentDirs, receiver: &TestReceiver, extra: &str) -> Service {
     Agent::start(dirs, &config_text(dirs, HOST, &[receiver.addr], free_port(), extra))
 }
 

@@ -1,17 +1,18 @@
 //! Test harness: a real Flume Avro RPC receiver (this project's server, on
-//! loopback), the real `spool-agent` binary as a child process, and the
-//! expected events of a file computed independently of the agent.
+//! loopback), the real `spool-agent` binary through the shared testkit, and
+//! the expected events of a file computed independently of the agent.
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use clickstream_testkit::java::JavaFlumeServer;
+pub use clickstream_testkit::{free_port, wait_until, Service};
 
 use clickstream_avro_ipc::flume::{ReceivedEvent, Status};
 use clickstream_avro_ipc::server::{serve, BatchHandler, ServerLimits};
@@ -130,10 +131,6 @@ impl Drop for TestReceiver {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Directories of one agent under test.
 pub struct AgentDirs {
     pub root: tempfile::TempDir,
@@ -166,14 +163,6 @@ impl AgentDirs {
         std::fs::rename(&tmp, &to).unwrap();
         to
     }
-}
-
-/// The real binary as a child process.
-pub struct Agent {
-    pub child: Child,
-    pub metrics: SocketAddr,
-    pub config: PathBuf,
-    pub log: PathBuf,
 }
 
 pub fn config_text(dirs: &AgentDirs, host: &str, receivers: &[SocketAddr], metrics_port: u16, extra: &str) -> String {
@@ -238,86 +227,13 @@ pub fn with_setting(config: &str, table: &str, key: &str, value: &str) -> String
     out
 }
 
+/// The real `spool-agent` binary.
+pub struct Agent;
+
 impl Agent {
-    pub fn start(dirs: &AgentDirs, config: &str) -> Agent {
-        let path = dirs.root.path().join("agent.toml");
-        std::fs::write(&path, config).unwrap();
+    pub fn start(dirs: &AgentDirs, config: &str) -> Service {
         let port: u16 = config.split("listen = \"127.0.0.1:").nth(1).and_then(|s| s.split('"').next()).unwrap().parse().unwrap();
-        let log_path = dirs.root.path().join("agent.log");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_spool-agent"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let agent = Agent { child, metrics: ([127, 0, 0, 1], port).into(), config: path, log: log_path };
-        wait_until(Duration::from_secs(20), "metrics endpoint up", || agent.try_metrics().is_some());
-        agent
-    }
-
-    pub fn try_metrics(&self) -> Option<String> {
-        let mut s = TcpStream::connect_timeout(&self.metrics, Duration::from_millis(200)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    }
-
-    /// Sum of a metric's samples whose label set contains `label` (e.g. `reason="not_text"`).
-    pub fn metric(&self, name: &str, label: &str) -> f64 {
-        let text = self.try_metrics().unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with(' ') || l[name.len()..].starts_with('{')))
-            .filter(|l| label.is_empty() || l.contains(label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    /// SIGTERM and wait; returns the exit code.
-    pub fn terminate(mut self) -> Option<i32> {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "agent did not stop within 30 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL.
-    pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // Show the agent's side of a failing test.
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- last lines of {} ---", self.log.display());
-            for l in tail.iter().rev() {
-                eprintln!("{l}");
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(50));
+        Service::start(env!("CARGO_BIN_EXE_spool-agent"), dirs.root.path(), "agent", config, port)
     }
 }
 
@@ -374,92 +290,3 @@ pub fn repo_file(rel: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)).unwrap()
 }
 
-/// Apache Avro's Java `NettyServer` (what Flume's Avro source is), running
-/// `tests/java/FlumeAvroPeer.java` in server mode: it writes every event it
-/// receives as a JSON line `{headers, body_base64}`.
-pub struct JavaFlumeServer {
-    pub child: Child,
-    pub port: u16,
-    pub out: PathBuf,
-}
-
-fn avro_ipc_classpath() -> String {
-    if let Ok(cp) = std::env::var("AVRO_IPC_CLASSPATH") {
-        return cp;
-    }
-    let cache = std::env::var("CLICKSTREAM_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        let base = std::env::var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
-        base.join("clickstream")
-    });
-    let dir = cache.join("jars/avro-ipc");
-    let jars: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|_| panic!("no Avro IPC jars in {}: run `scripts/stack up hdfs` (it extracts them)", dir.display()))
-        .flatten()
-        .map(|e| e.path().display().to_string())
-        .filter(|p| p.ends_with(".jar"))
-        .collect();
-    assert!(!jars.is_empty(), "no Avro IPC jars in {}: run `scripts/stack up hdfs`", dir.display());
-    jars.join(":")
-}
-
-fn compiled_peer() -> &'static (String, PathBuf) {
-    static PEER: std::sync::OnceLock<(String, PathBuf)> = std::sync::OnceLock::new();
-    PEER.get_or_init(|| {
-        let cp = avro_ipc_classpath();
-        let out = std::env::temp_dir().join(format!("spool-agent-java-peer-{}", std::process::id()));
-        std::fs::create_dir_all(&out).unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/java/FlumeAvroPeer.java");
-        let status = Command::new("javac").args(["-nowarn", "-cp", &cp, "-d"]).arg(&out).arg(&src).status().expect("javac (Java 17) on PATH");
-        assert!(status.success(), "javac failed on {}", src.display());
-        (cp, out)
-    })
-}
-
-impl JavaFlumeServer {
-    pub fn start(dir: &Path) -> JavaFlumeServer {
-        let (cp, classes) = compiled_peer();
-        let out = dir.join("java-received.jsonl");
-        let avpr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/avro/flume.avpr");
-        let mut child = Command::new("java")
-            .args(["-cp", &format!("{}:{cp}", classes.display()), "FlumeAvroPeer", "server", "0"])
-            .arg(&out)
-            .arg("--protocol")
-            .arg(&avpr)
-            // The peer runs until its stdin closes: keep it open (dropped with us).
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("java on PATH");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-        let port = loop {
-            let line = lines.next().expect("java peer exited before READY").unwrap();
-            if let Some(p) = line.strip_prefix("READY ") {
-                break p.trim().parse().unwrap();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        JavaFlumeServer { child, port, out }
-    }
-
-    /// `(headers, body)` of every event the Java side decoded.
-    pub fn received(&self) -> Vec<(serde_json::Value, Vec<u8>)> {
-        use base64::Engine as _;
-        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| {
-                let body = base64::engine::general_purpose::STANDARD.decode(v["body_base64"].as_str().unwrap()).unwrap();
-                (v["headers"].clone(), body)
-            })
-            .collect()
-    }
-}
-
-impl Drop for JavaFlumeServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
