@@ -1,0 +1,193 @@
+//! The fan-out agent's TOML configuration, validated once; every error names
+//! its key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clickstream_channel::{ChannelConfig, ChannelKind};
+use serde::Deserialize;
+
+use crate::sinks::hdfs::HdfsSinkConfig;
+use crate::sinks::kafka::KafkaSinkConfig;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[agent]`
+    pub agent: AgentConfig,
+    /// `[source]`
+    pub source: SourceConfig,
+    /// `[sinks.kafka]` and `[sinks.hdfs]`, each with its own channel.
+    pub sinks: SinksConfig,
+    /// `[metrics]`
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[log]`
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[agent]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Names this instance in HDFS file names; unique per running agent.
+    pub instance_id: String,
+    /// Where the channels live by default.
+    pub state_dir: PathBuf,
+}
+
+fn default_listen() -> SocketAddr {
+    ([127, 0, 0, 1], 41414).into()
+}
+fn default_max_frame() -> usize {
+    64 << 20
+}
+fn default_max_batch() -> usize {
+    10_000
+}
+fn default_max_conn() -> usize {
+    256
+}
+fn default_idle() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_put_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// `[source]`: the Avro RPC listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Address to listen on (default 127.0.0.1:41414, Flume's customary port).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest request frame in bytes.
+    #[serde(default = "default_max_frame")]
+    pub max_frame_bytes: usize,
+    /// Most events per appendBatch.
+    #[serde(default = "default_max_batch")]
+    pub max_batch_events: usize,
+    /// Most concurrent connections.
+    #[serde(default = "default_max_conn")]
+    pub max_connections: usize,
+    /// Idle connections are closed after this long.
+    #[serde(default = "default_idle", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// zlib stream compression, as Flume's `compression-type = deflate`.
+    #[serde(default)]
+    pub deflate: bool,
+    /// How long a batch may wait for room in a required channel before the
+    /// sender is told FAILED (it retries: backpressure travels upstream).
+    #[serde(default = "default_put_timeout", with = "humantime_serde")]
+    pub put_timeout: Duration,
+    /// Client addresses allowed to connect; empty allows all.
+    #[serde(default)]
+    pub allow: Vec<IpAddr>,
+}
+
+/// `[sinks]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinksConfig {
+    /// The Kafka sink (speed layer).
+    pub kafka: SinkSection<KafkaSinkConfig>,
+    /// The HDFS sink (batch layer's master copy).
+    pub hdfs: SinkSection<HdfsSinkConfig>,
+}
+
+/// A sink's table: its own settings, its channel, and whether it is required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSection<T> {
+    /// A required sink's channel must accept a batch before the source answers
+    /// OK; an optional sink is skipped (with a metric) while its channel is full.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Events per take from the channel.
+    #[serde(default = "default_sink_batch")]
+    pub batch_size: usize,
+    /// The sink's channel.
+    #[serde(default)]
+    pub channel: ChannelConfig,
+    /// The sink's own settings.
+    #[serde(flatten)]
+    pub settings: T,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_sink_batch() -> usize {
+    2000
+}
+
+fn default_metrics_listen() -> Option<SocketAddr> {
+    Some(([127, 0, 0, 1], 9111).into())
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of `/metrics` and `/health` (default 127.0.0.1:9111).
+    #[serde(default = "default_metrics_listen")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { listen: default_metrics_listen() }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// JSON log lines.
+    #[serde(default)]
+    pub json: bool,
+}
+
+impl Config {
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Checks every value and resolves channel directories.
+    pub fn validate(mut self) -> Result<Config, String> {
+        let id = &self.agent.instance_id;
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("agent.instance_id {id:?} must be non-empty letters, digits, '-' or '_' (it is part of file names)"));
+        }
+        let s = &self.source;
+        if s.max_batch_events == 0 || s.max_frame_bytes < 1024 || s.max_connections == 0 {
+            return Err("source.max_batch_events, source.max_frame_bytes (>= 1024) and source.max_connections must be positive".into());
+        }
+        let state = self.agent.state_dir.clone();
+        for (name, section_channel, batch) in [
+            ("kafka", &mut self.sinks.kafka.channel, self.sinks.kafka.batch_size),
+            ("hdfs", &mut self.sinks.hdfs.channel, self.sinks.hdfs.batch_size),
+        ] {
+            if section_channel.kind == ChannelKind::Durable && section_channel.dir.is_none() {
+                section_channel.dir = Some(state.join(format!("channel-{name}")));
+            }
+            section_channel.validate(&format!("sinks.{name}.channel"))?;
+            if batch == 0 || batch > 100_000 {
+                return Err(format!("sinks.{name}.batch_size = {batch} must be between 1 and 100000"));
+            }
+        }
+        if self.sinks.kafka.channel.dir.is_some() && self.sinks.kafka.channel.dir == self.sinks.hdfs.channel.dir {
+            return Err("sinks.kafka.channel.dir and sinks.hdfs.channel.dir must differ: one channel per sink".into());
+        }
+        self.sinks.kafka.settings.validate("sinks.kafka")?;
+        self.sinks.hdfs.settings.validate("sinks.hdfs")?;
+        Ok(self)
+    }
+}

@@ -1,0 +1,20 @@
+//! The fan-out agent: receives events from the spool agents over Flume's
+//! Avro RPC and writes every event both to Kafka (speed layer) and to the
+//! HDFS master copy (batch layer).
+//!
+//! ```text
+//! Avro source ─► replicating selector ─┬─► channel ─► Kafka sink
+//!   (source)       (source)            └─► channel ─► HDFS sink
+//! ```
+//!
+//! - [`config`]: the TOML file, validated once;
+//! - [`source`]: the Avro source's handler and the replicating selector;
+//! - [`sinks`]: the sink trait, the shared channel driver, Kafka and HDFS;
+//! - [`metrics`]: Prometheus metrics;
+//! - [`run`]: wiring and the shutdown order.
+
+pub mod config;
+pub mod metrics;
+pub mod run;
+pub mod sinks;
+pub mod source;

@@ -1,0 +1,76 @@
+//! `fanout-agent`: parses flags and dispatches.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fanout_agent::config::Config;
+
+/// Receives events over Flume's Avro RPC and writes every one to Kafka and
+/// to the HDFS master copy, through one durable channel per sink.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent until SIGTERM or SIGINT.
+    Run {
+        /// Configuration file (TOML; see conf/fanout-agent.toml).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Check a configuration file: exit 0 when valid, 78 naming the offending key otherwise.
+    Validate {
+        /// Configuration file.
+        config: PathBuf,
+    },
+}
+
+const EX_CONFIG: u8 = 78;
+
+fn load(path: &PathBuf) -> Result<Config, String> {
+    Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Validate { config } => match load(&config) {
+            Ok(c) => {
+                println!("{}: valid (instance {}, listening on {})", config.display(), c.agent.instance_id, c.source.listen);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("invalid configuration: {e}");
+                ExitCode::from(EX_CONFIG)
+            }
+        },
+        Command::Run { config } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("invalid configuration: {e}");
+                    return ExitCode::from(EX_CONFIG);
+                }
+            };
+            clickstream_telemetry::init_logging(cfg.log.json);
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(fanout_agent::run::run(cfg)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

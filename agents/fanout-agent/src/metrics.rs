@@ -1,0 +1,78 @@
+//! The fan-out agent's metrics.
+
+use std::sync::{Arc, Mutex};
+
+use clickstream_channel::Channel;
+use clickstream_telemetry::prometheus_client::metrics::counter::Counter;
+use clickstream_telemetry::prometheus_client::metrics::family::Family;
+use clickstream_telemetry::prometheus_client::metrics::gauge::Gauge;
+use clickstream_telemetry::prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric of the fan-out agent.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    /// Batches received from senders.
+    pub batches_received: Counter,
+    /// Events received.
+    pub events_received: Counter,
+    /// Events whose body is not a ClickEvent (kept in a dead-letter file).
+    pub events_invalid: Counter,
+    /// Batches answered FAILED because a required channel had no room or failed.
+    pub batches_refused: Counter,
+    /// Events not put into an optional sink's full channel, by sink.
+    pub events_skipped: Family<Labels, Counter>,
+    /// Events waiting in each sink's channel (the sink's lag in events).
+    pub channel_events: Family<Labels, Gauge>,
+    /// Bytes waiting in each sink's channel.
+    pub channel_bytes: Family<Labels, Gauge>,
+    /// Events a sink wrote durably.
+    pub sink_events: Family<Labels, Counter>,
+    /// Batches a sink wrote durably.
+    pub sink_batches: Family<Labels, Counter>,
+    /// Failed sink writes (Kafka delivery errors, HDFS errors), by sink.
+    pub sink_errors: Family<Labels, Counter>,
+    /// Unix time of each sink's last durable write.
+    pub sink_last_success: Family<Labels, Gauge>,
+    /// Open sender connections.
+    pub connections: Gauge,
+    /// HDFS files open.
+    pub hdfs_files_open: Gauge,
+    /// HDFS files rolled (closed and renamed).
+    pub hdfs_files_rolled: Counter,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn register(&self) -> Arc<Mutex<Registry>> {
+        let mut r = Registry::with_prefix("fanout_agent");
+        r.register("batches_received", "Batches received from senders", self.batches_received.clone());
+        r.register("events_received", "Events received from senders", self.events_received.clone());
+        r.register("events_invalid", "Events whose body is not a ClickEvent", self.events_invalid.clone());
+        r.register("batches_refused", "Batches answered FAILED (required channel full or failing)", self.batches_refused.clone());
+        r.register("events_skipped", "Events not put into an optional sink's full channel", self.events_skipped.clone());
+        r.register("channel_events", "Events waiting in each sink's channel", self.channel_events.clone());
+        r.register("channel_bytes", "Bytes waiting in each sink's channel", self.channel_bytes.clone());
+        r.register("sink_events", "Events written durably by each sink", self.sink_events.clone());
+        r.register("sink_batches", "Batches written durably by each sink", self.sink_batches.clone());
+        r.register("sink_errors", "Failed sink writes, by sink", self.sink_errors.clone());
+        r.register("sink_last_success_timestamp_seconds", "Unix time of each sink's last durable write", self.sink_last_success.clone());
+        r.register("connections", "Open sender connections", self.connections.clone());
+        r.register("hdfs_files_open", "HDFS files open", self.hdfs_files_open.clone());
+        r.register("hdfs_files_rolled", "HDFS files closed and renamed", self.hdfs_files_rolled.clone());
+        Arc::new(Mutex::new(r))
+    }
+
+    /// Updates a sink's channel gauges.
+    pub fn observe_channel(&self, sink: &'static str, channel: &dyn Channel) {
+        let s = channel.stats();
+        self.channel_events.get_or_create(&label("sink", sink)).set(s.events as i64);
+        self.channel_bytes.get_or_create(&label("sink", sink)).set(s.bytes as i64);
+    }
+}
+
+/// A one-label set.
+pub fn label(key: &'static str, value: impl Into<String>) -> Labels {
+    vec![(key, value.into())]
+}

@@ -1,0 +1,122 @@
+//! Wiring and shutdown order: stop the Avro source first (calls in progress
+//! finish, so every OK the senders heard is in the channels), then the sinks
+//! (each finishes or rolls back its batch in hand, closes files, flushes the
+//! producer), then close the channels.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clickstream_avro_ipc::server::{serve_with_stats, ServerLimits};
+use clickstream_avro_ipc::ServerStats;
+use clickstream_channel::Channel;
+use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::sinks::driver::drive;
+use crate::sinks::hdfs::HdfsSink;
+use crate::sinks::kafka::KafkaSink;
+use crate::source::{Replicator, Route};
+
+async fn open_channel(cfg: &clickstream_channel::ChannelConfig, name: &str) -> Result<Arc<dyn Channel>> {
+    let cfg = cfg.clone();
+    let prefix = format!("sinks.{name}.channel");
+    tokio::task::spawn_blocking(move || cfg.open(&prefix))
+        .await?
+        .with_context(|| format!("opening the {name} sink's channel (is another agent using its directory?)"))
+}
+
+/// Runs the agent until SIGTERM/SIGINT.
+pub async fn run(cfg: Config) -> Result<()> {
+    std::fs::create_dir_all(&cfg.agent.state_dir).with_context(|| format!("creating {}", cfg.agent.state_dir.display()))?;
+    let metrics = Metrics::default();
+    let kafka_channel = open_channel(&cfg.sinks.kafka.channel, "kafka").await?;
+    let hdfs_channel = open_channel(&cfg.sinks.hdfs.channel, "hdfs").await?;
+    metrics.observe_channel("kafka", &*kafka_channel);
+    metrics.observe_channel("hdfs", &*hdfs_channel);
+
+    let kafka = KafkaSink::new(&cfg.sinks.kafka.settings).await.map_err(anyhow::Error::msg)?;
+    let hdfs = HdfsSink::new(&cfg.sinks.hdfs.settings, &cfg.agent.instance_id, metrics.clone()).await.map_err(anyhow::Error::msg)?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server_stats = Arc::new(ServerStats::default());
+    let health: HealthCheck = {
+        let stats = Arc::clone(&server_stats);
+        let channels = [("kafka", Arc::clone(&kafka_channel)), ("hdfs", Arc::clone(&hdfs_channel))];
+        Arc::new(move || {
+            let mut details = vec![("connections".to_string(), stats.snapshot().connections_open.to_string())];
+            let mut ok = true;
+            for (name, ch) in &channels {
+                let s = ch.stats();
+                // A channel over 90% full means its sink is not keeping up.
+                if s.events * 10 > s.capacity_events * 9 {
+                    ok = false;
+                }
+                details.push((format!("channel {name}"), format!("{} events, {} bytes", s.events, s.bytes)));
+            }
+            Health { ok, details }
+        })
+    };
+    let registry = metrics.register();
+    let mut metrics_task = None;
+    if let Some(addr) = cfg.metrics.listen {
+        let mut rx = stop_rx.clone();
+        let (_, task) = serve_metrics(addr, Arc::clone(&registry), health, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+        .await?;
+        metrics_task = Some(task);
+    }
+
+    let kafka_task = tokio::spawn(drive(kafka, Arc::clone(&kafka_channel), cfg.sinks.kafka.batch_size, metrics.clone(), stop_rx.clone()));
+    let hdfs_task = tokio::spawn(drive(hdfs, Arc::clone(&hdfs_channel), cfg.sinks.hdfs.batch_size, metrics.clone(), stop_rx.clone()));
+
+    let routes = vec![
+        Route { sink: "kafka", channel: Arc::clone(&kafka_channel), required: cfg.sinks.kafka.required },
+        Route { sink: "hdfs", channel: Arc::clone(&hdfs_channel), required: cfg.sinks.hdfs.required },
+    ];
+    let replicator = Arc::new(Replicator::new(routes, cfg.source.put_timeout, metrics.clone(), cfg.agent.state_dir.join("dead-letter.jsonl")));
+    let listener = TcpListener::bind(cfg.source.listen)
+        .await
+        .with_context(|| format!("binding the Avro source to {} (set source.listen to a free address)", cfg.source.listen))?;
+    let limits = ServerLimits {
+        max_frame_bytes: cfg.source.max_frame_bytes,
+        max_batch_events: cfg.source.max_batch_events,
+        max_connections: cfg.source.max_connections,
+        idle_timeout: cfg.source.idle_timeout,
+        deflate: cfg.source.deflate,
+        allow: cfg.source.allow.clone(),
+        ..ServerLimits::default()
+    };
+    let (source_stop_tx, source_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let gauge_stats = Arc::clone(&server_stats);
+    let connections = metrics.connections.clone();
+    let gauge_task = tokio::spawn(async move {
+        loop {
+            connections.set(gauge_stats.snapshot().connections_open as i64);
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    let source_task = tokio::spawn(serve_with_stats(listener, replicator, limits, server_stats, async move {
+        let _ = source_stop_rx.await;
+    }));
+    info!(instance = %cfg.agent.instance_id, listen = %cfg.source.listen, "fan-out agent running");
+
+    shutdown_signal().await;
+    let _ = source_stop_tx.send(());
+    source_task.await?;
+    let _ = stop_tx.send(true);
+    kafka_task.await?;
+    hdfs_task.await?;
+    gauge_task.abort();
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
+    drop(kafka_channel);
+    drop(hdfs_channel);
+    info!("fan-out agent stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! `[sinks.hdfs]`: where the master copy goes, how files are named, compressed
+//! and rolled. Parsed with `deny_unknown_fields` and checked once by
+//! [`HdfsSinkConfig::validate`], so the write path never meets a bad value.
+//!
+//! `required`, `batch_size` and `[sinks.hdfs.channel]` belong to the agent's
+//! sink section around this struct, not to the sink itself.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::path::PathTemplate;
+use super::storage::StorageUrl;
+
+/// Block compression of the container files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Raw deflate (RFC 1951), the Avro default and what Flume users know.
+    #[default]
+    Deflate,
+    /// Snappy, each block followed by the big-endian CRC-32 of its
+    /// uncompressed bytes (Avro spec). Faster, larger files.
+    Snappy,
+    /// No compression.
+    Null,
+}
+
+impl Codec {
+    /// The `avro.codec` metadata value.
+    pub fn avro_name(self) -> &'static str {
+        match self {
+            Codec::Deflate => "deflate",
+            Codec::Snappy => "snappy",
+            Codec::Null => "null",
+        }
+    }
+
+    /// Parses an `avro.codec` metadata value.
+    pub fn from_avro_name(name: &[u8]) -> Option<Codec> {
+        match name {
+            b"deflate" => Some(Codec::Deflate),
+            b"snappy" => Some(Codec::Snappy),
+            b"null" => Some(Codec::Null),
+            _ => None,
+        }
+    }
+}
+
+fn default_url() -> String {
+    "file:///var/lib".into()
+}
+fn default_path() -> String {
+    "/clickstream/master/date=%Y-%m-%d/hour=%H/".into()
+}
+fn default_deflate_level() -> u8 {
+    6
+}
+fn default_roll_size() -> u64 {
+    128 << 20
+}
+fn default_roll_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_roll_idle() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_max_open_files() -> usize {
+    64
+}
+fn default_call_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// The HDFS sink's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HdfsSinkConfig {
+    /// The file system: `hdfs://namenode:port[/base]` (a real cluster, native
+    /// RPC) or `file:///dir` (the local disk, same layout under `dir`; for
+    /// development and single machines). The path template is a path inside
+    /// it. Default `file:///var/lib`, so files land under
+    /// `/var/lib/clickstream/master/…`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Directory template, by the event's UTC event time: `%Y` `%m` `%d`
+    /// `%H`, `%{host}` (the event's source host, made path-safe) and `%%`.
+    /// Default `/clickstream/master/date=%Y-%m-%d/hour=%H/`.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// File name prefix; default: the agent's instance id. Must be unique per
+    /// running writer: crash recovery takes over every leftover `.tmp` file
+    /// with this prefix.
+    #[serde(default)]
+    pub file_prefix: Option<String>,
+    /// `deflate` (default), `snappy` or `null`.
+    #[serde(default)]
+    pub codec: Codec,
+    /// Deflate level, 1 (fastest) to 12 (smallest); default 6, zlib's default.
+    #[serde(default = "default_deflate_level")]
+    pub deflate_level: u8,
+    /// Close a file once it holds this many bytes (default 128 MiB, one HDFS
+    /// block). A file never grows past it unless a single batch is larger.
+    #[serde(default = "default_roll_size")]
+    pub roll_size: u64,
+    /// Close a file this long after it was opened (default `1h`; `0s` never).
+    #[serde(default = "default_roll_interval", with = "humantime_serde")]
+    pub roll_interval: Duration,
+    /// Close a file nothing was written to for this long (default `5m`; `0s`
+    /// never). Closed files are what the batch layer waits for.
+    #[serde(default = "default_roll_idle", with = "humantime_serde")]
+    pub roll_idle: Duration,
+    /// Most files open at once (default 64); beyond it the least recently
+    /// written file is closed (late events can touch many hours).
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
+    /// Longest time one storage call (create, write+sync, close, rename…) may
+    /// take before the batch fails as retryable (default `30s`).
+    #[serde(default = "default_call_timeout", with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Extra Hadoop client settings for `hdfs://` (e.g. HA name services,
+    /// `dfs.client.socket-timeout`); they override `HADOOP_CONF_DIR`.
+    #[serde(default)]
+    pub hdfs_config: BTreeMap<String, String>,
+}
+
+impl Default for HdfsSinkConfig {
+    fn default() -> Self {
+        HdfsSinkConfig {
+            url: default_url(),
+            path: default_path(),
+            file_prefix: None,
+            codec: Codec::default(),
+            deflate_level: default_deflate_level(),
+            roll_size: default_roll_size(),
+            roll_interval: default_roll_interval(),
+            roll_idle: default_roll_idle(),
+            max_open_files: default_max_open_files(),
+            call_timeout: default_call_timeout(),
+            hdfs_config: BTreeMap::new(),
+        }
+    }
+}
+
+/// Whether `s` may be a file name prefix: letters, digits, `-`, `_`, `.`
+/// (not first: names starting with `.` or `_` are hidden from Hadoop tools).
+pub fn valid_prefix(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !s.starts_with(['.', '_'])
+}
+
+impl HdfsSinkConfig {
+    /// Checks every value; errors name the key under `prefix` (e.g. `sinks.hdfs`).
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        StorageUrl::parse(&self.url).map_err(|e| format!("{prefix}.url = {:?}: {e}", self.url))?;
+        PathTemplate::parse(&self.path).map_err(|e| format!("{prefix}.path = {:?}: {e}", self.path))?;
+        if let Some(p) = &self.file_prefix {
+            if !valid_prefix(p) {
+                return Err(format!(
+                    "{prefix}.file_prefix = {p:?} must be 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '_'"
+                ));
+            }
+        }
+        if !(1..=12).contains(&self.deflate_level) {
+            return Err(format!("{prefix}.deflate_level = {} must be between 1 and 12", self.deflate_level));
+        }
+        if self.roll_size < 1024 {
+            return Err(format!("{prefix}.roll_size = {} must be at least 1024 bytes", self.roll_size));
+        }
+        if self.max_open_files == 0 {
+            return Err(format!("{prefix}.max_open_files must be at least 1"));
+        }
+        if self.call_timeout < Duration::from_millis(100) {
+            return Err(format!("{prefix}.call_timeout = {:?} must be at least 100ms", self.call_timeout));
+        }
+        if !self.hdfs_config.is_empty() && !self.url.starts_with("hdfs://") {
+            return Err(format!("{prefix}.hdfs_config only applies to hdfs:// URLs"));
+        }
+        Ok(())
+    }
+
+    /// The file name prefix in effect: `file_prefix`, else `instance_id`.
+    pub fn prefix_or<'a>(&'a self, instance_id: &'a str) -> &'a str {
+        self.file_prefix.as_deref().unwrap_or(instance_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c: HdfsSinkConfig = toml::from_str("").unwrap();
+        assert_eq!(c, HdfsSinkConfig::default());
+        assert_eq!(c.path, "/clickstream/master/date=%Y-%m-%d/hour=%H/");
+        assert_eq!(c.codec, Codec::Deflate);
+        assert_eq!(c.roll_size, 134_217_728);
+        assert_eq!(c.roll_interval, Duration::from_secs(3600));
+        assert_eq!(c.roll_idle, Duration::from_secs(300));
+        assert_eq!(c.max_open_files, 64);
+        c.validate("sinks.hdfs").unwrap();
+    }
+
+    #[test]
+    fn parses_a_full_table() {
+        let c: HdfsSinkConfig = toml::from_str(
+            r#"
+            url = "hdfs://127.0.0.1:8020"
+            path = "/m/%{host}/date=%Y-%m-%d/hour=%H/"
+            file_prefix = "fanout-2"
+            codec = "snappy"
+            roll_size = 1048576
+            roll_interval = "10m"
+            roll_idle = "30s"
+            max_open_files = 8
+            call_timeout = "5s"
+            [hdfs_config]
+            "dfs.client.socket-timeout" = "10000"
+            "#,
+        )
+        .unwrap();
+        c.validate("sinks.hdfs").unwrap();
+        assert_eq!(c.codec, Codec::Snappy);
+        assert_eq!(c.prefix_or("ignored"), "fanout-2");
+        assert_eq!(c.roll_idle, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = toml::from_str::<HdfsSinkConfig>("roll_sise = 5").unwrap_err().to_string();
+        assert!(err.contains("roll_sise"), "{err}");
+        let err = toml::from_str::<HdfsSinkConfig>("codec = \"lz4\"").unwrap_err().to_string();
+        assert!(err.contains("lz4"), "{err}");
+        let bad = |f: &dyn Fn(&mut HdfsSinkConfig)| {
+            let mut c = HdfsSinkConfig::default();
+            f(&mut c);
+            c.validate("sinks.hdfs").unwrap_err()
+        };
+        assert!(bad(&|c| c.url = "s3://bucket".into()).starts_with("sinks.hdfs.url"));
+        assert!(bad(&|c| c.url = "file://relative".into()).starts_with("sinks.hdfs.url"));
+        assert!(bad(&|c| c.path = "/x/%Q/".into()).starts_with("sinks.hdfs.path"));
+        assert!(bad(&|c| c.path = "relative/%Y".into()).starts_with("sinks.hdfs.path"));
+        assert!(bad(&|c| c.file_prefix = Some("a/b".into())).starts_with("sinks.hdfs.file_prefix"));
+        assert!(bad(&|c| c.file_prefix = Some(".hidden".into())).starts_with("sinks.hdfs.file_prefix"));
+        assert!(bad(&|c| c.deflate_level = 0).starts_with("sinks.hdfs.deflate_level"));
+        assert!(bad(&|c| c.roll_size = 10).starts_with("sinks.hdfs.roll_size"));
+        assert!(bad(&|c| c.max_open_files = 0).starts_with("sinks.hdfs.max_open_files"));
+        assert!(bad(&|c| c.call_timeout = Duration::ZERO).starts_with("sinks.hdfs.call_timeout"));
+        assert!(bad(&|c| {
+            c.hdfs_config.insert("a".into(), "b".into());
+        })
+        .starts_with("sinks.hdfs.hdfs_config"));
+    }
+}

@@ -1,0 +1,578 @@
+//! [`HdfsSink`]: batches of Flume events into open container files, one per
+//! directory, hsync'ed before the batch is acknowledged.
+//!
+//! Per batch: every event is decoded (Flume envelope, then the ClickEvent
+//! datum, which both validates it and gives its event time and host) and
+//! grouped by directory; each group becomes one block appended to that
+//! directory's open file (opened on demand, header first); then every file
+//! touched is synced. Only then does `write_batch` return `Ok`.
+//!
+//! On any storage failure (or a call that outlives `call_timeout`) the file
+//! concerned is abandoned, never appended to again, and queued for
+//! [`recovery`](super::recovery); the batch fails as retryable. Its retry
+//! goes to a new file, so events of a failed batch may end up twice in the
+//! master copy (the batch job drops duplicates by id), but a file never holds
+//! a torn block in front of acknowledged ones.
+//!
+//! Housekeeping ([`BatchSink::tick`], about once a second): roll files by
+//! idle time and age, retry pending finalisations. Files also roll by size
+//! right after a write, and the least recently written one is closed when
+//! more than `max_open_files` are open. Closing is `close` (HDFS: complete
+//! the last block) then rename `.avro.tmp` -> `.avro`; a failure there does
+//! not fail a batch (its data is already durable) but queues the file for
+//! recovery.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clickstream_avro_ipc::flume::decode_event;
+use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
+use clickstream_contract::ClickEvent;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::config::{valid_prefix, HdfsSinkConfig};
+use super::container::{write_header, BlockEncoder};
+use super::names;
+use super::path::PathTemplate;
+use super::recovery::{self, timed, Finalized};
+use super::stats::HdfsSinkStats;
+use super::storage::{AnyStorage, ErrorKind, Storage, StorageError, StorageWriter};
+use crate::sinks::{BatchSink, SinkError};
+
+/// How long startup recovery waits for HDFS to close one leftover file.
+const STARTUP_LEASE_WAIT: Duration = Duration::from_secs(60);
+/// How long shutdown waits for the files it gave up on.
+const SHUTDOWN_LEASE_WAIT: Duration = Duration::from_secs(10);
+/// First pause before retrying a pending finalisation; doubles up to the max.
+const PENDING_RETRY_MIN: Duration = Duration::from_secs(1);
+const PENDING_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// A file being written.
+struct OpenFile<W> {
+    writer: W,
+    tmp: String,
+    sync_marker: [u8; 16],
+    /// Bytes appended so far (header included).
+    len: u64,
+    blocks: u64,
+    events: u64,
+    opened: Instant,
+    last_write: Instant,
+}
+
+/// A `.tmp` file to finalise.
+struct Pending {
+    tmp: String,
+    /// Closed cleanly; only the rename is missing (no scan needed).
+    closed: bool,
+    next_try: Instant,
+    backoff: Duration,
+}
+
+/// What startup recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Leftover `.tmp` files of this prefix found.
+    pub found: usize,
+    /// Of those, finalised into `.avro` files.
+    pub kept: usize,
+    /// Records in the kept files.
+    pub records: u64,
+    /// Still pending (lease recovery slow, or an error): retried by `tick`.
+    pub pending: usize,
+}
+
+/// One directory's share of a batch.
+struct Group<'a> {
+    hour: i64,
+    host: &'a str,
+    dir: String,
+    first_ms: i64,
+    records: Vec<&'a [u8]>,
+}
+
+/// Writes the master copy; see the module docs.
+pub struct HdfsSink<S: Storage = AnyStorage> {
+    storage: S,
+    template: PathTemplate,
+    prefix: String,
+    roll_size: u64,
+    roll_interval: Option<Duration>,
+    roll_idle: Option<Duration>,
+    max_open_files: usize,
+    call_timeout: Duration,
+    encoder: BlockEncoder,
+    /// Open files by directory.
+    open: HashMap<String, OpenFile<S::Writer>>,
+    pending: Vec<Pending>,
+    /// Startup recovery done (it must finish before the first write).
+    recovered: bool,
+    /// Next file sequence number.
+    seq: u64,
+    stats: HdfsSinkStats,
+    /// Reused buffer for one file's bytes of a batch.
+    block: Vec<u8>,
+}
+
+impl HdfsSink<AnyStorage> {
+    /// Builds the sink for `config` (validated here too) with file prefix
+    /// `config.file_prefix` or else `instance_id`, and runs crash recovery.
+    ///
+    /// Fails only on configuration errors: if the file system cannot be
+    /// reached, recovery is retried before the first batch (which fails as
+    /// retryable until it succeeds), so the agent can start and keep serving
+    /// its other sinks while HDFS is down.
+    pub async fn new(config: &HdfsSinkConfig, instance_id: &str, stats: impl Into<HdfsSinkStats>) -> Result<Self, String> {
+        config.validate("sinks.hdfs")?;
+        let (storage, base) = AnyStorage::open(&config.url, &config.hdfs_config)?;
+        let mut sink = HdfsSink::with_storage(storage, &base, config, instance_id, stats.into())?;
+        if let Err(e) = sink.recover().await {
+            warn!(url = %config.url, error = %e, "HDFS sink: crash recovery could not run yet; it will be retried before the first batch");
+        }
+        Ok(sink)
+    }
+}
+
+impl<S: Storage> HdfsSink<S> {
+    /// Builds the sink over any [`Storage`] (tests inject faults this way),
+    /// with the path template below `base`. Does not touch the storage:
+    /// call [`HdfsSink::recover`], or let the first batch do it.
+    pub fn with_storage(storage: S, base: &str, config: &HdfsSinkConfig, instance_id: &str, stats: HdfsSinkStats) -> Result<Self, String> {
+        let template = PathTemplate::parse(&config.path).map_err(|e| format!("sinks.hdfs.path = {:?}: {e}", config.path))?.under(base);
+        let prefix = config.prefix_or(instance_id).to_string();
+        if !valid_prefix(&prefix) {
+            return Err(format!(
+                "HDFS file prefix {prefix:?} (sinks.hdfs.file_prefix, else agent.instance_id) must be letters, digits, '-', '_' or '.'"
+            ));
+        }
+        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        Ok(HdfsSink {
+            storage,
+            template,
+            prefix,
+            roll_size: config.roll_size,
+            roll_interval: nonzero(config.roll_interval),
+            roll_idle: nonzero(config.roll_idle),
+            max_open_files: config.max_open_files.max(1),
+            call_timeout: config.call_timeout,
+            encoder: BlockEncoder::new(config.codec, config.deflate_level),
+            open: HashMap::new(),
+            pending: Vec::new(),
+            recovered: false,
+            seq: 0,
+            stats,
+            block: Vec::new(),
+        })
+    }
+
+    /// The metrics.
+    pub fn stats(&self) -> &HdfsSinkStats {
+        &self.stats
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The file name prefix in use.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Paths of the files open for writing.
+    pub fn open_files(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.open.values().map(|f| f.tmp.clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// Paths of the `.tmp` files waiting to be finalised.
+    pub fn pending_files(&self) -> Vec<String> {
+        self.pending.iter().map(|p| p.tmp.clone()).collect()
+    }
+
+    /// Crash recovery: finds this prefix's leftover `.avro.tmp` files below
+    /// the template's fixed root and finalises each (lease recovery, keep the
+    /// complete blocks; see [`recovery`](super::recovery)). Fails only if the
+    /// directory cannot be listed; files that cannot be finalised yet are
+    /// retried by [`BatchSink::tick`]. Runs once; later calls return at once.
+    pub async fn recover(&mut self) -> Result<RecoveryReport, SinkError> {
+        if self.recovered {
+            return Ok(RecoveryReport::default());
+        }
+        let root = self.template.fixed_root();
+        let files = timed(self.call_timeout, "list", &root, self.storage.list_files(&root)).await.map_err(|e| self.fail(e))?;
+        let mut report = RecoveryReport::default();
+        let mut leftovers = Vec::new();
+        for f in files {
+            let name = names::base_name(&f.path);
+            if names::is_salvage_of(&self.prefix, name) {
+                // A copy interrupted by a crash; its .tmp is still there and
+                // will be copied again.
+                timed(self.call_timeout, "delete", &f.path, self.storage.delete(&f.path)).await.map_err(|e| self.fail(e))?;
+            } else if names::is_tmp_of(&self.prefix, name) {
+                leftovers.push(f.path);
+            }
+        }
+        report.found = leftovers.len();
+        if !leftovers.is_empty() {
+            info!(files = leftovers.len(), root = %self.storage.url_of(&root), prefix = %self.prefix, "HDFS sink: recovering leftover .tmp files of this prefix");
+        }
+        for tmp in leftovers {
+            match recovery::finalize(&self.storage, &tmp, self.call_timeout, STARTUP_LEASE_WAIT).await {
+                Ok(outcome) => {
+                    recovery::log_outcome(&self.storage.url_of(&tmp), &outcome, "left over by a previous run");
+                    match outcome {
+                        Finalized::LeaseNotRecovered => self.queue(tmp, false),
+                        outcome => {
+                            if let Finalized::Kept { records, .. } = outcome {
+                                report.kept += 1;
+                                report.records += records;
+                            }
+                            self.count_recovered(&outcome);
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(file = %self.storage.url_of(&tmp), error = %e, "HDFS sink: could not recover a leftover file yet; will retry");
+                    self.stats.write_errors.inc();
+                    self.queue(tmp, false);
+                }
+            }
+        }
+        report.pending = self.pending.len();
+        self.recovered = true;
+        Ok(report)
+    }
+
+    fn count_recovered(&self, outcome: &Finalized) {
+        if let Finalized::Kept { records, .. } = outcome {
+            self.stats.files_recovered.inc();
+            self.stats.events_recovered.inc_by(*records);
+        }
+    }
+
+    fn fail(&self, e: StorageError) -> SinkError {
+        self.stats.write_errors.inc();
+        SinkError::Retryable(format!("HDFS sink: {e}"))
+    }
+
+    fn queue(&mut self, tmp: String, closed: bool) {
+        if self.pending.iter().any(|p| p.tmp == tmp) {
+            return;
+        }
+        self.pending.push(Pending { tmp, closed, next_try: Instant::now(), backoff: PENDING_RETRY_MIN });
+        self.stats.files_pending.set(self.pending.len() as i64);
+    }
+
+    /// Retries pending finalisations that are due (`force`: all, waiting up
+    /// to `lease_wait` for lease recovery). Errors are logged, not returned:
+    /// the data in these files is durable already.
+    async fn settle_pending(&mut self, force: bool, lease_wait: Duration) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut still = Vec::new();
+        for mut p in std::mem::take(&mut self.pending) {
+            if !force && p.next_try > now {
+                still.push(p);
+                continue;
+            }
+            let result = if p.closed {
+                let final_path = names::final_of(&p.tmp);
+                match timed(self.call_timeout, "rename", &p.tmp, self.storage.rename(&p.tmp, &final_path)).await {
+                    Ok(()) => Ok(None),
+                    // Not there any more, or the target exists: let the full
+                    // procedure sort it out.
+                    Err(e) if e.kind != ErrorKind::Other => recovery::finalize(&self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some),
+                    Err(e) => Err(e),
+                }
+            } else {
+                recovery::finalize(&self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some)
+            };
+            match result {
+                Ok(None) => {
+                    self.stats.files_rolled.inc();
+                    info!(file = %self.storage.url_of(&names::final_of(&p.tmp)), "HDFS sink: closed file renamed (after a retry)");
+                }
+                Ok(Some(Finalized::LeaseNotRecovered)) => {
+                    p.next_try = Instant::now() + LEASE_RECHECK;
+                    still.push(p);
+                }
+                Ok(Some(outcome)) => {
+                    recovery::log_outcome(&self.storage.url_of(&p.tmp), &outcome, "abandoned after a write error");
+                    self.count_recovered(&outcome);
+                }
+                Err(e) => {
+                    self.stats.write_errors.inc();
+                    warn!(file = %self.storage.url_of(&p.tmp), error = %e, retry_in = ?p.backoff, "HDFS sink: could not finalise a file yet");
+                    p.next_try = Instant::now() + p.backoff;
+                    p.backoff = (p.backoff * 2).min(PENDING_RETRY_MAX);
+                    still.push(p);
+                }
+            }
+        }
+        self.pending = still;
+        self.stats.files_pending.set(self.pending.len() as i64);
+    }
+
+    /// Gives up on the file of `dir`: never written again, finalised by recovery.
+    fn abandon(&mut self, dir: &str) {
+        if let Some(f) = self.open.remove(dir) {
+            warn!(file = %self.storage.url_of(&f.tmp), events = f.events, "HDFS sink: abandoning the file after an error; it will be recovered up to its last complete block");
+            self.stats.files_open.set(self.open.len() as i64);
+            // Dropping the writer releases it without completing the file.
+            drop(f.writer);
+            self.queue(f.tmp, false);
+        }
+    }
+
+    /// Closes the file of `dir` and renames it to `.avro`. Failures queue it
+    /// for recovery; they do not fail anything (its data is durable).
+    async fn close_file(&mut self, dir: &str, reason: &'static str) {
+        let Some(mut f) = self.open.remove(dir) else { return };
+        self.stats.files_open.set(self.open.len() as i64);
+        let url = self.storage.url_of(&f.tmp);
+        if let Err(e) = timed(self.call_timeout, "close", &f.tmp, f.writer.close()).await {
+            self.stats.write_errors.inc();
+            warn!(file = %url, error = %e, "HDFS sink: close failed; the file will be recovered");
+            self.queue(f.tmp, false);
+            return;
+        }
+        let final_path = names::final_of(&f.tmp);
+        match timed(self.call_timeout, "rename", &f.tmp, self.storage.rename(&f.tmp, &final_path)).await {
+            Ok(()) => {
+                self.stats.files_rolled.inc();
+                info!(file = %self.storage.url_of(&final_path), reason, events = f.events, blocks = f.blocks, bytes = f.len, "HDFS sink: file rolled");
+            }
+            Err(e) => {
+                self.stats.write_errors.inc();
+                warn!(file = %url, error = %e, "HDFS sink: rename after close failed; will retry");
+                self.queue(f.tmp, true);
+            }
+        }
+    }
+
+    /// Opens a new file in `dir` named after `first_ms`.
+    async fn open_file(&mut self, dir: &str, first_ms: i64) -> Result<(), SinkError> {
+        for _ in 0..1000 {
+            let stem = names::stem(dir, &self.prefix, first_ms, self.seq);
+            self.seq += 1;
+            let tmp = format!("{stem}{}", names::TMP_SUFFIX);
+            let final_path = format!("{stem}{}", names::FINAL_SUFFIX);
+            // A restart that replays the same events must not reuse a name.
+            if timed(self.call_timeout, "stat", &final_path, self.storage.exists(&final_path)).await.map_err(|e| self.fail(e))? {
+                continue;
+            }
+            match timed(self.call_timeout, "create", &tmp, self.storage.create(&tmp)).await {
+                Ok(writer) => {
+                    debug!(file = %self.storage.url_of(&tmp), "HDFS sink: file opened");
+                    let now = Instant::now();
+                    self.open.insert(
+                        dir.to_string(),
+                        OpenFile { writer, tmp, sync_marker: rand::random(), len: 0, blocks: 0, events: 0, opened: now, last_write: now },
+                    );
+                    self.stats.files_open.set(self.open.len() as i64);
+                    return Ok(());
+                }
+                Err(e) if e.kind == ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Err(SinkError::Retryable(format!("HDFS sink: no free file name in {dir} after 1000 tries")))
+    }
+
+    /// Appends one group's block to its directory's file (opening or rolling
+    /// it first as needed). Not yet synced.
+    async fn append_group(&mut self, g: &Group<'_>) -> Result<(), SinkError> {
+        if let (Some(f), Some(limit)) = (self.open.get(&g.dir), self.roll_interval) {
+            if f.opened.elapsed() >= limit {
+                self.close_file(&g.dir, "interval").await;
+            }
+        }
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
+        self.encoder.encode(&g.records, &mut block);
+        let block_len = block.len() as u64 + 16;
+        if let Some(f) = self.open.get(&g.dir) {
+            if f.blocks > 0 && f.len + block_len > self.roll_size {
+                self.close_file(&g.dir, "size").await;
+            }
+        }
+        if !self.open.contains_key(&g.dir) {
+            if let Err(e) = self.open_file(&g.dir, g.first_ms).await {
+                self.block = block;
+                return Err(e);
+            }
+        }
+        let f = self.open.get_mut(&g.dir).expect("opened above");
+        let mut data = Vec::with_capacity(block.len() + 16 + if f.len == 0 { 4096 } else { 0 });
+        if f.len == 0 {
+            write_header(&mut data, CLICK_EVENT_SCHEMA_JSON, self.encoder.codec(), &f.sync_marker);
+        }
+        data.extend_from_slice(&block);
+        data.extend_from_slice(&f.sync_marker);
+        self.block = block;
+        let n = data.len() as u64;
+        match timed(self.call_timeout, "write", &f.tmp, f.writer.append(Bytes::from(data))).await {
+            Ok(()) => {
+                f.len += n;
+                f.blocks += 1;
+                f.events += g.records.len() as u64;
+                f.last_write = Instant::now();
+                self.stats.bytes_written.inc_by(n);
+                self.stats.blocks_written.inc();
+                Ok(())
+            }
+            Err(e) => {
+                let err = self.fail(e);
+                self.abandon(&g.dir);
+                Err(err)
+            }
+        }
+    }
+
+    /// Decodes and groups a batch by directory, skipping (and counting)
+    /// events that are not a Flume event carrying a ClickEvent datum.
+    fn group<'a>(&self, events: &'a [Vec<u8>]) -> Vec<Group<'a>> {
+        let mut groups: Vec<Group<'a>> = Vec::new();
+        let uses_host = self.template.uses_host();
+        for (i, encoded) in events.iter().enumerate() {
+            let click = match decode_event(encoded) {
+                Ok(e) => ClickEvent::decode_datum(e.body).map(|c| (e.body, c)).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let (body, click) = match click {
+                Ok(x) => x,
+                Err(why) => {
+                    self.stats.events_rejected.inc();
+                    warn!(index = i, error = %why, "HDFS sink: event skipped: not a Flume event with a ClickEvent body");
+                    continue;
+                }
+            };
+            let hour = PathTemplate::hour_of(click.event_time_ms);
+            let host: &'a str = match (uses_host, click.source_host) {
+                (true, std::borrow::Cow::Borrowed(h)) => h,
+                _ => "",
+            };
+            match groups.iter_mut().rev().find(|g| g.hour == hour && g.host == host) {
+                Some(g) => g.records.push(body),
+                None => {
+                    let mut dir = String::new();
+                    self.template.render(click.event_time_ms, host, &mut dir);
+                    groups.push(Group { hour, host, dir, first_ms: click.event_time_ms, records: vec![body] });
+                }
+            }
+        }
+        groups
+    }
+
+    async fn write(&mut self, events: &[Vec<u8>]) -> Result<(), SinkError> {
+        if !self.recovered {
+            self.recover().await?;
+        }
+        self.settle_pending(false, Duration::ZERO).await;
+        let groups = self.group(events);
+        for g in &groups {
+            self.append_group(g).await?;
+        }
+        for g in &groups {
+            let Some(f) = self.open.get_mut(&g.dir) else {
+                // Rolled by a later group of the same batch? Not possible:
+                // groups have distinct directories. Be safe anyway.
+                return Err(SinkError::Retryable(format!("HDFS sink: file for {} closed before its sync", g.dir)));
+            };
+            let started = std::time::Instant::now();
+            match timed(self.call_timeout, "sync", &f.tmp, f.writer.sync()).await {
+                Ok(()) => {
+                    self.stats.sync_micros.inc_by(started.elapsed().as_micros() as u64);
+                }
+                Err(e) => {
+                    let err = self.fail(e);
+                    self.abandon(&g.dir);
+                    return Err(err);
+                }
+            }
+        }
+        let written: usize = groups.iter().map(|g| g.records.len()).sum();
+        self.stats.events_written.inc_by(written as u64);
+        // Housekeeping that cannot fail the (now durable) batch.
+        for g in &groups {
+            if self.open.get(&g.dir).is_some_and(|f| f.len >= self.roll_size) {
+                self.close_file(&g.dir, "size").await;
+            }
+        }
+        while self.open.len() > self.max_open_files {
+            let lru = self.open.iter().min_by_key(|(_, f)| f.last_write).map(|(d, _)| d.clone()).expect("non-empty");
+            self.close_file(&lru, "max_open_files").await;
+        }
+        Ok(())
+    }
+
+    async fn housekeeping(&mut self) -> Result<(), SinkError> {
+        if !self.recovered {
+            self.recover().await?;
+        }
+        self.settle_pending(false, Duration::ZERO).await;
+        let due: Vec<(String, &'static str)> = self
+            .open
+            .iter()
+            .filter_map(|(dir, f)| {
+                if self.roll_idle.is_some_and(|idle| f.last_write.elapsed() >= idle) {
+                    Some((dir.clone(), "idle"))
+                } else if self.roll_interval.is_some_and(|age| f.opened.elapsed() >= age) {
+                    Some((dir.clone(), "interval"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (dir, reason) in due {
+            self.close_file(&dir, reason).await;
+        }
+        Ok(())
+    }
+
+    async fn close_all(&mut self) -> Result<(), SinkError> {
+        let dirs: Vec<String> = self.open.keys().cloned().collect();
+        for dir in dirs {
+            self.close_file(&dir, "shutdown").await;
+        }
+        self.settle_pending(true, SHUTDOWN_LEASE_WAIT).await;
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            let list: Vec<String> = self.pending.iter().map(|p| self.storage.url_of(&p.tmp)).collect();
+            Err(SinkError::Retryable(format!(
+                "HDFS sink: {} file(s) left as .avro.tmp (recovered at the next start): {}",
+                list.len(),
+                list.join(", ")
+            )))
+        }
+    }
+}
+
+/// Pause before asking again whether HDFS finished a lease recovery.
+const LEASE_RECHECK: Duration = Duration::from_secs(1);
+
+impl<S: Storage> BatchSink for HdfsSink<S> {
+    fn name(&self) -> &'static str {
+        "hdfs"
+    }
+
+    async fn write_batch(&mut self, events: &[Vec<u8>]) -> Result<(), SinkError> {
+        self.write(events).await
+    }
+
+    async fn tick(&mut self) -> Result<(), SinkError> {
+        self.housekeeping().await
+    }
+
+    async fn shutdown(&mut self) -> Result<(), SinkError> {
+        self.close_all().await
+    }
+}

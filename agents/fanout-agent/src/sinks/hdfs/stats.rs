@@ -1,0 +1,62 @@
+//! The HDFS sink's metrics: plain `prometheus-client` counters and gauges
+//! (cheap atomics, cloned handles share the value), registered by the agent
+//! with [`HdfsSinkStats::register`].
+
+use clickstream_telemetry::prometheus_client::metrics::counter::Counter;
+use clickstream_telemetry::prometheus_client::metrics::gauge::Gauge;
+use clickstream_telemetry::prometheus_client::registry::Registry;
+
+/// Counters and gauges of one HDFS sink.
+#[derive(Debug, Clone, Default)]
+pub struct HdfsSinkStats {
+    /// Files open for writing (`.avro.tmp`).
+    pub files_open: Gauge,
+    /// Files closed and renamed to `.avro` (rolled by size, interval, idle
+    /// time, the open-file limit, or at shutdown).
+    pub files_rolled: Counter,
+    /// Leftover or failed `.tmp` files finalised by crash recovery.
+    pub files_recovered: Counter,
+    /// Events found in those files' complete blocks.
+    pub events_recovered: Counter,
+    /// `.tmp` files waiting to be finalised (lease recovery or rename pending).
+    pub files_pending: Gauge,
+    /// Bytes appended to files (headers and blocks).
+    pub bytes_written: Counter,
+    /// Events written (durably, once their batch returned Ok).
+    pub events_written: Counter,
+    /// Blocks written (one per file per batch).
+    pub blocks_written: Counter,
+    /// Events skipped because their body is not a ClickEvent datum.
+    pub events_rejected: Counter,
+    /// Failed storage calls (each fails its batch as retryable).
+    pub write_errors: Counter,
+    /// Time spent in hsync/fsync, in microseconds.
+    pub sync_micros: Counter,
+}
+
+impl HdfsSinkStats {
+    /// Registers every metric under the `hdfs_sink_` prefix of `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("hdfs_sink");
+        r.register("files_open", "Files open for writing (.avro.tmp)", self.files_open.clone());
+        r.register("files_rolled", "Files closed and renamed to .avro", self.files_rolled.clone());
+        r.register("files_recovered", "Leftover or failed .tmp files finalised by crash recovery", self.files_recovered.clone());
+        r.register("events_recovered", "Events kept from recovered files", self.events_recovered.clone());
+        r.register("files_pending", ".tmp files waiting for lease recovery or rename", self.files_pending.clone());
+        r.register("bytes_written", "Bytes appended to master-copy files", self.bytes_written.clone());
+        r.register("events_written", "Events written durably", self.events_written.clone());
+        r.register("blocks_written", "Avro blocks written (one per file per batch)", self.blocks_written.clone());
+        r.register("events_rejected", "Events skipped: body is not a ClickEvent datum", self.events_rejected.clone());
+        r.register("write_errors", "Failed storage calls", self.write_errors.clone());
+        r.register("sync_micros", "Microseconds spent in hsync/fsync", self.sync_micros.clone());
+    }
+}
+
+/// Shares the agent's two HDFS metrics (`hdfs_files_open`,
+/// `hdfs_files_rolled`) so `HdfsSink::new(…, metrics.clone())` works; the
+/// other counters then stay unregistered unless the agent registers them.
+impl From<crate::metrics::Metrics> for HdfsSinkStats {
+    fn from(m: crate::metrics::Metrics) -> HdfsSinkStats {
+        HdfsSinkStats { files_open: m.hdfs_files_open.clone(), files_rolled: m.hdfs_files_rolled.clone(), ..HdfsSinkStats::default() }
+    }
+}

@@ -1,0 +1,94 @@
+//! `[sinks.kafka]`
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+fn default_topic() -> String {
+    "clickstream.events".into()
+}
+fn default_partitions() -> i32 {
+    4
+}
+fn default_replication() -> i32 {
+    1
+}
+fn default_compression() -> String {
+    "lz4".into()
+}
+fn default_linger() -> Duration {
+    Duration::from_millis(5)
+}
+fn default_delivery_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Kafka sink settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// `host:port,...` of the brokers.
+    pub brokers: String,
+    /// Topic (default `clickstream.events`).
+    #[serde(default = "default_topic")]
+    pub topic: String,
+    /// Create the topic when missing, with `partitions` and `replication`.
+    #[serde(default = "yes")]
+    pub create_topic: bool,
+    /// Partitions of a created topic (default 4).
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor of a created topic (default 1).
+    #[serde(default = "default_replication")]
+    pub replication: i32,
+    /// `lz4` (default), `zstd`, `gzip` or `none`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// Producer linger (batching) time.
+    #[serde(default = "default_linger", with = "humantime_serde")]
+    pub linger: Duration,
+    /// How long a batch may wait for its delivery reports before it is retried.
+    #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// Idempotent producer (default true): no duplicates from producer
+    /// retries. Turn off only for brokers whose idempotence is broken: the
+    /// local Tansu 0.6 broker's storage task panics ("more or less than one
+    /// row" in `idempotent_message_check`) when an idempotent producer is
+    /// killed mid-batch and a new one resumes, so the local stack's configs
+    /// set `idempotent = false`. Event ids make duplicates harmless either way.
+    #[serde(default = "yes")]
+    pub idempotent: bool,
+    /// Extra librdkafka producer properties, passed through
+    /// (e.g. `"batch.num.messages" = "10000"`).
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl KafkaSinkConfig {
+    /// Checks the values; `prefix` names the table.
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        if self.brokers.trim().is_empty() {
+            return Err(format!("{prefix}.brokers must name at least one broker"));
+        }
+        if self.topic.is_empty() || self.topic.len() > 249 || !self.topic.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            return Err(format!("{prefix}.topic {:?} is not a valid Kafka topic name", self.topic));
+        }
+        if self.partitions < 1 || self.replication < 1 {
+            return Err(format!("{prefix}.partitions and {prefix}.replication must be at least 1"));
+        }
+        if !["lz4", "zstd", "gzip", "none"].contains(&self.compression.as_str()) {
+            return Err(format!("{prefix}.compression {:?} must be lz4, zstd, gzip or none (snappy fails on the local broker)", self.compression));
+        }
+        for key in ["enable.idempotence", "acks", "bootstrap.servers"] {
+            if self.producer.contains_key(key) {
+                return Err(format!("{prefix}.producer.\"{key}\" is fixed by the agent (idempotent, acks=all) and cannot be overridden"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! The real `fanout-agent` binary with the real Tansu broker and the real
+//! Hadoop HDFS (both from `scripts/stack`): Apache Avro's Java client sends,
+//! every event lands in Kafka and exactly once in the HDFS master copy.
+
+mod common;
+
+use std::time::Duration;
+
+use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
+use clickstream_avro_ipc::flume::Status;
+use clickstream_testkit::java::send_with_java;
+use common::*;
+
+#[test]
+fn java_netty_transceiver_batches_land_in_kafka_and_hdfs() {
+    let s = Setup::new("interop");
+    let agent = s.start(&kafka_brokers(), "");
+    let events = sample_events("weblog1", 3000);
+    let java_events: Vec<_> = events.iter().map(|(h, b, _)| (h.clone(), b.clone())).collect();
+    let (ok, out) = send_with_java(s.dir.path(), s.listen, &java_events, 100, false);
+    assert!(ok, "the Java client did not get OK for every batch:\n{out}");
+    let want = ids_of(&events);
+    let in_kafka = kafka_ids(&kafka_brokers(), &s.topic, want.len(), Duration::from_secs(60));
+    assert_eq!(in_kafka.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "every event at least once in Kafka");
+    wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= want.len() as f64);
+    assert_eq!(agent.terminate(), Some(0));
+    let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));
+    assert!(open.is_empty(), "files left open after a clean shutdown: {open:?}");
+    let counts = id_counts(&records);
+    assert_eq!(counts.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want);
+    assert!(counts.values().all(|c| *c == 1), "every event exactly once in HDFS");
+    // Partitioned by event time.
+    for (path, e) in &records {
+        let t = e.event_time_ms / 1000;
+        let (date, hour) = partition_of(path);
+        let days = t.div_euclid(86_400);
+        let expected_hour = format!("{:02}", t.rem_euclid(86_400) / 3600);
+        assert_eq!(hour, expected_hour, "{path}");
+        assert!(date.starts_with("2026-11-2"), "{path} for day {days}");
+    }
+}
+
+#[test]
+fn hostile_frames_and_oversized_batches_close_only_their_connection() {
+    let s = Setup::new("hostile");
+    let agent = s.start(&kafka_brokers(), "");
+    let cfg = s.config(&kafka_brokers(), "");
+    drop(cfg);
+    let events = sample_events("weblog1", 50);
+    let enc = encoded(&events);
+    rt().block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = format!("127.0.0.1:{}", s.listen);
+        // Garbage bytes.
+        let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await;
+        // A frame claiming 2 GiB.
+        let mut huge = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        huge.write_all(&[0, 0, 0, 1, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff]).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(5), huge.read(&mut buf)).await;
+        // A well-behaved client is still served.
+        let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+        assert_eq!(client.append_batch_encoded(&enc).await.unwrap(), Status::Ok);
+    });
+    wait_until(Duration::from_secs(30), "events written", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 50.0);
+    assert_eq!(agent.metric("fanout_agent_events_received_total", ""), 50.0);
+    assert_eq!(agent.terminate(), Some(0));
+}
+
+#[test]
+fn oversized_batch_is_refused_and_invalid_bodies_are_kept_aside() {
+    let s = Setup::new("limits");
+    let extra = "";
+    let config = s.config(&kafka_brokers(), extra).replace("put_timeout = \"2s\"", "put_timeout = \"2s\"\nmax_batch_events = 20");
+    let agent = Service::start(env!("CARGO_BIN_EXE_fanout-agent"), s.dir.path(), "fanout", &config, s.metrics);
+    let events = sample_events("weblog1", 30);
+    let enc = encoded(&events);
+    rt().block_on(async {
+        let addr = format!("127.0.0.1:{}", s.listen);
+        let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+        assert!(client.append_batch_encoded(&enc).await.is_err(), "30 events > max_batch_events = 20");
+        let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+        // A batch with one event whose body is not a ClickEvent.
+        let mut bad = Vec::new();
+        clickstream_avro_ipc::flume::encode_event(&[("host", "x")], b"not an event", &mut bad);
+        let mut batch = enc[..10].to_vec();
+        batch.push(bad);
+        assert_eq!(client.append_batch_encoded(&batch).await.unwrap(), Status::Ok);
+    });
+    wait_until(Duration::from_secs(30), "10 events written", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 10.0);
+    assert_eq!(agent.metric("fanout_agent_events_invalid_total", ""), 1.0);
+    let dl = std::fs::read_to_string(s.dir.path().join("state/dead-letter.jsonl")).unwrap();
+    assert!(dl.contains("not a ClickEvent") || dl.contains("ClickEvent"), "{dl}");
+    assert_eq!(agent.terminate(), Some(0));
+}
+
+#[test]
+fn kill_9_loses_nothing_that_was_acknowledged() {
+    let s = Setup::new("kill9");
+    let events = sample_events("weblog1", 4000);
+    let enc = encoded(&events);
+    let mut acked = std::collections::BTreeSet::new();
+    let mut sent = 0;
+    for round in 0..3 {
+        let agent = s.start(&kafka_brokers(), "# no-idempotence");
+        let stop_at = (round + 1) * enc.len() / 3;
+        rt().block_on(async {
+            let addr = format!("127.0.0.1:{}", s.listen);
+            let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+            while sent < stop_at {
+                let end = (sent + 200).min(enc.len());
+                if client.append_batch_encoded(&enc[sent..end]).await.unwrap() == Status::Ok {
+                    acked.extend(events[sent..end].iter().map(|e| e.2.clone()));
+                }
+                sent = end;
+            }
+        });
+        agent.kill9();
+    }
+    let agent = s.start(&kafka_brokers(), "# no-idempotence");
+    let in_kafka = kafka_ids(&kafka_brokers(), &s.topic, acked.len(), Duration::from_secs(60));
+    assert!(acked.iter().all(|id| in_kafka.contains_key(id)), "an acknowledged event is missing from Kafka");
+    wait_until(Duration::from_secs(30), "HDFS channel drained", || agent.metric("fanout_agent_channel_events", "sink=\"hdfs\"") == 0.0);
+    assert_eq!(agent.terminate(), Some(0));
+    let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));
+    assert!(open.is_empty(), "{open:?}");
+    let counts = id_counts(&records);
+    assert!(acked.iter().all(|id| counts.contains_key(id)), "an acknowledged event is missing from HDFS");
+}
+
+#[test]
+fn validate_and_help() {
+    let s = Setup::new("validate");
+    let path = s.dir.path().join("c.toml");
+    let run = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("validate").arg(&path).output().unwrap()
+    };
+    let good = s.config(&kafka_brokers(), "");
+    assert!(run(&good).status.success());
+    let bad = run(&good.replace("topic = \"", "topic = \"bad topic "));
+    assert_eq!(bad.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("sinks.kafka.topic"));
+    let bad = run(&good.replace("instance_id = \"fanout-test\"", "instance_id = \"a/b\""));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("agent.instance_id"));
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("validate"));
+}

@@ -1,0 +1,91 @@
+//! Kafka stopped for a while: the HDFS sink keeps going, Kafka catches up
+//! afterwards, nothing is lost. Runs its own Tansu broker (the same binary
+//! `scripts/stack` runs) so stopping it disturbs no other test.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
+use clickstream_avro_ipc::flume::Status;
+use common::*;
+
+fn tansu_bin() -> String {
+    if let Ok(b) = std::env::var("TANSU_BIN") {
+        return b;
+    }
+    if Command::new("tansu").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
+        return "tansu".into();
+    }
+    let shared = repo().join("../shared/bin/tansu");
+    if shared.exists() {
+        return shared.display().to_string();
+    }
+    let cache = std::env::var("HOME").map(|h| format!("{h}/.cache/clickstream/tansu/bin/tansu")).unwrap();
+    assert!(std::path::Path::new(&cache).exists(), "no tansu binary: run `scripts/stack up kafka` (it installs one) or set TANSU_BIN");
+    cache
+}
+
+struct Broker {
+    child: Child,
+}
+
+impl Broker {
+    fn start(dir: &std::path::Path, port: u16) -> Broker {
+        std::fs::create_dir_all(dir).unwrap();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_bin())
+            .current_dir(dir)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        wait_until(Duration::from_secs(20), "tansu listening", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Broker { child }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kafka_down_hdfs_goes_on_and_kafka_catches_up() {
+    let s = Setup::new("kafka-outage");
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let data = s.dir.path().join("tansu");
+    let broker = Broker::start(&data, port);
+    let agent = s.start(&brokers, "# no-idempotence");
+    let events = sample_events("weblog1", 3000);
+    let enc = encoded(&events);
+    let send = |range: std::ops::Range<usize>| {
+        rt().block_on(async {
+            let addr = format!("127.0.0.1:{}", s.listen);
+            let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+            for chunk in enc[range].chunks(250) {
+                assert_eq!(client.append_batch_encoded(chunk).await.unwrap(), Status::Ok);
+            }
+        })
+    };
+    send(0..1000);
+    wait_until(Duration::from_secs(60), "first third in Kafka", || agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") >= 1000.0);
+    drop(broker); // Kafka down
+    send(1000..3000);
+    wait_until(Duration::from_secs(60), "HDFS keeps going while Kafka is down", || {
+        agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 3000.0
+    });
+    assert!(agent.metric("fanout_agent_channel_events", "sink=\"kafka\"") > 0.0, "Kafka's events wait in its channel");
+    let _broker = Broker::start(&data, port); // back, with its data
+    let want = ids_of(&events);
+    let got = kafka_ids(&brokers, &s.topic, want.len(), Duration::from_secs(120));
+    assert_eq!(got.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "Kafka caught up with everything");
+    wait_until(Duration::from_secs(30), "Kafka channel drained", || agent.metric("fanout_agent_channel_events", "sink=\"kafka\"") == 0.0);
+    assert!(agent.metric("fanout_agent_sink_errors_total", "sink=\"kafka\"") > 0.0);
+    assert_eq!(agent.terminate(), Some(0));
+}
