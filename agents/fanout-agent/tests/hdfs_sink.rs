@@ -238,6 +238,7 @@ async fn rolls_by_time(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     sink.tick().await.unwrap();
     assert!(sink.open_files().is_empty(), "rolled when idle");
+    sink.wait_for_closes().await;
     let closed = backend.files().await;
     assert_eq!(closed.len(), 1);
     assert!(closed[0].0.ends_with(".avro"), "{closed:?}");
@@ -250,6 +251,7 @@ async fn rolls_by_time(backend: Backend) {
     sink2.write_batch(&enc[100..200]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     sink2.write_batch(&enc[200..300]).await.unwrap();
+    sink2.wait_for_closes().await;
     assert_eq!(sink2.stats().files_rolled.get(), 1, "the old file rolled before the write");
     assert_eq!(sink2.open_files().len(), 1);
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -397,7 +399,8 @@ fn child_writer() {
     let events = shuffled(sample_events(n, "web1", |_, t| t));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let cfg = HdfsSinkConfig { url, call_timeout: Duration::from_secs(20), ..HdfsSinkConfig::default() };
+        let block_size = url.starts_with("hdfs://").then_some(1 << 20);
+        let cfg = HdfsSinkConfig { url, call_timeout: Duration::from_secs(20), block_size, ..HdfsSinkConfig::default() };
         let mut sink = HdfsSink::new(&cfg, "killed", HdfsSinkStats::default()).await.unwrap();
         let enc = encoded(&events);
         let mut done = 0;
@@ -484,6 +487,7 @@ async fn failed_writes_are_retryable_and_lose_nothing() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     sink.tick().await.unwrap();
     assert!(sink.open_files().is_empty());
+    sink.wait_for_closes().await;
     assert_eq!(sink.pending_files().len(), 1);
     assert_eq!(stats.files_pending.get(), 1);
     plan.lock().unwrap().fail_renames = false;
@@ -599,7 +603,7 @@ async fn throughput_hdfs_batches_of_1000() {
     let enc = encoded(&events);
     let bytes: usize = events.iter().map(|e| e.datum.len()).sum();
     for backend in [Backend::hdfs("bench"), Backend::local()] {
-        let cfg = HdfsSinkConfig { codec, deflate_level: level, ..backend.config() };
+        let cfg = HdfsSinkConfig { codec, deflate_level: level, block_size: None, ..backend.config() };
         let mut sink = sink_for(&backend, cfg, "bench").await;
         let t = Instant::now();
         for chunk in enc.chunks(1000) {
@@ -631,7 +635,7 @@ async fn throughput_hdfs_batches_of_1000() {
 #[tokio::test]
 async fn sink_futures_stay_small() {
     let cfg = HdfsSinkConfig { url: "hdfs://127.0.0.1:1".into(), ..HdfsSinkConfig::default() };
-    let (storage, base) = fanout_agent::sinks::hdfs::AnyStorage::open(&cfg.url, &cfg.hdfs_config).unwrap();
+    let (storage, base) = fanout_agent::sinks::hdfs::AnyStorage::open(&cfg).unwrap();
     let mut sink = HdfsSink::with_storage(storage, &base, &cfg, "sz", HdfsSinkStats::default()).unwrap();
     let batch: Vec<Vec<u8>> = Vec::new();
     let write_batch = std::mem::size_of_val(&sink.write_batch(&batch));

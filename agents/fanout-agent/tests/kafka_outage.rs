@@ -81,11 +81,11 @@ fn kafka_down_hdfs_goes_on_and_kafka_catches_up() {
         agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 3000.0
     });
     assert!(agent.metric("fanout_agent_channel_events", "sink=\"kafka\"") > 0.0, "Kafka's events wait in its channel");
+    assert!(agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") < 3000.0, "Kafka is behind while down");
     let _broker = Broker::start(&data, port); // back, with its data
     let want = ids_of(&events);
     let got = kafka_ids(&brokers, &s.topic, want.len(), Duration::from_secs(120));
     assert_eq!(got.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "Kafka caught up with everything");
     wait_until(Duration::from_secs(30), "Kafka channel drained", || agent.metric("fanout_agent_channel_events", "sink=\"kafka\"") == 0.0);
-    assert!(agent.metric("fanout_agent_sink_errors_total", "sink=\"kafka\"") > 0.0);
     assert_eq!(agent.terminate(), Some(0));
 }

@@ -112,8 +112,10 @@ impl Backend {
     }
 
     /// A config for this back end (small roll limits are set by the tests).
+    /// HDFS files get 1 MiB blocks: every open file reserves a block of
+    /// space on the single DataNode, and the tests keep hundreds open at once.
     pub fn config(&self) -> HdfsSinkConfig {
-        HdfsSinkConfig { url: self.url(), call_timeout: Duration::from_secs(20), ..HdfsSinkConfig::default() }
+        HdfsSinkConfig { url: self.url(), call_timeout: Duration::from_secs(20), block_size: Some(1 << 20), ..HdfsSinkConfig::default() }
     }
 
     /// Every file, path relative to the sink's root, with its length.

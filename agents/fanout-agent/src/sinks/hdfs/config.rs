@@ -119,6 +119,11 @@ pub struct HdfsSinkConfig {
     /// take before the batch fails as retryable (default `30s`).
     #[serde(default = "default_call_timeout", with = "humantime_serde")]
     pub call_timeout: Duration,
+    /// HDFS block size of new files in bytes (default: the cluster's
+    /// `dfs.blocksize`). Keep it at least `roll_size` so that a file is one
+    /// block: an open file reserves a whole block of DataNode space.
+    #[serde(default)]
+    pub block_size: Option<u64>,
     /// Extra Hadoop client settings for `hdfs://` (e.g. HA name services,
     /// `dfs.client.socket-timeout`); they override `HADOOP_CONF_DIR`.
     #[serde(default)]
@@ -138,6 +143,7 @@ impl Default for HdfsSinkConfig {
             roll_idle: default_roll_idle(),
             max_open_files: default_max_open_files(),
             call_timeout: default_call_timeout(),
+            block_size: None,
             hdfs_config: BTreeMap::new(),
         }
     }
@@ -175,6 +181,11 @@ impl HdfsSinkConfig {
         }
         if self.call_timeout < Duration::from_millis(100) {
             return Err(format!("{prefix}.call_timeout = {:?} must be at least 100ms", self.call_timeout));
+        }
+        if let Some(b) = self.block_size {
+            if b < 1 << 20 || b % 512 != 0 {
+                return Err(format!("{prefix}.block_size = {b} must be a multiple of 512 and at least 1048576 (HDFS's minimum)"));
+            }
         }
         if !self.hdfs_config.is_empty() && !self.url.starts_with("hdfs://") {
             return Err(format!("{prefix}.hdfs_config only applies to hdfs:// URLs"));
@@ -218,6 +229,7 @@ mod tests {
             roll_idle = "30s"
             max_open_files = 8
             call_timeout = "5s"
+            block_size = 268435456
             [hdfs_config]
             "dfs.client.socket-timeout" = "10000"
             "#,
@@ -250,6 +262,7 @@ mod tests {
         assert!(bad(&|c| c.roll_size = 10).starts_with("sinks.hdfs.roll_size"));
         assert!(bad(&|c| c.max_open_files = 0).starts_with("sinks.hdfs.max_open_files"));
         assert!(bad(&|c| c.call_timeout = Duration::ZERO).starts_with("sinks.hdfs.call_timeout"));
+        assert!(bad(&|c| c.block_size = Some(1000)).starts_with("sinks.hdfs.block_size"));
         assert!(bad(&|c| {
             c.hdfs_config.insert("a".into(), "b".into());
         })

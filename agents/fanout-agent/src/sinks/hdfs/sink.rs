@@ -18,17 +18,20 @@
 //! idle time and age, retry pending finalisations. Files also roll by size
 //! right after a write, and the least recently written one is closed when
 //! more than `max_open_files` are open. Closing is `close` (HDFS: complete
-//! the last block) then rename `.avro.tmp` -> `.avro`; a failure there does
-//! not fail a batch (its data is already durable) but queues the file for
-//! recovery.
+//! the last block, about 0.5 s on a small cluster) then rename `.avro.tmp`
+//! -> `.avro`. It runs in a background task, since the file's data is
+//! durable already: batches do not wait for it, a failure does not fail a
+//! batch but queues the file for recovery, and shutdown waits for all.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use clickstream_avro_ipc::flume::decode_event;
 use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
 use clickstream_contract::ClickEvent;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -95,7 +98,7 @@ struct Group<'a> {
 
 /// Writes the master copy; see the module docs.
 pub struct HdfsSink<S: Storage = AnyStorage> {
-    storage: S,
+    storage: Arc<S>,
     template: PathTemplate,
     prefix: String,
     roll_size: u64,
@@ -114,6 +117,21 @@ pub struct HdfsSink<S: Storage = AnyStorage> {
     stats: HdfsSinkStats,
     /// Reused buffer for one file's bytes of a batch.
     block: Vec<u8>,
+    /// Files being closed in the background, and their paths by task.
+    closing: JoinSet<Closed>,
+    closing_paths: HashMap<tokio::task::Id, String>,
+}
+
+/// How a background close ended.
+struct Closed {
+    tmp: String,
+    final_path: String,
+    events: u64,
+    blocks: u64,
+    len: u64,
+    reason: &'static str,
+    /// `Err((closed, e))`: `closed` tells a failed rename from a failed close.
+    outcome: Result<(), (bool, StorageError)>,
 }
 
 impl HdfsSink<AnyStorage> {
@@ -126,7 +144,7 @@ impl HdfsSink<AnyStorage> {
     /// its other sinks while HDFS is down.
     pub async fn new(config: &HdfsSinkConfig, instance_id: &str, stats: impl Into<HdfsSinkStats>) -> Result<Self, String> {
         config.validate("sinks.hdfs")?;
-        let (storage, base) = AnyStorage::open(&config.url, &config.hdfs_config)?;
+        let (storage, base) = AnyStorage::open(config)?;
         let mut sink = HdfsSink::with_storage(storage, &base, config, instance_id, stats.into())?;
         if let Err(e) = sink.recover().await {
             warn!(url = %config.url, error = %e, "HDFS sink: crash recovery could not run yet; it will be retried before the first batch");
@@ -149,7 +167,7 @@ impl<S: Storage> HdfsSink<S> {
         }
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
         Ok(HdfsSink {
-            storage,
+            storage: Arc::new(storage),
             template,
             prefix,
             roll_size: config.roll_size,
@@ -164,6 +182,8 @@ impl<S: Storage> HdfsSink<S> {
             seq: 0,
             stats,
             block: Vec::new(),
+            closing: JoinSet::new(),
+            closing_paths: HashMap::new(),
         })
     }
 
@@ -221,8 +241,15 @@ impl<S: Storage> HdfsSink<S> {
         if !leftovers.is_empty() {
             info!(files = leftovers.len(), root = %self.storage.url_of(&root), prefix = %self.prefix, "HDFS sink: recovering leftover .tmp files of this prefix");
         }
+        // Start lease recovery of every file first: the NameNode recovers
+        // them in parallel, then each is finalised in turn.
+        for tmp in &leftovers {
+            if let Err(e) = timed(self.call_timeout, "recover lease", tmp, self.storage.recover_lease(tmp)).await {
+                debug!(file = %self.storage.url_of(tmp), error = %e, "HDFS sink: starting lease recovery failed");
+            }
+        }
         for tmp in leftovers {
-            match recovery::finalize(&self.storage, &tmp, self.call_timeout, STARTUP_LEASE_WAIT).await {
+            match recovery::finalize(&*self.storage, &tmp, self.call_timeout, STARTUP_LEASE_WAIT).await {
                 Ok(outcome) => {
                     recovery::log_outcome(&self.storage.url_of(&tmp), &outcome, "left over by a previous run");
                     match outcome {
@@ -288,11 +315,11 @@ impl<S: Storage> HdfsSink<S> {
                     Ok(()) => Ok(None),
                     // Not there any more, or the target exists: let the full
                     // procedure sort it out.
-                    Err(e) if e.kind != ErrorKind::Other => recovery::finalize(&self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some),
+                    Err(e) if e.kind != ErrorKind::Other => recovery::finalize(&*self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some),
                     Err(e) => Err(e),
                 }
             } else {
-                recovery::finalize(&self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some)
+                recovery::finalize(&*self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some)
             };
             match result {
                 Ok(None) => {
@@ -331,28 +358,71 @@ impl<S: Storage> HdfsSink<S> {
         }
     }
 
-    /// Closes the file of `dir` and renames it to `.avro`. Failures queue it
-    /// for recovery; they do not fail anything (its data is durable).
-    async fn close_file(&mut self, dir: &str, reason: &'static str) {
-        let Some(mut f) = self.open.remove(dir) else { return };
-        self.stats.files_open.set(self.open.len() as i64);
-        let url = self.storage.url_of(&f.tmp);
-        if let Err(e) = timed(self.call_timeout, "close", &f.tmp, f.writer.close()).await {
-            self.stats.write_errors.inc();
-            warn!(file = %url, error = %e, "HDFS sink: close failed; the file will be recovered");
-            self.queue(f.tmp, false);
-            return;
+    /// Starts closing the files of `dirs` in the background: `close` (on
+    /// HDFS about 0.5 s, mostly waiting for the DataNode to report the last
+    /// block to the NameNode) then the rename to `.avro`. Their data is
+    /// durable already, so batches do not wait for this; outcomes are
+    /// collected by [`Self::reap_closed`] and failures queued for recovery.
+    fn start_close(&mut self, dirs: Vec<(String, &'static str)>) {
+        for (dir, reason) in dirs {
+            let Some(f) = self.open.remove(&dir) else { continue };
+            let storage = Arc::clone(&self.storage);
+            let limit = self.call_timeout;
+            let tmp = f.tmp.clone();
+            let handle = self.closing.spawn(async move {
+                let mut f = f;
+                let final_path = names::final_of(&f.tmp);
+                let outcome = match timed(limit, "close", &f.tmp, f.writer.close()).await {
+                    Err(e) => Err((false, e)),
+                    Ok(()) => timed(limit, "rename", &f.tmp, storage.rename(&f.tmp, &final_path)).await.map_err(|e| (true, e)),
+                };
+                Closed { tmp: f.tmp, final_path, events: f.events, blocks: f.blocks, len: f.len, reason, outcome }
+            });
+            self.closing_paths.insert(handle.id(), tmp);
         }
-        let final_path = names::final_of(&f.tmp);
-        match timed(self.call_timeout, "rename", &f.tmp, self.storage.rename(&f.tmp, &final_path)).await {
-            Ok(()) => {
-                self.stats.files_rolled.inc();
-                info!(file = %self.storage.url_of(&final_path), reason, events = f.events, blocks = f.blocks, bytes = f.len, "HDFS sink: file rolled");
+        self.stats.files_open.set(self.open.len() as i64);
+    }
+
+    /// Collects the background closes that finished.
+    fn reap_closed(&mut self) {
+        while let Some(joined) = self.closing.try_join_next_with_id() {
+            self.on_closed(joined);
+        }
+    }
+
+    /// Waits for every background close to finish (shutdown, tests).
+    pub async fn wait_for_closes(&mut self) {
+        while let Some(joined) = self.closing.join_next_with_id().await {
+            self.on_closed(joined);
+        }
+    }
+
+    fn on_closed(&mut self, joined: Result<(tokio::task::Id, Closed), tokio::task::JoinError>) {
+        let c = match joined {
+            Ok((id, c)) => {
+                self.closing_paths.remove(&id);
+                c
             }
             Err(e) => {
+                // The task panicked or was aborted: recover its file.
                 self.stats.write_errors.inc();
-                warn!(file = %url, error = %e, "HDFS sink: rename after close failed; will retry");
-                self.queue(f.tmp, true);
+                if let Some(tmp) = self.closing_paths.remove(&e.id()) {
+                    warn!(file = %self.storage.url_of(&tmp), error = %e, "HDFS sink: closing a file failed; it will be recovered");
+                    self.queue(tmp, false);
+                }
+                return;
+            }
+        };
+        match c.outcome {
+            Ok(()) => {
+                self.stats.files_rolled.inc();
+                info!(file = %self.storage.url_of(&c.final_path), reason = c.reason, events = c.events, blocks = c.blocks, bytes = c.len, "HDFS sink: file rolled");
+            }
+            Err((closed, e)) => {
+                self.stats.write_errors.inc();
+                let what = if closed { "rename after close failed; will retry" } else { "close failed; the file will be recovered" };
+                warn!(file = %self.storage.url_of(&c.tmp), error = %e, "HDFS sink: {what}");
+                self.queue(c.tmp, closed);
             }
         }
     }
@@ -391,7 +461,7 @@ impl<S: Storage> HdfsSink<S> {
     async fn append_group(&mut self, g: &Group<'_>) -> Result<(), SinkError> {
         if let (Some(f), Some(limit)) = (self.open.get(&g.dir), self.roll_interval) {
             if f.opened.elapsed() >= limit {
-                self.close_file(&g.dir, "interval").await;
+                self.start_close(vec![(g.dir.clone(), "interval")]);
             }
         }
         let mut block = std::mem::take(&mut self.block);
@@ -400,7 +470,7 @@ impl<S: Storage> HdfsSink<S> {
         let block_len = block.len() as u64 + 16;
         if let Some(f) = self.open.get(&g.dir) {
             if f.blocks > 0 && f.len + block_len > self.roll_size {
-                self.close_file(&g.dir, "size").await;
+                self.start_close(vec![(g.dir.clone(), "size")]);
             }
         }
         if !self.open.contains_key(&g.dir) {
@@ -475,6 +545,7 @@ impl<S: Storage> HdfsSink<S> {
         if !self.recovered {
             self.recover().await?;
         }
+        self.reap_closed();
         self.settle_pending(false, Duration::ZERO).await;
         let groups = self.group(events);
         for g in &groups {
@@ -501,14 +572,17 @@ impl<S: Storage> HdfsSink<S> {
         let written: usize = groups.iter().map(|g| g.records.len()).sum();
         self.stats.events_written.inc_by(written as u64);
         // Housekeeping that cannot fail the (now durable) batch.
-        for g in &groups {
-            if self.open.get(&g.dir).is_some_and(|f| f.len >= self.roll_size) {
-                self.close_file(&g.dir, "size").await;
-            }
+        let mut roll: Vec<(String, &'static str)> =
+            groups.iter().filter(|g| self.open.get(&g.dir).is_some_and(|f| f.len >= self.roll_size)).map(|g| (g.dir.clone(), "size")).collect();
+        let excess = (self.open.len() - roll.len()).saturating_sub(self.max_open_files);
+        if excess > 0 {
+            let mut by_age: Vec<(&String, Instant)> =
+                self.open.iter().filter(|(d, _)| !roll.iter().any(|(r, _)| r == *d)).map(|(d, f)| (d, f.last_write)).collect();
+            by_age.sort_by_key(|(_, t)| *t);
+            roll.extend(by_age.into_iter().take(excess).map(|(d, _)| (d.clone(), "max_open_files")));
         }
-        while self.open.len() > self.max_open_files {
-            let lru = self.open.iter().min_by_key(|(_, f)| f.last_write).map(|(d, _)| d.clone()).expect("non-empty");
-            self.close_file(&lru, "max_open_files").await;
+        if !roll.is_empty() {
+            self.start_close(roll);
         }
         Ok(())
     }
@@ -517,6 +591,7 @@ impl<S: Storage> HdfsSink<S> {
         if !self.recovered {
             self.recover().await?;
         }
+        self.reap_closed();
         self.settle_pending(false, Duration::ZERO).await;
         let due: Vec<(String, &'static str)> = self
             .open
@@ -531,17 +606,16 @@ impl<S: Storage> HdfsSink<S> {
                 }
             })
             .collect();
-        for (dir, reason) in due {
-            self.close_file(&dir, reason).await;
+        if !due.is_empty() {
+            self.start_close(due);
         }
         Ok(())
     }
 
     async fn close_all(&mut self) -> Result<(), SinkError> {
-        let dirs: Vec<String> = self.open.keys().cloned().collect();
-        for dir in dirs {
-            self.close_file(&dir, "shutdown").await;
-        }
+        let dirs: Vec<(String, &'static str)> = self.open.keys().map(|d| (d.clone(), "shutdown")).collect();
+        self.start_close(dirs);
+        self.wait_for_closes().await;
         self.settle_pending(true, SHUTDOWN_LEASE_WAIT).await;
         if self.pending.is_empty() {
             Ok(())

@@ -19,6 +19,7 @@ use super::{ErrorKind, FileEntry, Storage, StorageError, StorageResult, StorageW
 pub struct HdfsStorage {
     client: Client,
     authority: String,
+    block_size: Option<u64>,
 }
 
 fn err(op: &str, path: &str, e: HdfsError) -> StorageError {
@@ -34,14 +35,15 @@ fn err(op: &str, path: &str, e: HdfsError) -> StorageError {
 
 impl HdfsStorage {
     /// A client for `authority` (`hdfs://host:port` or a name service);
-    /// `config` overrides what `HADOOP_CONF_DIR` provides.
-    pub fn connect(authority: &str, config: &BTreeMap<String, String>) -> Result<HdfsStorage, String> {
+    /// `config` overrides what `HADOOP_CONF_DIR` provides; new files get
+    /// `block_size`, or else the cluster's default.
+    pub fn connect(authority: &str, config: &BTreeMap<String, String>, block_size: Option<u64>) -> Result<HdfsStorage, String> {
         let mut builder = ClientBuilder::new().with_url(authority);
         if !config.is_empty() {
             builder = builder.with_config(config.clone());
         }
         let client = builder.build().map_err(|e| format!("cannot create an HDFS client for {authority}: {e}"))?;
-        Ok(HdfsStorage { client, authority: authority.to_string() })
+        Ok(HdfsStorage { client, authority: authority.to_string(), block_size })
     }
 
     /// The underlying client (tests use it to inspect files).
@@ -58,7 +60,10 @@ impl Storage for HdfsStorage {
     }
 
     async fn create(&self, path: &str) -> StorageResult<HdfsWriter> {
-        let opts = WriteOptions::default().overwrite(false).create_parent(true).permission(0o644);
+        let mut opts = WriteOptions::default().overwrite(false).create_parent(true).permission(0o644);
+        if let Some(b) = self.block_size {
+            opts = opts.block_size(b);
+        }
         let writer = self.client.create(path, opts).await.map_err(|e| err("create", path, e))?;
         Ok(HdfsWriter { writer, path: path.to_string() })
     }

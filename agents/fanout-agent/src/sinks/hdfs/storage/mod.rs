@@ -177,12 +177,15 @@ pub enum AnyWriter {
 }
 
 impl AnyStorage {
-    /// Opens the storage for `url`; returns it and the base path to put in
+    /// Opens the storage for `config.url`; returns it and the base path to put in
     /// front of the path template. Connecting is lazy: an unreachable
     /// NameNode shows up at the first call.
-    pub fn open(url: &str, hdfs_config: &std::collections::BTreeMap<String, String>) -> Result<(AnyStorage, String), String> {
-        match StorageUrl::parse(url)? {
-            StorageUrl::Hdfs { authority, base } => Ok((AnyStorage::Hdfs(hdfs::HdfsStorage::connect(&authority, hdfs_config)?), base)),
+    pub fn open(config: &super::config::HdfsSinkConfig) -> Result<(AnyStorage, String), String> {
+        match StorageUrl::parse(&config.url)? {
+            StorageUrl::Hdfs { authority, base } => {
+                let storage = hdfs::HdfsStorage::connect(&authority, &config.hdfs_config, config.block_size)?;
+                Ok((AnyStorage::Hdfs(storage), base))
+            }
             StorageUrl::Local { root } => Ok((AnyStorage::Local(local::LocalStorage::new(root)), String::new())),
         }
     }

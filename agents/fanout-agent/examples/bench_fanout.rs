@@ -1,0 +1,182 @@
+//! Throughput and peak RSS of the real `fanout-agent` binary: Flume Avro
+//! clients → durable channels → Kafka and HDFS sinks, with a bare rdkafka
+//! producer (same settings, same broker, same values) measured in the same
+//! run as the baseline for the Kafka path.
+//!
+//! ```text
+//! cargo build --release -p fanout-agent
+//! cargo run --release -p fanout-agent --example bench_fanout -- EVENTS BROKERS HDFS_URL
+//! ```
+//! e.g. `500000 127.0.0.1:9092 hdfs://127.0.0.1:8020` (the stack), or an
+//! in-memory Tansu and `file:///tmp/master` for the agent's own ceiling.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
+use clickstream_avro_ipc::flume::{encode_event, Status};
+use clickstream_logparse::{LineOrigin, Parser};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+fn events(n: usize) -> Vec<Vec<u8>> {
+    let cfg = clickstream_loggen::Config { seed: 7, lines: n as u64, ..Default::default() };
+    let mut text = Vec::new();
+    clickstream_loggen::Generator::new(cfg).unwrap().write_all(&mut text).unwrap();
+    let parser = Parser::default();
+    let mut out = Vec::with_capacity(n);
+    let mut offset = 0u64;
+    let mut datum = Vec::new();
+    for line in text.split(|b| *b == b'\n') {
+        let origin = LineOrigin { source_host: "bench", source_file: "f", file_fingerprint: "fp", byte_offset: offset };
+        offset += line.len() as u64 + 1;
+        if let Ok(e) = parser.parse_event(line, &origin) {
+            datum.clear();
+            e.encode_datum(&mut datum);
+            let ts = e.event_time_ms.to_string();
+            let mut enc = Vec::new();
+            encode_event(&[("timestamp", &ts), ("host", "bench"), ("event_id", &e.event_id), ("category", &e.category)], &datum, &mut enc);
+            out.push(enc);
+        }
+    }
+    out
+}
+
+fn metric(port: u16, name: &str, label: &str) -> f64 {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return 0.0 };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines().filter(|l| l.starts_with(name) && l.contains(label)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn bare_producer(brokers: &str, values: &[Vec<u8>]) -> f64 {
+    let topic = format!("bench.bare.{}", std::process::id());
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    let _ = admin
+        .create_topics([&rdkafka::admin::NewTopic::new(&topic, 4, rdkafka::admin::TopicReplication::Fixed(1))], &rdkafka::admin::AdminOptions::new())
+        .await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "false")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let t = Instant::now();
+    for chunk in values.chunks(2000) {
+        let mut pending = Vec::new();
+        for v in chunk {
+            let key = &v[v.len().saturating_sub(16)..];
+            loop {
+                match producer.send_result(FutureRecord::to(&topic).key(key).payload(v)) {
+                    Ok(d) => {
+                        pending.push(d);
+                        break;
+                    }
+                    Err(_) => producer.poll(Duration::from_millis(5)),
+                }
+            }
+        }
+        for d in pending {
+            d.await.unwrap().unwrap();
+        }
+    }
+    values.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(300_000);
+    let brokers = args.get(2).cloned().unwrap_or_else(|| "127.0.0.1:9092".into());
+    let hdfs = args.get(3).cloned().unwrap_or_else(|| "hdfs://127.0.0.1:8020".into());
+    let encoded = Arc::new(events(n));
+    let n = encoded.len();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+
+    // Baseline: the same values through a bare producer, same settings and broker.
+    let values: Vec<Vec<u8>> = encoded.iter().map(|e| e[e.len() / 2..].to_vec()).collect();
+    let bare = rt.block_on(bare_producer(&brokers, &values));
+    drop(values);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, metrics) = (free_port(), free_port());
+    let root = format!("/bench/{}/master", std::process::id());
+    let config = format!(
+        "[agent]\ninstance_id = \"bench\"\nstate_dir = \"{state}\"\n[source]\nlisten = \"127.0.0.1:{listen}\"\n\
+         [sinks.kafka]\nbrokers = \"{brokers}\"\ntopic = \"bench.agent.{pid}\"\nidempotent = false\nbatch_size = 5000\n[sinks.kafka.channel]\nmin_free_disk_bytes = 0\n\
+         [sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = 5000\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\n\
+         [metrics]\nlisten = \"127.0.0.1:{metrics}\"\n",
+        state = dir.path().join("state").display(),
+        pid = std::process::id(),
+    );
+    std::fs::write(dir.path().join("fanout.toml"), config).unwrap();
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/fanout-agent");
+    assert!(binary.exists(), "build it first: cargo build --release -p fanout-agent");
+    let mut child = std::process::Command::new(&binary)
+        .args(["run", "--config"])
+        .arg(dir.path().join("fanout.toml"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", metrics)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for c in 0..2 {
+            let encoded = Arc::clone(&encoded);
+            tasks.push(tokio::spawn(async move {
+                let addr = format!("127.0.0.1:{listen}");
+                let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+                for chunk in encoded.chunks(1000).skip(c).step_by(2) {
+                    while client.append_batch_encoded(chunk).await.unwrap() != Status::Ok {}
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let accepted = t.elapsed().as_secs_f64();
+    let (mut kafka_done, mut hdfs_done) = (None, None);
+    while kafka_done.is_none() || hdfs_done.is_none() {
+        if kafka_done.is_none() && metric(metrics, "fanout_agent_sink_events_total", "sink=\"kafka\"") >= n as f64 {
+            kafka_done = Some(t.elapsed().as_secs_f64());
+        }
+        if hdfs_done.is_none() && metric(metrics, "fanout_agent_sink_events_total", "sink=\"hdfs\"") >= n as f64 {
+            hdfs_done = Some(t.elapsed().as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(t.elapsed() < Duration::from_secs(900), "timed out");
+    }
+    let rss = peak_rss_kb(child.id());
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let (k, h) = (kafka_done.unwrap(), hdfs_done.unwrap());
+    println!("events: {n}   brokers: {brokers}   hdfs: {hdfs}");
+    println!("source accepted all (durable in both channels): {:>10.0} events/s", n as f64 / accepted);
+    println!("HDFS sink done:                                 {:>10.0} events/s", n as f64 / h);
+    println!("Kafka sink done:                                {:>10.0} events/s", n as f64 / k);
+    println!("bare rdkafka producer, same run:                {:>10.0} events/s", bare);
+    println!("Kafka path / bare producer:                     {:>10.2}", (n as f64 / k) / bare);
+    println!("both sinks done:                                {:>10.0} events/s", n as f64 / k.max(h));
+    println!("peak RSS:                                       {:>10.1} MB", rss as f64 / 1024.0);
+}
