@@ -1,0 +1,354 @@
+//! Benchmark input: one day of generated traffic as raw log lines (for
+//! DuckDB) and as the HDFS master copy (for the batch job).
+//!
+//! ```text
+//! cargo run --release -p batch-job --example bench_master -- \
+//!     --lines 10000000 --log /tmp/bench/access.log --master hdfs://127.0.0.1:8020/bench/master
+//! ```
+//!
+//! Lines come from `clickstream-loggen` (seeded), go through the real parser
+//! (`clickstream-logparse`) and are written as the HDFS sink writes them:
+//! Avro container files with the ClickEvent schema, deflate level 6, 64 KiB
+//! blocks, per `date=…/hour=…`, rolled at 128 MiB or when the hour ends (the
+//! fan-out agent's defaults: `roll_size` 128 MiB, `roll_interval` 1h). Every 100th event is
+//! written a second time into a "redelivery" file of its hour, as
+//! at-least-once transport would, so the job's deduplication is exercised.
+//! The container writer is written out here (apache-avro's `Writer` builds a
+//! `Value` per record and would make generation the slowest step); the
+//! first file it writes is read back with apache-avro's `Reader` as a
+//! cross-check, and bench/run.sh compares the job's results with DuckDB's.
+//!
+//! With `--input weblog1.txt=web1 --input weblog2.txt=web2` it loads existing
+//! logs instead (any days; used for the example results in docs/reporting.md).
+
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::{DateTime, Timelike};
+use clap::Parser;
+use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
+use clickstream_logparse::{LineOrigin, Parser as LogParser};
+
+#[derive(Parser)]
+struct Args {
+    /// Lines to generate (all valid, one UTC day).
+    #[arg(long, default_value_t = 10_000_000)]
+    lines: u64,
+    /// Distinct visitors of the generated population.
+    #[arg(long, default_value_t = 200_000)]
+    visitors: u32,
+    /// Raw log output (for DuckDB).
+    #[arg(long)]
+    log: std::path::PathBuf,
+    /// Master-copy root: hdfs://host:port/path or file:///path.
+    #[arg(long)]
+    master: String,
+    /// The day (UTC).
+    #[arg(long, default_value = "2026-11-20")]
+    day: chrono::NaiveDate,
+    /// Instead of generating: parse these log files (`PATH=HOST`, repeatable)
+    /// into the master copy, e.g. the sample logs for docs/reporting.md.
+    /// `--log` then receives their concatenation.
+    #[arg(long, value_name = "PATH=HOST")]
+    input: Vec<String>,
+}
+
+fn put_long(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// An Avro object container file being built in memory.
+struct ContainerFile {
+    buf: Vec<u8>,
+    block: Vec<u8>,
+    count: i64,
+    records: u64,
+    sync: [u8; 16],
+    compressor: libdeflater::Compressor,
+}
+
+impl ContainerFile {
+    fn new(seed: u64) -> Self {
+        let mut sync = [0u8; 16];
+        sync[..8].copy_from_slice(&seed.to_le_bytes());
+        sync[8..].copy_from_slice(&(!seed).to_le_bytes());
+        let mut buf = b"Obj\x01".to_vec();
+        put_long(&mut buf, 2);
+        for (k, v) in [("avro.schema", CLICK_EVENT_SCHEMA_JSON.as_bytes()), ("avro.codec", b"deflate".as_slice())] {
+            put_long(&mut buf, k.len() as i64);
+            buf.extend_from_slice(k.as_bytes());
+            put_long(&mut buf, v.len() as i64);
+            buf.extend_from_slice(v);
+        }
+        put_long(&mut buf, 0);
+        buf.extend_from_slice(&sync);
+        ContainerFile {
+            buf,
+            block: Vec::new(),
+            count: 0,
+            records: 0,
+            sync,
+            compressor: libdeflater::Compressor::new(libdeflater::CompressionLvl::default()),
+        }
+    }
+
+    fn append(&mut self, datum: &[u8]) {
+        self.block.extend_from_slice(datum);
+        self.count += 1;
+        self.records += 1;
+        if self.block.len() >= 64 * 1024 {
+            self.flush_block();
+        }
+    }
+
+    fn flush_block(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        let mut out = vec![0u8; self.compressor.deflate_compress_bound(self.block.len())];
+        let n = self.compressor.deflate_compress(&self.block, &mut out).expect("bound is enough");
+        put_long(&mut self.buf, self.count);
+        put_long(&mut self.buf, n as i64);
+        self.buf.extend_from_slice(&out[..n]);
+        self.buf.extend_from_slice(&self.sync);
+        self.block.clear();
+        self.count = 0;
+    }
+
+    /// The file as it would be finished now (for the read-back check).
+    fn finish_ref(&self) -> Vec<u8> {
+        let mut copy = ContainerFile {
+            buf: self.buf.clone(),
+            block: self.block.clone(),
+            count: self.count,
+            records: self.records,
+            sync: self.sync,
+            compressor: libdeflater::Compressor::new(libdeflater::CompressionLvl::default()),
+        };
+        copy.flush_block();
+        copy.buf
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.flush_block();
+        self.buf
+    }
+}
+
+struct Sink {
+    rt: tokio::runtime::Runtime,
+    hdfs: Option<(hdfs_native::Client, String)>,
+    local: Option<std::path::PathBuf>,
+    pending: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    files: usize,
+    bytes: u64,
+}
+
+impl Sink {
+    fn open(url: &str) -> anyhow::Result<Sink> {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let (mut hdfs, mut local) = (None, None);
+        if let Some(rest) = url.strip_prefix("hdfs://") {
+            let i = rest.find('/').context("hdfs URL needs a path")?;
+            let client = hdfs_native::ClientBuilder::new().with_url(format!("hdfs://{}", &rest[..i])).build()?;
+            let root = rest[i..].to_string();
+            let _ = rt.block_on(client.delete(&root, true));
+            hdfs = Some((client, root));
+        } else {
+            let p = std::path::PathBuf::from(url.strip_prefix("file://").context("hdfs:// or file://")?);
+            let _ = std::fs::remove_dir_all(&p);
+            local = Some(p);
+        }
+        Ok(Sink { rt, hdfs, local, pending: Vec::new(), files: 0, bytes: 0 })
+    }
+
+    fn put(&mut self, rel: String, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.files += 1;
+        self.bytes += bytes.len() as u64;
+        if let Some((client, root)) = &self.hdfs {
+            let (client, path) = (client.clone(), format!("{root}/{rel}"));
+            // Written the way the sink does: as .tmp, then renamed when closed.
+            self.pending.push(self.rt.spawn(async move {
+                let tmp = format!("{path}.tmp");
+                let mut w = client.create(&tmp, hdfs_native::WriteOptions::default().create_parent(true)).await?;
+                for chunk in bytes.chunks(8 << 20) {
+                    w.write_bytes(bytes::Bytes::copy_from_slice(chunk)).await?;
+                }
+                w.close().await?;
+                client.rename(&tmp, &path, false).await?;
+                Ok(())
+            }));
+            if self.pending.len() >= 4 {
+                let h = self.pending.remove(0);
+                self.rt.block_on(h)??;
+            }
+        } else if let Some(root) = &self.local {
+            let p = root.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap())?;
+            std::fs::write(p, bytes)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<(usize, u64)> {
+        for h in std::mem::take(&mut self.pending) {
+            self.rt.block_on(h)??;
+        }
+        Ok((self.files, self.bytes))
+    }
+}
+
+/// Close a file at this size (the fan-out agent's default `roll_size`).
+const ROLL_SIZE: usize = 128 << 20;
+
+/// The files being filled: (date, hour), main file, redelivery file, first event ms, seq.
+type Open = ((chrono::NaiveDate, u32), ContainerFile, ContainerFile, i64, u32);
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let t0 = std::time::Instant::now();
+    let start = args.day.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+    let cfg = clickstream_loggen::Config {
+        seed: 2026,
+        lines: args.lines,
+        start,
+        duration_secs: 86_400,
+        visitors: args.visitors,
+        ..clickstream_loggen::Config::default()
+    };
+    let mut inputs: Vec<(Vec<u8>, String, String)> = Vec::new(); // content, host, file
+    for spec in &args.input {
+        let (path, host) = spec.split_once('=').context("--input takes PATH=HOST")?;
+        inputs.push((
+            std::fs::read(path).with_context(|| format!("reading {path}"))?,
+            host.to_string(),
+            path.to_string(),
+        ));
+    }
+    let mut generator = if inputs.is_empty() {
+        Some(clickstream_loggen::Generator::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
+    } else {
+        None
+    };
+    if let Some(dir) = args.log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut log = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&args.log)?);
+    let mut sink = Sink::open(&args.master)?;
+    let parser = LogParser::default();
+    let generated_file = args.log.display().to_string();
+    let mut datum = Vec::new();
+    let (mut lines, mut events, mut rejected) = (0u64, 0u64, 0u64);
+    let mut current: Option<Open> = None;
+    let roll = |sink: &mut Sink,
+                (day, hour): (chrono::NaiveDate, u32),
+                main: ContainerFile,
+                redo: ContainerFile,
+                first: i64,
+                seq: u32|
+     -> anyhow::Result<()> {
+        let dir = format!("date={day}/hour={hour:02}");
+        if sink.files == 0 {
+            let (records, bytes) = (main.records, main.finish_ref());
+            let read = apache_avro::Reader::new(&bytes[..])?.map(|r| r.map(|_| ())).collect::<Result<Vec<_>, _>>()?;
+            anyhow::ensure!(read.len() as u64 == records, "apache-avro read {} of {records} records back", read.len());
+        }
+        if main.records > 0 {
+            sink.put(format!("{dir}/bench-a-{first}-{seq}.avro"), main.finish())?;
+        }
+        if redo.records > 0 {
+            sink.put(format!("{dir}/bench-retry-{first}-{seq}.avro"), redo.finish())?;
+        }
+        Ok(())
+    };
+    let mut next_input = 0;
+    let (mut content, mut pos, mut host, mut source_file): (Vec<u8>, usize, String, String) =
+        (Vec::new(), 0, "bench".into(), generated_file.clone());
+    let mut fingerprint = String::from("bench-fingerprint");
+    let mut line = Vec::new();
+    let mut generated_bytes = 0u64;
+    loop {
+        line.clear();
+        let offset;
+        if let Some(g) = generator.as_mut() {
+            if g.write_next(&mut line).is_none() {
+                break;
+            }
+            offset = generated_bytes;
+            generated_bytes += line.len() as u64;
+            lines += 1;
+        } else {
+            if pos >= content.len() {
+                if next_input >= inputs.len() {
+                    break;
+                }
+                let (c, h, f) = std::mem::take(&mut inputs[next_input]);
+                fingerprint = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&c));
+                (content, pos, host, source_file) = (c, 0, h, f);
+                next_input += 1;
+                continue;
+            }
+            let end = content[pos..].iter().position(|b| *b == b'\n').map_or(content.len(), |i| pos + i + 1);
+            line.extend_from_slice(&content[pos..end]);
+            offset = pos as u64;
+            pos = end;
+            lines += 1;
+        }
+        log.write_all(&line)?;
+        let origin = LineOrigin {
+            source_host: &host,
+            source_file: &source_file,
+            file_fingerprint: &fingerprint,
+            byte_offset: offset,
+        };
+        match parser.parse_event(&line, &origin) {
+            Ok(e) => {
+                let t = DateTime::from_timestamp_millis(e.event_time_ms).unwrap();
+                anyhow::ensure!(
+                    !inputs.is_empty() || t.date_naive() == args.day,
+                    "generated an event outside the day: {t}"
+                );
+                let part = (t.date_naive(), t.hour());
+                let rolled = match &current {
+                    Some((p, main, ..)) => *p != part || main.buf.len() >= ROLL_SIZE,
+                    None => true,
+                };
+                if rolled {
+                    if let Some((p, main, redo, first, seq)) = current.take() {
+                        roll(&mut sink, p, main, redo, first, seq)?;
+                    }
+                    let seq = sink.files as u32;
+                    current =
+                        Some((part, ContainerFile::new(events), ContainerFile::new(!events), e.event_time_ms, seq));
+                }
+                let (_, main, redo, ..) = current.as_mut().unwrap();
+                datum.clear();
+                e.encode_datum(&mut datum);
+                main.append(&datum);
+                if events % 100 == 0 {
+                    redo.append(&datum);
+                }
+                events += 1;
+            }
+            Err(_) => rejected += 1,
+        }
+    }
+    if let Some((p, main, redo, first, seq)) = current.take() {
+        roll(&mut sink, p, main, redo, first, seq)?;
+    }
+    log.flush()?;
+    let (files, bytes) = sink.finish()?;
+    eprintln!(
+        "bench_master: {} lines -> {events} events ({rejected} rejected) + {} redelivered, {files} files, {bytes} bytes in {}, {:.1}s",
+        if generator.is_some() { args.lines } else { lines },
+        events.div_ceil(100),
+        args.master,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

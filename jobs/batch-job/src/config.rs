@@ -1,0 +1,208 @@
+//! `conf/batch-job.toml`: parsed, then validated once into [`Settings`], so
+//! the run path never meets a bad value. Unknown keys are errors (a typo in
+//! `sucess_below` must not silently fall back to the default).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::aggregate::ReportSettings;
+use crate::decode::VisitorKey;
+use crate::error::BatchError;
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[source]`
+    #[serde(default)]
+    pub source: SourceConfig,
+    /// `[mysql]`
+    #[serde(default)]
+    pub mysql: MysqlConfig,
+    /// `[reports]`
+    #[serde(default)]
+    pub reports: ReportsConfig,
+    /// `[completeness]`
+    #[serde(default)]
+    pub completeness: CompletenessConfig,
+    /// `[run]`
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+/// Where the master copy is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `hdfs://host:port/root` or `file:///root`.
+    #[serde(default = "default_source_url")]
+    pub url: String,
+}
+
+fn default_source_url() -> String {
+    "hdfs://127.0.0.1:8020/clickstream/master".into()
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig { url: default_source_url() }
+    }
+}
+
+/// The reports database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlConfig {
+    /// `mysql://user:password@host:port/database`.
+    #[serde(default = "default_mysql_url")]
+    pub url: String,
+}
+
+fn default_mysql_url() -> String {
+    "mysql://clickstream:clickstream@127.0.0.1:3306/clickstream".into()
+}
+
+impl Default for MysqlConfig {
+    fn default() -> Self {
+        MysqlConfig { url: default_mysql_url() }
+    }
+}
+
+/// Definitions used by the reports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// `client` (default) or `client_and_user_agent`.
+    #[serde(default = "default_visitor")]
+    pub visitor: VisitorKey,
+    /// Success = status below this (default 400).
+    #[serde(default = "default_success_below")]
+    pub success_below: u16,
+}
+
+fn default_visitor() -> VisitorKey {
+    VisitorKey::Client
+}
+
+fn default_success_below() -> u16 {
+    400
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig { visitor: default_visitor(), success_below: default_success_below() }
+    }
+}
+
+/// When a day counts as complete (`check-complete`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletenessConfig {
+    /// Minutes after the end of the UTC day before it may count as complete:
+    /// how late events may still arrive through the agents (default 60).
+    #[serde(default = "default_grace")]
+    pub grace_minutes: u64,
+}
+
+fn default_grace() -> u64 {
+    60
+}
+
+impl Default for CompletenessConfig {
+    fn default() -> Self {
+        CompletenessConfig { grace_minutes: default_grace() }
+    }
+}
+
+/// Execution knobs.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Decoding threads; 0 = one per core.
+    #[serde(default)]
+    pub workers: usize,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Master-copy URL.
+    pub source_url: String,
+    /// MySQL URL.
+    pub mysql_url: String,
+    /// Report definitions.
+    pub reports: ReportSettings,
+    /// Grace period for completeness.
+    pub grace: chrono::Duration,
+    /// Decoding threads (at least 1).
+    pub workers: usize,
+}
+
+impl ConfigFile {
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<ConfigFile, BatchError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BatchError::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
+        toml::from_str(&text).map_err(|e| BatchError::Config { path: shown, message: e.to_string() })
+    }
+
+    /// Checks every value and applies command-line overrides.
+    pub fn validate(
+        &self,
+        path: &str,
+        source_override: Option<&str>,
+        mysql_override: Option<&str>,
+    ) -> Result<Settings, BatchError> {
+        let bad = |message: String| BatchError::Config { path: path.to_string(), message };
+        let source_url = source_override.unwrap_or(&self.source.url).to_string();
+        if !(source_url.starts_with("hdfs://") || source_url.starts_with("file:///")) {
+            return Err(bad(format!("source.url `{source_url}` must start with hdfs:// or file:///")));
+        }
+        let mysql_url = mysql_override.unwrap_or(&self.mysql.url).to_string();
+        if !mysql_url.starts_with("mysql://") {
+            return Err(bad("mysql.url must be mysql://user:password@host:port/database".into()));
+        }
+        let sb = self.reports.success_below;
+        if !(101..=600).contains(&sb) {
+            return Err(bad(format!("reports.success_below = {sb} must be between 101 and 600")));
+        }
+        if self.completeness.grace_minutes > 7 * 24 * 60 {
+            return Err(bad("completeness.grace_minutes must be at most 10080 (a week)".into()));
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Settings {
+            source_url,
+            mysql_url,
+            reports: ReportSettings { visitor_key: self.reports.visitor, success_below: sb },
+            grace: chrono::Duration::minutes(self.completeness.grace_minutes as i64),
+            workers: if self.run.workers == 0 { cores } else { self.run.workers.min(64) },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conf/batch-job.toml");
+        let cfg = ConfigFile::load(Path::new(path)).unwrap();
+        let s = cfg.validate(path, None, None).unwrap();
+        assert_eq!(s.reports, ReportSettings::default());
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_rejected() {
+        let e = toml::from_str::<ConfigFile>("[reports]\nsucess_below = 500\n").unwrap_err();
+        assert!(e.to_string().contains("sucess_below"), "{e}");
+        let cfg: ConfigFile = toml::from_str("[reports]\nsuccess_below = 50\n").unwrap();
+        assert!(cfg.validate("x", None, None).is_err());
+        let cfg: ConfigFile = toml::from_str("[reports]\nvisitor = \"client_and_user_agent\"\n").unwrap();
+        assert_eq!(cfg.validate("x", None, None).unwrap().reports.visitor_key, VisitorKey::ClientAndUserAgent);
+        let cfg: ConfigFile = toml::from_str("[source]\nurl = \"s3://x\"\n").unwrap();
+        assert!(cfg.validate("x", None, None).is_err());
+    }
+}

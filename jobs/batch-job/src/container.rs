@@ -1,0 +1,266 @@
+//! Reader of Avro object container files, block by block.
+//!
+//! Written by hand instead of going through `apache_avro::Reader` for two
+//! reasons. First, errors: the job must name the byte offset of the header or
+//! block that is broken, which the generic reader does not expose. Second,
+//! speed: the generic reader builds a `Value` tree per record, while the batch
+//! job needs six of the event's eighteen fields; handing whole decompressed
+//! blocks to [`crate::decode`] lets it skip the rest in place.
+//!
+//! Layout (Avro 1.x specification, "Object Container Files"):
+//! `Obj\x01`, a `map<bytes>` of metadata (`avro.schema`, `avro.codec`), a
+//! 16-byte sync marker; then blocks of `long count, long size, bytes[size],
+//! sync[16]` until the end of the file. Codecs: `null`, `deflate` (raw RFC
+//! 1951, no zlib header) and `snappy` (raw snappy followed by the big-endian
+//! CRC-32 of the uncompressed block).
+
+use std::collections::HashMap;
+
+use clickstream_contract::schema::{parsing_canonical_form, CLICK_EVENT_SCHEMA_JSON};
+
+/// Avro's container magic.
+const MAGIC: &[u8; 4] = b"Obj\x01";
+
+/// Why a container file could not be read, with the offset it happened at.
+/// The caller adds the file name (see [`crate::error::CorruptFile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerError {
+    /// Offset of the header or of the block that failed.
+    pub offset: u64,
+    /// What went wrong.
+    pub what: String,
+}
+
+fn err<T>(offset: usize, what: impl Into<String>) -> Result<T, ContainerError> {
+    Err(ContainerError { offset: offset as u64, what: what.into() })
+}
+
+/// Compression of the blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// Uncompressed.
+    Null,
+    /// Raw deflate (RFC 1951).
+    Deflate,
+    /// Snappy plus CRC-32.
+    Snappy,
+}
+
+/// A parsed header.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Block codec.
+    pub codec: Codec,
+    /// Sync marker that ends every block.
+    pub sync: [u8; 16],
+    /// Offset of the first block.
+    pub data_start: usize,
+}
+
+/// Reads a zig-zag varint long at `*pos`.
+#[inline]
+pub(crate) fn read_long(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut z: u64 = 0;
+    let mut shift = 0;
+    loop {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        z |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(read_long(buf, pos)?).ok()?;
+    let end = pos.checked_add(len)?;
+    let b = buf.get(*pos..end)?;
+    *pos = end;
+    Some(b)
+}
+
+/// The canonical form of the one schema this job reads, computed once.
+fn expected_canonical_form() -> &'static str {
+    static PCF: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PCF.get_or_init(|| {
+        let json: serde_json::Value = serde_json::from_str(CLICK_EVENT_SCHEMA_JSON).expect("embedded schema is JSON");
+        parsing_canonical_form(&json)
+    })
+}
+
+/// Parses and checks the header: magic, codec, and a writer schema equal to
+/// `io.clickstream.v1.ClickEvent` (compared in Parsing Canonical Form, so
+/// `doc` strings and whitespace do not matter but every field does).
+pub fn parse_header(buf: &[u8]) -> Result<Header, ContainerError> {
+    if buf.len() < 4 || &buf[..4] != MAGIC {
+        return err(0, "not an Avro object container file (missing the `Obj\\x01` magic)");
+    }
+    let mut pos = 4;
+    let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
+    loop {
+        let at = pos;
+        let Some(mut count) = read_long(buf, &mut pos) else { return err(at, "header metadata truncated") };
+        if count == 0 {
+            break;
+        }
+        if count < 0 {
+            count = -count;
+            if read_long(buf, &mut pos).is_none() {
+                return err(at, "header metadata truncated");
+            }
+        }
+        for _ in 0..count {
+            let at = pos;
+            let (Some(k), Some(v)) = (read_bytes(buf, &mut pos), read_bytes(buf, &mut pos)) else {
+                return err(at, "header metadata entry truncated");
+            };
+            meta.insert(String::from_utf8_lossy(k).into_owned(), v.to_vec());
+        }
+    }
+    let Some(sync) = buf.get(pos..pos + 16) else { return err(pos, "header ends before its sync marker") };
+    let sync: [u8; 16] = sync.try_into().expect("16 bytes");
+    let codec = match meta.get("avro.codec").map(|v| v.as_slice()) {
+        None | Some(b"null") => Codec::Null,
+        Some(b"deflate") => Codec::Deflate,
+        Some(b"snappy") => Codec::Snappy,
+        Some(other) => {
+            return err(
+                0,
+                format!(
+                    "unsupported codec `{}` (the master copy uses null, deflate or snappy)",
+                    String::from_utf8_lossy(other)
+                ),
+            )
+        }
+    };
+    let Some(schema) = meta.get("avro.schema") else { return err(0, "header has no avro.schema") };
+    let schema: serde_json::Value = serde_json::from_slice(schema)
+        .map_err(|e| ContainerError { offset: 0, what: format!("writer schema is not JSON: {e}") })?;
+    if parsing_canonical_form(&schema) != expected_canonical_form() {
+        return err(0, "writer schema is not io.clickstream.v1.ClickEvent (schemas/avro/click_event.avsc); this batch job reads only that schema");
+    }
+    Ok(Header { codec, sync, data_start: pos + 16 })
+}
+
+/// One block as stored: where it starts, how many records it claims, and
+/// its (still compressed) payload.
+#[derive(Debug, Clone, Copy)]
+pub struct RawBlock<'a> {
+    /// Offset of the block's count field in the file.
+    pub offset: usize,
+    /// Number of records in the block.
+    pub count: usize,
+    /// Compressed payload.
+    pub data: &'a [u8],
+}
+
+/// Iterates over the blocks after the header, checking every sync marker.
+pub struct Blocks<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    sync: [u8; 16],
+    failed: bool,
+}
+
+impl<'a> Blocks<'a> {
+    /// Blocks of `buf`, whose header is `header`.
+    pub fn new(buf: &'a [u8], header: &Header) -> Self {
+        Blocks { buf, pos: header.data_start, sync: header.sync, failed: false }
+    }
+}
+
+impl<'a> Iterator for Blocks<'a> {
+    type Item = Result<RawBlock<'a>, ContainerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.buf.len() {
+            return None;
+        }
+        let at = self.pos;
+        let mut pos = self.pos;
+        let fail = |what: &str| ContainerError { offset: at as u64, what: what.to_string() };
+        let result = (|| {
+            let count =
+                read_long(self.buf, &mut pos).ok_or_else(|| fail("block header truncated (file cut short?)"))?;
+            let size = read_long(self.buf, &mut pos).ok_or_else(|| fail("block header truncated (file cut short?)"))?;
+            let count = usize::try_from(count).map_err(|_| fail(&format!("negative record count {count}")))?;
+            let size = usize::try_from(size).map_err(|_| fail(&format!("negative block size {size}")))?;
+            let end = pos.checked_add(size).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
+                fail(&format!(
+                    "block of {size} bytes runs past the end of the file ({} bytes; file cut short?)",
+                    self.buf.len()
+                ))
+            })?;
+            let data = &self.buf[pos..end];
+            match self.buf.get(end..end + 16) {
+                Some(s) if s == self.sync => {}
+                Some(_) => return Err(fail("sync marker mismatch after the block (bytes damaged)")),
+                None => return Err(fail("file ends before the block's sync marker (file cut short?)")),
+            }
+            self.pos = end + 16;
+            Ok(RawBlock { offset: at, count, data })
+        })();
+        if result.is_err() {
+            self.failed = true;
+        }
+        Some(result)
+    }
+}
+
+/// Decompresses blocks, reusing one output buffer.
+pub struct Decompressor {
+    inflater: libdeflater::Decompressor,
+    snappy: snap::raw::Decoder,
+    out: Vec<u8>,
+}
+
+impl Default for Decompressor {
+    fn default() -> Self {
+        Decompressor { inflater: libdeflater::Decompressor::new(), snappy: snap::raw::Decoder::new(), out: Vec::new() }
+    }
+}
+
+impl Decompressor {
+    /// The uncompressed payload of `block`.
+    pub fn decompress<'s>(&'s mut self, codec: Codec, block: &RawBlock<'s>) -> Result<&'s [u8], ContainerError> {
+        let fail = |what: String| ContainerError { offset: block.offset as u64, what };
+        match codec {
+            Codec::Null => Ok(block.data),
+            Codec::Deflate => {
+                // The size is not stored: start at 8x (or the largest block so
+                // far) and double until it fits. Log text deflates about 6:1.
+                let mut cap = (block.data.len() * 8).max(self.out.len()).max(4096);
+                loop {
+                    self.out.resize(cap, 0);
+                    match self.inflater.deflate_decompress(block.data, &mut self.out) {
+                        Ok(n) => return Ok(&self.out[..n]),
+                        Err(libdeflater::DecompressionError::InsufficientSpace) if cap < (1 << 31) => cap *= 2,
+                        Err(e) => return Err(fail(format!("deflate data damaged: {e}"))),
+                    }
+                }
+            }
+            Codec::Snappy => {
+                let Some(split) = block.data.len().checked_sub(4) else {
+                    return Err(fail("snappy block shorter than its 4-byte CRC".into()));
+                };
+                let (data, crc) = block.data.split_at(split);
+                let len = snap::raw::decompress_len(data).map_err(|e| fail(format!("snappy data damaged: {e}")))?;
+                self.out.resize(len, 0);
+                let n = self
+                    .snappy
+                    .decompress(data, &mut self.out)
+                    .map_err(|e| fail(format!("snappy data damaged: {e}")))?;
+                let expected = u32::from_be_bytes(crc.try_into().expect("4 bytes"));
+                if crc32fast::hash(&self.out[..n]) != expected {
+                    return Err(fail("snappy block fails its CRC-32 check (bytes damaged)".into()));
+                }
+                Ok(&self.out[..n])
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The batch layer of the clickstream pipeline: daily reports from the HDFS
+//! master copy into MySQL.
+//!
+//! Modules, in the order data flows through them:
+//! - [`source`]: the master copy on HDFS or a local disk: listing a day's
+//!   `date=…/hour=…` partitions, reading files;
+//! - [`container`]: Avro object container files, block by block, with the
+//!   byte offset of whatever is broken;
+//! - [`decode`]: the six fields the reports need, decoded in place;
+//! - [`pipeline`]: one day read in parallel, each file counted whole or not at all;
+//! - [`dedup`] and [`visitors`]: exact deduplication by event id, exact visitor counts;
+//! - [`aggregate`]: a day's numbers for the four reports;
+//! - [`sink`]: MySQL (diesel): migrations, `batch_runs`, one-transaction day replacement;
+//! - [`run`], [`complete`], [`output`]: the commands' logic and what they print;
+//! - [`config`], [`cli`], [`error`]: settings, flags, errors and exit codes.
+//!
+//! Definitions and guarantees are in `docs/batch-layer.md`; the SQL side for
+//! analysts in `docs/reporting.md`.
+#![deny(missing_docs)]
+
+pub mod aggregate;
+pub mod cli;
+pub mod complete;
+pub mod config;
+pub mod container;
+pub mod decode;
+pub mod dedup;
+pub mod error;
+pub mod output;
+pub mod pipeline;
+pub mod run;
+pub mod sink;
+pub mod source;
+pub mod visitors;

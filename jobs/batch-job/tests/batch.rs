@@ -1,0 +1,324 @@
+//! End-to-end tests of `batch-job` against the real HDFS and MariaDB of
+//! `scripts/stack` (`scripts/stack up hdfs mariadb`; `eval "$(scripts/stack env)"`
+//! sets HDFS_URL and MYSQL_URL, the defaults are the stack's addresses).
+//!
+//! Every expected number is computed in `common::expected` straight from the
+//! parsed events (sets of ids and visitor strings), never by the job's code.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use common::*;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+#[test]
+fn sample_logs_on_hdfs_exact_idempotent_and_duplicate_proof() {
+    let events = sample_events();
+    assert_eq!(events.len(), 3980 + 4477, "the parser accepts the documented valid lines");
+    let target = Target::hdfs(&format!("/clickstream_test/{}/master", unique_name("sample")));
+    target.write_master("fanout-a", &events, 2);
+    let db = TestDb::create();
+    let want = expected(&events, false, 400);
+    assert_eq!(want.keys().copied().collect::<Vec<_>>(), vec![d("2026-11-20"), d("2026-11-21")]);
+
+    let out = run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one summary line");
+    assert!(stdout.contains("8457 events read, 8457 unique, 0 duplicates"), "{stdout}");
+    assert_eq!(db.rows(), want);
+
+    // At-least-once transport: a second instance re-delivers every 7th event
+    // (another file in the same partitions). Nothing may change.
+    target.write_master("fanout-b", &redelivery(&events, 7), 1);
+    let out = run(&["run", "--date", "2026-11-20"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{} duplicates", events.len().div_ceil(7))));
+    assert_eq!(db.rows(), want, "duplicates and re-runs leave the results unchanged");
+
+    let runs = db.runs();
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|r| r.outcome == "succeeded" && r.finished && r.error.is_none()), "{runs:?}");
+    assert_eq!(runs[2].events_unique as usize, events.len());
+    assert_eq!(runs[2].events_read as usize, events.len() + events.len().div_ceil(7));
+    target.cleanup();
+}
+
+#[test]
+fn real_apache_logs_on_local_fs_exact_with_both_visitor_definitions() {
+    let events = apache_events();
+    assert_eq!(events.len(), 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &events, 3);
+    target.write_master("fanout-retry", &redelivery(&events, 3), 1);
+    let db = TestDb::create();
+
+    let out = run(&["run", "--from", "2015-05-17", "--to", "2015-05-20", "--no-progress"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0));
+    let want = expected(&events, false, 400);
+    assert_eq!(want.len(), 4);
+    assert_eq!(db.rows(), want);
+
+    // Visitor = client address + user agent, success = below 500, from a config file.
+    let db2 = TestDb::create();
+    let conf = dir.path().join("batch-job.toml");
+    std::fs::write(&conf, "[reports]\nvisitor = \"client_and_user_agent\"\nsuccess_below = 500\n").unwrap();
+    let out = run(
+        &["--config", conf.to_str().unwrap(), "run", "--from", "2015-05-17", "--to", "2015-05-20"],
+        &target.url(),
+        &db2.url,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let want2 = expected(&events, true, 500);
+    assert_eq!(db2.rows(), want2);
+    assert!(want2.values().zip(want.values()).all(|(a, b)| a.unique_visitors >= b.unique_visitors));
+    assert!(want2.values().zip(want.values()).any(|(a, b)| a.unique_visitors > b.unique_visitors));
+}
+
+#[test]
+fn dry_run_prints_the_four_reports_without_mysql() {
+    let events = sample_events();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &events, 1);
+    let out = run(
+        &["run", "--from", "2026-11-20", "--to", "2026-11-21", "--dry-run"],
+        &target.url(),
+        "mysql://nobody:x@127.0.0.1:1/none",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let want = expected(&events, false, 400);
+    for section in
+        ["1. unique visitors per day", "2. success vs failure", "3. day-wise distribution", "4. hourly distribution"]
+    {
+        assert!(text.contains(section), "{section} missing:\n{text}");
+    }
+    let day = &want[&d("2026-11-20")];
+    assert!(
+        text.contains(&format!("2026-11-20  Friday     {:>15}  {:>10}", day.unique_visitors, day.requests)),
+        "{text}"
+    );
+    assert!(text.lines().last().unwrap().starts_with("batch-job dry run:"));
+}
+
+#[test]
+fn corrupt_file_fails_cleanly_unless_skipped() {
+    let events = sample_events();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    let files = target.write_master("fanout-a", &events, 2);
+    let db = TestDb::create();
+    assert_eq!(run(&["run", "--date", "2026-11-20"], &target.url(), &db.url).status.code(), Some(0));
+    let before = db.rows();
+
+    // Damage one deflate file of 2026-11-20 in the middle (a flipped byte range).
+    let victim = files.iter().find(|f| f.starts_with("date=2026-11-20/hour=12/")).unwrap();
+    let path = dir.path().join(victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let victim_ids = ids_in(&bytes);
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(!victim_ids.is_empty());
+
+    let out = run(&["run", "--date", "2026-11-20"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(4), "corrupt input");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(victim.as_str()) && stderr.contains("byte offset"), "names file and offset: {stderr}");
+    assert_eq!(db.rows(), before, "report tables untouched");
+    let runs = db.runs();
+    assert_eq!(runs.last().unwrap().outcome, "failed");
+    assert!(runs.last().unwrap().error.as_deref().unwrap().contains(victim.as_str()));
+
+    let out = run(&["run", "--date", "2026-11-20", "--skip-corrupt"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("skipped corrupt file://{}", path.display())));
+    let run = db.runs().pop().unwrap();
+    assert_eq!((run.outcome.as_str(), run.files_corrupt), ("succeeded", 1));
+    assert!(run.inputs.unwrap().contains(victim.as_str()));
+    // Expected: everything except the damaged file's events.
+    let kept: Vec<_> = events.iter().filter(|e| !victim_ids.contains(e.event_id.as_ref())).cloned().collect();
+    assert_eq!(db.rows()[&d("2026-11-20")], expected(&kept, false, 400)[&d("2026-11-20")]);
+}
+
+#[test]
+fn in_progress_files_no_data_days_and_check_complete() {
+    let events = sample_events();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &events, 1);
+    let tmp = "date=2026-11-21/hour=23/fanout-a-1795305540000-99.avro.tmp";
+    target.put(tmp, b"Obj\x01half written".to_vec());
+    let db = TestDb::create();
+
+    // .tmp skipped and reported; 2026-11-22 has no data: exit 3, other days written.
+    let out = run(&["run", "--from", "2026-11-21", "--to", "2026-11-22"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("no data yet for 2026-11-22") && stdout.contains("1 in progress skipped"), "{stdout}");
+    assert_eq!(db.rows()[&d("2026-11-21")], expected(&events, false, 400)[&d("2026-11-21")]);
+    let r = db.runs().pop().unwrap();
+    assert_eq!((r.outcome.as_str(), r.files_in_progress), ("no_data", 1));
+    assert!(r.inputs.unwrap().contains(".avro.tmp"));
+
+    // A day with nothing at all: exit 3, nothing written.
+    let out = run(&["run", "--date", "2026-11-25"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(db.rows().len(), 1);
+
+    let check = |day: &str, extra: &[&str]| {
+        let mut args = vec!["check-complete", "--date", day];
+        args.extend_from_slice(extra);
+        run(&args, &target.url(), &db.url).status.code()
+    };
+    assert_eq!(check("2026-11-20", &[]), Some(0));
+    assert_eq!(check("2026-11-21", &[]), Some(3), "a .tmp file is left");
+    target.remove(tmp);
+    assert_eq!(check("2026-11-21", &[]), Some(0));
+    assert_eq!(check("2026-11-22", &[]), Some(3), "no files");
+    let today = chrono::Utc::now().date_naive().to_string();
+    target.write_master("fanout-a", &[], 1);
+    assert_eq!(check(&today, &["--grace-minutes", "0"]), Some(3), "today is not over");
+}
+
+#[test]
+fn misplaced_event_is_a_contract_violation() {
+    let events = sample_events();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    let e = &events[0];
+    let (day, hour) = partition(e);
+    let rel = format!("date={day}/hour={:02}/bad-1-0.avro", (hour + 1) % 24);
+    target.put(&rel, container_bytes(&[e], apache_avro::Codec::Null));
+    let out = run(&["run", "--date", &day.to_string(), "--dry-run"], &target.url(), "mysql://x@127.0.0.1:1/x");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not to this partition"));
+}
+
+/// kill -9 at random moments of runs that would replace day A's results with
+/// day B's: afterwards the day holds exactly A or exactly B, never a mix.
+#[test]
+fn kill_9_leaves_old_or_new_results_never_a_mix() {
+    let events = sample_events();
+    let (first, second): (Vec<_>, Vec<_>) = events.iter().cloned().partition(|e| e.source_host == "web1");
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("web1", &first, 4);
+    let db = TestDb::create();
+    assert_eq!(
+        run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url).status.code(),
+        Some(0)
+    );
+    let old = expected(&first, false, 400);
+    assert_eq!(db.rows(), old);
+
+    target.write_master("web2", &second, 4);
+    let new = expected(&events, false, 400);
+
+    // First, deterministically: kill -9 while the transaction holds every new row.
+    let mut child = batch_job()
+        .args(["--source", &target.url(), "--mysql-url", &db.url])
+        .args(["run", "--from", "2026-11-20", "--to", "2026-11-21"])
+        .env(batch_job::sink::FAULT_PAUSE_ENV, "30000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 && !line.contains("before COMMIT") {
+        line.clear();
+    }
+    assert!(line.contains("before COMMIT"), "the run never reached its transaction");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(db.rows(), old, "killed inside the transaction: the old rows stay");
+
+    // Then at random moments: reading, writing, pausing, committing.
+    let mut outcomes = (0, 0);
+    for i in 0..8u64 {
+        let mut child = batch_job()
+            .args(["--source", &target.url(), "--mysql-url", &db.url])
+            .args(["run", "--from", "2026-11-20", "--to", "2026-11-21"])
+            .env(batch_job::sink::FAULT_PAUSE_ENV, "400")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread the kills over reading, writing and the pause before COMMIT.
+        std::thread::sleep(Duration::from_millis(50 + i * 70));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        let rows = db.rows();
+        if rows == old {
+            outcomes.0 += 1;
+        } else {
+            assert_eq!(rows, new, "after kill -9 #{i} ({status:?}) the days hold a mix of old and new rows");
+            outcomes.1 += 1;
+        }
+        if rows == new {
+            break;
+        }
+    }
+    assert!(outcomes.0 > 0, "no kill landed before COMMIT; the test did not exercise the crash window");
+    let t = Instant::now();
+    assert_eq!(
+        run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url).status.code(),
+        Some(0)
+    );
+    assert!(t.elapsed() < Duration::from_secs(60));
+    assert_eq!(db.rows(), new);
+    // Killed runs stay visible as unfinished rows of batch_runs.
+    assert!(db.runs().iter().any(|r| r.outcome == "running" && !r.finished));
+}
+
+#[test]
+fn cli_help_validate_and_usage_errors() {
+    for cmd in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["migrate", "--help"],
+        &["check-complete", "--help"],
+        &["validate", "--help"],
+    ] {
+        let out = batch_job().args(cmd).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        assert!(!out.stdout.is_empty());
+    }
+    let conf = repo_root().join("conf/batch-job.toml");
+    let out = batch_job().args(["validate", conf.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clickstream:***@"), "password hidden");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[reports]\nsucess_below = 500\n").unwrap();
+    let out = batch_job().args(["validate", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sucess_below"));
+    assert_eq!(batch_job().args(["run"]).output().unwrap().status.code(), Some(2));
+    assert_eq!(
+        batch_job().args(["run", "--from", "2026-11-21", "--to", "2026-11-20"]).output().unwrap().status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn migrate_is_idempotent() {
+    let db = TestDb::create();
+    let out = batch_job().args(["--mysql-url", &db.url, "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
+    let out = batch_job().args(["--mysql-url", &db.url, "migrate"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+}
