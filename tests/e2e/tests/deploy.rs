@@ -89,3 +89,64 @@ fn the_check_catches_a_broken_unit() {
     let (ok, out) = verify(root.path(), &["clickstream-fanout-agent.service"]);
     assert!(!ok, "an unknown key passed verification: {out}");
 }
+
+/// docker-compose.yml, checked without a Docker engine: parsed, every
+/// reference resolved, every mounted configuration validated by the binary
+/// that will read it.
+#[test]
+fn docker_compose_is_consistent() {
+    use serde_norway::Value;
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).unwrap();
+    let mut doc: Value = serde_norway::from_str(&text).expect("docker-compose.yml is YAML");
+    doc.apply_merge().unwrap();
+    let services = doc["services"].as_mapping().expect("services");
+    let volumes: Vec<String> = doc["volumes"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = services.keys().map(|k| k.as_str().unwrap().to_string()).collect();
+    for needed in ["kafka", "namenode", "datanode", "cassandra", "mysql", "fanout-agent", "spool-agent-weblog1", "spool-agent-weblog2", "speed-job", "batch-job"] {
+        assert!(names.iter().any(|n| n == needed), "service {needed} missing");
+    }
+    let mut host_ports = std::collections::BTreeSet::new();
+    let mut validated = 0;
+    for (name, svc) in services {
+        let name = name.as_str().unwrap();
+        assert!(svc.get("image").is_some() || svc.get("build").is_some(), "{name}: no image or build");
+        if let Some(deps) = svc.get("depends_on").and_then(Value::as_mapping) {
+            for (dep, cond) in deps {
+                let dep = dep.as_str().unwrap();
+                assert!(names.iter().any(|n| n == dep), "{name} depends on unknown service {dep}");
+                if cond["condition"].as_str() == Some("service_healthy") {
+                    assert!(services[dep].get("healthcheck").is_some(), "{name} waits for {dep} to be healthy, but {dep} has no healthcheck");
+                }
+            }
+        }
+        for port in svc.get("ports").and_then(Value::as_sequence).into_iter().flatten() {
+            let p = port.as_str().unwrap();
+            let (host, container) = p.split_once(':').unwrap_or_else(|| panic!("{name}: port {p} must be HOST:CONTAINER"));
+            let host: u16 = host.parse().unwrap_or_else(|_| panic!("{name}: bad host port in {p}"));
+            let _: u16 = container.parse().unwrap_or_else(|_| panic!("{name}: bad container port in {p}"));
+            assert!(host_ports.insert(host), "host port {host} used twice");
+        }
+        for vol in svc.get("volumes").and_then(Value::as_sequence).into_iter().flatten() {
+            let v = vol.as_str().unwrap();
+            let source = v.split(':').next().unwrap();
+            if let Some(rel) = source.strip_prefix("./") {
+                let path = repo().join(rel);
+                assert!(path.exists(), "{name}: mounts {source}, which does not exist");
+                let target = v.split(':').nth(1).unwrap();
+                let binary = svc["command"].as_sequence().and_then(|c| c.first()).and_then(Value::as_str).or_else(|| svc["entrypoint"].as_sequence().and_then(|c| c.first()).and_then(Value::as_str));
+                if let (Some(binary), true) = (binary, target.ends_with(".toml")) {
+                    let out = Command::new(repo().join("target/debug").join(binary)).arg("validate").arg(&path).output().unwrap();
+                    assert!(out.status.success(), "{name}: {source} does not validate: {}", String::from_utf8_lossy(&out.stderr));
+                    validated += 1;
+                }
+            } else {
+                assert!(volumes.iter().any(|d| d == source), "{name}: volume {source} not declared under volumes:");
+            }
+        }
+    }
+    assert!(validated >= 5, "only {validated} mounted configurations validated");
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    for b in BINARIES {
+        assert!(dockerfile.contains(&format!("/release/{b}")), "Dockerfile does not install {b}");
+    }
+}
