@@ -19,11 +19,19 @@ fn install_root(units: &Path) -> tempfile::TempDir {
     std::fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
     let status = Command::new("cp").arg("-r").arg("/lib/systemd/system").arg(r.join("usr/lib/systemd/")).status().unwrap();
     assert!(status.success(), "copying the host's system units");
+    // Real files inside the root: `--root` resolves links as a chroot would.
+    let place = |from: &Path, to: PathBuf| {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        if std::fs::hard_link(from, &to).is_err() {
+            std::fs::copy(from, &to).unwrap();
+        }
+    };
     for b in BINARIES {
         let built = repo().join("target/debug").join(b);
         assert!(built.exists(), "{} not built: run `cargo build --workspace --bins` (scripts/test does)", built.display());
-        std::os::unix::fs::symlink(&built, r.join("usr/local/bin").join(b)).unwrap();
+        place(&built, r.join("usr/local/bin").join(b));
     }
+    place(&std::fs::canonicalize("/bin/sh").unwrap(), r.join("bin/sh"));
     for unit in std::fs::read_dir(units).unwrap().flatten() {
         std::fs::copy(unit.path(), r.join("etc/systemd/system").join(unit.file_name())).unwrap();
     }
