@@ -81,6 +81,26 @@ fn is_click_event(encoded: &[u8]) -> Result<(), String> {
     ClickEvent::decode_datum(flume.body).map(|_| ()).map_err(|e| format!("body is not a ClickEvent: {e}"))
 }
 
+/// Puts a batch into one route's channel; `false` when a required channel refused it.
+fn put_route(route: &Route, refs: &[&[u8]], timeout: Duration, metrics: &Metrics) -> bool {
+    let wait = if route.required { timeout } else { Duration::ZERO };
+    match route.channel.put(refs, None, wait) {
+        Ok(()) => {
+            metrics.observe_channel(route.sink, &*route.channel);
+            true
+        }
+        Err(e @ (ChannelError::Full { .. } | ChannelError::DiskFloor { .. })) if !route.required => {
+            metrics.events_skipped.get_or_create(&label("sink", route.sink)).inc_by(refs.len() as u64);
+            warn!(sink = route.sink, error = %e, "optional sink's channel has no room; batch skipped for it");
+            true
+        }
+        Err(e) => {
+            warn!(sink = route.sink, error = %e, "required channel did not take the batch; answering FAILED so the sender retries");
+            false
+        }
+    }
+}
+
 impl BatchHandler for Replicator {
     async fn on_batch(&self, events: Vec<ReceivedEvent>) -> Status {
         self.metrics.batches_received.inc();
@@ -101,24 +121,20 @@ impl BatchHandler for Replicator {
         let routes = self.routes.clone();
         let timeout = self.put_timeout;
         let metrics = self.metrics.clone();
-        // Channel puts block on fsync: keep them off the async workers.
+        // Channel puts block on fsync: keep them off the async workers, and
+        // put into every channel at once so the fsyncs overlap.
         let result = tokio::task::spawn_blocking(move || {
             let refs: Vec<&[u8]> = good.iter().map(|b| b.as_ref()).collect();
-            for route in &routes {
-                let wait = if route.required { timeout } else { Duration::ZERO };
-                match route.channel.put(&refs, None, wait) {
-                    Ok(()) => metrics.observe_channel(route.sink, &*route.channel),
-                    Err(e @ (ChannelError::Full { .. } | ChannelError::DiskFloor { .. })) if !route.required => {
-                        metrics.events_skipped.get_or_create(&label("sink", route.sink)).inc_by(refs.len() as u64);
-                        warn!(sink = route.sink, error = %e, "optional sink's channel has no room; batch skipped for it");
-                    }
-                    Err(e) => {
-                        warn!(sink = route.sink, error = %e, "required channel did not take the batch; answering FAILED so the sender retries");
-                        return false;
-                    }
-                }
-            }
-            true
+            std::thread::scope(|scope| {
+                let puts: Vec<_> = routes
+                    .iter()
+                    .map(|route| {
+                        let (refs, metrics) = (&refs, &metrics);
+                        scope.spawn(move || put_route(route, refs, timeout, metrics))
+                    })
+                    .collect();
+                puts.into_iter().all(|p| p.join().unwrap_or(false))
+            })
         })
         .await;
         match result {

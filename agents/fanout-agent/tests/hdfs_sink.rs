@@ -506,6 +506,31 @@ async fn failed_writes_are_retryable_and_lose_nothing() {
     assert_eq!(rb.files.len(), 3, "two abandoned files and the last one");
 }
 
+/// A batch whose future is dropped in the middle of an append (the caller
+/// gave up) leaves a torn block; the sink must not append behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_batch_does_not_poison_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(Mutex::new(FaultPlan { stall_append: Some(1), ..FaultPlan::default() }));
+    let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan };
+    let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "cancel", HdfsSinkStats::default()).unwrap();
+    let events = sample_events(300, "web1", |_, _| 1_795_132_800_000);
+    let enc = encoded(&events);
+    sink.write_batch(&enc[..100]).await.unwrap();
+    let stalled = tokio::time::timeout(Duration::from_millis(300), sink.write_batch(&enc[100..200])).await;
+    assert!(stalled.is_err(), "the second batch hangs and is dropped");
+    sink.write_batch(&enc[200..]).await.unwrap();
+    assert_eq!(sink.stats().files_recovered.get(), 1, "the interrupted file was finalised");
+    sink.shutdown().await.unwrap();
+    let rb = Backend::Local { dir }.read_back().await;
+    let counts = rb.id_counts(&events);
+    for (i, e) in events.iter().enumerate() {
+        let want = if (100..200).contains(&i) { 0 } else { 1 };
+        assert_eq!(counts.get(&e.id).copied().unwrap_or(0), want, "event {i}");
+    }
+    assert!(rb.other.is_empty() && rb.open.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_reports_files_it_could_not_finalise() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,7 +26,7 @@ struct Location {
 
 /// The append side: the active segment and the live positions.
 struct Writer {
-    file: File,
+    file: Arc<File>,
     segment: u64,
     size: u64,
     next_seq: u64,
@@ -53,6 +53,11 @@ pub struct DurableChannel {
     /// Signalled when batches arrive (takers wait) or leave (putters wait).
     changed: Condvar,
     readers: Mutex<HashMap<u64, Arc<File>>>,
+    /// Group commit: `(segment, bytes)` written so far, and synced so far.
+    /// Puts write under the writer lock but fsync outside it, so concurrent
+    /// puts (several sender connections) share one fsync.
+    written: Mutex<(u64, u64)>,
+    synced: Mutex<(u64, u64)>,
     ack: Mutex<File>,
     _lock: File,
 }
@@ -163,7 +168,9 @@ impl DurableChannel {
             segment_bytes: config.segment_bytes,
             min_free_disk_bytes: config.min_free_disk_bytes,
             fsync: config.fsync,
-            writer: Mutex::new(Writer { file, segment: active, size, next_seq: max_seq + 1, positions, buf: Vec::new() }),
+            writer: Mutex::new(Writer { file: Arc::new(file), segment: active, size, next_seq: max_seq + 1, positions, buf: Vec::new() }),
+            written: Mutex::new((active, size)),
+            synced: Mutex::new((active, size)),
             index: Mutex::new(Index { ledger, segments, active }),
             changed: Condvar::new(),
             readers: Mutex::new(HashMap::new()),
@@ -198,9 +205,10 @@ impl DurableChannel {
         if self.fsync {
             w.file.sync_data().map_err(|e| ChannelError::io(segment_path(&self.dir, w.segment), e))?;
         }
-        w.file = file;
+        w.file = Arc::new(file);
         w.segment = id;
         w.size = size;
+        *lock(&self.written) = (id, size);
         let mut index = lock(&self.index);
         index.segments.insert(id, w.next_seq - 1);
         index.active = id;
@@ -283,6 +291,21 @@ fn create_segment(dir: &Path, id: u64, positions: &HashMap<String, Vec<u8>>) -> 
     Ok((file, buf.len() as u64))
 }
 
+impl DurableChannel {
+    /// Makes the segment durable at least through `end`; one fsync covers every
+    /// put written before it started (group commit).
+    fn sync_through(&self, file: &File, segment: u64, end: u64) -> std::io::Result<()> {
+        let mut synced = lock(&self.synced);
+        if synced.0 == segment && synced.1 >= end {
+            return Ok(());
+        }
+        let (wseg, wsize) = *lock(&self.written);
+        file.sync_data()?;
+        *synced = if wseg == segment { (segment, wsize) } else { (segment, end) };
+        Ok(())
+    }
+}
+
 impl Channel for DurableChannel {
     fn put(&self, events: &[&[u8]], position: Option<Position>, timeout: Duration) -> Result<(), ChannelError> {
         let n = events.len() as u64;
@@ -310,8 +333,7 @@ impl Channel for DurableChannel {
             self.roll(&mut w)?;
         }
         let path = segment_path(&self.dir, w.segment);
-        let written = w.file.write_all(&buf).and_then(|_| if self.fsync { w.file.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
+        if let Err(e) = (&*w.file).write_all(&buf) {
             // Leave no partial record behind (e.g. ENOSPC): cut back to the last good one.
             let _ = w.file.set_len(w.size);
             w.buf = buf;
@@ -324,12 +346,21 @@ impl Channel for DurableChannel {
         if let Some(p) = position {
             apply_position(&mut w.positions, p);
         }
+        *lock(&self.written) = (w.segment, w.size);
         let mut index = lock(&self.index);
         index.ledger.push(seq, n, bytes, loc);
         let segment = w.segment;
         index.segments.insert(segment, seq);
         drop(index);
+        let (file, end) = (Arc::clone(&w.file), w.size);
+        drop(w);
         self.changed.notify_all();
+        if self.fsync {
+            // The batch may already be taken by the sink; it is acknowledged to
+            // the caller only once durable. A failed sync is reported, and the
+            // caller sends it again (at-least-once).
+            self.sync_through(&file, segment, end).map_err(|e| ChannelError::io(path, e))?;
+        }
         Ok(())
     }
 

@@ -316,6 +316,8 @@ pub struct FaultPlan {
     pub tear_append: Option<usize>,
     /// Fail the n-th sync (0-based) without syncing.
     pub fail_sync: Option<usize>,
+    /// Write half of the n-th append (0-based), then never return.
+    pub stall_append: Option<usize>,
     /// Fail every rename while true.
     pub fail_renames: bool,
     pub appends: usize,
@@ -373,12 +375,16 @@ impl Storage for Faulty {
 
 impl StorageWriter for FaultyWriter {
     async fn append(&mut self, data: Bytes) -> StorageResult<()> {
-        let tear = {
+        let (tear, stall) = {
             let mut p = self.plan.lock().unwrap();
             let n = p.appends;
             p.appends += 1;
-            p.tear_append == Some(n)
+            (p.tear_append == Some(n), p.stall_append == Some(n))
         };
+        if stall {
+            self.inner.append(data.slice(..data.len() / 2)).await?;
+            std::future::pending::<()>().await;
+        }
         if tear {
             self.inner.append(data.slice(..data.len() / 2)).await?;
             return Err(injected("write", "(torn)"));

@@ -59,9 +59,13 @@ pub fn write_header(out: &mut Vec<u8>, schema_json: &str, codec: Codec, sync: &[
     out.extend_from_slice(sync);
 }
 
-/// Builds blocks from already-encoded records.
+/// Builds blocks from already-encoded records, in two steps so that the
+/// CPU-heavy one can run off the async runtime: [`BlockEncoder::stage`]
+/// copies the records (borrowed from the batch) into the encoder, then
+/// [`BlockEncoder::finish`] compresses and frames them.
 pub struct BlockEncoder {
     compressor: BlockCompressor,
+    count: usize,
     raw: Vec<u8>,
     packed: Vec<u8>,
 }
@@ -69,7 +73,7 @@ pub struct BlockEncoder {
 impl BlockEncoder {
     /// An encoder for `codec` (`level`: deflate level).
     pub fn new(codec: Codec, level: u8) -> BlockEncoder {
-        BlockEncoder { compressor: BlockCompressor::new(codec, level), raw: Vec::new(), packed: Vec::new() }
+        BlockEncoder { compressor: BlockCompressor::new(codec, level), count: 0, raw: Vec::new(), packed: Vec::new() }
     }
 
     /// The codec.
@@ -77,34 +81,46 @@ impl BlockEncoder {
         self.compressor.codec()
     }
 
-    /// Appends one block holding `records` (each one encoded datum) to
-    /// `out`, without its trailing sync marker (it differs per file): the
-    /// caller appends the target file's marker.
-    pub fn encode(&mut self, records: &[&[u8]], out: &mut Vec<u8>) {
-        put_long(out, records.len() as i64);
+    /// Takes the records (each one encoded datum) of the next block.
+    pub fn stage(&mut self, records: &[&[u8]]) {
         let total: usize = records.iter().map(|r| r.len()).sum();
-        if self.codec() == Codec::Null {
-            put_long(out, total as i64);
-            out.reserve(total);
-            for r in records {
-                out.extend_from_slice(r);
-            }
-            return;
-        }
+        self.count = records.len();
         self.raw.clear();
         self.raw.reserve(total);
         for r in records {
             self.raw.extend_from_slice(r);
         }
-        self.packed.clear();
-        self.compressor.compress(&self.raw, &mut self.packed);
-        put_long(out, self.packed.len() as i64);
-        out.extend_from_slice(&self.packed);
+    }
+
+    /// Bytes staged.
+    pub fn staged_len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Appends the staged block to `out`, without its trailing sync marker
+    /// (it differs per file): the caller appends the target file's marker.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        put_long(out, self.count as i64);
+        if self.codec() == Codec::Null {
+            put_long(out, self.raw.len() as i64);
+            out.extend_from_slice(&self.raw);
+        } else {
+            self.packed.clear();
+            self.compressor.compress(&self.raw, &mut self.packed);
+            put_long(out, self.packed.len() as i64);
+            out.extend_from_slice(&self.packed);
+        }
         // Keep big buffers from one huge batch from pinning memory forever.
         if self.raw.capacity() > 64 << 20 {
             self.raw = Vec::new();
             self.packed = Vec::new();
         }
+    }
+
+    /// [`stage`](Self::stage) then [`finish`](Self::finish).
+    pub fn encode(&mut self, records: &[&[u8]], out: &mut Vec<u8>) {
+        self.stage(records);
+        self.finish(out);
     }
 }
 

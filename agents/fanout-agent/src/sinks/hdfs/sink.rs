@@ -35,7 +35,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::config::{valid_prefix, HdfsSinkConfig};
+use super::config::{valid_prefix, Codec, HdfsSinkConfig};
 use super::container::{write_header, BlockEncoder};
 use super::names;
 use super::path::PathTemplate;
@@ -63,6 +63,10 @@ struct OpenFile<W> {
     events: u64,
     opened: Instant,
     last_write: Instant,
+    /// An append or sync started and has not finished. Still set when the
+    /// call's future was dropped (the batch cancelled): the file may end in a
+    /// torn block, so it must not be appended to again.
+    in_flight: bool,
 }
 
 /// A `.tmp` file to finalise.
@@ -106,7 +110,11 @@ pub struct HdfsSink<S: Storage = AnyStorage> {
     roll_idle: Option<Duration>,
     max_open_files: usize,
     call_timeout: Duration,
-    encoder: BlockEncoder,
+    /// `None` only while a block is compressed on the blocking pool (and
+    /// after that was cancelled: a new one is made).
+    encoder: Option<BlockEncoder>,
+    codec: Codec,
+    deflate_level: u8,
     /// Open files by directory.
     open: HashMap<String, OpenFile<S::Writer>>,
     pending: Vec<Pending>,
@@ -175,7 +183,9 @@ impl<S: Storage> HdfsSink<S> {
             roll_idle: nonzero(config.roll_idle),
             max_open_files: config.max_open_files.max(1),
             call_timeout: config.call_timeout,
-            encoder: BlockEncoder::new(config.codec, config.deflate_level),
+            encoder: Some(BlockEncoder::new(config.codec, config.deflate_level)),
+            codec: config.codec,
+            deflate_level: config.deflate_level,
             open: HashMap::new(),
             pending: Vec::new(),
             recovered: false,
@@ -347,6 +357,15 @@ impl<S: Storage> HdfsSink<S> {
         self.stats.files_pending.set(self.pending.len() as i64);
     }
 
+    /// Abandons files whose last append or sync never finished because the
+    /// call was cancelled (see [`OpenFile::in_flight`]).
+    fn abandon_interrupted(&mut self) {
+        let interrupted: Vec<String> = self.open.iter().filter(|(_, f)| f.in_flight).map(|(d, _)| d.clone()).collect();
+        for dir in interrupted {
+            self.abandon(&dir);
+        }
+    }
+
     /// Gives up on the file of `dir`: never written again, finalised by recovery.
     fn abandon(&mut self, dir: &str) {
         if let Some(f) = self.open.remove(dir) {
@@ -444,7 +463,17 @@ impl<S: Storage> HdfsSink<S> {
                     let now = Instant::now();
                     self.open.insert(
                         dir.to_string(),
-                        OpenFile { writer, tmp, sync_marker: rand::random(), len: 0, blocks: 0, events: 0, opened: now, last_write: now },
+                        OpenFile {
+                            writer,
+                            tmp,
+                            sync_marker: rand::random(),
+                            len: 0,
+                            blocks: 0,
+                            events: 0,
+                            opened: now,
+                            last_write: now,
+                            in_flight: false,
+                        },
                     );
                     self.stats.files_open.set(self.open.len() as i64);
                     return Ok(());
@@ -456,6 +485,28 @@ impl<S: Storage> HdfsSink<S> {
         Err(SinkError::Retryable(format!("HDFS sink: no free file name in {dir} after 1000 tries")))
     }
 
+    /// One block of `records` (without its sync marker). Compression of big
+    /// blocks runs on tokio's blocking pool, so the source and the other
+    /// sink keep their core while a batch of a few MB is deflated.
+    async fn encode_block(&mut self, records: &[&[u8]]) -> Result<Vec<u8>, SinkError> {
+        let mut enc = self.encoder.take().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
+        enc.stage(records);
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
+        if enc.codec() == Codec::Null || enc.staged_len() < OFFLOAD_BYTES {
+            enc.finish(&mut block);
+        } else {
+            (enc, block) = tokio::task::spawn_blocking(move || {
+                enc.finish(&mut block);
+                (enc, block)
+            })
+            .await
+            .map_err(|e| SinkError::Retryable(format!("HDFS sink: compressing a block failed: {e}")))?;
+        }
+        self.encoder = Some(enc);
+        Ok(block)
+    }
+
     /// Appends one group's block to its directory's file (opening or rolling
     /// it first as needed). Not yet synced.
     async fn append_group(&mut self, g: &Group<'_>) -> Result<(), SinkError> {
@@ -464,9 +515,7 @@ impl<S: Storage> HdfsSink<S> {
                 self.start_close(vec![(g.dir.clone(), "interval")]);
             }
         }
-        let mut block = std::mem::take(&mut self.block);
-        block.clear();
-        self.encoder.encode(&g.records, &mut block);
+        let block = self.encode_block(&g.records).await?;
         let block_len = block.len() as u64 + 16;
         if let Some(f) = self.open.get(&g.dir) {
             if f.blocks > 0 && f.len + block_len > self.roll_size {
@@ -482,14 +531,16 @@ impl<S: Storage> HdfsSink<S> {
         let f = self.open.get_mut(&g.dir).expect("opened above");
         let mut data = Vec::with_capacity(block.len() + 16 + if f.len == 0 { 4096 } else { 0 });
         if f.len == 0 {
-            write_header(&mut data, CLICK_EVENT_SCHEMA_JSON, self.encoder.codec(), &f.sync_marker);
+            write_header(&mut data, CLICK_EVENT_SCHEMA_JSON, self.codec, &f.sync_marker);
         }
         data.extend_from_slice(&block);
         data.extend_from_slice(&f.sync_marker);
         self.block = block;
         let n = data.len() as u64;
+        f.in_flight = true;
         match timed(self.call_timeout, "write", &f.tmp, f.writer.append(Bytes::from(data))).await {
             Ok(()) => {
+                f.in_flight = false;
                 f.len += n;
                 f.blocks += 1;
                 f.events += g.records.len() as u64;
@@ -542,6 +593,7 @@ impl<S: Storage> HdfsSink<S> {
     }
 
     async fn write(&mut self, events: &[Vec<u8>]) -> Result<(), SinkError> {
+        self.abandon_interrupted();
         if !self.recovered {
             self.recover().await?;
         }
@@ -558,8 +610,10 @@ impl<S: Storage> HdfsSink<S> {
                 return Err(SinkError::Retryable(format!("HDFS sink: file for {} closed before its sync", g.dir)));
             };
             let started = std::time::Instant::now();
+            f.in_flight = true;
             match timed(self.call_timeout, "sync", &f.tmp, f.writer.sync()).await {
                 Ok(()) => {
+                    f.in_flight = false;
                     self.stats.sync_micros.inc_by(started.elapsed().as_micros() as u64);
                 }
                 Err(e) => {
@@ -588,6 +642,7 @@ impl<S: Storage> HdfsSink<S> {
     }
 
     async fn housekeeping(&mut self) -> Result<(), SinkError> {
+        self.abandon_interrupted();
         if !self.recovered {
             self.recover().await?;
         }
@@ -613,6 +668,7 @@ impl<S: Storage> HdfsSink<S> {
     }
 
     async fn close_all(&mut self) -> Result<(), SinkError> {
+        self.abandon_interrupted();
         let dirs: Vec<(String, &'static str)> = self.open.keys().map(|d| (d.clone(), "shutdown")).collect();
         self.start_close(dirs);
         self.wait_for_closes().await;
@@ -632,6 +688,8 @@ impl<S: Storage> HdfsSink<S> {
 
 /// Pause before asking again whether HDFS finished a lease recovery.
 const LEASE_RECHECK: Duration = Duration::from_secs(1);
+/// Blocks at least this big are compressed on the blocking pool.
+const OFFLOAD_BYTES: usize = 64 << 10;
 
 impl<S: Storage> BatchSink for HdfsSink<S> {
     fn name(&self) -> &'static str {
