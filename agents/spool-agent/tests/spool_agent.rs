@@ -248,7 +248,9 @@ fn receiver_down_then_back_and_failover() {
     wait_until(Duration::from_secs(30), "delivered to backup", || backup.ids().len() == want.len());
     assert_eq!(backup.ids(), want);
     primary.restart();
-    // The primary is preferred again once it is back.
+    // The primary is preferred again once it is back and its backoff (at most
+    // backoff_max = 500 ms) has run out; until then failover rightly uses the backup.
+    std::thread::sleep(Duration::from_millis(1200));
     let more = &content[..2000];
     let more = &more[..more.iter().rposition(|b| *b == b'\n').unwrap() + 1];
     let mut m = more.to_vec();
