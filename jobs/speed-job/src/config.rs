@@ -1,0 +1,434 @@
+//! The TOML configuration (`conf/speed-job.toml`), validated once.
+//!
+//! Shape after Vector's component configs: `deny_unknown_fields` so a typo
+//! is an error rather than a silently ignored key, defaults from functions,
+//! and [`Config::validate`] checks every cross-field rule up front so the run
+//! path never meets a bad value. Errors name the offending key
+//! (`health.slide`), which `speed-job validate` prints before exiting 78.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown key, wrong type...).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the TOML parser said, with the key and line.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid `{key}`: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `health.slide`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where events come from.
+    pub kafka: KafkaConfig,
+    /// Where results go.
+    #[serde(default)]
+    pub cassandra: CassandraConfig,
+    /// Event-time settings shared by all windows.
+    #[serde(default)]
+    pub windows: WindowsConfig,
+    /// DDoS detection.
+    #[serde(default)]
+    pub ddos: DdosConfig,
+    /// Server health.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// Category popularity.
+    #[serde(default)]
+    pub popularity: PopularityConfig,
+    /// Job identity and flushing.
+    #[serde(default)]
+    pub job: JobConfig,
+    /// Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Topic of click events.
+    #[serde(default = "default_topic")]
+    pub topic: String,
+    /// Consumer group (committed offsets, lag monitoring).
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// How partitions are assigned: `static` (the job assigns itself every
+    /// partition, like Flink's Kafka source, and uses the group only for
+    /// committed offsets) or `group` (join the consumer group and take what
+    /// the coordinator assigns; every partition must end up in this process).
+    #[serde(default = "default_assignment")]
+    pub assignment: String,
+    /// `session.timeout.ms` (group mode); 6 s suits Tansu, whose group joins are slow with the default 45 s.
+    #[serde(default = "default_session_timeout", with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Where to start when a partition has neither a checkpoint nor a committed offset.
+    #[serde(default = "default_offset_reset")]
+    pub auto_offset_reset: String,
+    /// Extra librdkafka properties, passed through as written.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+/// `[cassandra]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CassandraConfig {
+    /// `host:port` of one or more nodes.
+    #[serde(default = "default_contact_points")]
+    pub contact_points: Vec<String>,
+    /// Keyspace of the speed views.
+    #[serde(default = "default_keyspace")]
+    pub keyspace: String,
+    /// Replication map used when the job creates the keyspace.
+    #[serde(default = "default_replication")]
+    pub replication: String,
+    /// The tables' `default_time_to_live` (when the job creates them); 0 keeps rows forever.
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// Consistency level of every read and write.
+    #[serde(default = "default_consistency")]
+    pub consistency: String,
+    /// Apply `schemas/cql` at start (idempotent).
+    #[serde(default = "yes")]
+    pub create_schema: bool,
+    /// Timeout of one request.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Writes in flight at once.
+    #[serde(default = "default_write_concurrency")]
+    pub write_concurrency: usize,
+    /// Optional credentials.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Optional credentials.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `[windows]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsConfig {
+    /// Watermark = newest event time seen (per partition) minus this.
+    #[serde(default = "default_lateness", with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// A caught-up partition silent this long stops holding the watermark back.
+    #[serde(default = "default_idle", with = "humantime_serde")]
+    pub idle_partition_timeout: Duration,
+}
+
+/// `[ddos]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DdosConfig {
+    /// Tumbling window length.
+    #[serde(default = "one_second", with = "humantime_serde")]
+    pub window: Duration,
+    /// Alert when a client address makes MORE than this many requests in one window.
+    #[serde(default = "hundred")]
+    pub threshold: u64,
+}
+
+/// `[health]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Window length.
+    #[serde(default = "five_minutes", with = "humantime_serde")]
+    pub window: Duration,
+    /// Slide (must divide the window).
+    #[serde(default = "one_minute", with = "humantime_serde")]
+    pub slide: Duration,
+    /// Unhealthy when MORE than this many responses in a window are not 200.
+    #[serde(default = "ten")]
+    pub threshold: u64,
+}
+
+/// `[popularity]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopularityConfig {
+    /// Window length.
+    #[serde(default = "five_minutes", with = "humantime_serde")]
+    pub window: Duration,
+    /// Slide (must divide the window).
+    #[serde(default = "one_minute", with = "humantime_serde")]
+    pub slide: Duration,
+    /// Rows of `category_top` per window.
+    #[serde(default = "ten_usize")]
+    pub top_n: usize,
+}
+
+/// `[job]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Name of this job: the key of its checkpoint rows.
+    #[serde(default = "default_job_name")]
+    pub name: String,
+    /// How often updated rows are written and the checkpoint advanced.
+    #[serde(default = "one_second", with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Flush early after this many events.
+    #[serde(default = "default_max_batch")]
+    pub max_batch_events: usize,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of `/metrics` and `/health`; absent disables the endpoint.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// JSON lines instead of text.
+    #[serde(default)]
+    pub json: bool,
+}
+
+fn default_topic() -> String {
+    "clickstream.events".into()
+}
+fn default_group() -> String {
+    "speed-job".into()
+}
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(6)
+}
+fn default_assignment() -> String {
+    "static".into()
+}
+fn default_offset_reset() -> String {
+    "earliest".into()
+}
+fn default_contact_points() -> Vec<String> {
+    vec!["127.0.0.1:9042".into()]
+}
+fn default_keyspace() -> String {
+    "clickstream_speed".into()
+}
+fn default_replication() -> String {
+    "{'class': 'SimpleStrategy', 'replication_factor': 1}".into()
+}
+fn default_ttl() -> Duration {
+    Duration::from_secs(3 * 86_400)
+}
+fn default_consistency() -> String {
+    "local_quorum".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_write_concurrency() -> usize {
+    64
+}
+fn default_lateness() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_idle() -> Duration {
+    Duration::from_secs(30)
+}
+fn one_second() -> Duration {
+    Duration::from_secs(1)
+}
+fn one_minute() -> Duration {
+    Duration::from_secs(60)
+}
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+fn hundred() -> u64 {
+    100
+}
+fn ten() -> u64 {
+    10
+}
+fn ten_usize() -> usize {
+    10
+}
+fn default_job_name() -> String {
+    "speed-job".into()
+}
+fn default_max_batch() -> usize {
+    50_000
+}
+fn default_metrics_listen() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+}
+
+macro_rules! defaults_from_serde {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                toml::from_str("").expect("every field has a default")
+            }
+        }
+    )*};
+}
+defaults_from_serde!(CassandraConfig, WindowsConfig, DdosConfig, HealthConfig, PopularityConfig, JobConfig, MetricsConfig);
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        Config::parse(&text, &p)
+    }
+
+    /// Parses and validates TOML text (`origin` names it in errors).
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every rule that types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, message: String| Err(ConfigError::Invalid { key, message });
+        if self.kafka.brokers.trim().is_empty() {
+            return bad("kafka.brokers", "must name at least one broker".into());
+        }
+        if self.kafka.topic.is_empty() {
+            return bad("kafka.topic", "must not be empty".into());
+        }
+        if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
+            return bad("kafka.auto_offset_reset", format!("`{}`: expected earliest or latest", self.kafka.auto_offset_reset));
+        }
+        if !matches!(self.kafka.assignment.as_str(), "static" | "group") {
+            return bad("kafka.assignment", format!("`{}`: expected static or group", self.kafka.assignment));
+        }
+        if self.kafka.session_timeout < Duration::from_secs(1) {
+            return bad("kafka.session_timeout", "must be at least 1s".into());
+        }
+        if self.cassandra.contact_points.is_empty() {
+            return bad("cassandra.contact_points", "must name at least one node".into());
+        }
+        let ident_ok = |s: &str| {
+            !s.is_empty() && s.len() <= 48 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !s.as_bytes()[0].is_ascii_digit()
+        };
+        if !ident_ok(&self.cassandra.keyspace) {
+            return bad("cassandra.keyspace", format!("`{}`: letters, digits and _ only, at most 48", self.cassandra.keyspace));
+        }
+        if !self.cassandra.replication.trim_start().starts_with('{') {
+            return bad("cassandra.replication", "must be a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}".into());
+        }
+        if self.cassandra.ttl.as_secs() > i32::MAX as u64 || self.cassandra.ttl.subsec_nanos() != 0 {
+            return bad("cassandra.ttl", "must be whole seconds below 68 years (0 disables expiry)".into());
+        }
+        if crate::sink::parse_consistency(&self.cassandra.consistency).is_none() {
+            return bad(
+                "cassandra.consistency",
+                format!("`{}`: expected one, two, three, quorum, all, local_quorum, each_quorum, local_one", self.cassandra.consistency),
+            );
+        }
+        if self.cassandra.write_concurrency == 0 {
+            return bad("cassandra.write_concurrency", "must be at least 1".into());
+        }
+        if self.windows.allowed_lateness.as_millis() > 86_400_000 {
+            return bad("windows.allowed_lateness", "must be at most 1 day".into());
+        }
+        check_window("ddos.window", self.ddos.window, self.ddos.window)?;
+        check_window("health.window", self.health.window, self.health.slide)?;
+        check_window("popularity.window", self.popularity.window, self.popularity.slide)?;
+        if self.popularity.top_n == 0 || self.popularity.top_n > 1000 {
+            return bad("popularity.top_n", format!("{}: must be between 1 and 1000", self.popularity.top_n));
+        }
+        if self.job.name.is_empty() {
+            return bad("job.name", "must not be empty".into());
+        }
+        if self.job.flush_interval < Duration::from_millis(10) {
+            return bad("job.flush_interval", "must be at least 10ms".into());
+        }
+        if self.job.max_batch_events == 0 {
+            return bad("job.max_batch_events", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn check_window(key: &'static str, window: Duration, slide: Duration) -> Result<(), ConfigError> {
+    let (w, s) = (window.as_millis(), slide.as_millis());
+    let message = if w == 0 || s == 0 {
+        "window and slide must be at least 1ms".to_string()
+    } else if s > w {
+        "slide must not exceed the window".to_string()
+    } else if w % s != 0 {
+        format!("the slide ({s} ms) must divide the window ({w} ms)")
+    } else if w / s > 60 {
+        "at most 60 overlapping windows (window / slide)".to_string()
+    } else if w > 86_400_000 {
+        "must be at most 1 day".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::Invalid { key, message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_the_issue_defaults() {
+        let c = Config::parse("[kafka]\nbrokers = \"127.0.0.1:9092\"\n", "t").unwrap();
+        assert_eq!(c.kafka.topic, "clickstream.events");
+        assert_eq!(c.kafka.session_timeout, Duration::from_secs(6));
+        assert_eq!((c.ddos.window, c.ddos.threshold), (Duration::from_secs(1), 100));
+        assert_eq!((c.health.window, c.health.slide, c.health.threshold), (Duration::from_secs(300), Duration::from_secs(60), 10));
+        assert_eq!(c.windows.allowed_lateness, Duration::from_secs(10));
+        assert_eq!(c.cassandra.consistency, "local_quorum");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse("[kafka]\nbrokers = \"b\"\n[health]\nslide = \"7m\"\n", "t").unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { key: "health.window", .. }), "{e}");
+        let e = Config::parse("[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n", "t").unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { key: "cassandra.consistency", .. }), "{e}");
+        let e = Config::parse("[kafka]\nbrokers = \"b\"\ntopik = \"x\"\n", "t").unwrap_err();
+        assert!(e.to_string().contains("topik"), "{e}");
+    }
+}

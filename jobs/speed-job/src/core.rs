@@ -1,0 +1,482 @@
+//! The windowing core: events in, row updates out. Pure and synchronous —
+//! no I/O, no clock — so it is unit-tested directly and benchmarked alone.
+//!
+//! Per event ([`Core::process`]), in this order:
+//! 1. **Late?** Older than its partition's watermark (newest event time of
+//!    that partition minus the allowed lateness): written to `late_events`,
+//!    counted nowhere else.
+//! 2. **Already final?** Every window it belongs to ended at or before the
+//!    global watermark (`closed_through`). After a restart such an event is a
+//!    replay of something the final rows already hold and is skipped;
+//!    otherwise it is late (`window_final`), which only happens when an idle
+//!    partition wakes up behind the others.
+//! 3. **Duplicate?** Same event id as an event counted in a window that is
+//!    still open: counted once. (An id whose windows are closed cannot come
+//!    back into an open window: duplicates share their event time.)
+//! 4. **Counted** into its DDoS window, its health windows and its
+//!    popularity windows that are still open.
+//!
+//! [`Core::advance`] moves the global watermark — the minimum over active
+//! partitions' watermarks — and closes every window that ends at or before
+//! it, producing final rows. [`Core::drain`] hands over the rows changed
+//! since the last drain. [`Core::checkpoint`] says where a restart must
+//! resume so that replaying rebuilds every open window exactly; see
+//! `docs/speed-layer.md` for why that makes kill -9 invisible in the tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashSet;
+
+use crate::aggregates::{DdosAgg, HealthAgg, WindowStore};
+use crate::partition::{PartitionCheckpoint, PartitionState};
+use crate::rows::*;
+use crate::windows::WindowSpec;
+
+/// Window shapes and thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct CoreConfig {
+    /// Allowed lateness, ms.
+    pub lateness: i64,
+    /// DDoS window (tumbling).
+    pub ddos: WindowSpec,
+    /// Alert above this many requests per address and window.
+    pub ddos_threshold: u64,
+    /// Health windows.
+    pub health: WindowSpec,
+    /// Unhealthy above this many non-200 responses per host and window.
+    pub health_threshold: u64,
+    /// Popularity windows.
+    pub popularity: WindowSpec,
+    /// Rows of the top list per window.
+    pub top_n: usize,
+}
+
+impl CoreConfig {
+    /// The issue's defaults: 1 s DDoS windows over 100, 5 min / 1 min health
+    /// windows over 10, 5 min / 1 min popularity with a top 10, 10 s lateness.
+    pub fn issue_defaults() -> CoreConfig {
+        CoreConfig {
+            lateness: 10_000,
+            ddos: WindowSpec::tumbling(1_000),
+            ddos_threshold: 100,
+            health: WindowSpec::sliding(300_000, 60_000),
+            health_threshold: 10,
+            popularity: WindowSpec::sliding(300_000, 60_000),
+            top_n: 10,
+        }
+    }
+
+    /// From the validated configuration.
+    pub fn from_config(c: &crate::config::Config) -> CoreConfig {
+        let ms = |d: std::time::Duration| d.as_millis() as i64;
+        CoreConfig {
+            lateness: ms(c.windows.allowed_lateness),
+            ddos: WindowSpec::tumbling(ms(c.ddos.window)),
+            ddos_threshold: c.ddos.threshold,
+            health: WindowSpec::sliding(ms(c.health.window), ms(c.health.slide)),
+            health_threshold: c.health.threshold,
+            popularity: WindowSpec::sliding(ms(c.popularity.window), ms(c.popularity.slide)),
+            top_n: c.popularity.top_n,
+        }
+    }
+
+    /// End of the last window of any kind that an event at `t` counts in.
+    fn last_end(&self, t: i64) -> i64 {
+        self.ddos.last_end(t).max(self.health.last_end(t)).max(self.popularity.last_end(t))
+    }
+}
+
+/// The fields of a click event the windows need, borrowed from the record.
+#[derive(Debug, Clone, Copy)]
+pub struct Click<'a> {
+    /// The event id as a number (for the dedup set).
+    pub id: u128,
+    /// The event id as written (for `late_events`).
+    pub event_id: &'a str,
+    /// Event time, ms.
+    pub time_ms: i64,
+    /// Client address.
+    pub client: &'a str,
+    /// Web server.
+    pub host: &'a str,
+    /// Category.
+    pub category: &'a str,
+    /// HTTP status.
+    pub status: i32,
+}
+
+impl<'a> Click<'a> {
+    /// Picks the fields from a decoded event; `None` if its id is not 32 hex digits.
+    pub fn from_event(e: &'a clickstream_contract::ClickEvent<'a>) -> Option<Click<'a>> {
+        let id = if e.event_id.len() == 32 { u128::from_str_radix(&e.event_id, 16).ok()? } else { return None };
+        Some(Click {
+            id,
+            event_id: &e.event_id,
+            time_ms: e.event_time_ms,
+            client: &e.client_addr,
+            host: &e.source_host,
+            category: &e.category,
+            status: e.status,
+        })
+    }
+}
+
+/// What happened to one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Counted into its windows.
+    Counted,
+    /// Same id as an event already counted.
+    Duplicate,
+    /// Written to `late_events`.
+    Late(LateReason),
+    /// A replay (after a restart) of an event whose windows are already final.
+    Replayed,
+}
+
+/// Running totals, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// Events counted.
+    pub counted: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Late events.
+    pub late: u64,
+    /// Replays skipped.
+    pub replayed: u64,
+    /// Windows closed: DDoS, health, popularity.
+    pub windows_closed: [u64; 3],
+    /// (address, window) pairs that crossed the DDoS threshold.
+    pub ddos_alerts: u64,
+    /// (host, window) pairs that crossed the health threshold.
+    pub health_alerts: u64,
+}
+
+/// How much state is held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSize {
+    /// Open windows of all kinds.
+    pub open_windows: usize,
+    /// Open (window, key) aggregates of all kinds.
+    pub open_keys: usize,
+    /// Event ids held for deduplication.
+    pub dedup_ids: usize,
+}
+
+/// The windowing state machine.
+pub struct Core {
+    cfg: CoreConfig,
+    partitions: BTreeMap<i32, PartitionState>,
+    /// The global watermark: windows ending at or before it are final.
+    closed_through: i64,
+    ddos: WindowStore<DdosAgg>,
+    health: WindowStore<HealthAgg>,
+    popularity: WindowStore<u64>,
+    /// Ids of counted events by the end of their last window.
+    dedup: BTreeMap<i64, FxHashSet<u128>>,
+    dedup_len: usize,
+    /// Rows produced by closing windows and by late events, until drained.
+    pending: Updates,
+    stats: CoreStats,
+}
+
+impl Core {
+    /// An empty core.
+    pub fn new(cfg: CoreConfig) -> Core {
+        Core {
+            cfg,
+            partitions: BTreeMap::new(),
+            closed_through: i64::MIN,
+            ddos: WindowStore::new(cfg.ddos.size),
+            health: WindowStore::new(cfg.health.size),
+            popularity: WindowStore::new(cfg.popularity.size),
+            dedup: BTreeMap::new(),
+            dedup_len: 0,
+            pending: Updates::default(),
+            stats: CoreStats::default(),
+        }
+    }
+
+    /// Restores partitions and the global watermark from a checkpoint. The
+    /// caller then reads each partition from its `resume_offset`.
+    pub fn restore(&mut self, checkpoints: &[PartitionCheckpoint], closed_through: i64) {
+        for cp in checkpoints {
+            self.partitions.insert(cp.partition, PartitionState::restore(cp));
+        }
+        self.closed_through = self.closed_through.max(closed_through);
+    }
+
+    /// Declares the partitions this job reads: each holds the watermark back
+    /// until it has events or is idle.
+    pub fn assign(&mut self, partitions: &[i32]) {
+        for &p in partitions {
+            self.partitions.entry(p).or_default();
+        }
+    }
+
+    /// Marks a partition idle (caught up and silent) or active.
+    pub fn set_idle(&mut self, partition: i32, idle: bool) {
+        if let Some(p) = self.partitions.get_mut(&partition) {
+            p.idle = idle;
+        }
+    }
+
+    /// The global watermark (`i64::MIN` before any window closed).
+    pub fn closed_through(&self) -> i64 {
+        self.closed_through
+    }
+
+    /// Running totals.
+    pub fn stats(&self) -> CoreStats {
+        self.stats
+    }
+
+    /// How much state is held.
+    pub fn state_size(&self) -> StateSize {
+        StateSize {
+            open_windows: self.ddos.open_windows() + self.health.open_windows() + self.popularity.open_windows(),
+            open_keys: self.ddos.open_keys() + self.health.open_keys() + self.popularity.open_keys(),
+            dedup_ids: self.dedup_len,
+        }
+    }
+
+    /// Open windows per kind: DDoS, health, popularity.
+    pub fn open_windows(&self) -> [usize; 3] {
+        [self.ddos.open_windows(), self.health.open_windows(), self.popularity.open_windows()]
+    }
+
+    /// Processes the event at `offset` of `partition`.
+    #[inline]
+    pub fn process(&mut self, partition: i32, offset: i64, c: &Click<'_>) -> Verdict {
+        let cfg = self.cfg;
+        let p = self.partitions.entry(partition).or_default();
+        p.next_offset = p.next_offset.max(offset + 1);
+        p.idle = false;
+        let t = c.time_ms;
+        if let Some(wm) = p.watermark(cfg.lateness) {
+            if t < wm {
+                self.stats.late += 1;
+                self.pending.late.push(late_row(c, wm, LateReason::BehindWatermark, partition, offset));
+                return Verdict::Late(LateReason::BehindWatermark);
+            }
+        }
+        let max_before = p.max_time;
+        p.max_time = Some(max_before.map_or(t, |m| m.max(t)));
+        let bucket = cfg.last_end(t);
+        let g = self.closed_through;
+        if bucket <= g {
+            if offset < p.replay_until {
+                self.stats.replayed += 1;
+                return Verdict::Replayed;
+            }
+            self.stats.late += 1;
+            self.pending.late.push(late_row(c, g, LateReason::WindowFinal, partition, offset));
+            return Verdict::Late(LateReason::WindowFinal);
+        }
+        if !self.dedup.entry(bucket).or_default().insert(c.id) {
+            self.stats.duplicates += 1;
+            return Verdict::Duplicate;
+        }
+        self.dedup_len += 1;
+        p.pin(bucket, offset, max_before);
+
+        let ds = cfg.ddos.last_start(t);
+        if ds + cfg.ddos.size > g {
+            let (threshold, stats) = (cfg.ddos_threshold, &mut self.stats);
+            self.ddos.update(ds, c.client, |a| {
+                a.add(t, c.host);
+                if a.requests == threshold + 1 {
+                    stats.ddos_alerts += 1;
+                }
+                a.requests > threshold
+            });
+        }
+        for s in cfg.health.starts(t) {
+            if s + cfg.health.size > g {
+                let (threshold, stats) = (cfg.health_threshold, &mut self.stats);
+                self.health.update(s, c.host, |a| {
+                    a.add(c.status);
+                    if a.non_200 == threshold + 1 && c.status != 200 {
+                        stats.health_alerts += 1;
+                    }
+                    true
+                });
+            }
+        }
+        for s in cfg.popularity.starts(t) {
+            if s + cfg.popularity.size > g {
+                self.popularity.update(s, c.category, |n| {
+                    *n += 1;
+                    true
+                });
+            }
+        }
+        self.stats.counted += 1;
+        Verdict::Counted
+    }
+
+    /// Moves the global watermark to the minimum of the active partitions'
+    /// watermarks (the maximum of all when every partition is idle) and
+    /// closes the windows it passed. Returns whether it moved.
+    pub fn advance(&mut self) -> bool {
+        let lateness = self.cfg.lateness;
+        let active: Vec<Option<i64>> =
+            self.partitions.values().filter(|p| !p.idle).map(|p| p.watermark(lateness)).collect();
+        let candidate = if active.is_empty() {
+            self.partitions.values().filter_map(|p| p.watermark(lateness)).max()
+        } else {
+            active.iter().copied().collect::<Option<Vec<i64>>>().and_then(|v| v.into_iter().min())
+        };
+        match candidate {
+            Some(g) if g > self.closed_through => {
+                self.closed_through = g;
+                self.close_windows();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn close_windows(&mut self) {
+        let g = self.closed_through;
+        let cfg = self.cfg;
+        for (start, keys) in self.ddos.close(g) {
+            self.stats.windows_closed[0] += 1;
+            for (addr, slot) in keys {
+                if slot.agg.requests > cfg.ddos_threshold {
+                    self.pending.ddos.push(ddos_row(start, cfg.ddos.size, &addr, &slot.agg, true));
+                }
+            }
+        }
+        for (start, keys) in self.health.close(g) {
+            self.stats.windows_closed[1] += 1;
+            for (host, slot) in keys {
+                self.pending.health.push(health_row(start, cfg.health.size, &host, &slot.agg, cfg.health_threshold, true));
+            }
+        }
+        for (start, keys) in self.popularity.close(g) {
+            self.stats.windows_closed[2] += 1;
+            let end = start + cfg.popularity.size;
+            let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (&**k, s.agg)).collect();
+            self.pending.top.extend(top_rows(start, end, &counts, cfg.top_n, true));
+            for (category, slot) in &keys {
+                self.pending.popularity.push(PopularityRow {
+                    window_start: start,
+                    window_end: end,
+                    category: category.to_string(),
+                    requests: slot.agg,
+                    is_final: true,
+                });
+            }
+        }
+        while let Some(e) = self.dedup.first_entry() {
+            if *e.key() > g {
+                break;
+            }
+            self.dedup_len -= e.remove().len();
+        }
+        for p in self.partitions.values_mut() {
+            p.unpin_through(g);
+        }
+    }
+
+    /// Rows changed since the last drain: updates of open windows, final rows
+    /// of windows closed since, and late events.
+    pub fn drain(&mut self) -> Updates {
+        let cfg = self.cfg;
+        let mut out = std::mem::take(&mut self.pending);
+        // Final rows were produced first, but open-window updates never
+        // concern a closed window, so the order within a flush is free.
+        self.ddos.drain_changed(|start, addr, a| out.ddos.push(ddos_row(start, cfg.ddos.size, addr, a, false)));
+        self.health.drain_changed(|start, host, a| {
+            out.health.push(health_row(start, cfg.health.size, host, a, cfg.health_threshold, false))
+        });
+        let mut changed_windows = BTreeSet::new();
+        self.popularity.drain_changed(|start, category, n| {
+            changed_windows.insert(start);
+            out.popularity.push(PopularityRow {
+                window_start: start,
+                window_end: start + cfg.popularity.size,
+                category: category.to_string(),
+                requests: *n,
+                is_final: false,
+            });
+        });
+        for start in changed_windows {
+            if let Some(keys) = self.popularity.window(start) {
+                let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (&**k, s.agg)).collect();
+                out.top.extend(top_rows(start, start + cfg.popularity.size, &counts, cfg.top_n, false));
+            }
+        }
+        out
+    }
+
+    /// Where a restart resumes each partition, and the global watermark.
+    /// Valid once the rows of [`Core::drain`] have been written.
+    pub fn checkpoint(&self) -> (Vec<PartitionCheckpoint>, i64) {
+        (self.partitions.iter().map(|(&p, s)| s.checkpoint(p)).collect(), self.closed_through)
+    }
+}
+
+fn late_row(c: &Click<'_>, watermark: i64, reason: LateReason, partition: i32, offset: i64) -> LateRow {
+    LateRow {
+        event_time: c.time_ms,
+        event_id: c.event_id.to_string(),
+        source_host: c.host.to_string(),
+        client_addr: c.client.to_string(),
+        category: c.category.to_string(),
+        status: c.status,
+        watermark,
+        reason,
+        partition,
+        offset,
+    }
+}
+
+fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, is_final: bool) -> DdosRow {
+    let mut hosts: Vec<String> = a.hosts.iter().map(|h| h.to_string()).collect();
+    hosts.sort();
+    DdosRow {
+        window_start: start,
+        window_end: start + size,
+        client_addr: addr.to_string(),
+        requests: a.requests,
+        first_seen: a.first_seen,
+        last_seen: a.last_seen,
+        source_hosts: hosts,
+        is_final,
+    }
+}
+
+fn health_row(start: i64, size: i64, host: &str, a: &HealthAgg, threshold: u64, is_final: bool) -> HealthRow {
+    HealthRow {
+        source_host: host.to_string(),
+        window_start: start,
+        window_end: start + size,
+        requests: a.requests,
+        non_200: a.non_200,
+        classes: a.classes,
+        unhealthy: a.non_200 > threshold,
+        is_final,
+    }
+}
+
+/// The top `n` categories by requests, ties by name.
+pub fn top_rows(start: i64, end: i64, counts: &[(&str, u64)], n: usize, is_final: bool) -> Vec<TopRow> {
+    let mut sorted: Vec<(&str, u64)> = counts.to_vec();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    sorted
+        .into_iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, (category, requests))| TopRow {
+            window_start: start,
+            window_end: end,
+            rank: i as u32 + 1,
+            category: category.to_string(),
+            requests,
+            is_final,
+        })
+        .collect()
+}

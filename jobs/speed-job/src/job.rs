@@ -1,0 +1,349 @@
+//! The run loop: consume, window, flush, checkpoint, commit — in that order.
+//!
+//! Ordering that makes a kill -9 harmless (details in docs/speed-layer.md):
+//! 1. events are processed into the in-memory [`Core`];
+//! 2. a flush first writes every row changed since the last flush and waits
+//!    until all are acknowledged;
+//! 3. only then the checkpoint row (per partition: resume offset, watermark
+//!    state) is written;
+//! 4. only then the same resume offsets are committed to the consumer group.
+//!
+//! A crash between any two steps loses nothing: the next run starts from the
+//! previous checkpoint and rewrites the same rows. A flush that fails is
+//! retried with backoff while consumption waits (backpressure), and no
+//! checkpoint moves past rows that were not written.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use clickstream_contract::ClickEvent;
+use clickstream_telemetry::{serve_metrics, Health, HealthCheck};
+
+use crate::config::Config;
+use crate::core::{Click, Core, CoreConfig, CoreStats, Verdict};
+use crate::metrics::{Metrics, Reason};
+use crate::partition::PartitionCheckpoint;
+use crate::sink::{Sink, SinkError};
+use crate::source::{self, Source, SourceContext, SourceError};
+
+/// Why the job stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Cassandra.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// Kafka.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The metrics endpoint could not bind.
+    #[error("metrics endpoint: {0}")]
+    Metrics(std::io::Error),
+    /// Only some partitions were assigned: another instance is in the
+    /// group. Restarting resumes from the checkpoint.
+    #[error("speed-job must own every partition of `{topic}` (assigned {assigned:?} of {all:?}): is another instance running in group `{group}`?")]
+    Assignment {
+        /// Topic.
+        topic: String,
+        /// Group.
+        group: String,
+        /// What this instance got.
+        assigned: Vec<i32>,
+        /// All partitions.
+        all: Vec<i32>,
+    },
+    /// Shutdown was requested while Cassandra was unreachable: the last
+    /// rows were not written (the next run replays them from the checkpoint).
+    #[error("stopped before the last flush could be written: {0}")]
+    UnflushedAtShutdown(SinkError),
+}
+
+/// What a run did (for tests and the final log line).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunSummary {
+    /// Records consumed.
+    pub consumed: u64,
+    /// The core's totals.
+    pub stats: CoreStats,
+}
+
+/// Resolves once shutdown was requested.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    loop {
+        let done = { *rx.borrow_and_update() };
+        if done {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+struct Runner {
+    cfg: Config,
+    core: Core,
+    sink: Sink,
+    consumer: Arc<Source>,
+    metrics: Metrics,
+    all_partitions: Vec<i32>,
+    last_checkpoint: Option<(Vec<PartitionCheckpoint>, i64)>,
+    last_stats: CoreStats,
+    /// Revocations already recovered from.
+    revocations_seen: u64,
+    healthy: Arc<Mutex<bool>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Runs the job until `shutdown` resolves (then flushes, checkpoints and commits).
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<RunSummary, JobError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let (metrics, registry) = Metrics::new();
+    let healthy = Arc::new(Mutex::new(false));
+    if let Some(addr) = cfg.metrics.listen {
+        let h = healthy.clone();
+        let check: HealthCheck = Arc::new(move || {
+            let ok = *h.lock().unwrap_or_else(|p| p.into_inner());
+            Health { ok, details: vec![("pipeline".into(), if ok { "flushing" } else { "starting or failing" }.into())] }
+        });
+        let mut rx = stop_rx.clone();
+        serve_metrics(addr, registry, check, async move { stopped(&mut rx).await })
+        .await
+        .map_err(JobError::Metrics)?;
+    }
+
+    let sink = Sink::connect(&cfg.cassandra, &cfg.job.name, &cfg.kafka.topic).await?;
+    let (checkpoints, closed_through) = sink.load_checkpoint().await?;
+    let mut core = Core::new(CoreConfig::from_config(&cfg));
+    core.restore(&checkpoints, closed_through);
+    let all_partitions = source::topic_partitions(&cfg.kafka).await?;
+    core.assign(&all_partitions);
+    let starts: HashMap<i32, i64> = checkpoints.iter().map(|c| (c.partition, c.resume_offset)).collect();
+    tracing::info!(
+        topic = %cfg.kafka.topic,
+        partitions = ?all_partitions,
+        checkpoint = ?checkpoints.iter().map(|c| (c.partition, c.resume_offset, c.replay_until)).collect::<Vec<_>>(),
+        closed_through,
+        "speed-job starting"
+    );
+    let consumer = source::subscribe(&cfg.kafka, SourceContext::new(&cfg.kafka.topic, starts, metrics.clone()), &all_partitions)?;
+    let mut runner = Runner {
+        cfg,
+        core,
+        sink,
+        consumer,
+        metrics,
+        all_partitions,
+        last_checkpoint: Some((checkpoints, closed_through)),
+        last_stats: CoreStats::default(),
+        revocations_seen: 0,
+        healthy,
+        shutdown: stop_rx,
+    };
+    runner.main_loop().await
+}
+
+impl Runner {
+    async fn main_loop(&mut self) -> Result<RunSummary, JobError> {
+        let mut tick = tokio::time::interval(self.cfg.job.flush_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle_after = self.cfg.windows.idle_partition_timeout;
+        let mut eof_since: HashMap<i32, Instant> = HashMap::new();
+        let mut since_flush = 0usize;
+        let mut consumed = 0u64;
+        let consumer = self.consumer.clone();
+        let mut stop = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = stopped(&mut stop) => break,
+                _ = tick.tick() => {
+                    self.check_assignment()?;
+                    for &p in &self.all_partitions {
+                        let idle = eof_since.get(&p).is_some_and(|t| t.elapsed() >= idle_after);
+                        self.core.set_idle(p, idle);
+                    }
+                    self.flush(false).await?;
+                    since_flush = 0;
+                }
+                m = consumer.recv() => match m {
+                    Ok(msg) => {
+                        if self.revoked() {
+                            // This record may predate the seek: it is delivered again after it.
+                            self.recover_from_revocation();
+                            eof_since.clear();
+                            continue;
+                        }
+                        consumed += 1;
+                        self.metrics.events_consumed.inc();
+                        let (p, offset) = (msg.partition(), msg.offset());
+                        eof_since.remove(&p);
+                        self.process(p, offset, msg.payload().unwrap_or_default());
+                        since_flush += 1;
+                        if since_flush >= self.cfg.job.max_batch_events {
+                            self.flush(false).await?;
+                            since_flush = 0;
+                        }
+                    }
+                    Err(KafkaError::PartitionEOF(p)) => {
+                        eof_since.entry(p).or_insert_with(Instant::now);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "kafka consume error (librdkafka retries)"),
+                }
+            }
+        }
+        tracing::info!("shutting down: final flush, checkpoint and commit");
+        self.flush(true).await?;
+        let stats = self.core.stats();
+        tracing::info!(consumed, counted = stats.counted, late = stats.late, duplicates = stats.duplicates, "speed-job stopped");
+        Ok(RunSummary { consumed, stats })
+    }
+
+    fn process(&mut self, partition: i32, offset: i64, payload: &[u8]) {
+        let event = match ClickEvent::decode_single_object(payload) {
+            Ok(e) => e,
+            Err(e) => {
+                self.metrics.decode_errors.inc();
+                tracing::warn!(partition, offset, error = %e, "record is not a click event; skipped");
+                return;
+            }
+        };
+        let Some(click) = Click::from_event(&event) else {
+            self.metrics.decode_errors.inc();
+            tracing::warn!(partition, offset, event_id = %event.event_id, "event id is not 32 hex digits; skipped");
+            return;
+        };
+        if let Verdict::Late(reason) = self.core.process(partition, offset, &click) {
+            self.metrics.events_late.get_or_create(&Reason { reason: reason.as_str() }).inc();
+        }
+    }
+
+    fn check_assignment(&self) -> Result<(), JobError> {
+        let ctx = self.consumer.context();
+        let assigned = ctx.assigned();
+        if !assigned.is_empty() && assigned != self.all_partitions {
+            return Err(JobError::Assignment {
+                topic: self.cfg.kafka.topic.clone(),
+                group: self.cfg.kafka.group_id.clone(),
+                assigned,
+                all: self.all_partitions.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether partitions were revoked since the state was last known good.
+    fn revoked(&self) -> bool {
+        self.consumer.context().revocations() != self.revocations_seen
+    }
+
+    /// After a revocation, records processed since the last written
+    /// checkpoint may be delivered again, and the reassignment may have
+    /// positioned partitions anywhere: drop the in-memory state, restore the
+    /// last written checkpoint, and seek every partition to its resume offset
+    /// (the same path as a restart after kill -9).
+    fn recover_from_revocation(&mut self) {
+        self.revocations_seen = self.consumer.context().revocations();
+        let (cps, closed) = self.last_checkpoint.clone().unwrap_or_default();
+        tracing::warn!(closed_through = closed, "partitions were revoked: restoring the last checkpoint and seeking to it");
+        self.core = Core::new(CoreConfig::from_config(&self.cfg));
+        self.core.restore(&cps, closed);
+        self.core.assign(&self.all_partitions);
+        self.last_stats = CoreStats::default(); // the new core counts from zero
+        let resume: HashMap<i32, i64> = cps.iter().map(|c| (c.partition, c.resume_offset)).collect();
+        self.consumer.context().set_start_offsets(resume.clone());
+        let fallback = if self.cfg.kafka.auto_offset_reset == "latest" { Offset::End } else { Offset::Beginning };
+        for p in self.consumer.context().assigned() {
+            let offset = resume.get(&p).map_or(fallback, |o| Offset::Offset(*o));
+            if let Err(e) = self.consumer.seek(&self.cfg.kafka.topic, p, offset, Duration::ZERO) {
+                tracing::warn!(partition = p, error = %e, "seek after revocation failed; the next assignment starts at the checkpoint");
+            }
+        }
+    }
+
+    /// Writes changed rows, then the checkpoint, then commits offsets.
+    async fn flush(&mut self, last: bool) -> Result<(), JobError> {
+        if self.revoked() {
+            // Never checkpoint state built on records that may be delivered again.
+            self.recover_from_revocation();
+            return Ok(());
+        }
+        self.core.advance();
+        let updates = self.core.drain();
+        if !updates.is_empty() {
+            let n = self.retry("rows", last, || self.sink.write(&updates)).await?;
+            self.metrics.rows_written.inc_by(n as u64);
+        }
+        let cp = self.core.checkpoint();
+        if self.revoked() {
+            // Revoked while the rows were written: they are correct upserts, but
+            // the new assignment's positions are not this checkpoint's.
+            self.recover_from_revocation();
+            return Ok(());
+        }
+        if self.last_checkpoint.as_ref() != Some(&cp) {
+            self.retry("checkpoint", last, || self.sink.write_checkpoint(&cp.0, cp.1)).await?;
+            self.metrics.checkpoints.inc();
+            self.commit(&cp.0, last);
+            self.consumer.context().set_start_offsets(cp.0.iter().map(|c| (c.partition, c.resume_offset)));
+            self.last_checkpoint = Some(cp);
+        }
+        let stats = self.core.stats();
+        self.metrics.record_core(&self.last_stats, &stats, self.core.state_size(), self.core.closed_through(), self.core.open_windows());
+        self.last_stats = stats;
+        *self.healthy.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        Ok(())
+    }
+
+    /// Retries an idempotent write with backoff until it succeeds; gives up
+    /// only when shutting down (`last`) after a grace period.
+    async fn retry<'a, T, F, Fut>(&'a self, what: &str, last: bool, mut f: F) -> Result<T, JobError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SinkError>> + 'a,
+    {
+        let mut delay = Duration::from_millis(100);
+        let started = Instant::now();
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    self.metrics.write_errors.inc();
+                    *self.healthy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                    let stopping = { *self.shutdown.borrow() };
+                    if (last || stopping) && started.elapsed() > Duration::from_secs(10) {
+                        return Err(JobError::UnflushedAtShutdown(e));
+                    }
+                    tracing::warn!(error = %e, what, retry_in = ?delay, "writing to Cassandra failed; retrying (rows are idempotent)");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Commits the resume offsets to the group (monitoring; the checkpoint is authoritative).
+    fn commit(&self, cps: &[PartitionCheckpoint], sync: bool) {
+        let mut tpl = TopicPartitionList::new();
+        for cp in cps {
+            if let Err(e) = tpl.add_partition_offset(&self.cfg.kafka.topic, cp.partition, Offset::Offset(cp.resume_offset)) {
+                tracing::warn!(error = %e, "building the offset commit");
+            }
+        }
+        let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
+        if let Err(e) = self.consumer.commit(&tpl, mode) {
+            tracing::warn!(error = %e, "committing offsets to the consumer group failed (the checkpoint is authoritative)");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `speed-job`: command line. Parses flags and dispatches; everything else
+//! is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use speed_job::config::Config;
+
+/// The speed layer: event-time DDoS, server-health and popularity windows
+/// from Kafka into Cassandra.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the job until SIGTERM/SIGINT (then flush, checkpoint and commit).
+    Run {
+        /// TOML configuration (see conf/speed-job.toml).
+        config: PathBuf,
+    },
+    /// Check a configuration: exit 0 if valid, 78 naming the offending key if not.
+    Validate {
+        /// TOML configuration.
+        config: PathBuf,
+    },
+    /// Print the CQL schema rendered for a configuration (for cqlsh).
+    Schema {
+        /// TOML configuration.
+        config: PathBuf,
+    },
+}
+
+/// EX_CONFIG from sysexits.h, as `vector validate` uses.
+const EX_CONFIG: u8 = 78;
+
+fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("speed-job: configuration error: {e}");
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => match load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Schema { config } => match load(&config) {
+            Ok(cfg) => {
+                for stmt in speed_job::schema::statements(&speed_job::schema::render(&cfg.cassandra)) {
+                    println!("{stmt};\n");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run { config } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            clickstream_telemetry::init_logging(cfg.log.json);
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("speed-job: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(speed_job::job::run(cfg, clickstream_telemetry::shutdown_signal())) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "speed-job failed");
+                    eprintln!("speed-job: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

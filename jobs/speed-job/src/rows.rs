@@ -1,0 +1,150 @@
+//! The rows the job writes: what changed since the last flush.
+//!
+//! Each row is a whole row of one table (see `schemas/cql`), so writing it is
+//! an idempotent upsert; a window's row is written again whenever the window
+//! changes and one last time with `is_final` when it closes.
+
+/// A `ddos_alerts` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DdosRow {
+    /// Window start, ms.
+    pub window_start: i64,
+    /// Window end, ms.
+    pub window_end: i64,
+    /// The client address.
+    pub client_addr: String,
+    /// Requests in the window.
+    pub requests: u64,
+    /// Earliest event time in the window, ms.
+    pub first_seen: i64,
+    /// Latest event time in the window, ms.
+    pub last_seen: i64,
+    /// Web servers that answered, sorted.
+    pub source_hosts: Vec<String>,
+    /// The window is closed.
+    pub is_final: bool,
+}
+
+/// A `server_health` row (and a `health_alerts` row when `unhealthy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRow {
+    /// The web server.
+    pub source_host: String,
+    /// Window start, ms.
+    pub window_start: i64,
+    /// Window end, ms.
+    pub window_end: i64,
+    /// Responses in the window.
+    pub requests: u64,
+    /// Responses whose status is not 200.
+    pub non_200: u64,
+    /// Responses by status class 1xx..5xx.
+    pub classes: [u64; 5],
+    /// `non_200` is over the threshold.
+    pub unhealthy: bool,
+    /// The window is closed.
+    pub is_final: bool,
+}
+
+/// A `category_popularity` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopularityRow {
+    /// Window start, ms.
+    pub window_start: i64,
+    /// Window end, ms.
+    pub window_end: i64,
+    /// The category.
+    pub category: String,
+    /// Requests in the window.
+    pub requests: u64,
+    /// The window is closed.
+    pub is_final: bool,
+}
+
+/// A `category_top` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopRow {
+    /// Window start, ms.
+    pub window_start: i64,
+    /// Window end, ms.
+    pub window_end: i64,
+    /// 1 = most requested.
+    pub rank: u32,
+    /// The category.
+    pub category: String,
+    /// Its requests.
+    pub requests: u64,
+    /// The window is closed.
+    pub is_final: bool,
+}
+
+/// Why an event is in `late_events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateReason {
+    /// Older than its partition's watermark when it arrived.
+    BehindWatermark,
+    /// Every window it belongs to was already final.
+    WindowFinal,
+}
+
+impl LateReason {
+    /// The `reason` column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LateReason::BehindWatermark => "behind_watermark",
+            LateReason::WindowFinal => "window_final",
+        }
+    }
+}
+
+/// A `late_events` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateRow {
+    /// Event time, ms.
+    pub event_time: i64,
+    /// Event id (32 hex digits).
+    pub event_id: String,
+    /// Web server.
+    pub source_host: String,
+    /// Client address.
+    pub client_addr: String,
+    /// Category.
+    pub category: String,
+    /// HTTP status.
+    pub status: i32,
+    /// The watermark it was behind, ms.
+    pub watermark: i64,
+    /// Why.
+    pub reason: LateReason,
+    /// Kafka partition.
+    pub partition: i32,
+    /// Kafka offset.
+    pub offset: i64,
+}
+
+/// Everything to write in one flush.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Updates {
+    /// DDoS alert rows.
+    pub ddos: Vec<DdosRow>,
+    /// Health rows.
+    pub health: Vec<HealthRow>,
+    /// Popularity rows.
+    pub popularity: Vec<PopularityRow>,
+    /// Top-N rows.
+    pub top: Vec<TopRow>,
+    /// Late events.
+    pub late: Vec<LateRow>,
+}
+
+impl Updates {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ddos.len() + self.health.len() + self.popularity.len() + self.top.len() + self.late.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

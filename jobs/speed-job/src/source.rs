@@ -1,0 +1,243 @@
+//! The Kafka side: a consumer whose partitions start where the checkpoint
+//! says, not where the group's committed offsets are.
+//!
+//! Two ways to get partitions (`kafka.assignment`):
+//! - `static` (default): the job assigns itself every partition of the topic,
+//!   as Flink's Kafka source does. The windows aggregate across partitions,
+//!   so one process must own them all anyway; the group id is used for
+//!   committed offsets (lag monitoring) only. No membership means no session
+//!   timeouts and no rebalance waits — which matters on Tansu, whose group
+//!   coordinator stalls during slow fetches and was seen never to reassign
+//!   the partitions of a member killed with SIGKILL.
+//! - `group`: join the consumer group; the rebalance callback seeks to the
+//!   checkpoint; revocations are recovered as described below.
+//!
+//! Why override the start: a committed offset alone cannot restore the
+//! windows that were open at a crash (their earlier events are behind it),
+//! and it carries no watermark. The checkpoint in Cassandra holds both, so on
+//! every assignment the rebalance callback seeks each partition to its
+//! checkpointed `resume_offset` (partitions without a checkpoint follow the
+//! group's committed offset, else `auto.offset.reset`). The job commits the
+//! same resume offsets to the group after each checkpoint, so lag tools see
+//! honest numbers.
+//!
+//! A revocation (a session timeout while the broker stalls, a broker
+//! restart) is recovered in process: the callback counts it, the job loop
+//! drops its in-memory state and restores the last written checkpoint, and
+//! the next assignment seeks every partition to that checkpoint's resume
+//! offsets (kept current in `start_offsets` after every checkpoint) — the
+//! same path as a restart after kill -9. The windows aggregate across
+//! partitions (per web server, per category), so one process must own every
+//! partition: an assignment of only some of them (a second instance in the
+//! group) stops the job with an error instead of letting two instances each
+//! count half.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+
+use crate::config::KafkaConfig;
+use crate::metrics::{Metrics, Partition};
+
+/// Shared between the consumer's callbacks and the job loop.
+pub struct SourceContext {
+    topic: String,
+    /// Where each partition starts on assignment (from the checkpoint).
+    start_offsets: Mutex<HashMap<i32, i64>>,
+    /// Partitions currently assigned.
+    assigned: Mutex<Vec<i32>>,
+    /// How many times partitions were taken away.
+    revocations: AtomicU64,
+    metrics: Metrics,
+}
+
+impl SourceContext {
+    /// A context for `topic` that starts partitions at `start_offsets`.
+    pub fn new(topic: &str, start_offsets: HashMap<i32, i64>, metrics: Metrics) -> SourceContext {
+        SourceContext {
+            topic: topic.to_string(),
+            start_offsets: Mutex::new(start_offsets),
+            assigned: Mutex::new(Vec::new()),
+            revocations: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    /// Partitions currently assigned.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many times partitions were revoked since start.
+    pub fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
+    }
+
+    /// Where partitions start on their next assignment: the last written checkpoint.
+    pub fn set_start_offsets(&self, offsets: impl IntoIterator<Item = (i32, i64)>) {
+        let mut m = self.start_offsets.lock().unwrap_or_else(|p| p.into_inner());
+        m.clear();
+        m.extend(offsets);
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(t) = statistics.topics.get(&self.topic) {
+            for (p, s) in &t.partitions {
+                if *p >= 0 && s.consumer_lag >= 0 {
+                    self.metrics.consumer_lag.get_or_create(&Partition { partition: *p }).set(s.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::PartitionEOF(_)) || reason.contains("reached end of partition") {
+            return; // also delivered to the job loop, which uses it for idleness
+        }
+        // librdkafka reconnects by itself (e.g. across a broker restart); these are informational.
+        tracing::warn!(%error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let parts: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                {
+                    let starts = self.start_offsets.lock().unwrap_or_else(|p| p.into_inner());
+                    for (topic, p) in &parts {
+                        if let Some(&o) = starts.get(p).filter(|_| *topic == self.topic) {
+                            if let Err(e) = tpl.set_partition_offset(topic, *p, Offset::Offset(o)) {
+                                tracing::error!(partition = p, error = %e, "cannot set the start offset");
+                            }
+                        }
+                    }
+                }
+                if let Err(e) = base.assign(tpl) {
+                    tracing::error!(error = %e, "assigning partitions failed");
+                }
+                let mut assigned: Vec<i32> = parts.iter().map(|(_, p)| *p).collect();
+                assigned.sort_unstable();
+                tracing::info!(?assigned, "partitions assigned (starting at the checkpoint's resume offsets)");
+                *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = assigned;
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::warn!("partitions revoked: the job restores its last checkpoint and resumes from it on reassignment");
+                self.revocations.fetch_add(1, Ordering::AcqRel);
+                self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                if let Err(e) = base.unassign() {
+                    tracing::error!(error = %e, "unassigning partitions failed");
+                }
+            }
+            other => tracing::error!(error = ?other, "rebalance error"),
+        }
+    }
+}
+
+/// The consumer type of the job.
+pub type Source = StreamConsumer<SourceContext>;
+
+/// The librdkafka settings of the job's consumer (also used by the benchmark's bare consumer).
+pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers)
+        .set("group.id", &cfg.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", &cfg.auto_offset_reset)
+        .set("session.timeout.ms", cfg.session_timeout.as_millis().to_string())
+        .set("statistics.interval.ms", "5000")
+        .set("fetch.wait.max.ms", "100")
+        // Tansu (the local broker) stalls for tens of seconds — long enough to
+        // miss group heartbeats — when one fetch response must carry megabytes
+        // of backlog; 1 MiB per response keeps it serving. No transactions are
+        // used upstream, so read_uncommitted spares it the stable-offset work.
+        // Both are overridable through [kafka.properties].
+        .set("fetch.max.bytes", "1048576")
+        .set("max.partition.fetch.bytes", "262144")
+        .set("isolation.level", "read_uncommitted");
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Why the source could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// librdkafka refused the configuration or the subscription.
+    #[error("kafka consumer for {brokers}: {source}")]
+    Client {
+        /// Brokers.
+        brokers: String,
+        /// The cause.
+        source: KafkaError,
+    },
+    /// The topic does not exist (topics are not auto-created on Tansu).
+    #[error("topic `{topic}` not found on {brokers} (create it first)")]
+    NoTopic {
+        /// Topic.
+        topic: String,
+        /// Brokers.
+        brokers: String,
+    },
+}
+
+/// The partitions of the topic, asked from the broker (blocking call, run off the async threads).
+pub async fn topic_partitions(cfg: &KafkaConfig) -> Result<Vec<i32>, SourceError> {
+    let cfg = cfg.clone();
+    let brokers = cfg.brokers.clone();
+    let topic = cfg.topic.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Vec<i32>, KafkaError> {
+        let c: BaseConsumer = client_config(&cfg).create()?;
+        let md = c.fetch_metadata(Some(&cfg.topic), Duration::from_secs(10))?;
+        Ok(md.topics().iter().filter(|t| t.name() == cfg.topic && t.error().is_none()).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect())
+    })
+    .await
+    .expect("metadata task panicked");
+    let mut parts = result.map_err(|source| SourceError::Client { brokers: brokers.clone(), source })?;
+    if parts.is_empty() {
+        return Err(SourceError::NoTopic { topic, brokers });
+    }
+    parts.sort_unstable();
+    Ok(parts)
+}
+
+/// Creates the consumer and takes `partitions` of the topic: assigned
+/// directly at their start offsets (`static`), or through the consumer group
+/// (`group`, the rebalance callback applies the start offsets).
+pub fn subscribe(cfg: &KafkaConfig, ctx: SourceContext, partitions: &[i32]) -> Result<Arc<Source>, SourceError> {
+    let err = |source| SourceError::Client { brokers: cfg.brokers.clone(), source };
+    let consumer: Source = client_config(cfg).create_with_context(ctx).map_err(err)?;
+    if cfg.assignment == "group" {
+        consumer.subscribe(&[&cfg.topic]).map_err(err)?;
+    } else {
+        let ctx = consumer.context();
+        let mut tpl = TopicPartitionList::new();
+        {
+            let starts = ctx.start_offsets.lock().unwrap_or_else(|p| p.into_inner());
+            for &p in partitions {
+                // No checkpoint: the group's committed offset, else auto.offset.reset.
+                let offset = starts.get(&p).map_or(Offset::Stored, |o| Offset::Offset(*o));
+                tpl.add_partition_offset(&cfg.topic, p, offset).map_err(err)?;
+            }
+        }
+        consumer.assign(&tpl).map_err(err)?;
+        *ctx.assigned.lock().unwrap_or_else(|p| p.into_inner()) = partitions.to_vec();
+        tracing::info!(?partitions, "partitions assigned statically (starting at the checkpoint's resume offsets)");
+    }
+    Ok(Arc::new(consumer))
+}
