@@ -37,10 +37,8 @@ pub struct Metrics {
     pub sink_last_success: Family<Labels, Gauge>,
     /// Open sender connections.
     pub connections: Gauge,
-    /// HDFS files open.
-    pub hdfs_files_open: Gauge,
-    /// HDFS files rolled (closed and renamed).
-    pub hdfs_files_rolled: Counter,
+    /// The HDFS sink's own figures (files open, rolled, recovered, bytes, sync time).
+    pub hdfs: crate::sinks::hdfs::HdfsSinkStats,
 }
 
 impl Metrics {
@@ -59,8 +57,7 @@ impl Metrics {
         r.register("sink_errors", "Failed sink writes, by sink", self.sink_errors.clone());
         r.register("sink_last_success_timestamp_seconds", "Unix time of each sink's last durable write", self.sink_last_success.clone());
         r.register("connections", "Open sender connections", self.connections.clone());
-        r.register("hdfs_files_open", "HDFS files open", self.hdfs_files_open.clone());
-        r.register("hdfs_files_rolled", "HDFS files closed and renamed", self.hdfs_files_rolled.clone());
+        self.hdfs.register(&mut r);
         Arc::new(Mutex::new(r))
     }
 

@@ -38,8 +38,13 @@ pub async fn run(cfg: Config) -> Result<()> {
     metrics.observe_channel("kafka", &*kafka_channel);
     metrics.observe_channel("hdfs", &*hdfs_channel);
 
+    // Bound before the sinks start (HDFS recovery can take a while): senders
+    // that connect meanwhile wait in the backlog instead of being refused.
+    let listener = TcpListener::bind(cfg.source.listen)
+        .await
+        .with_context(|| format!("binding the Avro source to {} (set source.listen to a free address)", cfg.source.listen))?;
     let kafka = KafkaSink::new(&cfg.sinks.kafka.settings).await.map_err(anyhow::Error::msg)?;
-    let hdfs = HdfsSink::new(&cfg.sinks.hdfs.settings, &cfg.agent.instance_id, metrics.clone()).await.map_err(anyhow::Error::msg)?;
+    let hdfs = HdfsSink::new(&cfg.sinks.hdfs.settings, &cfg.agent.instance_id, metrics.hdfs.clone()).await.map_err(anyhow::Error::msg)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let server_stats = Arc::new(ServerStats::default());
@@ -79,9 +84,6 @@ pub async fn run(cfg: Config) -> Result<()> {
         Route { sink: "hdfs", channel: Arc::clone(&hdfs_channel), required: cfg.sinks.hdfs.required },
     ];
     let replicator = Arc::new(Replicator::new(routes, cfg.source.put_timeout, metrics.clone(), cfg.agent.state_dir.join("dead-letter.jsonl")));
-    let listener = TcpListener::bind(cfg.source.listen)
-        .await
-        .with_context(|| format!("binding the Avro source to {} (set source.listen to a free address)", cfg.source.listen))?;
     let limits = ServerLimits {
         max_frame_bytes: cfg.source.max_frame_bytes,
         max_batch_events: cfg.source.max_batch_events,

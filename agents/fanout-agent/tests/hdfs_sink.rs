@@ -14,7 +14,7 @@ mod hdfs_util;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, RwLockReadGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fanout_agent::sinks::hdfs::container::BlockEncoder;
@@ -24,8 +24,8 @@ use fanout_agent::sinks::hdfs::{Codec, HdfsSink, HdfsSinkConfig, HdfsSinkStats};
 use fanout_agent::sinks::{BatchSink, SinkError};
 use hdfs_util::*;
 
-fn hdfs_shared() -> RwLockReadGuard<'static, ()> {
-    HDFS_LOCK.read().unwrap_or_else(|p| p.into_inner())
+async fn hdfs_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    HDFS_LOCK.read().await
 }
 
 async fn sink_for(_backend: &Backend, cfg: HdfsSinkConfig, prefix: &str) -> HdfsSink {
@@ -97,7 +97,7 @@ async fn every_event_lands_exactly_once_on_local_disk_with_each_codec() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_lands_exactly_once_on_hdfs() {
-    let _g = hdfs_shared();
+    let _g = hdfs_shared().await;
     exactly_once(Backend::hdfs("exactly-once-deflate"), Codec::Deflate).await;
     exactly_once(Backend::hdfs("exactly-once-snappy"), Codec::Snappy).await;
 }
@@ -119,7 +119,7 @@ async fn partitions(backend: Backend) {
     for e in events.iter_mut().skip(fixed.len()).step_by(3) {
         e.time_ms += 86_400_000;
     }
-    let events: Vec<TestEvent> = events.into_iter().map(|e| retimed(e)).collect();
+    let events: Vec<TestEvent> = events.into_iter().map(retimed).collect();
     let events = shuffled(events);
     let cfg = HdfsSinkConfig { max_open_files: 128, ..backend.config() };
     let mut sink = sink_for(&backend, cfg, "part").await;
@@ -172,7 +172,7 @@ async fn directories_follow_utc_event_time_on_local_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directories_follow_utc_event_time_on_hdfs() {
-    let _g = hdfs_shared();
+    let _g = hdfs_shared().await;
     partitions(Backend::hdfs("partitions")).await;
 }
 
@@ -222,7 +222,7 @@ async fn files_roll_by_size_on_local_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_roll_by_size_on_hdfs() {
-    let _g = hdfs_shared();
+    let _g = hdfs_shared().await;
     rolls_by_size(Backend::hdfs("roll-size")).await;
 }
 
@@ -273,7 +273,7 @@ async fn files_roll_by_idle_time_and_interval_on_local_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_roll_by_idle_time_and_interval_on_hdfs() {
-    let _g = hdfs_shared();
+    let _g = hdfs_shared().await;
     rolls_by_time(Backend::hdfs("roll-time")).await;
 }
 
@@ -385,7 +385,7 @@ async fn leftovers_of_a_dropped_sink_are_recovered_on_local_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_a_dropped_sink_are_recovered_on_hdfs() {
-    let _g = hdfs_shared();
+    let _g = hdfs_shared().await;
     dropped_sink_is_recovered(Backend::hdfs("dropped")).await;
 }
 
@@ -458,7 +458,7 @@ async fn kill_9_mid_stream_loses_no_acknowledged_event_on_local_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_loses_no_acknowledged_event_on_hdfs() {
-    let _g = hdfs_shared();
+    let _g = hdfs_shared().await;
     kill9(Backend::hdfs("kill9")).await;
 }
 
@@ -580,7 +580,7 @@ async fn namenode_restart_mid_stream_loses_nothing() {
         eprintln!("skipped: set HDFS_RESTART_TESTS=1 to restart the stack's HDFS (other tests may be using it)");
         return;
     }
-    let _g = HDFS_LOCK.write().unwrap_or_else(|p| p.into_inner());
+    let _g = HDFS_LOCK.write().await;
     let backend = Backend::hdfs("restart");
     let events = sample_events(6000, "web1", |_, _| 1_795_132_800_000);
     let enc = encoded(&events);
@@ -616,7 +616,7 @@ async fn namenode_restart_mid_stream_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: cargo test --release -p fanout-agent --test hdfs_sink -- --ignored throughput --nocapture"]
 async fn throughput_hdfs_batches_of_1000() {
-    let _g = hdfs_shared();
+    let _g = hdfs_shared().await;
     let n: usize = std::env::var("HDFS_SINK_BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let codec = match std::env::var("HDFS_SINK_BENCH_CODEC").as_deref() {
         Ok("snappy") => Codec::Snappy,
@@ -638,14 +638,15 @@ async fn throughput_hdfs_batches_of_1000() {
         sink.shutdown().await.unwrap();
         let total = t.elapsed();
         let stats = sink.stats();
+        let sync = Duration::from_micros(stats.sync_micros.get());
         println!(
-            "{}: {n} events ({:.1} MB of datums) codec {codec:?} level {level}: {:.0} events/s ({:.1} MB/s in), {} batches, mean sync {:.2} ms, {:.1} MB written, incl. close {:.0} events/s",
+            "{}: {n} events ({:.1} MB of datums) codec {codec:?} level {level}: {:.0} events/s ({:.1} MB/s in); per batch of 1000: sync {:.2} ms, the rest {:.2} ms; {:.1} MB written; with the final close {:.0} events/s",
             if backend.is_hdfs() { "hdfs" } else { "file" },
             bytes as f64 / 1e6,
             n as f64 / write.as_secs_f64(),
             bytes as f64 / 1e6 / write.as_secs_f64(),
-            n / 1000,
-            stats.sync_micros.get() as f64 / 1000.0 / stats.blocks_written.get().max(1) as f64,
+            sync.as_secs_f64() * 1000.0 / (n / 1000) as f64,
+            (write - sync).as_secs_f64() * 1000.0 / (n / 1000) as f64,
             stats.bytes_written.get() as f64 / 1e6,
             n as f64 / total.as_secs_f64(),
         );

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,7 +23,7 @@ use fanout_agent::sinks::{BatchSink, SinkError};
 
 /// Tests that use HDFS hold this for reading; the NameNode restart test
 /// holds it for writing, so nothing else of this binary talks to HDFS then.
-pub static HDFS_LOCK: RwLock<()> = RwLock::new(());
+pub static HDFS_LOCK: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 pub fn hdfs_authority() -> String {
     std::env::var("HDFS_URL").unwrap_or_else(|_| "hdfs://127.0.0.1:8020".into()).trim_end_matches('/').to_string()

@@ -98,9 +98,9 @@ pub struct HdfsSinkConfig {
     #[serde(default)]
     pub codec: Codec,
     /// Deflate level, 1 (fastest, the default) to 12 (smallest). Measured
-    /// on access-log events with libdeflate: level 1 packs 8:1 at ~240 MB/s
-    /// per core, level 6 (zlib's default) 8.7:1 at ~75 MB/s; the sink's
-    /// throughput target needs the former.
+    /// on access-log events with libdeflate: level 1 packs 7.4:1 at about
+    /// 240 MB/s of events per core, level 6 (zlib's default) 8:1 at about
+    /// 75 MB/s; the agent's throughput target needs the former.
     #[serde(default = "default_deflate_level")]
     pub deflate_level: u8,
     /// Close a file once it holds this many bytes (default 128 MiB, one HDFS

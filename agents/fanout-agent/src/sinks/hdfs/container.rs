@@ -254,6 +254,7 @@ fn parse_header(buf: &[u8]) -> Step<Header> {
 }
 
 /// Reads a container file pushed to it in chunks; see the module docs.
+#[derive(Default)]
 pub struct Scanner {
     /// Unconsumed bytes; `buf[0]` is at file offset `report.valid_len`.
     buf: Vec<u8>,
@@ -262,19 +263,6 @@ pub struct Scanner {
     done: bool,
     decompressor: BlockDecompressor,
     plain: Vec<u8>,
-}
-
-impl Default for Scanner {
-    fn default() -> Self {
-        Scanner {
-            buf: Vec::new(),
-            header: None,
-            report: ScanReport::default(),
-            done: false,
-            decompressor: BlockDecompressor::default(),
-            plain: Vec::new(),
-        }
-    }
 }
 
 impl Scanner {
@@ -458,7 +446,11 @@ mod tests {
         for codec in [Codec::Null, Codec::Deflate, Codec::Snappy] {
             let (bytes, _) = file(codec, &[3, 1, 5]);
             let reader = apache_avro::Reader::new(&bytes[..]).unwrap();
-            let n = reader.map(|r| r.unwrap()).count();
+            let mut n = 0;
+            for record in reader {
+                record.unwrap();
+                n += 1;
+            }
             assert_eq!(n, 9, "{codec:?}");
             let rep = scan(&bytes);
             assert_eq!((rep.blocks, rep.records, rep.valid_len, rep.stopped), (3, 9, bytes.len() as u64, None));

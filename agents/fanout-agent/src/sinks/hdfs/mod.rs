@@ -53,15 +53,15 @@
 //!
 //! # Modules
 //!
-//! - [`config`]: `[sinks.hdfs]` and its validation;
-//! - [`path`]: the directory template;
-//! - [`names`]: file names;
-//! - [`codec`]: block compression;
-//! - [`container`]: writing blocks, and scanning files back;
-//! - [`storage`]: HDFS and local back ends behind one trait;
-//! - [`recovery`]: finalising `.tmp` files nobody writes any more;
-//! - [`sink`]: [`HdfsSink`], the [`BatchSink`](super::BatchSink);
-//! - [`stats`]: metrics.
+//! - [`config`] — `[sinks.hdfs]` and its validation
+//! - [`path`] — the directory template
+//! - [`names`] — file names
+//! - [`codec`] — block compression
+//! - [`container`] — writing blocks, and scanning files back
+//! - [`storage`] — HDFS and local back ends behind one trait
+//! - [`recovery`] — finalising `.tmp` files nobody writes any more
+//! - [`sink`] — [`HdfsSink`], the [`BatchSink`](super::BatchSink)
+//! - [`stats`] — metrics
 
 pub mod codec;
 pub mod config;

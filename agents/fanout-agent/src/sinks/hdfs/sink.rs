@@ -9,7 +9,7 @@
 //!
 //! On any storage failure (or a call that outlives `call_timeout`) the file
 //! concerned is abandoned, never appended to again, and queued for
-//! [`recovery`](super::recovery); the batch fails as retryable. Its retry
+//! [`recovery`]; the batch fails as retryable. Its retry
 //! goes to a new file, so events of a failed batch may end up twice in the
 //! master copy (the batch job drops duplicates by id), but a file never holds
 //! a torn block in front of acknowledged ones.
@@ -226,7 +226,7 @@ impl<S: Storage> HdfsSink<S> {
 
     /// Crash recovery: finds this prefix's leftover `.avro.tmp` files below
     /// the template's fixed root and finalises each (lease recovery, keep the
-    /// complete blocks; see [`recovery`](super::recovery)). Fails only if the
+    /// complete blocks; see [`recovery`]). Fails only if the
     /// directory cannot be listed; files that cannot be finalised yet are
     /// retried by [`BatchSink::tick`]. Runs once; later calls return at once.
     pub async fn recover(&mut self) -> Result<RecoveryReport, SinkError> {
@@ -307,54 +307,57 @@ impl<S: Storage> HdfsSink<S> {
 
     /// Retries pending finalisations that are due (`force`: all, waiting up
     /// to `lease_wait` for lease recovery). Errors are logged, not returned:
-    /// the data in these files is durable already.
+    /// the data in these files is durable already. `self.pending` changes
+    /// only after each step, so a cancelled call loses no entry (and every
+    /// step is safe to repeat).
     async fn settle_pending(&mut self, force: bool, lease_wait: Duration) {
         if self.pending.is_empty() {
             return;
         }
         let now = Instant::now();
-        let mut still = Vec::new();
-        for mut p in std::mem::take(&mut self.pending) {
-            if !force && p.next_try > now {
-                still.push(p);
-                continue;
-            }
-            let result = if p.closed {
-                let final_path = names::final_of(&p.tmp);
-                match timed(self.call_timeout, "rename", &p.tmp, self.storage.rename(&p.tmp, &final_path)).await {
+        let due: Vec<(String, bool)> = self.pending.iter().filter(|p| force || p.next_try <= now).map(|p| (p.tmp.clone(), p.closed)).collect();
+        for (tmp, closed) in due {
+            let result = if closed {
+                let final_path = names::final_of(&tmp);
+                match timed(self.call_timeout, "rename", &tmp, self.storage.rename(&tmp, &final_path)).await {
                     Ok(()) => Ok(None),
                     // Not there any more, or the target exists: let the full
                     // procedure sort it out.
-                    Err(e) if e.kind != ErrorKind::Other => recovery::finalize(&*self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some),
+                    Err(e) if e.kind != ErrorKind::Other => recovery::finalize(&*self.storage, &tmp, self.call_timeout, lease_wait).await.map(Some),
                     Err(e) => Err(e),
                 }
             } else {
-                recovery::finalize(&*self.storage, &p.tmp, self.call_timeout, lease_wait).await.map(Some)
+                recovery::finalize(&*self.storage, &tmp, self.call_timeout, lease_wait).await.map(Some)
             };
+            let url = self.storage.url_of(&tmp);
             match result {
+                Ok(Some(Finalized::LeaseNotRecovered)) => {
+                    if let Some(p) = self.pending.iter_mut().find(|p| p.tmp == tmp) {
+                        p.next_try = Instant::now() + LEASE_RECHECK;
+                    }
+                    continue;
+                }
                 Ok(None) => {
                     self.stats.files_rolled.inc();
-                    info!(file = %self.storage.url_of(&names::final_of(&p.tmp)), "HDFS sink: closed file renamed (after a retry)");
-                }
-                Ok(Some(Finalized::LeaseNotRecovered)) => {
-                    p.next_try = Instant::now() + LEASE_RECHECK;
-                    still.push(p);
+                    info!(file = %names::final_of(&url), "HDFS sink: closed file renamed (after a retry)");
                 }
                 Ok(Some(outcome)) => {
-                    recovery::log_outcome(&self.storage.url_of(&p.tmp), &outcome, "abandoned after a write error");
+                    recovery::log_outcome(&url, &outcome, "abandoned after a write error");
                     self.count_recovered(&outcome);
                 }
                 Err(e) => {
                     self.stats.write_errors.inc();
-                    warn!(file = %self.storage.url_of(&p.tmp), error = %e, retry_in = ?p.backoff, "HDFS sink: could not finalise a file yet");
-                    p.next_try = Instant::now() + p.backoff;
-                    p.backoff = (p.backoff * 2).min(PENDING_RETRY_MAX);
-                    still.push(p);
+                    if let Some(p) = self.pending.iter_mut().find(|p| p.tmp == tmp) {
+                        warn!(file = %url, error = %e, retry_in = ?p.backoff, "HDFS sink: could not finalise a file yet");
+                        p.next_try = Instant::now() + p.backoff;
+                        p.backoff = (p.backoff * 2).min(PENDING_RETRY_MAX);
+                    }
+                    continue;
                 }
             }
+            self.pending.retain(|p| p.tmp != tmp);
+            self.stats.files_pending.set(self.pending.len() as i64);
         }
-        self.pending = still;
-        self.stats.files_pending.set(self.pending.len() as i64);
     }
 
     /// Abandons files whose last append or sync never finished because the

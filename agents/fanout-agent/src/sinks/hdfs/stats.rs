@@ -51,12 +51,3 @@ impl HdfsSinkStats {
         r.register("sync_micros", "Microseconds spent in hsync/fsync", self.sync_micros.clone());
     }
 }
-
-/// Shares the agent's two HDFS metrics (`hdfs_files_open`,
-/// `hdfs_files_rolled`) so `HdfsSink::new(…, metrics.clone())` works; the
-/// other counters then stay unregistered unless the agent registers them.
-impl From<crate::metrics::Metrics> for HdfsSinkStats {
-    fn from(m: crate::metrics::Metrics) -> HdfsSinkStats {
-        HdfsSinkStats { files_open: m.hdfs_files_open.clone(), files_rolled: m.hdfs_files_rolled.clone(), ..HdfsSinkStats::default() }
-    }
-}

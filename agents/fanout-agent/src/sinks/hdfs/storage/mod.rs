@@ -170,8 +170,8 @@ pub enum AnyStorage {
 
 /// The writer of [`AnyStorage`].
 pub enum AnyWriter {
-    /// HDFS.
-    Hdfs(hdfs::HdfsWriter),
+    /// HDFS (boxed: `hdfs-native`'s writer is a few KB).
+    Hdfs(Box<hdfs::HdfsWriter>),
     /// Local disk.
     Local(local::LocalWriter),
 }
@@ -208,7 +208,7 @@ impl Storage for AnyStorage {
     }
     async fn create(&self, path: &str) -> StorageResult<AnyWriter> {
         match self {
-            AnyStorage::Hdfs(s) => s.create(path).await.map(AnyWriter::Hdfs),
+            AnyStorage::Hdfs(s) => s.create(path).await.map(|w| AnyWriter::Hdfs(Box::new(w))),
             AnyStorage::Local(s) => s.create(path).await.map(AnyWriter::Local),
         }
     }
