@@ -176,6 +176,16 @@ fn modified_deleted_and_renamed_files_and_a_recreated_spool_dir() {
     std::fs::remove_file(&path).unwrap();
     let want = expected(HOST, &big, &big, MAX_LINE).ids;
     wait_until(Duration::from_secs(60), "deleted file fully delivered", || has_all(&receiver, want.keys()));
+    // Renamed while read (to a hidden name, which the agent ignores): the open
+    // file is read to its end, delivered once, and not picked up again.
+    let mut renamed_content = big.clone();
+    renamed_content.extend_from_slice(b"# renamed\n");
+    let before = receiver.count();
+    let path = dirs.drop_file("renamed.log", &renamed_content);
+    wait_until(Duration::from_secs(30), "reading started", || receiver.count() > before);
+    std::fs::rename(&path, dirs.spool.join(".renamed.log")).unwrap();
+    let want = expected(HOST, &renamed_content, &renamed_content, MAX_LINE).ids;
+    wait_until(Duration::from_secs(60), "renamed file fully delivered", || has_all(&receiver, want.keys()));
     receiver.set_delay(Duration::ZERO);
     // Spool directory removed and re-created.
     std::fs::remove_dir_all(&dirs.spool).unwrap();
