@@ -4,12 +4,21 @@
 //! order of their end, so a `BTreeMap` by start lets closing pop from the
 //! front. Every aggregate remembers whether it changed since the last flush,
 //! and the store keeps the list of changed `(window, key)` pairs, so a flush
-//! touches only what changed (not every open key) and the hot path
-//! allocates a key only the first time it changes in a flush interval.
+//! touches only what changed (not every open key).
+//!
+//! Allocation is what the hot path would otherwise spend its time on (a
+//! new key per address and second for the DDoS windows): keys are
+//! [`CompactString`]s, which hold addresses, host names and categories of up
+//! to 24 bytes inline, and a new window's map is sized like the last one
+//! closed.
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
+
+/// A window's aggregates by key.
+pub type Keys<A> = FxHashMap<CompactString, Slot<A>>;
 
 /// An aggregate plus its "changed since the last flush" flag.
 #[derive(Debug, Clone, Default)]
@@ -25,37 +34,49 @@ pub struct Slot<A> {
 pub struct WindowStore<A> {
     /// Window length, ms (end = start + size).
     pub size: i64,
-    windows: BTreeMap<i64, FxHashMap<Box<str>, Slot<A>>>,
-    changed: Vec<(i64, Box<str>)>,
+    windows: BTreeMap<i64, Keys<A>>,
+    changed: Vec<(i64, CompactString)>,
     keys: usize,
+    /// Size of the last closed window: new windows start with this capacity.
+    typical_keys: usize,
 }
 
 impl<A: Default> WindowStore<A> {
     /// An empty store of windows of `size` ms.
     pub fn new(size: i64) -> WindowStore<A> {
-        WindowStore { size, windows: BTreeMap::new(), changed: Vec::new(), keys: 0 }
+        WindowStore {
+            size,
+            windows: BTreeMap::new(),
+            changed: Vec::new(),
+            keys: 0,
+            typical_keys: 0,
+        }
     }
 
     /// Updates the aggregate of `key` in the window starting at `start` with
     /// `f`; `f` returns whether the change is worth writing (marks it dirty).
     #[inline]
     pub fn update(&mut self, start: i64, key: &str, f: impl FnOnce(&mut A) -> bool) {
-        let window = self.windows.entry(start).or_default();
+        let typical = self.typical_keys;
+        let window = self
+            .windows
+            .entry(start)
+            .or_insert_with(|| FxHashMap::with_capacity_and_hasher(typical, Default::default()));
         let slot = match window.get_mut(key) {
             Some(s) => s,
             None => {
                 self.keys += 1;
-                window.entry(key.into()).or_default()
+                window.entry(CompactString::new(key)).or_default()
             }
         };
         if f(&mut slot.agg) && !slot.dirty {
             slot.dirty = true;
-            self.changed.push((start, key.into()));
+            self.changed.push((start, CompactString::new(key)));
         }
     }
 
     /// Removes and returns, oldest first, every window ending at or before `through`.
-    pub fn close(&mut self, through: i64) -> Vec<(i64, FxHashMap<Box<str>, Slot<A>>)> {
+    pub fn close(&mut self, through: i64) -> Vec<(i64, Keys<A>)> {
         let mut out = Vec::new();
         while let Some(entry) = self.windows.first_entry() {
             if *entry.key() + self.size > through {
@@ -63,6 +84,7 @@ impl<A: Default> WindowStore<A> {
             }
             let (start, keys) = entry.remove_entry();
             self.keys -= keys.len();
+            self.typical_keys = keys.len();
             out.push((start, keys));
         }
         out
@@ -82,7 +104,7 @@ impl<A: Default> WindowStore<A> {
     }
 
     /// The keys of an open window.
-    pub fn window(&self, start: i64) -> Option<&FxHashMap<Box<str>, Slot<A>>> {
+    pub fn window(&self, start: i64) -> Option<&Keys<A>> {
         self.windows.get(&start)
     }
 
@@ -106,14 +128,52 @@ pub struct DdosAgg {
     pub first_seen: i64,
     /// Latest event time.
     pub last_seen: i64,
-    /// Web servers (a handful at most).
-    pub hosts: Vec<Box<str>>,
+    /// Web servers that answered, as a bit set over [`HostTable`] indexes.
+    pub hosts: u64,
+}
+
+/// Names of the web servers seen, so a DDoS aggregate can hold its set of
+/// servers as a bit set instead of allocating a list per (address, second).
+#[derive(Debug, Default)]
+pub struct HostTable {
+    names: Vec<CompactString>,
+}
+
+impl HostTable {
+    /// Most distinct servers a DDoS row can list (more are counted, not named).
+    pub const MAX: usize = 64;
+
+    /// The bit of `host` (0 past the first 64 distinct servers).
+    #[inline]
+    pub fn bit(&mut self, host: &str) -> u64 {
+        if let Some(i) = self.names.iter().position(|h| h == host) {
+            return 1 << i;
+        }
+        if self.names.len() < Self::MAX {
+            self.names.push(CompactString::new(host));
+            return 1 << (self.names.len() - 1);
+        }
+        0
+    }
+
+    /// The names in a bit set, sorted.
+    pub fn names(&self, bits: u64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, h)| h.to_string())
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 impl DdosAgg {
-    /// Counts one request.
+    /// Counts one request answered by the server with bit `host`.
     #[inline]
-    pub fn add(&mut self, t: i64, host: &str) {
+    pub fn add(&mut self, t: i64, host: u64) {
         if self.requests == 0 || t < self.first_seen {
             self.first_seen = t;
         }
@@ -121,9 +181,7 @@ impl DdosAgg {
             self.last_seen = t;
         }
         self.requests += 1;
-        if !self.hosts.iter().any(|h| &**h == host) {
-            self.hosts.push(host.into());
-        }
+        self.hosts |= host;
     }
 }
 
@@ -146,7 +204,10 @@ impl HealthAgg {
         if status != 200 {
             self.non_200 += 1;
         }
-        if let Some(c) = self.classes.get_mut((status / 100 - 1).clamp(0, 4) as usize) {
+        if let Some(c) = self
+            .classes
+            .get_mut((status / 100 - 1).clamp(0, 4) as usize)
+        {
             *c += 1;
         }
     }

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashSet;
 
-use crate::aggregates::{DdosAgg, HealthAgg, WindowStore};
+use crate::aggregates::{DdosAgg, HealthAgg, HostTable, WindowStore};
 use crate::partition::{PartitionCheckpoint, PartitionState};
 use crate::rows::*;
 use crate::windows::WindowSpec;
@@ -82,7 +82,10 @@ impl CoreConfig {
 
     /// End of the last window of any kind that an event at `t` counts in.
     fn last_end(&self, t: i64) -> i64 {
-        self.ddos.last_end(t).max(self.health.last_end(t)).max(self.popularity.last_end(t))
+        self.ddos
+            .last_end(t)
+            .max(self.health.last_end(t))
+            .max(self.popularity.last_end(t))
     }
 }
 
@@ -108,7 +111,11 @@ pub struct Click<'a> {
 impl<'a> Click<'a> {
     /// Picks the fields from a decoded event; `None` if its id is not 32 hex digits.
     pub fn from_event(e: &'a clickstream_contract::ClickEvent<'a>) -> Option<Click<'a>> {
-        let id = if e.event_id.len() == 32 { u128::from_str_radix(&e.event_id, 16).ok()? } else { return None };
+        let id = if e.event_id.len() == 32 {
+            u128::from_str_radix(&e.event_id, 16).ok()?
+        } else {
+            return None;
+        };
         Some(Click {
             id,
             event_id: &e.event_id,
@@ -176,6 +183,10 @@ pub struct Core {
     /// Ids of counted events by the end of their last window.
     dedup: BTreeMap<i64, FxHashSet<u128>>,
     dedup_len: usize,
+    /// Size of the last closed dedup bucket: new buckets start with this capacity.
+    dedup_typical: usize,
+    /// Web servers seen (DDoS rows list them).
+    hosts: HostTable,
     /// Rows produced by closing windows and by late events, until drained.
     pending: Updates,
     stats: CoreStats,
@@ -193,6 +204,8 @@ impl Core {
             popularity: WindowStore::new(cfg.popularity.size),
             dedup: BTreeMap::new(),
             dedup_len: 0,
+            dedup_typical: 0,
+            hosts: HostTable::default(),
             pending: Updates::default(),
             stats: CoreStats::default(),
         }
@@ -202,7 +215,8 @@ impl Core {
     /// caller then reads each partition from its `resume_offset`.
     pub fn restore(&mut self, checkpoints: &[PartitionCheckpoint], closed_through: i64) {
         for cp in checkpoints {
-            self.partitions.insert(cp.partition, PartitionState::restore(cp));
+            self.partitions
+                .insert(cp.partition, PartitionState::restore(cp));
         }
         self.closed_through = self.closed_through.max(closed_through);
     }
@@ -235,15 +249,23 @@ impl Core {
     /// How much state is held.
     pub fn state_size(&self) -> StateSize {
         StateSize {
-            open_windows: self.ddos.open_windows() + self.health.open_windows() + self.popularity.open_windows(),
-            open_keys: self.ddos.open_keys() + self.health.open_keys() + self.popularity.open_keys(),
+            open_windows: self.ddos.open_windows()
+                + self.health.open_windows()
+                + self.popularity.open_windows(),
+            open_keys: self.ddos.open_keys()
+                + self.health.open_keys()
+                + self.popularity.open_keys(),
             dedup_ids: self.dedup_len,
         }
     }
 
     /// Open windows per kind: DDoS, health, popularity.
     pub fn open_windows(&self) -> [usize; 3] {
-        [self.ddos.open_windows(), self.health.open_windows(), self.popularity.open_windows()]
+        [
+            self.ddos.open_windows(),
+            self.health.open_windows(),
+            self.popularity.open_windows(),
+        ]
     }
 
     /// Processes the event at `offset` of `partition`.
@@ -257,7 +279,13 @@ impl Core {
         if let Some(wm) = p.watermark(cfg.lateness) {
             if t < wm {
                 self.stats.late += 1;
-                self.pending.late.push(late_row(c, wm, LateReason::BehindWatermark, partition, offset));
+                self.pending.late.push(late_row(
+                    c,
+                    wm,
+                    LateReason::BehindWatermark,
+                    partition,
+                    offset,
+                ));
                 return Verdict::Late(LateReason::BehindWatermark);
             }
         }
@@ -271,10 +299,17 @@ impl Core {
                 return Verdict::Replayed;
             }
             self.stats.late += 1;
-            self.pending.late.push(late_row(c, g, LateReason::WindowFinal, partition, offset));
+            self.pending
+                .late
+                .push(late_row(c, g, LateReason::WindowFinal, partition, offset));
             return Verdict::Late(LateReason::WindowFinal);
         }
-        if !self.dedup.entry(bucket).or_default().insert(c.id) {
+        let typical = self.dedup_typical;
+        let bucket_ids = self
+            .dedup
+            .entry(bucket)
+            .or_insert_with(|| FxHashSet::with_capacity_and_hasher(typical, Default::default()));
+        if !bucket_ids.insert(c.id) {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;
         }
@@ -284,8 +319,9 @@ impl Core {
         let ds = cfg.ddos.last_start(t);
         if ds + cfg.ddos.size > g {
             let (threshold, stats) = (cfg.ddos_threshold, &mut self.stats);
+            let host = self.hosts.bit(c.host);
             self.ddos.update(ds, c.client, |a| {
-                a.add(t, c.host);
+                a.add(t, host);
                 if a.requests == threshold + 1 {
                     stats.ddos_alerts += 1;
                 }
@@ -321,12 +357,23 @@ impl Core {
     /// closes the windows it passed. Returns whether it moved.
     pub fn advance(&mut self) -> bool {
         let lateness = self.cfg.lateness;
-        let active: Vec<Option<i64>> =
-            self.partitions.values().filter(|p| !p.idle).map(|p| p.watermark(lateness)).collect();
+        let active: Vec<Option<i64>> = self
+            .partitions
+            .values()
+            .filter(|p| !p.idle)
+            .map(|p| p.watermark(lateness))
+            .collect();
         let candidate = if active.is_empty() {
-            self.partitions.values().filter_map(|p| p.watermark(lateness)).max()
+            self.partitions
+                .values()
+                .filter_map(|p| p.watermark(lateness))
+                .max()
         } else {
-            active.iter().copied().collect::<Option<Vec<i64>>>().and_then(|v| v.into_iter().min())
+            active
+                .iter()
+                .copied()
+                .collect::<Option<Vec<i64>>>()
+                .and_then(|v| v.into_iter().min())
         };
         match candidate {
             Some(g) if g > self.closed_through => {
@@ -345,21 +392,37 @@ impl Core {
             self.stats.windows_closed[0] += 1;
             for (addr, slot) in keys {
                 if slot.agg.requests > cfg.ddos_threshold {
-                    self.pending.ddos.push(ddos_row(start, cfg.ddos.size, &addr, &slot.agg, true));
+                    self.pending.ddos.push(ddos_row(
+                        start,
+                        cfg.ddos.size,
+                        &addr,
+                        &slot.agg,
+                        &self.hosts,
+                        true,
+                    ));
                 }
             }
         }
         for (start, keys) in self.health.close(g) {
             self.stats.windows_closed[1] += 1;
             for (host, slot) in keys {
-                self.pending.health.push(health_row(start, cfg.health.size, &host, &slot.agg, cfg.health_threshold, true));
+                self.pending.health.push(health_row(
+                    start,
+                    cfg.health.size,
+                    &host,
+                    &slot.agg,
+                    cfg.health_threshold,
+                    true,
+                ));
             }
         }
         for (start, keys) in self.popularity.close(g) {
             self.stats.windows_closed[2] += 1;
             let end = start + cfg.popularity.size;
-            let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (&**k, s.agg)).collect();
-            self.pending.top.extend(top_rows(start, end, &counts, cfg.top_n, true));
+            let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (k.as_str(), s.agg)).collect();
+            self.pending
+                .top
+                .extend(top_rows(start, end, &counts, cfg.top_n, true));
             for (category, slot) in &keys {
                 self.pending.popularity.push(PopularityRow {
                     window_start: start,
@@ -374,7 +437,9 @@ impl Core {
             if *e.key() > g {
                 break;
             }
-            self.dedup_len -= e.remove().len();
+            let ids = e.remove();
+            self.dedup_len -= ids.len();
+            self.dedup_typical = ids.len();
         }
         for p in self.partitions.values_mut() {
             p.unpin_through(g);
@@ -388,9 +453,20 @@ impl Core {
         let mut out = std::mem::take(&mut self.pending);
         // Final rows were produced first, but open-window updates never
         // concern a closed window, so the order within a flush is free.
-        self.ddos.drain_changed(|start, addr, a| out.ddos.push(ddos_row(start, cfg.ddos.size, addr, a, false)));
+        let hosts = &self.hosts;
+        self.ddos.drain_changed(|start, addr, a| {
+            out.ddos
+                .push(ddos_row(start, cfg.ddos.size, addr, a, hosts, false))
+        });
         self.health.drain_changed(|start, host, a| {
-            out.health.push(health_row(start, cfg.health.size, host, a, cfg.health_threshold, false))
+            out.health.push(health_row(
+                start,
+                cfg.health.size,
+                host,
+                a,
+                cfg.health_threshold,
+                false,
+            ))
         });
         let mut changed_windows = BTreeSet::new();
         self.popularity.drain_changed(|start, category, n| {
@@ -405,8 +481,15 @@ impl Core {
         });
         for start in changed_windows {
             if let Some(keys) = self.popularity.window(start) {
-                let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (&**k, s.agg)).collect();
-                out.top.extend(top_rows(start, start + cfg.popularity.size, &counts, cfg.top_n, false));
+                let counts: Vec<(&str, u64)> =
+                    keys.iter().map(|(k, s)| (k.as_str(), s.agg)).collect();
+                out.top.extend(top_rows(
+                    start,
+                    start + cfg.popularity.size,
+                    &counts,
+                    cfg.top_n,
+                    false,
+                ));
             }
         }
         out
@@ -415,11 +498,23 @@ impl Core {
     /// Where a restart resumes each partition, and the global watermark.
     /// Valid once the rows of [`Core::drain`] have been written.
     pub fn checkpoint(&self) -> (Vec<PartitionCheckpoint>, i64) {
-        (self.partitions.iter().map(|(&p, s)| s.checkpoint(p)).collect(), self.closed_through)
+        (
+            self.partitions
+                .iter()
+                .map(|(&p, s)| s.checkpoint(p))
+                .collect(),
+            self.closed_through,
+        )
     }
 }
 
-fn late_row(c: &Click<'_>, watermark: i64, reason: LateReason, partition: i32, offset: i64) -> LateRow {
+fn late_row(
+    c: &Click<'_>,
+    watermark: i64,
+    reason: LateReason,
+    partition: i32,
+    offset: i64,
+) -> LateRow {
     LateRow {
         event_time: c.time_ms,
         event_id: c.event_id.to_string(),
@@ -434,9 +529,15 @@ fn late_row(c: &Click<'_>, watermark: i64, reason: LateReason, partition: i32, o
     }
 }
 
-fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, is_final: bool) -> DdosRow {
-    let mut hosts: Vec<String> = a.hosts.iter().map(|h| h.to_string()).collect();
-    hosts.sort();
+fn ddos_row(
+    start: i64,
+    size: i64,
+    addr: &str,
+    a: &DdosAgg,
+    hosts: &HostTable,
+    is_final: bool,
+) -> DdosRow {
+    let hosts = hosts.names(a.hosts);
     DdosRow {
         window_start: start,
         window_end: start + size,
@@ -449,7 +550,14 @@ fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, is_final: bool) -> D
     }
 }
 
-fn health_row(start: i64, size: i64, host: &str, a: &HealthAgg, threshold: u64, is_final: bool) -> HealthRow {
+fn health_row(
+    start: i64,
+    size: i64,
+    host: &str,
+    a: &HealthAgg,
+    threshold: u64,
+    is_final: bool,
+) -> HealthRow {
     HealthRow {
         source_host: host.to_string(),
         window_start: start,
@@ -463,7 +571,13 @@ fn health_row(start: i64, size: i64, host: &str, a: &HealthAgg, threshold: u64, 
 }
 
 /// The top `n` categories by requests, ties by name.
-pub fn top_rows(start: i64, end: i64, counts: &[(&str, u64)], n: usize, is_final: bool) -> Vec<TopRow> {
+pub fn top_rows(
+    start: i64,
+    end: i64,
+    counts: &[(&str, u64)],
+    n: usize,
+    is_final: bool,
+) -> Vec<TopRow> {
     let mut sorted: Vec<(&str, u64)> = counts.to_vec();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     sorted

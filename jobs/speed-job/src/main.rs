@@ -1,7 +1,7 @@
 //! `speed-job`: command line. Parses flags and dispatches; everything else
 //! is in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -38,7 +38,7 @@ enum Command {
 /// EX_CONFIG from sysexits.h, as `vector validate` uses.
 const EX_CONFIG: u8 = 78;
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("speed-job: configuration error: {e}");
         ExitCode::from(EX_CONFIG)
@@ -57,7 +57,9 @@ fn main() -> ExitCode {
         },
         Command::Schema { config } => match load(&config) {
             Ok(cfg) => {
-                for stmt in speed_job::schema::statements(&speed_job::schema::render(&cfg.cassandra)) {
+                for stmt in
+                    speed_job::schema::statements(&speed_job::schema::render(&cfg.cassandra))
+                {
                     println!("{stmt};\n");
                 }
                 ExitCode::SUCCESS
@@ -70,14 +72,21 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             clickstream_telemetry::init_logging(cfg.log.json);
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("speed-job: starting the runtime: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(speed_job::job::run(cfg, clickstream_telemetry::shutdown_signal())) {
+            match rt.block_on(speed_job::job::run(
+                cfg,
+                clickstream_telemetry::shutdown_signal(),
+            )) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "speed-job failed");

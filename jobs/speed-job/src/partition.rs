@@ -80,7 +80,12 @@ impl PartitionState {
             Some(&(offset, max_before)) => (offset, max_before),
             None => (self.next_offset, self.max_time),
         };
-        PartitionCheckpoint { partition, resume_offset, resume_max_time, replay_until: self.next_offset.max(self.replay_until) }
+        PartitionCheckpoint {
+            partition,
+            resume_offset,
+            resume_max_time,
+            replay_until: self.next_offset.max(self.replay_until),
+        }
     }
 }
 
@@ -90,13 +95,22 @@ mod tests {
 
     #[test]
     fn resumes_from_the_oldest_pinned_offset() {
-        let mut p = PartitionState { next_offset: 100, max_time: Some(5_000), ..Default::default() };
+        let mut p = PartitionState {
+            next_offset: 100,
+            max_time: Some(5_000),
+            ..Default::default()
+        };
         p.pin(60_000, 40, Some(1_000));
         p.pin(120_000, 70, Some(3_000));
         p.pin(60_000, 80, Some(4_000)); // later offset, same bucket: first one stays
         assert_eq!(
             p.checkpoint(3),
-            PartitionCheckpoint { partition: 3, resume_offset: 40, resume_max_time: Some(1_000), replay_until: 100 }
+            PartitionCheckpoint {
+                partition: 3,
+                resume_offset: 40,
+                resume_max_time: Some(1_000),
+                replay_until: 100
+            }
         );
         p.unpin_through(60_000);
         assert_eq!(p.checkpoint(3).resume_offset, 70);

@@ -122,7 +122,10 @@ impl Sink {
                 let mut p = session
                     .prepare(cql.clone())
                     .await
-                    .map_err(|e| SinkError::Prepare { statement: cql, source: Box::new(e) })?;
+                    .map_err(|e| SinkError::Prepare {
+                        statement: cql,
+                        source: Box::new(e),
+                    })?;
                 p.set_consistency(consistency);
                 p.set_is_idempotent(true);
                 p.set_request_timeout(Some(cfg.request_timeout));
@@ -169,7 +172,13 @@ impl Sink {
             ))
             .await?,
         };
-        Ok(Sink { session, stmts, job: job.to_string(), topic: topic.to_string(), concurrency: cfg.write_concurrency })
+        Ok(Sink {
+            session,
+            stmts,
+            job: job.to_string(),
+            topic: topic.to_string(),
+            concurrency: cfg.write_concurrency,
+        })
     }
 
     /// The driver session (tests read the tables through it).
@@ -177,7 +186,12 @@ impl Sink {
         &self.session
     }
 
-    fn exec<'a, V>(&'a self, stmt: &'a PreparedStatement, table: &'static str, values: V) -> WriteFuture<'a>
+    fn exec<'a, V>(
+        &'a self,
+        stmt: &'a PreparedStatement,
+        table: &'static str,
+        values: V,
+    ) -> WriteFuture<'a>
     where
         V: scylla::serialize::row::SerializeRow + Send + Sync + 'a,
     {
@@ -186,7 +200,11 @@ impl Sink {
                 .execute_unpaged(stmt, values)
                 .await
                 .map(|_| ())
-                .map_err(|e| SinkError::Execute { what: "writing", table, source: Box::new(e) })
+                .map_err(|e| SinkError::Execute {
+                    what: "writing",
+                    table,
+                    source: Box::new(e),
+                })
         })
     }
 
@@ -254,14 +272,27 @@ impl Sink {
             writes.push(self.exec(
                 &s.popularity,
                 "category_popularity",
-                (ts(r.window_start), r.category.as_str(), ts(r.window_end), r.requests as i64, r.is_final),
+                (
+                    ts(r.window_start),
+                    r.category.as_str(),
+                    ts(r.window_end),
+                    r.requests as i64,
+                    r.is_final,
+                ),
             ));
         }
         for r in &u.top {
             writes.push(self.exec(
                 &s.top,
                 "category_top",
-                (ts(r.window_start), r.rank as i32, r.category.as_str(), r.requests as i64, ts(r.window_end), r.is_final),
+                (
+                    ts(r.window_start),
+                    r.rank as i32,
+                    r.category.as_str(),
+                    r.requests as i64,
+                    ts(r.window_end),
+                    r.is_final,
+                ),
             ));
         }
         for r in &u.late {
@@ -298,8 +329,15 @@ impl Sink {
     }
 
     /// Saves where each partition resumes, and the global watermark.
-    pub async fn write_checkpoint(&self, cps: &[PartitionCheckpoint], closed_through: i64) -> Result<(), SinkError> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    pub async fn write_checkpoint(
+        &self,
+        cps: &[PartitionCheckpoint],
+        closed_through: i64,
+    ) -> Result<(), SinkError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let writes: Vec<WriteFuture<'_>> = cps
             .iter()
             .map(|cp| {
@@ -327,18 +365,29 @@ impl Sink {
 
     /// Loads the last checkpoint: per partition, and the global watermark (`i64::MIN` if none).
     pub async fn load_checkpoint(&self) -> Result<(Vec<PartitionCheckpoint>, i64), SinkError> {
-        let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "speed_checkpoints", source: e };
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute {
+            what: "reading",
+            table: "speed_checkpoints",
+            source: e,
+        };
         let result = self
             .session
-            .execute_unpaged(&self.stmts.checkpoint_read, (self.job.as_str(), self.topic.as_str()))
+            .execute_unpaged(
+                &self.stmts.checkpoint_read,
+                (self.job.as_str(), self.topic.as_str()),
+            )
             .await
             .map_err(|e| err(Box::new(e)))?
             .into_rows_result()
             .map_err(|e| err(Box::new(e)))?;
         let mut cps = Vec::new();
         let mut closed = i64::MIN;
-        for row in result.rows::<(i32, i64, i64, i64, i64)>().map_err(|e| err(Box::new(e)))? {
-            let (partition, resume_offset, max_time, replay_until, closed_through) = row.map_err(|e| err(Box::new(e)))?;
+        for row in result
+            .rows::<(i32, i64, i64, i64, i64)>()
+            .map_err(|e| err(Box::new(e)))?
+        {
+            let (partition, resume_offset, max_time, replay_until, closed_through) =
+                row.map_err(|e| err(Box::new(e)))?;
             cps.push(PartitionCheckpoint {
                 partition,
                 resume_offset,

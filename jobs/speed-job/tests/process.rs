@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use std::time::{Duration, Instant};
@@ -37,8 +37,12 @@ impl Drop for Job {
     }
 }
 
-fn spawn_job(config: &PathBuf, log: &PathBuf) -> Job {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+fn spawn_job(config: &Path, log: &Path) -> Job {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     Job(Command::new(env!("CARGO_BIN_EXE_speed-job"))
         .args(["run", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
@@ -49,7 +53,11 @@ fn spawn_job(config: &PathBuf, log: &PathBuf) -> Job {
 }
 
 fn sigterm(job: &mut Job) -> std::process::ExitStatus {
-    let ok = Command::new("kill").args(["-TERM", &job.0.id().to_string()]).status().unwrap().success();
+    let ok = Command::new("kill")
+        .args(["-TERM", &job.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill -TERM");
     job.wait().unwrap()
 }
@@ -60,10 +68,22 @@ fn scenario() -> Vec<clickstream_contract::ClickEvent<'static>> {
         "weblog1",
         Gen {
             ddos: vec![
-                Ddos { at: start + 300, count: 150, addr: Some("203.0.113.9".into()) },
-                Ddos { at: start + 1300, count: 120, addr: None },
+                Ddos {
+                    at: start + 300,
+                    count: 150,
+                    addr: Some("203.0.113.9".into()),
+                },
+                Ddos {
+                    at: start + 1300,
+                    count: 120,
+                    addr: None,
+                },
             ],
-            error_storms: vec![ErrorStorm { at: start + 900, count: 12, window_secs: 300 }],
+            error_storms: vec![ErrorStorm {
+                at: start + 900,
+                count: 12,
+                window_secs: 300,
+            }],
             out_of_order_fraction: 0.02,
             out_of_order_max_secs: 8,
             late: 10,
@@ -83,7 +103,11 @@ fn scenario() -> Vec<clickstream_contract::ClickEvent<'static>> {
 
 /// Produces `events` in chunks with pauses, as live traffic arrives (Tansu
 /// serves a live tail quickly but stalls on fetches over a large backlog).
-fn produce_live(brokers: String, topic: String, events: Vec<clickstream_contract::ClickEvent<'static>>) -> tokio::task::JoinHandle<Vec<Delivered>> {
+fn produce_live(
+    brokers: String,
+    topic: String,
+    events: Vec<clickstream_contract::ClickEvent<'static>>,
+) -> tokio::task::JoinHandle<Vec<Delivered>> {
     tokio::spawn(async move {
         let producer = producer(&brokers);
         let mut out = Vec::new();
@@ -113,7 +137,10 @@ async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
     let conf_of = |ks: &str| {
         config_toml(&brokers, &topic, &cql, ks, ks, "")
             .replace("flush_interval", "max_batch_events = 300\nflush_interval")
-            .replace("idle_partition_timeout = \"1s\"", "idle_partition_timeout = \"4s\"")
+            .replace(
+                "idle_partition_timeout = \"1s\"",
+                "idle_partition_timeout = \"4s\"",
+            )
     };
     let (ks_ref, ks) = (unique("speed_ref"), unique("speed_crash"));
     let (conf_ref, conf) = (dir.path().join("ref.toml"), dir.path().join("crash.toml"));
@@ -140,16 +167,40 @@ async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
                 victim = spawn_job(&conf, &log);
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "no progress: {cp:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "no progress: {cp:?}"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     let delivered = producer.await.unwrap();
-    assert!(kills.iter().all(|p| *p < total), "both kills landed before the end: {kills:?} of {total}");
+    assert!(
+        kills.iter().all(|p| *p < total),
+        "both kills landed before the end: {kills:?} of {total}"
+    );
     let (want, final_wm) = oracle(&delivered, 10);
     let ends = end_offsets(&delivered, PARTITIONS);
-    wait_done(&session, &ks_ref, &ks_ref, &topic, &ends, final_wm, Duration::from_secs(120)).await;
-    wait_done(&session, &ks, &ks, &topic, &ends, final_wm, Duration::from_secs(120)).await;
+    wait_done(
+        &session,
+        &ks_ref,
+        &ks_ref,
+        &topic,
+        &ends,
+        final_wm,
+        Duration::from_secs(120),
+    )
+    .await;
+    wait_done(
+        &session,
+        &ks,
+        &ks,
+        &topic,
+        &ends,
+        final_wm,
+        Duration::from_secs(120),
+    )
+    .await;
     assert!(sigterm(&mut reference).success(), "graceful stop exits 0");
     assert!(sigterm(&mut victim).success());
     let uninterrupted = read_tables(&session, &ks_ref).await;
@@ -167,7 +218,14 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
     create_topic(&brokers, &topic, 2).await;
     let events = events_of(
         "weblog1",
-        Gen { ddos: vec![Ddos { at: Gen::default().start + 1500, count: 140, addr: None }], ..traffic(31, 4000) },
+        Gen {
+            ddos: vec![Ddos {
+                at: Gen::default().start + 1500,
+                count: 140,
+                addr: None,
+            }],
+            ..traffic(31, 4000)
+        },
     );
     let (first, second) = events.split_at(events.len() / 2);
     let cql = cql_endpoint().await;
@@ -181,14 +239,35 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
     let mut delivered = produce(&brokers, &topic, first).await;
     let mut job = spawn_job(&conf, &log);
     let (_, wm1) = oracle(&delivered, 10);
-    wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm1, Duration::from_secs(120)).await;
+    wait_done(
+        &session,
+        &ks,
+        &ks,
+        &topic,
+        &end_offsets(&delivered, 2),
+        wm1,
+        Duration::from_secs(120),
+    )
+    .await;
 
     broker.restart();
-    assert!(job.try_wait().unwrap().is_none(), "the job survives the broker outage");
+    assert!(
+        job.try_wait().unwrap().is_none(),
+        "the job survives the broker outage"
+    );
 
     delivered.extend(produce(&brokers, &topic, second).await);
     let (want, wm2) = oracle(&delivered, 10);
-    wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm2, Duration::from_secs(120)).await;
+    wait_done(
+        &session,
+        &ks,
+        &ks,
+        &topic,
+        &end_offsets(&delivered, 2),
+        wm2,
+        Duration::from_secs(120),
+    )
+    .await;
     let got = read_tables(&session, &ks).await;
     assert!(sigterm(&mut job).success());
     eprintln!("speed-job log: {}", log.display());
