@@ -142,12 +142,18 @@ pub struct CassandraConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowsConfig {
-    /// Watermark = newest event time seen (per partition) minus this.
+    /// Watermark = newest event time seen (per partition and web server) minus this.
     #[serde(default = "default_lateness", with = "humantime_serde")]
     pub allowed_lateness: Duration,
-    /// A caught-up partition silent this long stops holding the watermark back.
+    /// A caught-up partition silent this long stops holding the watermark
+    /// back; so does a web server with no event for this long.
     #[serde(default = "default_idle", with = "humantime_serde")]
     pub idle_partition_timeout: Duration,
+    /// Web servers (source hosts) expected in the stream: each holds windows
+    /// open in every partition until its first event arrives there (or it is
+    /// idle), so a server that starts a little later is not late.
+    #[serde(default)]
+    pub sources: Vec<String>,
 }
 
 /// `[ddos]`

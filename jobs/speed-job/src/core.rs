@@ -2,22 +2,23 @@
 //! no I/O, no clock — so it is unit-tested directly and benchmarked alone.
 //!
 //! Per event ([`Core::process`]), in this order:
-//! 1. **Late?** Older than its partition's watermark (newest event time of
-//!    that partition minus the allowed lateness): written to `late_events`,
-//!    counted nowhere else.
-//! 2. **Already final?** Every window it belongs to ended at or before the
+//! 1. **Duplicate?** Same event id as an event counted in a window that is
+//!    still open: counted once, whatever the watermark says by now.
+//! 2. **Late?** Older than its lane's watermark (newest event time of the
+//!    same web server in the same partition, minus the allowed lateness; see
+//!    [`crate::partition`]): written to `late_events`, counted nowhere else.
+//! 3. **Already final?** Every window it belongs to ended at or before the
 //!    global watermark (`closed_through`). After a restart such an event is a
 //!    replay of something the final rows already hold and is skipped;
 //!    otherwise it is late (`window_final`), which only happens when an idle
 //!    partition wakes up behind the others.
-//! 3. **Duplicate?** Same event id as an event counted in a window that is
-//!    still open: counted once. (An id whose windows are closed cannot come
-//!    back into an open window: duplicates share their event time.)
+//!    (An id whose windows are closed cannot come back into an open window:
+//!    duplicates share their event time.)
 //! 4. **Counted** into its DDoS window, its health windows and its
 //!    popularity windows that are still open.
 //!
-//! [`Core::advance`] moves the global watermark — the minimum over active
-//! partitions' watermarks — and closes every window that ends at or before
+//! [`Core::advance`] moves the global watermark — the minimum over the lanes
+//! of active partitions — and closes every window that ends at or before
 //! it, producing final rows. [`Core::drain`] hands over the rows changed
 //! since the last drain. [`Core::checkpoint`] says where a restart must
 //! resume so that replaying rebuilds every open window exactly; see
@@ -28,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashSet;
 
 use crate::aggregates::{DdosAgg, HealthAgg, HostTable, WindowStore};
-use crate::partition::{PartitionCheckpoint, PartitionState};
+use crate::partition::{Hold, PartitionCheckpoint, PartitionState};
 use crate::rows::*;
 use crate::windows::WindowSpec;
 
@@ -49,6 +50,9 @@ pub struct CoreConfig {
     pub popularity: WindowSpec,
     /// Rows of the top list per window.
     pub top_n: usize,
+    /// Flushes (advances) without an event after which a web server's lane
+    /// stops holding the watermark back.
+    pub idle_lane_advances: u64,
 }
 
 impl CoreConfig {
@@ -63,6 +67,7 @@ impl CoreConfig {
             health_threshold: 10,
             popularity: WindowSpec::sliding(300_000, 60_000),
             top_n: 10,
+            idle_lane_advances: 30,
         }
     }
 
@@ -77,6 +82,9 @@ impl CoreConfig {
             health_threshold: c.health.threshold,
             popularity: WindowSpec::sliding(ms(c.popularity.window), ms(c.popularity.slide)),
             top_n: c.popularity.top_n,
+            idle_lane_advances: (c.windows.idle_partition_timeout.as_millis()
+                / c.job.flush_interval.as_millis().max(1))
+            .max(1) as u64,
         }
     }
 
@@ -177,6 +185,10 @@ pub struct Core {
     partitions: BTreeMap<i32, PartitionState>,
     /// The global watermark: windows ending at or before it are final.
     closed_through: i64,
+    /// Calls of [`Core::advance`] so far: the clock of lane idleness.
+    advances: u64,
+    /// Web servers expected in every partition (`windows.sources`).
+    expected: Vec<String>,
     ddos: WindowStore<DdosAgg>,
     health: WindowStore<HealthAgg>,
     popularity: WindowStore<u64>,
@@ -199,6 +211,8 @@ impl Core {
             cfg,
             partitions: BTreeMap::new(),
             closed_through: i64::MIN,
+            advances: 0,
+            expected: Vec::new(),
             ddos: WindowStore::new(cfg.ddos.size),
             health: WindowStore::new(cfg.health.size),
             popularity: WindowStore::new(cfg.popularity.size),
@@ -221,11 +235,21 @@ impl Core {
         self.closed_through = self.closed_through.max(closed_through);
     }
 
+    /// Declares the web servers expected in the stream (call before
+    /// [`Core::assign`]): each gets a lane in every partition that holds the
+    /// watermark back until its first event there, or until it is idle.
+    pub fn expect_sources(&mut self, hosts: &[String]) {
+        self.expected = hosts.to_vec();
+    }
+
     /// Declares the partitions this job reads: each holds the watermark back
     /// until it has events or is idle.
     pub fn assign(&mut self, partitions: &[i32]) {
         for &p in partitions {
-            self.partitions.entry(p).or_default();
+            let state = self.partitions.entry(p).or_default();
+            for host in &self.expected {
+                state.lane(host);
+            }
         }
     }
 
@@ -275,26 +299,39 @@ impl Core {
         let p = self.partitions.entry(partition).or_default();
         p.next_offset = p.next_offset.max(offset + 1);
         p.idle = false;
-        let t = c.time_ms;
-        if let Some(wm) = p.watermark(cfg.lateness) {
-            if t < wm {
-                self.stats.late += 1;
-                self.pending.late.push(late_row(
-                    c,
-                    wm,
-                    LateReason::BehindWatermark,
-                    partition,
-                    offset,
-                ));
-                return Verdict::Late(LateReason::BehindWatermark);
-            }
+        let replay_until = p.replay_until;
+        let lane = p.lane(c.host);
+        lane.seen_at = self.advances;
+        if offset < lane.skip_below {
+            // Accounted for before the checkpoint this run resumed from.
+            self.stats.replayed += 1;
+            return Verdict::Replayed;
         }
-        let max_before = p.max_time;
-        p.max_time = Some(max_before.map_or(t, |m| m.max(t)));
+        let t = c.time_ms;
         let bucket = cfg.last_end(t);
+        // A re-sent copy of an event counted in a window still open is a
+        // duplicate however far its server has moved on since.
+        if self.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id)) {
+            self.stats.duplicates += 1;
+            return Verdict::Duplicate;
+        }
+        let wm = lane.watermark(cfg.lateness);
+        if t < wm {
+            self.stats.late += 1;
+            self.pending.late.push(late_row(
+                c,
+                wm,
+                LateReason::BehindWatermark,
+                partition,
+                offset,
+            ));
+            return Verdict::Late(LateReason::BehindWatermark);
+        }
+        let max_before = lane.max_time;
+        lane.max_time = max_before.max(t);
         let g = self.closed_through;
         if bucket <= g {
-            if offset < p.replay_until {
+            if offset < replay_until {
                 self.stats.replayed += 1;
                 return Verdict::Replayed;
             }
@@ -314,7 +351,7 @@ impl Core {
             return Verdict::Duplicate;
         }
         self.dedup_len += 1;
-        p.pin(bucket, offset, max_before);
+        lane.pin(bucket, offset, max_before);
 
         let ds = cfg.ddos.last_start(t);
         if ds + cfg.ddos.size > g {
@@ -352,28 +389,31 @@ impl Core {
         Verdict::Counted
     }
 
-    /// Moves the global watermark to the minimum of the active partitions'
-    /// watermarks (the maximum of all when every partition is idle) and
-    /// closes the windows it passed. Returns whether it moved.
+    /// Moves the global watermark to the minimum over the active lanes of
+    /// active partitions (the maximum of all when everything is idle) and
+    /// closes the windows it passed. Called once per flush; a lane without
+    /// an event for `idle_lane_advances` calls stops holding it back.
+    /// Returns whether it moved.
     pub fn advance(&mut self) -> bool {
-        let lateness = self.cfg.lateness;
-        let active: Vec<Option<i64>> = self
-            .partitions
-            .values()
-            .filter(|p| !p.idle)
-            .map(|p| p.watermark(lateness))
-            .collect();
-        let candidate = if active.is_empty() {
-            self.partitions
+        self.advances += 1;
+        let (lateness, now, idle_after) = (self.cfg.lateness, self.advances, self.cfg.idle_lane_advances);
+        let mut unknown = false;
+        let mut slowest: Option<i64> = None;
+        for p in self.partitions.values().filter(|p| !p.idle) {
+            match p.hold(lateness, now, idle_after) {
+                Hold::Unknown => unknown = true,
+                Hold::At(wm) => slowest = Some(slowest.map_or(wm, |s| s.min(wm))),
+                Hold::Nothing => {}
+            }
+        }
+        let candidate = match (unknown, slowest) {
+            (true, _) => None,
+            (false, Some(wm)) => Some(wm),
+            (false, None) => self
+                .partitions
                 .values()
-                .filter_map(|p| p.watermark(lateness))
-                .max()
-        } else {
-            active
-                .iter()
-                .copied()
-                .collect::<Option<Vec<i64>>>()
-                .and_then(|v| v.into_iter().min())
+                .filter_map(|p| p.max_watermark(lateness))
+                .max(),
         };
         match candidate {
             Some(g) if g > self.closed_through => {

@@ -140,6 +140,7 @@ pub async fn run(
     let sink = Sink::connect(&cfg.cassandra, &cfg.job.name, &cfg.kafka.topic).await?;
     let (checkpoints, closed_through) = sink.load_checkpoint().await?;
     let mut core = Core::new(CoreConfig::from_config(&cfg));
+    core.expect_sources(&cfg.windows.sources);
     core.restore(&checkpoints, closed_through);
     let all_partitions = source::topic_partitions(&cfg.kafka).await?;
     core.assign(&all_partitions);
@@ -293,6 +294,7 @@ impl Runner {
             "partitions were revoked: restoring the last checkpoint and seeking to it"
         );
         self.core = Core::new(CoreConfig::from_config(&self.cfg));
+        self.core.expect_sources(&self.cfg.windows.sources);
         self.core.restore(&cps, closed);
         self.core.assign(&self.all_partitions);
         self.last_stats = CoreStats::default(); // the new core counts from zero

@@ -21,6 +21,7 @@ enum Command {
     /// Run the job until SIGTERM/SIGINT (then flush, checkpoint and commit).
     Run {
         /// TOML configuration (see conf/speed-job.toml).
+        #[arg(long, short)]
         config: PathBuf,
     },
     /// Check a configuration: exit 0 if valid, 78 naming the offending key if not.

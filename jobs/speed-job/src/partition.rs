@@ -1,90 +1,207 @@
-//! Per-Kafka-partition progress: watermark, idleness, and the offsets that
+//! Per-Kafka-partition progress: watermarks, idleness, and the offsets that
 //! open windows still depend on (what a checkpoint must resume from).
 //!
 //! Why per partition: the order in which a consumer interleaves partitions
 //! is up to the client library and differs between runs, but the order
-//! *within* a partition is fixed. Deciding lateness by the event's own
-//! partition watermark therefore gives the same verdict for every event in
-//! every run, which is what lets a restart reproduce an uninterrupted run.
+//! *within* a partition is fixed.
+//!
+//! Why per web server inside a partition (a *lane*): one partition carries
+//! the events of every spool agent, and how two agents' batches interleave
+//! is up to them. Two servers' hourly log files dropped a minute apart, or a
+//! backlog replayed at full speed, put one server hours ahead of the other
+//! in the same partition; a single partition watermark would then call
+//! every event of the slower server late. Each server's own events do keep
+//! their order within a partition (one agent reads its files in order and
+//! waits for each acknowledgement), so a watermark per (partition, server)
+//! gives every event the same verdict in every run, whoever is ahead. This
+//! is Flink's per-split watermark, applied to the real sources.
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
+
+/// A lane's state as saved in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneCheckpoint {
+    /// Web server (source host) of the lane.
+    pub host: String,
+    /// First offset of this lane an open window still needs. Its events
+    /// below this offset are fully accounted for and skipped on replay.
+    pub resume_offset: i64,
+    /// Newest event time of the lane before `resume_offset` (`i64::MIN`: none).
+    pub max_time: i64,
+}
+
 /// A partition's state as saved in a checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionCheckpoint {
     /// Kafka partition.
     pub partition: i32,
-    /// First offset an open window still needs: resume reading here.
+    /// First offset any lane still needs: resume reading here.
     pub resume_offset: i64,
-    /// Newest event time of the partition before `resume_offset` (`None`: no event yet).
-    pub resume_max_time: Option<i64>,
     /// Next offset not yet processed when the checkpoint was taken; events
     /// below it are replays after a restart.
     pub replay_until: i64,
+    /// One entry per web server seen in the partition, sorted by host.
+    pub lanes: Vec<LaneCheckpoint>,
+}
+
+/// One web server's events within a partition.
+#[derive(Debug, Clone)]
+pub struct Lane {
+    host: CompactString,
+    /// Newest event time seen (not counting events that were behind the
+    /// watermark); `i64::MIN` before the first.
+    pub max_time: i64,
+    /// After a restart: this lane's events below this offset were accounted
+    /// for before the checkpoint and are skipped.
+    pub skip_below: i64,
+    /// The core's advance count at this lane's last event (for idleness).
+    pub seen_at: u64,
+    /// For every "last window end" bucket still open: the first offset of
+    /// this lane that counted into it, and the lane's max time just before.
+    pins: BTreeMap<i64, (i64, i64)>,
+}
+
+/// How a partition bounds the global watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// No event yet: windows may not close until it has some (or is idle).
+    Unknown,
+    /// Its slowest active lane's watermark.
+    At(i64),
+    /// Every lane is idle: it holds nothing back.
+    Nothing,
+}
+
+impl Lane {
+    /// This lane's watermark: its events older than this are late.
+    #[inline]
+    pub fn watermark(&self, lateness: i64) -> i64 {
+        self.max_time.saturating_sub(lateness)
+    }
+
+    /// Remembers that the event at `offset` counts into windows that all end
+    /// by `bucket_end`; `max_before` is the lane's max time before it.
+    #[inline]
+    pub fn pin(&mut self, bucket_end: i64, offset: i64, max_before: i64) {
+        self.pins.entry(bucket_end).or_insert((offset, max_before));
+    }
+
+    fn checkpoint(&self, next_offset: i64) -> LaneCheckpoint {
+        let first = self.pins.values().min_by_key(|(offset, _)| *offset);
+        let (resume_offset, max_time) = match first {
+            Some(&(offset, max_before)) => (offset, max_before),
+            // Nothing open: everything of this lane so far is accounted for.
+            None => (next_offset.max(self.skip_below), self.max_time),
+        };
+        LaneCheckpoint { host: self.host.to_string(), resume_offset, max_time }
+    }
 }
 
 /// Progress of one partition.
 #[derive(Debug, Clone, Default)]
 pub struct PartitionState {
-    /// Newest event time seen (not counting events that were behind the watermark).
-    pub max_time: Option<i64>,
     /// Next offset to process.
     pub next_offset: i64,
     /// Offsets below this were processed before the last restart.
     pub replay_until: i64,
     /// Caught up and silent for the idle timeout: does not hold the global watermark back.
     pub idle: bool,
-    /// For every "last window end" bucket still open: the first offset that
-    /// counted into it, and the partition's max time just before that offset.
-    pins: BTreeMap<i64, (i64, Option<i64>)>,
+    /// One per web server seen here; a handful, so a vector beats a map.
+    lanes: Vec<Lane>,
 }
 
 impl PartitionState {
     /// Restores a partition from its checkpoint.
     pub fn restore(cp: &PartitionCheckpoint) -> PartitionState {
         PartitionState {
-            max_time: cp.resume_max_time,
             next_offset: cp.resume_offset,
             replay_until: cp.replay_until,
             idle: false,
-            pins: BTreeMap::new(),
+            lanes: cp
+                .lanes
+                .iter()
+                .map(|l| Lane {
+                    host: CompactString::from(l.host.as_str()),
+                    max_time: l.max_time,
+                    skip_below: l.resume_offset,
+                    seen_at: 0,
+                    pins: BTreeMap::new(),
+                })
+                .collect(),
         }
     }
 
-    /// This partition's watermark: events older than this are late.
-    pub fn watermark(&self, lateness: i64) -> Option<i64> {
-        self.max_time.map(|m| m.saturating_sub(lateness))
+    /// The lane of web server `host`, created empty (max time `i64::MIN`:
+    /// nothing is late against it) on the server's first event here.
+    #[inline]
+    pub fn lane(&mut self, host: &str) -> &mut Lane {
+        match self.lanes.iter().position(|l| l.host == host) {
+            Some(i) => &mut self.lanes[i],
+            None => {
+                self.lanes.push(Lane {
+                    host: CompactString::from(host),
+                    max_time: i64::MIN,
+                    skip_below: i64::MIN,
+                    seen_at: 0,
+                    pins: BTreeMap::new(),
+                });
+                self.lanes.last_mut().expect("just pushed")
+            }
+        }
     }
 
-    /// Remembers that the event at `offset` counts into windows that all end
-    /// by `bucket_end`; `max_before` is the partition's max time before it.
-    #[inline]
-    pub fn pin(&mut self, bucket_end: i64, offset: i64, max_before: Option<i64>) {
-        self.pins.entry(bucket_end).or_insert((offset, max_before));
+    /// How far this partition lets windows close: the slowest watermark of
+    /// the lanes that had an event within the last `idle_after` advances
+    /// (`now` is the current advance count). A web server that went quiet
+    /// (agent down, server retired) stops holding windows open, as an idle
+    /// partition does.
+    pub fn hold(&self, lateness: i64, now: u64, idle_after: u64) -> Hold {
+        if self.lanes.is_empty() {
+            return Hold::Unknown;
+        }
+        self.lanes
+            .iter()
+            .filter(|l| now.saturating_sub(l.seen_at) <= idle_after)
+            .map(|l| l.watermark(lateness))
+            .min()
+            .map_or(Hold::Nothing, Hold::At)
+    }
+
+    /// How far the fastest lane has got (for when every partition is idle).
+    pub fn max_watermark(&self, lateness: i64) -> Option<i64> {
+        self.lanes.iter().map(|l| l.watermark(lateness)).max()
     }
 
     /// Forgets pins of windows that are all closed.
     pub fn unpin_through(&mut self, closed_through: i64) {
-        while let Some(e) = self.pins.first_entry() {
-            if *e.key() > closed_through {
-                break;
+        for lane in &mut self.lanes {
+            while let Some(e) = lane.pins.first_entry() {
+                if *e.key() > closed_through {
+                    break;
+                }
+                e.remove();
             }
-            e.remove();
         }
     }
 
     /// Where a restart must resume so every open window is rebuilt.
     pub fn checkpoint(&self, partition: i32) -> PartitionCheckpoint {
-        let first = self.pins.values().min_by_key(|(offset, _)| *offset);
-        let (resume_offset, resume_max_time) = match first {
-            Some(&(offset, max_before)) => (offset, max_before),
-            None => (self.next_offset, self.max_time),
-        };
+        let mut lanes: Vec<LaneCheckpoint> =
+            self.lanes.iter().map(|l| l.checkpoint(self.next_offset)).collect();
+        lanes.sort_by(|a, b| a.host.cmp(&b.host));
+        let resume_offset = lanes
+            .iter()
+            .map(|l| l.resume_offset)
+            .min()
+            .unwrap_or(self.next_offset)
+            .min(self.next_offset);
         PartitionCheckpoint {
             partition,
             resume_offset,
-            resume_max_time,
             replay_until: self.next_offset.max(self.replay_until),
+            lanes,
         }
     }
 }
@@ -94,28 +211,62 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resumes_from_the_oldest_pinned_offset() {
-        let mut p = PartitionState {
-            next_offset: 100,
-            max_time: Some(5_000),
-            ..Default::default()
-        };
-        p.pin(60_000, 40, Some(1_000));
-        p.pin(120_000, 70, Some(3_000));
-        p.pin(60_000, 80, Some(4_000)); // later offset, same bucket: first one stays
+    fn resumes_from_the_oldest_pinned_offset_of_any_lane() {
+        let mut p = PartitionState { next_offset: 100, ..Default::default() };
+        p.lane("web1");
+        p.lane("web2").max_time = 900;
+        let a = p.lane("web1");
+        a.max_time = 5_000;
+        a.pin(60_000, 40, 1_000);
+        a.pin(120_000, 70, 3_000);
+        a.pin(60_000, 80, 4_000); // later offset, same bucket: first one stays
+        let b = p.lane("web2");
+        b.pin(120_000, 55, 900);
+        let cp = p.checkpoint(3);
+        assert_eq!(cp.resume_offset, 40);
+        assert_eq!(cp.replay_until, 100);
         assert_eq!(
-            p.checkpoint(3),
-            PartitionCheckpoint {
-                partition: 3,
-                resume_offset: 40,
-                resume_max_time: Some(1_000),
-                replay_until: 100
-            }
+            cp.lanes,
+            vec![
+                LaneCheckpoint { host: "web1".into(), resume_offset: 40, max_time: 1_000 },
+                LaneCheckpoint { host: "web2".into(), resume_offset: 55, max_time: 900 },
+            ]
         );
         p.unpin_through(60_000);
-        assert_eq!(p.checkpoint(3).resume_offset, 70);
+        assert_eq!(p.checkpoint(3).resume_offset, 55);
         p.unpin_through(120_000);
-        assert_eq!(p.checkpoint(3).resume_offset, 100);
-        assert_eq!(p.checkpoint(3).resume_max_time, Some(5_000));
+        let cp = p.checkpoint(3);
+        assert_eq!(cp.resume_offset, 100);
+        assert_eq!(cp.lanes[0], LaneCheckpoint { host: "web1".into(), resume_offset: 100, max_time: 5_000 });
+    }
+
+    #[test]
+    fn a_slow_lane_holds_the_partition_watermark_back() {
+        let mut p = PartitionState::default();
+        assert_eq!(p.hold(10_000, 0, 30), Hold::Unknown);
+        p.lane("web1").max_time = 10_000_000;
+        assert_eq!(p.hold(10_000, 0, 30), Hold::At(9_990_000));
+        p.lane("web2").max_time = 1_000_000;
+        assert_eq!(p.hold(10_000, 0, 30), Hold::At(990_000));
+        assert_eq!(p.max_watermark(10_000), Some(9_990_000));
+        // web2 goes quiet for longer than the idle timeout; web1 goes on.
+        p.lane("web1").seen_at = 40;
+        assert_eq!(p.hold(10_000, 40, 30), Hold::At(9_990_000));
+        p.lane("web1").seen_at = 0;
+        assert_eq!(p.hold(10_000, 40, 30), Hold::Nothing);
+    }
+
+    #[test]
+    fn a_restored_lane_skips_what_it_had_accounted_for() {
+        let cp = PartitionCheckpoint {
+            partition: 0,
+            resume_offset: 10,
+            replay_until: 50,
+            lanes: vec![LaneCheckpoint { host: "web1".into(), resume_offset: 30, max_time: 7 }],
+        };
+        let mut p = PartitionState::restore(&cp);
+        assert_eq!(p.next_offset, 10);
+        let lane = p.lane("web1");
+        assert_eq!((lane.skip_below, lane.max_time), (30, 7));
     }
 }

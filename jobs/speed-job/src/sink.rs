@@ -7,6 +7,7 @@
 //! `cassandra.write_concurrency`); the checkpoint row is written only after
 //! all of them succeeded, by the caller.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -18,7 +19,7 @@ use scylla::statement::Consistency;
 use scylla::value::CqlTimestamp;
 
 use crate::config::CassandraConfig;
-use crate::partition::PartitionCheckpoint;
+use crate::partition::{LaneCheckpoint, PartitionCheckpoint};
 use crate::rows::Updates;
 use crate::time::utc_day;
 
@@ -162,12 +163,12 @@ impl Sink {
             ))
             .await?,
             checkpoint_write: prepare(format!(
-                "INSERT INTO {ks}.speed_checkpoints (job, topic, kafka_partition, resume_offset, resume_max_time, replay_until, \
-                 closed_through, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO {ks}.speed_checkpoints (job, topic, kafka_partition, resume_offset, lane_resume_offset, \
+                 lane_max_time, replay_until, closed_through, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .await?,
             checkpoint_read: prepare(format!(
-                "SELECT kafka_partition, resume_offset, resume_max_time, replay_until, closed_through \
+                "SELECT kafka_partition, resume_offset, lane_resume_offset, lane_max_time, replay_until, closed_through \
                  FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
             ))
             .await?,
@@ -341,6 +342,10 @@ impl Sink {
         let writes: Vec<WriteFuture<'_>> = cps
             .iter()
             .map(|cp| {
+                let lane_resume: HashMap<&str, i64> =
+                    cp.lanes.iter().map(|l| (l.host.as_str(), l.resume_offset)).collect();
+                let lane_max: HashMap<&str, i64> =
+                    cp.lanes.iter().map(|l| (l.host.as_str(), l.max_time)).collect();
                 self.exec(
                     &self.stmts.checkpoint_write,
                     "speed_checkpoints",
@@ -349,7 +354,8 @@ impl Sink {
                         self.topic.as_str(),
                         cp.partition,
                         cp.resume_offset,
-                        cp.resume_max_time.unwrap_or(-1),
+                        lane_resume,
+                        lane_max,
                         cp.replay_until,
                         closed_through,
                         ts(now),
@@ -382,17 +388,26 @@ impl Sink {
             .map_err(|e| err(Box::new(e)))?;
         let mut cps = Vec::new();
         let mut closed = i64::MIN;
-        for row in result
-            .rows::<(i32, i64, i64, i64, i64)>()
-            .map_err(|e| err(Box::new(e)))?
-        {
-            let (partition, resume_offset, max_time, replay_until, closed_through) =
+        type Row = (i32, i64, Option<HashMap<String, i64>>, Option<HashMap<String, i64>>, i64, i64);
+        for row in result.rows::<Row>().map_err(|e| err(Box::new(e)))? {
+            let (partition, resume_offset, lane_resume, lane_max, replay_until, closed_through) =
                 row.map_err(|e| err(Box::new(e)))?;
+            let lane_max = lane_max.unwrap_or_default();
+            let mut lanes: Vec<LaneCheckpoint> = lane_resume
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(host, resume_offset)| LaneCheckpoint {
+                    max_time: lane_max.get(&host).copied().unwrap_or(i64::MIN),
+                    host,
+                    resume_offset,
+                })
+                .collect();
+            lanes.sort_by(|a, b| a.host.cmp(&b.host));
             cps.push(PartitionCheckpoint {
                 partition,
                 resume_offset,
-                resume_max_time: (max_time != -1).then_some(max_time),
                 replay_until,
+                lanes,
             });
             closed = closed.max(closed_through);
         }

@@ -44,7 +44,7 @@ fn spawn_job(config: &Path, log: &Path) -> Job {
         .open(log)
         .unwrap();
     Job(Command::new(env!("CARGO_BIN_EXE_speed-job"))
-        .args(["run", config.to_str().unwrap()])
+        .args(["run", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)

@@ -352,8 +352,8 @@ pub fn day(ms: i64) -> String {
     speed_job::time::utc_day(ms)
 }
 
-/// Expected tables, computed naively from what was delivered: per-partition
-/// lateness, dedup by id, every window counted by brute force, and windows
+/// Expected tables, computed naively from what was delivered: lateness per
+/// partition and web server, dedup by id, every window counted by brute force, and windows
 /// final up to the highest partition watermark (every partition idle at the end).
 pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     let mut by_partition: BTreeMap<i32, Vec<&Delivered>> = BTreeMap::new();
@@ -366,9 +366,11 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     let mut final_wm = i64::MIN;
     for (p, mut ds) in by_partition {
         ds.sort_by_key(|d| d.offset);
-        let mut max: Option<i64> = None;
+        // Lateness per lane: the same web server within the partition.
+        let mut lanes: BTreeMap<String, i64> = BTreeMap::new();
         for d in ds {
             let e = &d.event;
+            let max = lanes.get(e.source_host.as_ref()).copied();
             if let Some(m) = max {
                 if e.event_time_ms < m - LATENESS {
                     t.late.insert((
@@ -387,12 +389,12 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
                     continue;
                 }
             }
-            max = Some(max.map_or(e.event_time_ms, |m| m.max(e.event_time_ms)));
+            lanes.insert(e.source_host.to_string(), max.map_or(e.event_time_ms, |m| m.max(e.event_time_ms)));
             if seen.insert(e.event_id.to_string()) {
                 counted.push(e);
             }
         }
-        if let Some(m) = max {
+        for m in lanes.values() {
             final_wm = final_wm.max(m - LATENESS);
         }
     }
