@@ -66,8 +66,13 @@ impl Scanner {
         skip_dirs: Vec<PathBuf>,
     ) -> (Scanner, Wakeups) {
         let (tx, rx) = mpsc::channel();
-        let watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-            let _ = tx.send(());
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Opening or reading a file (or listing the directory, as every
+            // scan does) creates no work: waking on those would make each
+            // scan wake the next, forever.
+            if !matches!(&event, Ok(e) if e.kind.is_access()) {
+                let _ = tx.send(());
+            }
         })
         .map_err(|e| warn!(error = %e, "file-system notifications unavailable; relying on periodic rescans"))
         .ok();
