@@ -196,7 +196,9 @@ impl Runner {
                         let idle = eof_since.get(&p).is_some_and(|t| t.elapsed() >= idle_after);
                         self.core.set_idle(p, idle);
                     }
+                    let busy = Instant::now();
                     self.flush(false).await?;
+                    not_listening(&mut eof_since, busy.elapsed());
                     since_flush = 0;
                 }
                 m = consumer.recv() => match m {
@@ -214,7 +216,9 @@ impl Runner {
                         self.process(p, offset, msg.payload().unwrap_or_default());
                         since_flush += 1;
                         if since_flush >= self.cfg.job.max_batch_events {
+                            let busy = Instant::now();
                             self.flush(false).await?;
+                            not_listening(&mut eof_since, busy.elapsed());
                             since_flush = 0;
                         }
                     }
@@ -411,5 +415,15 @@ impl Runner {
         if let Err(e) = self.consumer.commit(&tpl, mode) {
             tracing::warn!(error = %e, "committing offsets to the consumer group failed (the checkpoint is authoritative)");
         }
+    }
+}
+
+/// A partition is idle when it was caught up and silent for the idle
+/// timeout *while the job was listening*. Time spent flushing does not count:
+/// records may have arrived meanwhile, unread, and calling the partition idle
+/// would let the windows close ahead of them (they would be `window_final`).
+fn not_listening(eof_since: &mut HashMap<i32, Instant>, busy: Duration) {
+    for since in eof_since.values_mut() {
+        *since += busy;
     }
 }

@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod partition;
 pub mod rows;
 pub mod schema;
+pub mod show;
 pub mod sink;
 pub mod source;
 pub mod time;

@@ -29,6 +29,15 @@ enum Command {
         /// TOML configuration.
         config: PathBuf,
     },
+    /// Print the speed views (alerts, top categories, late events) as tables.
+    Show {
+        /// TOML configuration (its `[cassandra]` table is used).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How many categories to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
     /// Print the CQL schema rendered for a configuration (for cqlsh).
     Schema {
         /// TOML configuration.
@@ -67,6 +76,33 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Show { config, top } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("speed-job: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(speed_job::show::render(&cfg, top)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "speed-job show: reading keyspace {} at {}: {e}",
+                        cfg.cassandra.keyspace,
+                        cfg.cassandra.contact_points.join(",")
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

@@ -18,7 +18,7 @@ fn help_lists_the_commands() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["run", "validate", "schema"] {
+    for cmd in ["run", "validate", "schema", "show"] {
         assert!(text.contains(cmd), "{text}");
     }
 }

@@ -1,3 +1,7 @@
-//! Holds the product-level tests in `tests/`: deployment files (systemd
-//! units, docker-compose) and, as the pipeline grows, the whole flow with the
-//! real binaries as separate processes.
+//! Product-level tests: deployment files (`tests/deploy.rs`) and the whole
+//! pipeline end to end (`tests/pipeline.rs`). [`oracle`] computes what the
+//! pipeline must produce from the raw log files alone, without any of the
+//! project's own parsing or aggregation code, so that a bug shared by the
+//! agents and the jobs cannot hide behind itself.
+
+pub mod oracle;

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use clickstream_testkit::repo;
 
-const BINARIES: [&str; 4] = ["spool-agent", "fanout-agent", "speed-job", "batch-job"];
+const BINARIES: [&str; 5] = ["spool-agent", "fanout-agent", "speed-job", "batch-job", "serve"];
 
 /// A file-system root holding the host's system units, our units in
 /// /etc/systemd/system and our binaries in /usr/local/bin, so `verify` checks

@@ -1,0 +1,26 @@
+//! The serving layer: an HTTP JSON API and a live dashboard over the two
+//! views of the lambda architecture — the batch views in MySQL (exact,
+//! daily) and the speed views in Cassandra (minutes old). See
+//! `docs/serving.md`.
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`config`] | `conf/serve.toml`: parsed, validated once, errors name the key |
+//! | [`stores`] | read-only access: [`stores::mysql`] (batch views), [`stores::cql`] (speed views) |
+//! | [`api`] | one module per route; parameters checked in [`api::params`], errors in [`api::error`] |
+//! | [`stream`] | server-sent events: one poller, changed views pushed to every open dashboard |
+//! | [`dashboard`] | the page at `/`: HTML, JS and CSS embedded in the binary |
+//! | [`metrics`] | Prometheus counters and latency histograms by route |
+//! | [`server`] | start, serve, shut down |
+//! | [`state`], [`time`] | what handlers share; event-time helpers |
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod dashboard;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod stores;
+pub mod stream;
+pub mod time;

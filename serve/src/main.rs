@@ -1,0 +1,85 @@
+//! `serve`: command line. Parses flags and dispatches; everything else is
+//! in the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serve::config::Config;
+
+/// The serving layer: HTTP JSON API and live dashboard over the batch
+/// views (MySQL) and the speed views (Cassandra).
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API and the dashboard until SIGTERM/SIGINT.
+    Run {
+        /// TOML configuration (see conf/serve.toml). $SERVE_MYSQL_URL and
+        /// $SERVE_CASSANDRA_PASSWORD override the secrets in it.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration: exit 0 if valid, 78 naming the offending key if not.
+    Validate {
+        /// TOML configuration.
+        config: PathBuf,
+    },
+}
+
+/// EX_CONFIG from sysexits.h, as the other binaries use.
+const EX_CONFIG: u8 = 78;
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("serve: configuration error: {e}");
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { config } => match load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run { config } => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            clickstream_telemetry::init_logging(cfg.log.json);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("serve: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve::server::run(
+                cfg,
+                clickstream_telemetry::shutdown_signal(),
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "serve failed");
+                    eprintln!("serve: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! `GET /api/stream`: server-sent events for the dashboard.
+//!
+//! One poller per process, not one per browser: while at least one
+//! dashboard is open, it reads the four views every `stream.interval`
+//! (the same loaders the JSON routes use), and pushes a view to every open
+//! dashboard only when its JSON changed. A dashboard that connects gets the
+//! latest copy of every view at once, then the changes. With no dashboard
+//! open the poller does not touch the databases.
+//!
+//! Events (the `data` is the JSON of the route named):
+//!
+//! | event | data |
+//! | --- | --- |
+//! | `traffic` | `/api/traffic` over the last `stream.traffic_days` event days, per hour |
+//! | `alerts` | `/api/alerts` of the newest event day and the one before, `limit = stream.alerts` |
+//! | `popularity` | `/api/popularity?points=12` |
+//! | `servers` | `/api/servers?points=30` |
+//! | `status` | `{"ok": bool, "errors": {view: message}, "event_now": RFC 3339}` |
+//!
+//! On shutdown every stream ends, so the server's graceful shutdown does
+//! not wait on dashboards that would stay connected forever.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::{broadcast, watch, Notify};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::api::error::ApiError;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::time::{day_of, rfc3339};
+
+/// One pushed view.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The SSE event name.
+    pub name: &'static str,
+    /// Its JSON.
+    pub data: Arc<str>,
+}
+
+struct Inner {
+    tx: broadcast::Sender<Event>,
+    latest: Mutex<BTreeMap<&'static str, Arc<str>>>,
+    wake: Notify,
+    closed: watch::Sender<bool>,
+}
+
+/// Fans the poller's changes out to every open dashboard.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+impl Hub {
+    /// A hub with no dashboards.
+    pub fn new() -> Hub {
+        let (tx, _) = broadcast::channel(64);
+        Hub {
+            inner: Arc::new(Inner {
+                tx,
+                latest: Mutex::new(BTreeMap::new()),
+                wake: Notify::new(),
+                closed: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// Ends every stream (shutdown).
+    pub fn close(&self) {
+        self.inner.closed.send_replace(true);
+        self.inner.wake.notify_one();
+    }
+
+    fn latest(&self) -> Vec<Event> {
+        let latest = self.inner.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest
+            .iter()
+            .map(|(name, data)| Event {
+                name,
+                data: data.clone(),
+            })
+            .collect()
+    }
+
+    /// Stores `data` as the newest copy of `name` and pushes it if it changed.
+    fn publish(&self, name: &'static str, data: String) {
+        let mut latest = self.inner.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if latest.get(name).is_some_and(|d| **d == *data) {
+            return;
+        }
+        let data: Arc<str> = data.into();
+        latest.insert(name, data.clone());
+        let _ = self.inner.tx.send(Event { name, data });
+    }
+}
+
+/// Decrements the client gauge when a stream ends (the browser went away).
+struct ClientGuard(Arc<Metrics>);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.stream_clients.dec();
+    }
+}
+
+/// The handler.
+pub async fn handler(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let hub = state.hub.clone();
+    if state.metrics.stream_clients.get() >= state.cfg.stream.max_clients as i64 {
+        return Err(ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            parameter: None,
+            message: format!(
+                "{} dashboards are open (stream.max_clients)",
+                state.cfg.stream.max_clients
+            ),
+        });
+    }
+    state.metrics.stream_clients.inc();
+    let guard = ClientGuard(state.metrics.clone());
+    let rx = hub.inner.tx.subscribe();
+    // The first dashboard wakes the poller instead of waiting for its next tick.
+    hub.inner.wake.notify_one();
+    let mut closed = hub.inner.closed.subscribe();
+    let metrics = state.metrics.clone();
+    let events = stream::iter(hub.latest())
+        .chain(BroadcastStream::new(rx).filter_map(|r| async move { r.ok() }))
+        .take_until(async move {
+            let _ = closed.wait_for(|c| *c).await;
+        })
+        .map(move |e| {
+            let _ = &guard;
+            metrics.stream_event(e.name);
+            Ok::<_, Infallible>(SseEvent::default().event(e.name).data(&*e.data))
+        });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("views serialize")
+}
+
+/// Reads every view once and publishes the changed ones.
+pub async fn poll_once(state: &AppState) {
+    let hub = &state.hub;
+    let cfg = &state.cfg.stream;
+    let now = state.event_now().await;
+    let today = day_of(now);
+    let back = |days: u32| today - chrono::Days::new(u64::from(days));
+    let mut errors = BTreeMap::new();
+    let alerts_query = crate::api::alerts::Query {
+        ddos: true,
+        health: true,
+        from: back(1),
+        to: today,
+        host: None,
+        limit: cfg.alerts as usize,
+    };
+    let (traffic, alerts, popularity, servers) = tokio::join!(
+        crate::api::traffic::load(state, back(cfg.traffic_days - 1), today, false),
+        crate::api::alerts::load(state, &alerts_query),
+        crate::api::popularity::load(state, 12),
+        crate::api::servers::load(state, 30),
+    );
+    match traffic {
+        Ok(v) => hub.publish("traffic", json(&v)),
+        Err(e) => drop(errors.insert("traffic", e.message)),
+    }
+    match alerts {
+        Ok(v) => hub.publish("alerts", json(&v)),
+        Err(e) => drop(errors.insert("alerts", e.message)),
+    }
+    match popularity {
+        Ok(v) => hub.publish("popularity", json(&v)),
+        Err(e) => drop(errors.insert("popularity", e.message)),
+    }
+    match servers {
+        Ok(v) => hub.publish("servers", json(&v)),
+        Err(e) => drop(errors.insert("servers", e.message)),
+    }
+    hub.publish(
+        "status",
+        json(&serde_json::json!({"ok": errors.is_empty(), "errors": errors, "event_now": rfc3339(now)})),
+    );
+}
+
+/// Runs the poller until the hub is closed.
+pub async fn run_poller(state: AppState) {
+    let hub = state.hub.clone();
+    let mut closed = hub.inner.closed.subscribe();
+    let mut tick = tokio::time::interval(state.cfg.stream.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = hub.inner.wake.notified() => {}
+            _ = closed.wait_for(|c| *c) => return,
+        }
+        if hub.inner.tx.receiver_count() == 0 {
+            // Nobody watches: forget the copies, so the next dashboard never starts from stale ones.
+            hub.inner
+                .latest
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            continue;
+        }
+        poll_once(&state).await;
+    }
+}

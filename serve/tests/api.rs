@@ -1,0 +1,681 @@
+//! The API against the real MariaDB and CQL endpoint of `scripts/stack`:
+//! known rows written into both with the batch job's and the speed job's
+//! own schemas, the real `serve` binary reading them through a SELECT-only
+//! MySQL user, exact answers checked.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+const D1: &str = "2026-11-20"; // computed by the batch layer
+const D2: &str = "2026-11-21"; // speed layer only
+const D3: &str = "2026-11-22"; // nothing at all
+
+fn batch_hours() -> [(u64, u64); 24] {
+    std::array::from_fn(|h| (100 + h as u64, 10 + (h as u64 % 7)))
+}
+
+/// The fixture every data test shares (each test writes its own copy).
+struct Fixture {
+    db: TestDb,
+    ks: TestKeyspace,
+    run_id: u64,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let db = TestDb::create();
+        let run_id = db.batch_day(D1, &batch_hours(), 55);
+        let ks = rt().block_on(async {
+            let ks = TestKeyspace::create().await;
+            let d1 = midnight(D1);
+            let d2 = midnight(D2);
+            // Speed rows of a batch day: must never be used.
+            ks.health_hour("weblog1", d1 + 5 * HOUR, |_| 999_999).await;
+            // The speed day: weblog1 and weblog2 in hour 0, weblog1 in hour 23.
+            ks.health_hour("weblog1", d2, |k| 1000 + k).await;
+            ks.health_hour("weblog2", d2, |k| 10 * k).await;
+            for k in 0..12 {
+                ks.health("weblog1", d2 + 23 * HOUR + 5 * k * MIN, 5 * MIN, 7, 0)
+                    .await;
+            }
+            // A sliding window across midnight, newest of weblog1, unhealthy: not a tile.
+            ks.health("weblog1", d2 + 23 * HOUR + 57 * MIN, 5 * MIN, 20, 12)
+                .await;
+            // Alerts.
+            ks.ddos(d2 + 10 * HOUR + 1000, "198.51.100.77", &["weblog1"], 150)
+                .await;
+            ks.ddos(d2 + 12 * HOUR, "203.0.113.9", &["weblog1", "weblog2"], 120)
+                .await;
+            ks.health_alert(d2 + 11 * HOUR, "weblog2", 40, 12).await;
+            ks.health_alert(d1 + 9 * HOUR, "weblog1", 50, 15).await;
+            // Popularity windows near the end of D2.
+            let at = |m: i64| d2 + 23 * HOUR + m * MIN;
+            ks.popularity(at(40), &[("hats", 99)], true).await;
+            ks.popularity(at(45), &[("shoes", 50), ("bags", 30)], true)
+                .await;
+            ks.popularity(at(46), &[("bags", 41), ("shoes", 40), ("hats", 2)], false)
+                .await;
+            // The speed job's watermark: D2 23:50 (event "now" = 23:50:10).
+            ks.checkpoint(at(50)).await;
+            ks
+        });
+        Fixture { db, ks, run_id }
+    }
+
+    fn serve(&self) -> Serve {
+        Serve::start(&self.db, &self.ks, "")
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        rt().block_on(self.ks.drop_keyspace());
+    }
+}
+
+fn row(
+    start: String,
+    d: &str,
+    hour: u64,
+    requests: u64,
+    visitors: Option<u64>,
+    source: &str,
+) -> Value {
+    json!({"start": start, "day": d, "hour": hour, "requests": requests, "visitors": visitors, "source": source})
+}
+
+#[test]
+fn traffic_takes_batch_days_from_mysql_and_the_rest_from_the_speed_windows() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let t = s.json(&format!("/api/traffic?from={D1}&to={D3}&granularity=hour"));
+    let mut want: Vec<Value> = batch_hours()
+        .iter()
+        .enumerate()
+        .map(|(h, (n, v))| {
+            row(
+                format!("{D1}T{h:02}:00:00.000Z"),
+                D1,
+                h as u64,
+                *n,
+                Some(*v),
+                "batch",
+            )
+        })
+        .collect();
+    // Hour 0 of D2: the tiles :00, :05, ..., :55 of both hosts; the 48 overlapping windows ignored.
+    let tiles: u64 = (0..60).step_by(5).map(|k| (1000 + k) + 10 * k).sum();
+    assert_eq!(tiles, 15_630);
+    want.push(row(
+        format!("{D2}T00:00:00.000Z"),
+        D2,
+        0,
+        tiles,
+        None,
+        "speed",
+    ));
+    // Hour 23 of D2: 12 tiles of 7; the sliding window 23:57..00:02 is no tile.
+    want.push(row(
+        format!("{D2}T23:00:00.000Z"),
+        D2,
+        23,
+        84,
+        None,
+        "speed",
+    ));
+    assert_eq!(t["rows"], Value::Array(want), "{t:#}");
+    assert_eq!(t["granularity"], "hour");
+    assert_eq!((t["from"].as_str(), t["to"].as_str()), (Some(D1), Some(D3)));
+    assert_eq!(
+        t["sources"]["batch"],
+        json!([{"day": D1, "run_id": f.run_id, "computed_at": "2026-11-22T01:00:05.000Z"}])
+    );
+    assert_eq!(t["sources"]["speed"], json!([D2, D3]));
+
+    // Per day: the batch day's own distinct visitors (55), not a sum of hours.
+    let t = s.json(&format!("/api/traffic?from={D1}&to={D2}&granularity=day"));
+    assert_eq!(
+        t["rows"],
+        json!([
+            {"start": format!("{D1}T00:00:00.000Z"), "day": D1, "requests": 2676, "visitors": 55, "source": "batch"},
+            {"start": format!("{D2}T00:00:00.000Z"), "day": D2, "requests": 15_714, "visitors": null, "source": "speed"},
+        ])
+    );
+
+    // Without a range: the newest event day (the checkpoint's, D2).
+    let t = s.json("/api/traffic");
+    assert_eq!((t["from"].as_str(), t["to"].as_str()), (Some(D2), Some(D2)));
+    assert_eq!(t["rows"].as_array().unwrap().len(), 2);
+
+    // Once the batch job covers D2, its rows replace the speed rows.
+    f.db.batch_day(D2, &[(1, 1); 24], 3);
+    let t = s.json(&format!("/api/traffic?day={D2}"));
+    let rows = t["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 24);
+    assert!(
+        rows.iter()
+            .all(|r| r["source"] == "batch" && r["requests"] == 1 && r["visitors"] == 1),
+        "{t:#}"
+    );
+}
+
+#[test]
+fn alerts_are_newest_first_and_filter_by_kind_day_host_and_limit() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let keys = |v: &Value| -> Vec<String> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} {}",
+                    a["kind"].as_str().unwrap(),
+                    &a["window_start"].as_str().unwrap()[..19],
+                    a["client"].as_str().or(a["host"].as_str()).unwrap()
+                )
+            })
+            .collect()
+    };
+    // Default: the newest event day (D2).
+    let a = s.json("/api/alerts");
+    assert_eq!(
+        keys(&a),
+        [
+            "ddos 2026-11-21T12:00:00 203.0.113.9",
+            "health 2026-11-21T11:00:00 weblog2",
+            "ddos 2026-11-21T10:00:01 198.51.100.77",
+        ]
+    );
+    assert_eq!(a["truncated"], false);
+    assert_eq!(
+        a["alerts"][2],
+        json!({
+            "kind": "ddos", "window_start": "2026-11-21T10:00:01.000Z", "window_end": "2026-11-21T10:00:02.000Z",
+            "client": "198.51.100.77", "hosts": ["weblog1"], "requests": 150,
+            "first_seen": "2026-11-21T10:00:01.010Z", "last_seen": "2026-11-21T10:00:01.990Z", "final": true
+        })
+    );
+    assert_eq!(
+        a["alerts"][1],
+        json!({
+            "kind": "health", "window_start": "2026-11-21T11:00:00.000Z", "window_end": "2026-11-21T11:05:00.000Z",
+            "host": "weblog2", "requests": 40, "non_200": 12, "final": true
+        })
+    );
+    let a = s.json("/api/alerts?kind=ddos&host=weblog2");
+    assert_eq!(keys(&a), ["ddos 2026-11-21T12:00:00 203.0.113.9"]);
+    let a = s.json(&format!("/api/alerts?kind=health&day={D1}"));
+    assert_eq!(keys(&a), ["health 2026-11-20T09:00:00 weblog1"]);
+    let a = s.json(&format!("/api/alerts?from={D1}&to={D2}&limit=3"));
+    assert_eq!(keys(&a).len(), 3);
+    assert_eq!(a["truncated"], true);
+    let a = s.json(&format!("/api/alerts?from={D1}&to={D3}&limit=4"));
+    assert_eq!(
+        keys(&a).last().unwrap(),
+        "health 2026-11-20T09:00:00 weblog1"
+    );
+    assert_eq!(a["truncated"], false);
+    let a = s.json(&format!("/api/alerts?day={D3}"));
+    assert_eq!(a["alerts"], json!([]));
+}
+
+#[test]
+fn popularity_is_the_newest_top_window_and_a_tiling_history() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let p = s.json("/api/popularity?window=5m&points=3");
+    assert_eq!(p["window"], "5m");
+    assert_eq!(
+        p["current"],
+        json!({
+            "window_start": "2026-11-21T23:46:00.000Z", "window_end": "2026-11-21T23:51:00.000Z", "final": false, "total": 83,
+            "categories": [
+                {"rank": 1, "category": "bags", "requests": 41},
+                {"rank": 2, "category": "shoes", "requests": 40},
+                {"rank": 3, "category": "hats", "requests": 2},
+            ]
+        })
+    );
+    let starts: Vec<&str> = p["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["window_start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-11-21T23:35:00.000Z",
+            "2026-11-21T23:40:00.000Z",
+            "2026-11-21T23:45:00.000Z"
+        ]
+    );
+    assert_eq!(p["history"][0]["categories"], json!([]));
+    assert_eq!(
+        p["history"][1]["categories"],
+        json!([{"rank": 1, "category": "hats", "requests": 99}])
+    );
+    assert_eq!(
+        p["history"][2]["categories"],
+        json!([{"rank": 1, "category": "shoes", "requests": 50}, {"rank": 2, "category": "bags", "requests": 30}])
+    );
+    assert_eq!(
+        (
+            p["history"][2]["total"].as_i64(),
+            p["history"][2]["final"].as_bool()
+        ),
+        (Some(80), Some(true))
+    );
+    // Default points: 12.
+    assert_eq!(
+        s.json("/api/popularity")["history"]
+            .as_array()
+            .unwrap()
+            .len(),
+        12
+    );
+}
+
+#[test]
+fn servers_show_the_newest_windows_of_every_host() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let v = s.json("/api/servers?points=2");
+    assert_eq!(v["day"], D2);
+    let servers = v["servers"].as_array().unwrap();
+    let hosts: Vec<&str> = servers
+        .iter()
+        .map(|s| s["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["weblog1", "weblog2"]);
+    assert_eq!(
+        servers[0]["windows"][0],
+        json!({
+            "window_start": "2026-11-21T23:57:00.000Z", "window_end": "2026-11-22T00:02:00.000Z", "requests": 20, "non_200": 12,
+            "status": {"1xx": 0, "2xx": 8, "3xx": 0, "4xx": 12, "5xx": 0}, "unhealthy": true, "final": true
+        })
+    );
+    assert_eq!(
+        servers[0]["windows"][1]["window_start"],
+        "2026-11-21T23:55:00.000Z"
+    );
+    assert_eq!(servers[1]["windows"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        servers[1]["windows"][0]["window_start"],
+        "2026-11-21T00:59:00.000Z"
+    );
+    assert_eq!(servers[1]["windows"][0]["requests"], 590);
+    assert_eq!(servers[1]["windows"][0]["unhealthy"], false);
+}
+
+#[test]
+fn bad_parameters_are_400s_that_name_the_parameter() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let cases: &[(&str, &str, &str)] = &[
+        ("/api/traffic?from=2026-13-01", "from", "2026-13-01"),
+        ("/api/traffic?from=2026-11-21&to=2026-11-20", "to", "before"),
+        (
+            "/api/traffic?from=2026-01-01&to=2026-11-20",
+            "to",
+            "at most 31",
+        ),
+        (
+            "/api/traffic?granularity=minute",
+            "granularity",
+            "hour, day",
+        ),
+        ("/api/traffic?form=2026-11-20", "form", "unknown parameter"),
+        (
+            "/api/traffic?from=2026-11-20&from=2026-11-21",
+            "from",
+            "more than once",
+        ),
+        ("/api/alerts?kind=dos", "kind", "all, ddos, health"),
+        ("/api/alerts?limit=0", "limit", "from 1 to 1000"),
+        ("/api/alerts?limit=many", "limit", "many"),
+        (
+            "/api/alerts?day=2026-11-20&from=2026-11-20",
+            "day",
+            "not both",
+        ),
+        ("/api/alerts?host=", "host", "printable"),
+        ("/api/popularity?window=10m", "window", "5m windows only"),
+        ("/api/popularity?window=soon", "window", "not a duration"),
+        ("/api/servers?points=0", "points", "from 1 to 288"),
+        ("/api/health?verbose=1", "verbose", "takes no parameters"),
+    ];
+    for (path, parameter, says) in cases {
+        let r = s.get(path);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/json"),
+            "{path}"
+        );
+        let e = &r.json()["error"];
+        assert_eq!(e["status"], 400, "{path}");
+        assert_eq!(e["parameter"], *parameter, "{path}: {e}");
+        assert!(e["message"].as_str().unwrap().contains(says), "{path}: {e}");
+    }
+    let r = s.get("/api/nothing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+}
+
+/// The query string built from a documented operation's examples.
+fn example_query(doc: &Value, op: &Value) -> String {
+    let mut q = Vec::new();
+    for p in op["parameters"].as_array().cloned().unwrap_or_default() {
+        let p = match p["$ref"].as_str() {
+            Some(r) => r
+                .trim_start_matches("#/")
+                .split('/')
+                .fold(doc, |n, seg| &n[seg])
+                .clone(),
+            None => p,
+        };
+        if let Some(ex) = p.get("example") {
+            let v = ex.as_str().map_or_else(|| ex.to_string(), str::to_string);
+            q.push(format!("{}={}", p["name"].as_str().unwrap(), v));
+        }
+    }
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+#[test]
+fn every_documented_path_answers_as_documented() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let doc = s.json("/api/openapi.json");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 7, "{:?}", paths.keys());
+    for (path, item) in paths {
+        let op = &item["get"];
+        let url = format!("{path}{}", example_query(&doc, op));
+        if path == "/api/stream" {
+            let events = sse_events(&s, 5, Duration::from_secs(10));
+            let names: std::collections::BTreeSet<&str> =
+                events.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names,
+                ["alerts", "popularity", "servers", "status", "traffic"].into(),
+                "{events:?}"
+            );
+            continue;
+        }
+        let r = s.get(&url);
+        assert_eq!(r.status, 200, "GET {url}: {}", r.body);
+        assert!(
+            op["responses"]["200"].is_object(),
+            "{path} documents no 200"
+        );
+        let v = r.json();
+        // Every property the schema marks required is there.
+        if let Some(schema) =
+            op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].as_str()
+        {
+            let schema = schema
+                .trim_start_matches("#/")
+                .split('/')
+                .fold(&doc, |n, seg| &n[seg]);
+            for key in schema["properties"].as_object().unwrap().keys() {
+                assert!(
+                    v.get(key).is_some(),
+                    "{url}: `{key}` documented but missing in {v}"
+                );
+            }
+        }
+    }
+}
+
+/// Opens `/api/stream` and reads `n` events (name, JSON).
+fn sse_events(s: &Serve, n: usize, timeout: Duration) -> Vec<(String, Value)> {
+    let mut stream = TcpStream::connect(s.api).unwrap();
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    write!(
+        stream,
+        "GET /api/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    let deadline = Instant::now() + timeout;
+    let (mut out, mut name) = (Vec::new(), String::new());
+    while out.len() < n && Instant::now() < deadline {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        // Chunked framing: size lines and blank lines carry no field.
+        let line = line.trim_end();
+        if let Some(v) = line.strip_prefix("event: ") {
+            name = v.to_string();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            out.push((name.clone(), serde_json::from_str(v).unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_stream_pushes_a_view_again_when_its_rows_change() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let mut stream = TcpStream::connect(s.api).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    write!(stream, "GET /api/stream HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut r = BufReader::new(stream);
+    let mut next_event = |want: &str| -> Value {
+        let mut name = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(r.read_line(&mut line).unwrap() > 0, "stream ended");
+            let line = line.trim_end();
+            if let Some(v) = line.strip_prefix("event: ") {
+                name = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                if name == want {
+                    return serde_json::from_str(v).unwrap();
+                }
+            }
+        }
+    };
+    let first = next_event("alerts");
+    assert_eq!(first["alerts"].as_array().unwrap().len(), 4, "{first}");
+    // A new DDoS alert lands in Cassandra: the stream pushes the new list.
+    rt().block_on(f.ks.ddos(midnight(D2) + 22 * HOUR, "192.0.2.1", &["weblog2"], 300));
+    let second = next_event("alerts");
+    assert_eq!(second["alerts"][0]["client"], "192.0.2.1", "{second}");
+    assert_eq!(second["alerts"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn health_names_the_store_that_does_not_answer() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let h = s.json("/api/health");
+    assert_eq!(h["status"], "ok");
+    assert_eq!(
+        (
+            h["checks"]["mysql"]["ok"].as_bool(),
+            h["checks"]["cassandra"]["ok"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+
+    let wrong = f.db.ro_url.replace("serve-ro-pw", "wrong-password");
+    let s = Serve::start_with(&wrong, &f.ks, "");
+    let r = s.get("/api/health");
+    assert_eq!(r.status, 503, "{}", r.body);
+    let h = r.json();
+    assert_eq!(h["status"], "unavailable");
+    assert_eq!(h["checks"]["mysql"]["ok"], false);
+    assert!(
+        h["checks"]["mysql"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Access denied"),
+        "{h}"
+    );
+    assert!(
+        !h["checks"]["mysql"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("wrong-password"),
+        "{h}"
+    );
+    assert_eq!(h["checks"]["cassandra"]["ok"], true);
+    let r = s.get(&format!("/api/traffic?day={D1}"));
+    assert_eq!(r.status, 503);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("mysql"),
+        "{}",
+        r.body
+    );
+    // Speed-only routes still answer.
+    assert_eq!(s.get("/api/alerts").status, 200);
+    // The metrics endpoint's /health follows (background probe).
+    clickstream_testkit::wait_until(Duration::from_secs(15), "/health to report mysql", || {
+        s.service
+            .health()
+            .is_some_and(|h| h.starts_with("HTTP/1.1 503") && h.contains("mysql"))
+    });
+}
+
+#[test]
+fn the_serving_user_can_read_but_not_write() {
+    use diesel::{Connection, RunQueryDsl};
+    let f = Fixture::new();
+    let mut c = diesel::mysql::MysqlConnection::establish(&f.db.ro_url).unwrap();
+    let e = diesel::sql_query(format!("DELETE FROM daily_traffic WHERE day = '{D1}'"))
+        .execute(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("command denied"), "{e}");
+    let e = diesel::sql_query("CREATE TABLE x (i INT)")
+        .execute(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("denied"), "{e}");
+    // And serve works with it (every other test uses it too).
+    let s = f.serve();
+    assert_eq!(
+        s.json(&format!("/api/traffic?day={D1}"))["rows"]
+            .as_array()
+            .unwrap()
+            .len(),
+        24
+    );
+}
+
+#[test]
+fn metrics_count_requests_by_route_and_status() {
+    let f = Fixture::new();
+    let s = f.serve();
+    for _ in 0..3 {
+        s.json(&format!("/api/traffic?day={D1}"));
+    }
+    assert_eq!(s.get("/api/traffic?day=yesterday").status, 400);
+    assert_eq!(s.get("/no/such/page").status, 404);
+    let m = &s.service;
+    assert_eq!(
+        m.metric(
+            "serve_http_requests_total",
+            r#"route="/api/traffic",method="GET",status="200""#
+        ),
+        3.0
+    );
+    assert_eq!(
+        m.metric(
+            "serve_http_requests_total",
+            r#"route="/api/traffic",method="GET",status="400""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.metric("serve_http_requests_total", r#"route="unmatched""#),
+        1.0
+    );
+    assert_eq!(
+        m.metric(
+            "serve_http_request_duration_seconds_count",
+            r#"route="/api/traffic""#
+        ),
+        4.0
+    );
+}
+
+#[test]
+fn the_dashboard_is_served_from_the_binary_with_nothing_external() {
+    let f = Fixture::new();
+    let s = f.serve();
+    let page = s.get("/");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    for (path, kind) in [
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/style.css", "text/css"),
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert!(page.body.contains(path), "the page does not load {path}");
+        // No CDN, no external font or script: the only absolute URL is the SVG namespace.
+        let external: Vec<&str> = r
+            .body
+            .match_indices("http")
+            .map(|(i, _)| &r.body[i..(i + 30).min(r.body.len())])
+            .collect();
+        assert!(
+            external
+                .iter()
+                .all(|u| u.starts_with("http://www.w3.org/2000/svg")),
+            "{path}: {external:?}"
+        );
+        // Data from the logs is never parsed as HTML.
+        assert!(!r.body.contains("innerHTML"), "{path} uses innerHTML");
+    }
+    assert!(
+        !page.body.contains("http"),
+        "the page links outside: {}",
+        page.body
+    );
+}

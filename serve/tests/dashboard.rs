@@ -1,0 +1,388 @@
+//! The dashboard in a real browser: headless Chromium (Debian `chromium`,
+//! driven over WebDriver by `chromedriver` through `fantoccini`) opens `/`
+//! while new rows land in the real MySQL and CQL endpoint, and the page —
+//! never reloaded — must show them: a new bar in the hourly chart, new
+//! alerts at the top of the list, a new leader among the categories, a new
+//! unhealthy web server. A screenshot is kept as a test artifact.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const D1: &str = "2026-11-20";
+const D2: &str = "2026-11-21";
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for bin in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                std::path::Path::new(bin).exists(),
+                "{bin} missing: `scripts/stack deps` installs chromium and chromium-driver"
+            );
+        }
+        let port = clickstream_testkit::free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        clickstream_testkit::wait_until(Duration::from_secs(20), "chromedriver", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Driver {
+            child,
+            port,
+            _profile: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let profile = self._profile.path().display().to_string();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1100", format!("--user-data-dir={profile}"),
+                ]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a WebDriver session with headless Chromium")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the page shows, read from its DOM.
+const READ_PAGE: &str = r##"
+const q = (s) => Array.from(document.querySelectorAll(s));
+return {
+  connection: document.getElementById("connection").dataset.state,
+  bars: q("#traffic-chart rect.bar").map(r => [r.dataset.start, r.dataset.source, Number(r.dataset.requests)]),
+  alerts: q("#alerts li").map(li => [li.dataset.key, li.classList.contains("new")]),
+  top: q("#top-categories li").map(li => [li.dataset.category, Number(li.dataset.requests)]),
+  servers: q("#servers tbody tr").map(tr => [tr.dataset.host, tr.dataset.state, Number(tr.dataset.requests)]),
+  marker: window.__loadedOnce || null,
+};
+"##;
+
+async fn wait_for(c: &Client, what: &str, timeout: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let page = c
+            .execute(READ_PAGE, vec![])
+            .await
+            .expect("reading the page");
+        if ok(&page) {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; the page shows {page:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn artifacts() -> PathBuf {
+    // <target dir>/test-artifacts (CARGO_TARGET_TMPDIR is <target dir>/tmp).
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_dashboard_updates_live_as_rows_arrive() {
+    let db = TestDb::create();
+    let hours: [(u64, u64); 24] =
+        std::array::from_fn(|h| (40 + 10 * ((h as u64 + 6) % 24).min(18), 5 + h as u64 / 3));
+    db.batch_day(D1, &hours, 60);
+    let d2 = midnight(D2);
+    let at = |m: i64| d2 + m * MIN;
+    let ks = rt().block_on(async {
+        let ks = TestKeyspace::create().await;
+        ks.health_hour("weblog1", d2, |k| 30 + k % 7).await;
+        for k in 60..86 {
+            ks.health("weblog1", at(k), 5 * MIN, 35, 2).await;
+        }
+        ks.ddos(at(30), "198.51.100.77", &["weblog1"], 150).await;
+        ks.popularity(at(85), &[("shoes", 30), ("bags", 20), ("hats", 5)], true)
+            .await;
+        ks.checkpoint(at(90)).await;
+        ks
+    });
+    let s = Serve::start(&db, &ks, "");
+    let driver = Driver::start();
+
+    rt().block_on(async {
+        let c = driver.browser().await;
+        c.goto(&format!("http://{}/", s.api)).await.unwrap();
+        let page = wait_for(&c, "the first data", Duration::from_secs(30), |p| {
+            p["connection"] == "live"
+                && p["bars"].as_array().unwrap().len() == 26
+                && p["servers"].as_array().unwrap().len() == 1
+        })
+        .await;
+        let bars = page["bars"].as_array().unwrap();
+        assert_eq!(
+            bars[0],
+            json!([format!("{D1}T00:00:00.000Z"), "batch", hours[0].0])
+        );
+        let tiles: i64 = (0..60).step_by(5).map(|k| 30 + k % 7).sum();
+        assert_eq!(
+            bars[24],
+            json!([format!("{D2}T00:00:00.000Z"), "speed", tiles])
+        );
+        assert_eq!(
+            bars[25],
+            json!([format!("{D2}T01:00:00.000Z"), "speed", 6 * 35])
+        );
+        assert_eq!(
+            page["alerts"],
+            json!([["ddos|2026-11-21T00:30:00.000Z|198.51.100.77", false]])
+        );
+        assert_eq!(
+            page["top"],
+            json!([["shoes", 30], ["bags", 20], ["hats", 5]])
+        );
+        assert_eq!(page["servers"], json!([["weblog1", "healthy", 35]]));
+        // A marker a reload would wipe.
+        c.execute("window.__loadedOnce = 'yes'; return null;", vec![])
+            .await
+            .unwrap();
+
+        // New rows land while the page is open, as the speed job would write them.
+        for k in 86..96 {
+            ks.health("weblog1", at(k), 5 * MIN, 50, 3).await;
+        }
+        for k in (60..96).step_by(5) {
+            ks.health("weblog2", at(k), 5 * MIN, 40, 25).await;
+        }
+        ks.health_alert(at(90), "weblog2", 40, 25).await;
+        ks.ddos(at(93) + 500, "192.0.2.66", &["weblog1", "weblog2"], 412)
+            .await;
+        ks.popularity(at(92), &[("bags", 60), ("shoes", 10)], false)
+            .await;
+        ks.health("weblog1", at(120), 5 * MIN, 77, 0).await;
+        ks.checkpoint(at(123)).await;
+
+        let page = wait_for(&c, "the new rows", Duration::from_secs(30), |p| {
+            p["alerts"].as_array().unwrap().len() == 3
+                && p["bars"].as_array().unwrap().len() == 27
+                && p["top"][0][0] == "bags"
+                && p["servers"].as_array().unwrap().len() == 2
+        })
+        .await;
+        assert_eq!(page["marker"], "yes", "the page was reloaded");
+        // Hour 1 of D2: weblog1's tiles 01:00..01:55 (35 up to 01:25, then 50) + weblog2's 8 tiles of 40.
+        let hour1: i64 = (60..96)
+            .step_by(5)
+            .map(|k| if k < 86 { 35 } else { 50 })
+            .sum::<i64>()
+            + 8 * 40;
+        assert_eq!(hour1, 630);
+        assert_eq!(
+            page["bars"][25],
+            json!([format!("{D2}T01:00:00.000Z"), "speed", hour1])
+        );
+        // And a new bar: hour 2.
+        assert_eq!(
+            page["bars"][26],
+            json!([format!("{D2}T02:00:00.000Z"), "speed", 77])
+        );
+        assert_eq!(
+            page["alerts"],
+            json!([
+                ["ddos|2026-11-21T01:33:00.500Z|192.0.2.66", true],
+                ["health|2026-11-21T01:30:00.000Z|weblog2", true],
+                ["ddos|2026-11-21T00:30:00.000Z|198.51.100.77", false],
+            ])
+        );
+        assert_eq!(page["top"], json!([["bags", 60], ["shoes", 10]]));
+        assert_eq!(
+            page["servers"],
+            json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]])
+        );
+
+        let png = c.screenshot().await.unwrap();
+        let path = artifacts().join("dashboard.png");
+        std::fs::write(&path, &png).unwrap();
+        eprintln!("screenshot: {}", path.display());
+        assert!(png.len() > 10_000, "screenshot of {} bytes", png.len());
+        c.close().await.unwrap();
+    });
+    drop(s);
+    rt().block_on(ks.drop_keyspace());
+}
+
+// ------------------------------------------------------------ the real speed job
+
+/// A binary of another crate, built by `cargo build --workspace` into the
+/// repository's target directory (or named by `$var`).
+fn prebuilt(var: &str, rel: &str) -> Option<PathBuf> {
+    let p = std::env::var(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(rel));
+    p.exists().then_some(p)
+}
+
+/// `GET /metrics` of a process and the sum of one metric's samples (0 before it listens).
+fn scrape(port: u16, name: &str) -> f64 {
+    if TcpStream::connect(("127.0.0.1", port)).is_err() {
+        return 0.0;
+    }
+    let r = get(([127, 0, 0, 1], port).into(), "/metrics");
+    r.body
+        .lines()
+        .filter(|l| {
+            let rest = l
+                .strip_prefix(name)
+                .map(|r| r.strip_prefix("_total").unwrap_or(r));
+            rest.is_some_and(|r| r.starts_with([' ', '{']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The whole speed path for real: events produced to Kafka (Tansu) as the
+/// fan-out agent writes them, consumed and windowed by the real `speed-job`
+/// binary into Cassandra, served by `serve`, pushed to the open page. The
+/// page's hourly bars must add up to exactly the events the job counted.
+///
+/// Needs `$KAFKA_BROKERS` (scripts/stack env) and the speed job's binary and
+/// `produce` example (`cargo build -p speed-job --bins --examples`); says so
+/// and returns when one is missing.
+#[test]
+fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
+    let (Some(job_bin), Some(produce_bin), Ok(brokers)) = (
+        prebuilt("SPEED_JOB_BIN", "target/debug/speed-job"),
+        prebuilt("SPEED_JOB_PRODUCE_BIN", "target/debug/examples/produce"),
+        std::env::var("KAFKA_BROKERS"),
+    ) else {
+        // scripts/test provides all three; in CI a missing one is a failure, not a skip.
+        assert!(std::env::var_os("CI").is_none(), "needs $KAFKA_BROKERS, target/debug/speed-job and target/debug/examples/produce");
+        eprintln!("skipped: needs $KAFKA_BROKERS, target/debug/speed-job and target/debug/examples/produce");
+        return;
+    };
+    let db = TestDb::create();
+    let name = unique("serve_live");
+    let cql = cql_contact_point();
+    let dir = tempfile::tempdir().unwrap();
+
+    // serve first, on a keyspace that does not exist yet: it connects once the job created it.
+    let extra = format!("job_name = \"{name}\"\ntopic = \"{name}\"\n");
+    let (text, api_port, metrics_port) = config(&db.ro_url, &cql, &name, "");
+    let text = text.replace("[speed]\n", &format!("[speed]\n{extra}"));
+    let service = clickstream_testkit::Service::start(
+        env!("CARGO_BIN_EXE_serve"),
+        dir.path(),
+        "serve",
+        &text,
+        metrics_port,
+    );
+    let api: std::net::SocketAddr = ([127, 0, 0, 1], api_port).into();
+    clickstream_testkit::wait_until(Duration::from_secs(20), "the API", || {
+        TcpStream::connect(api).is_ok()
+    });
+
+    let driver = Driver::start();
+    rt().block_on(async {
+        let c = driver.browser().await;
+        c.goto(&format!("http://{api}/")).await.unwrap();
+        wait_for(&c, "the page to connect", Duration::from_secs(30), |p| p["connection"] == "live").await;
+        c.execute("window.__loadedOnce = 'yes'; return null;", vec![]).await.unwrap();
+
+        // Events into Kafka, then the real job.
+        let out = Command::new(&produce_bin).args([brokers.as_str(), &name, "2", "3000", "7"]).output().unwrap();
+        assert!(out.status.success(), "produce: {}", String::from_utf8_lossy(&out.stderr));
+        let job_metrics = clickstream_testkit::free_port();
+        let job_cfg = dir.path().join("speed-job.toml");
+        std::fs::write(
+            &job_cfg,
+            format!(
+                "[kafka]\nbrokers = \"{brokers}\"\ntopic = \"{name}\"\ngroup_id = \"{name}\"\n\
+                 [cassandra]\ncontact_points = [\"{cql}\"]\nkeyspace = \"{name}\"\nttl = \"0s\"\n\
+                 [windows]\nidle_partition_timeout = \"1s\"\n[job]\nname = \"{name}\"\nflush_interval = \"100ms\"\n\
+                 [metrics]\nlisten = \"127.0.0.1:{job_metrics}\"\n"
+            ),
+        )
+        .unwrap();
+        let help = Command::new(&job_bin).args(["run", "--help"]).output().unwrap();
+        let mut cmd = Command::new(&job_bin);
+        cmd.arg("run");
+        if String::from_utf8_lossy(&help.stdout).contains("--config") {
+            cmd.arg("--config");
+        }
+        let log = std::fs::File::create(dir.path().join("speed-job.log")).unwrap();
+        let mut job = cmd.arg(&job_cfg).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+
+        // Until the job has consumed everything and the page shows what it counted.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (counted, page) = loop {
+            let consumed = scrape(job_metrics, "speed_job_events_consumed");
+            let counted = scrape(job_metrics, "speed_job_events_counted");
+            let page = c.execute(READ_PAGE, vec![]).await.unwrap();
+            let shown: i64 = page["bars"].as_array().unwrap().iter().map(|b| b[2].as_i64().unwrap()).sum();
+            if consumed >= 3000.0 && counted > 0.0 && shown == counted as i64 {
+                break (counted as i64, page);
+            }
+            if let Some(status) = job.try_wait().unwrap() {
+                panic!("speed-job exited with {status}:\n{}", std::fs::read_to_string(dir.path().join("speed-job.log")).unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page shows {shown} requests, the job counted {counted} of {consumed} consumed:\n{page:#}\n{}",
+                std::fs::read_to_string(dir.path().join("speed-job.log")).unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert!(counted > 2500, "{counted}");
+        assert_eq!(page["marker"], "yes", "the page was reloaded");
+        assert!(page["bars"].as_array().unwrap().iter().all(|b| b[1] == "speed"), "{page:#}");
+        // 8 % non-200 at 5 events/s: every full 5-minute window of weblog1 is unhealthy.
+        assert!(!page["alerts"].as_array().unwrap().is_empty(), "{page:#}");
+        assert_eq!(page["servers"][0][0], "weblog1");
+        assert!(!page["top"].as_array().unwrap().is_empty(), "{page:#}");
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(artifacts().join("dashboard-speed-job.png"), &png).unwrap();
+        c.close().await.unwrap();
+        let _ = Command::new("kill").args(["-TERM", &job.id().to_string()]).status();
+        let _ = job.wait();
+        let ks = TestKeyspace { name: name.clone(), contact_point: cql.clone(), session: scylla::client::session_builder::SessionBuilder::new().known_node(&cql).build().await.unwrap() };
+        ks.drop_keyspace().await;
+    });
+    drop(service);
+}
