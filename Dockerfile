@@ -12,7 +12,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/clickstream --create-home clickstream
 COPY --from=build /src/target/release/spool-agent /src/target/release/fanout-agent \
-     /src/target/release/speed-job /src/target/release/batch-job /usr/local/bin/
+     /src/target/release/speed-job /src/target/release/batch-job /src/target/release/serve /usr/local/bin/
 COPY schemas /usr/share/clickstream/schemas
 USER clickstream
 WORKDIR /var/lib/clickstream
