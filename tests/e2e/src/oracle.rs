@@ -174,7 +174,7 @@ pub fn popularity(hits: &[Hit]) -> BTreeMap<(i64, String), u64> {
 }
 
 /// The five (start, end) of the 5-minute windows sliding by 1 minute that hold `t`.
-fn sliding_windows(t: i64) -> impl Iterator<Item = (i64, i64)> {
+pub fn sliding_windows(t: i64) -> impl Iterator<Item = (i64, i64)> {
     let last = t.div_euclid(60_000) * 60_000;
     (0..5).map(move |k| (last - k * 60_000, last - k * 60_000 + 300_000))
 }

@@ -451,9 +451,8 @@ fn check_against_oracle(p: &Pipeline, input: &Input, speed: &SpeedTables) {
     assert!(!speed.health_alerts.is_empty());
     let mut counted_plus_late = speed.popularity.clone();
     for (time, _, cat) in speed.late.values() {
-        let last = time.div_euclid(60_000) * 60_000;
-        for k in 0..5 {
-            *counted_plus_late.entry((last - k * 60_000, cat.clone())).or_default() += 1;
+        for (start, _) in oracle::sliding_windows(*time) {
+            *counted_plus_late.entry((start, cat.clone())).or_default() += 1;
         }
     }
     let want_pop = oracle::popularity(&input.hits);
