@@ -105,7 +105,7 @@ async fn main() {
         let c = Click::from_event(&e).expect("id");
         core.process(0, offset as i64, &c);
         if offset % flush_every == flush_every - 1 {
-            core.advance();
+            core.advance(0);
             std::hint::black_box(core.drain());
         }
     }
@@ -131,7 +131,7 @@ async fn main() {
             let s = core.state_size();
             peak_keys = peak_keys.max(s.open_keys);
             peak_ids = peak_ids.max(s.dedup_ids);
-            core.advance();
+            core.advance(0);
             let u = core.drain();
             let w0 = Instant::now();
             rows += sink.write(&u).await.expect("write");

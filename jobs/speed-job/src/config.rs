@@ -145,8 +145,10 @@ pub struct WindowsConfig {
     /// Watermark = newest event time seen (per partition and web server) minus this.
     #[serde(default = "default_lateness", with = "humantime_serde")]
     pub allowed_lateness: Duration,
-    /// A caught-up partition silent this long stops holding the watermark
-    /// back; so does a web server with no event for this long.
+    /// A partition read to its end and then silent this long stops holding
+    /// the watermark back; so does a web server with no event this long
+    /// after its partition was read to its end (listening time: flushes do
+    /// not count). A partition with unread records never goes idle.
     #[serde(default = "default_idle", with = "humantime_serde")]
     pub idle_partition_timeout: Duration,
     /// Web servers (source hosts) expected in the stream: each holds windows

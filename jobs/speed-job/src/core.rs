@@ -50,9 +50,10 @@ pub struct CoreConfig {
     pub popularity: WindowSpec,
     /// Rows of the top list per window.
     pub top_n: usize,
-    /// Flushes (advances) without an event after which a web server's lane
-    /// stops holding the watermark back.
-    pub idle_lane_advances: u64,
+    /// Listening time (ms) a partition, or a web server within one, must be
+    /// quiet at the head of the partition before it stops holding the
+    /// watermark back.
+    pub idle_after: i64,
 }
 
 impl CoreConfig {
@@ -67,7 +68,7 @@ impl CoreConfig {
             health_threshold: 10,
             popularity: WindowSpec::sliding(300_000, 60_000),
             top_n: 10,
-            idle_lane_advances: 30,
+            idle_after: 30_000,
         }
     }
 
@@ -82,9 +83,7 @@ impl CoreConfig {
             health_threshold: c.health.threshold,
             popularity: WindowSpec::sliding(ms(c.popularity.window), ms(c.popularity.slide)),
             top_n: c.popularity.top_n,
-            idle_lane_advances: (c.windows.idle_partition_timeout.as_millis()
-                / c.job.flush_interval.as_millis().max(1))
-            .max(1) as u64,
+            idle_after: ms(c.windows.idle_partition_timeout),
         }
     }
 
@@ -185,8 +184,6 @@ pub struct Core {
     partitions: BTreeMap<i32, PartitionState>,
     /// The global watermark: windows ending at or before it are final.
     closed_through: i64,
-    /// Calls of [`Core::advance`] so far: the clock of lane idleness.
-    advances: u64,
     /// Web servers expected in every partition (`windows.sources`).
     expected: Vec<String>,
     ddos: WindowStore<DdosAgg>,
@@ -211,7 +208,6 @@ impl Core {
             cfg,
             partitions: BTreeMap::new(),
             closed_through: i64::MIN,
-            advances: 0,
             expected: Vec::new(),
             ddos: WindowStore::new(cfg.ddos.size),
             health: WindowStore::new(cfg.health.size),
@@ -253,10 +249,13 @@ impl Core {
         }
     }
 
-    /// Marks a partition idle (caught up and silent) or active.
-    pub fn set_idle(&mut self, partition: i32, idle: bool) {
+    /// The consumer reached the end of `partition` at `now` (the job's
+    /// listening clock, ms): from now on its silence, and the silence of each
+    /// web server in it, counts towards idleness. Records read later stop
+    /// the clocks they concern.
+    pub fn caught_up(&mut self, partition: i32, now: i64) {
         if let Some(p) = self.partitions.get_mut(&partition) {
-            p.idle = idle;
+            p.caught_up(now);
         }
     }
 
@@ -298,10 +297,10 @@ impl Core {
         let cfg = self.cfg;
         let p = self.partitions.entry(partition).or_default();
         p.next_offset = p.next_offset.max(offset + 1);
-        p.idle = false;
+        p.record_read();
         let replay_until = p.replay_until;
         let lane = p.lane(c.host);
-        lane.seen_at = self.advances;
+        lane.event_read();
         if offset < lane.skip_below {
             // Accounted for before the checkpoint this run resumed from.
             self.stats.replayed += 1;
@@ -389,17 +388,15 @@ impl Core {
         Verdict::Counted
     }
 
-    /// Moves the global watermark to the minimum over the active lanes of
-    /// active partitions (the maximum of all when everything is idle) and
-    /// closes the windows it passed. Called once per flush; a lane without
-    /// an event for `idle_lane_advances` calls stops holding it back.
-    /// Returns whether it moved.
-    pub fn advance(&mut self) -> bool {
-        self.advances += 1;
-        let (lateness, now, idle_after) = (self.cfg.lateness, self.advances, self.cfg.idle_lane_advances);
+    /// Moves the global watermark at `now` (listening clock, ms) to the
+    /// minimum over the lanes that are not idle (the maximum of all when
+    /// everything is idle) and closes the windows it passed. Called once per
+    /// flush. Returns whether it moved.
+    pub fn advance(&mut self, now: i64) -> bool {
+        let (lateness, idle_after) = (self.cfg.lateness, self.cfg.idle_after);
         let mut unknown = false;
         let mut slowest: Option<i64> = None;
-        for p in self.partitions.values().filter(|p| !p.idle) {
+        for p in self.partitions.values() {
             match p.hold(lateness, now, idle_after) {
                 Hold::Unknown => unknown = true,
                 Hold::At(wm) => slowest = Some(slowest.map_or(wm, |s| s.min(wm))),

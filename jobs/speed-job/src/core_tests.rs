@@ -82,7 +82,17 @@ impl Tables {
 }
 
 fn flush(core: &mut Core, tables: &mut Tables) {
-    core.advance();
+    core.advance(0);
+    tables.apply(core.drain());
+}
+
+/// The end of the input: every partition read to its end and then quiet for
+/// the idle timeout, so every window closes up to the newest event.
+fn end_of_input(core: &mut Core, partitions: &[i32], tables: &mut Tables) {
+    for &p in partitions {
+        core.caught_up(p, 0);
+    }
+    core.advance(CoreConfig::issue_defaults().idle_after);
     tables.apply(core.drain());
 }
 
@@ -126,8 +136,7 @@ fn a_burst_of_150_alerts_once_and_exactly_100_does_not() {
     for (o, e) in events.iter().enumerate() {
         assert_eq!(feed(&mut core, 0, o as i64, e), Verdict::Counted);
     }
-    core.set_idle(0, true); // end of input
-    flush(&mut core, &mut tables);
+    end_of_input(&mut core, &[0], &mut tables);
     let alerts: Vec<&DdosRow> = tables.ddos.values().collect();
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = alerts[0];
@@ -178,8 +187,7 @@ fn twelve_failures_in_five_minutes_make_a_host_unhealthy_and_ten_do_not() {
     for (o, e) in events.iter().enumerate() {
         feed(&mut core, 0, o as i64, e);
     }
-    core.set_idle(0, true); // end of input: windows close up to the newest event
-    flush(&mut core, &mut tables);
+    end_of_input(&mut core, &[0], &mut tables);
     let unhealthy: Vec<&HealthRow> = tables.health.values().filter(|r| r.unhealthy).collect();
     // The 12 failures span [storm, storm + 275 s]: only the window starting at `storm` holds all 12.
     assert_eq!(unhealthy.len(), 1, "{unhealthy:#?}");
@@ -339,12 +347,13 @@ fn the_slowest_active_partition_holds_windows_open_until_idle() {
         0,
         &ev(1, T0 + 1_000_000, "a", "web1", "x", 200),
     );
-    assert!(!core.advance(), "partition 1 has no events yet");
+    assert!(!core.advance(0), "partition 1 has no events yet");
     feed(&mut core, 1, 0, &ev(2, T0 + 100_000, "b", "web1", "x", 200));
-    assert!(core.advance());
+    assert!(core.advance(0));
     assert_eq!(core.closed_through(), T0 + 90_000);
-    core.set_idle(1, true);
-    assert!(core.advance());
+    core.caught_up(1, 0);
+    assert!(!core.advance(29_999), "quiet, but not for the idle timeout yet");
+    assert!(core.advance(30_000));
     assert_eq!(core.closed_through(), T0 + 990_000);
     // An event of the woken partition for a closed window is late, not lost.
     assert_eq!(
@@ -372,7 +381,7 @@ fn state_is_released_when_windows_close() {
         1000,
         &ev(5000, T0 + 10_000_000, "a", "web1", "x", 200),
     );
-    core.advance();
+    core.advance(0);
     let s = core.state_size();
     assert_eq!(s.dedup_ids, 1, "{s:?}");
     assert_eq!(
@@ -497,10 +506,7 @@ fn run(
             }
         }
     }
-    for p in 0..2 {
-        core.set_idle(p, true);
-    }
-    flush(&mut core, &mut tables);
+    end_of_input(&mut core, &[0, 1], &mut tables);
     tables
 }
 
@@ -526,8 +532,7 @@ fn a_server_far_behind_another_in_the_same_partition_is_not_late() {
                 flush(&mut core, &mut tables);
             }
         }
-        core.set_idle(0, true);
-        flush(&mut core, &mut tables);
+        end_of_input(&mut core, &[0], &mut tables);
         (tables, core.stats())
     };
     // web1's first 100 events (10 minutes) come in before web2's first one

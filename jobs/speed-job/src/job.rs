@@ -100,6 +100,7 @@ struct Runner {
     revocations_seen: u64,
     healthy: Arc<Mutex<bool>>,
     shutdown: watch::Receiver<bool>,
+    clock: ListeningClock,
 }
 
 /// Runs the job until `shutdown` resolves (then flushes, checkpoints and commits).
@@ -172,6 +173,7 @@ pub async fn run(
         revocations_seen: 0,
         healthy,
         shutdown: stop_rx,
+        clock: ListeningClock::start(),
     };
     runner.main_loop().await
 }
@@ -180,8 +182,6 @@ impl Runner {
     async fn main_loop(&mut self) -> Result<RunSummary, JobError> {
         let mut tick = tokio::time::interval(self.cfg.job.flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle_after = self.cfg.windows.idle_partition_timeout;
-        let mut eof_since: HashMap<i32, Instant> = HashMap::new();
         let mut since_flush = 0usize;
         let mut consumed = 0u64;
         let consumer = self.consumer.clone();
@@ -192,13 +192,7 @@ impl Runner {
                 _ = stopped(&mut stop) => break,
                 _ = tick.tick() => {
                     self.check_assignment()?;
-                    for &p in &self.all_partitions {
-                        let idle = eof_since.get(&p).is_some_and(|t| t.elapsed() >= idle_after);
-                        self.core.set_idle(p, idle);
-                    }
-                    let busy = Instant::now();
                     self.flush(false).await?;
-                    not_listening(&mut eof_since, busy.elapsed());
                     since_flush = 0;
                 }
                 m = consumer.recv() => match m {
@@ -206,24 +200,20 @@ impl Runner {
                         if self.revoked() {
                             // This record may predate the seek: it is delivered again after it.
                             self.recover_from_revocation();
-                            eof_since.clear();
                             continue;
                         }
                         consumed += 1;
                         self.metrics.events_consumed.inc();
                         let (p, offset) = (msg.partition(), msg.offset());
-                        eof_since.remove(&p);
                         self.process(p, offset, msg.payload().unwrap_or_default());
                         since_flush += 1;
                         if since_flush >= self.cfg.job.max_batch_events {
-                            let busy = Instant::now();
                             self.flush(false).await?;
-                            not_listening(&mut eof_since, busy.elapsed());
                             since_flush = 0;
                         }
                     }
                     Err(KafkaError::PartitionEOF(p)) => {
-                        eof_since.entry(p).or_insert_with(Instant::now);
+                        self.core.caught_up(p, self.clock.now_ms());
                     }
                     Err(e) => tracing::warn!(error = %e, "kafka consume error (librdkafka retries)"),
                 }
@@ -328,7 +318,8 @@ impl Runner {
             self.recover_from_revocation();
             return Ok(());
         }
-        self.core.advance();
+        let busy = Instant::now();
+        self.core.advance(self.clock.now_ms());
         let updates = self.core.drain();
         if !updates.is_empty() {
             let n = self
@@ -365,6 +356,7 @@ impl Runner {
         );
         self.last_stats = stats;
         *self.healthy.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.clock.not_listening(busy.elapsed());
         Ok(())
     }
 
@@ -418,12 +410,27 @@ impl Runner {
     }
 }
 
-/// A partition is idle when it was caught up and silent for the idle
-/// timeout *while the job was listening*. Time spent flushing does not count:
-/// records may have arrived meanwhile, unread, and calling the partition idle
-/// would let the windows close ahead of them (they would be `window_final`).
-fn not_listening(eof_since: &mut HashMap<i32, Instant>, busy: Duration) {
-    for since in eof_since.values_mut() {
-        *since += busy;
+/// The clock of idleness: wall time the job spent listening to Kafka, which
+/// excludes time spent flushing. While a flush waits for Cassandra, records
+/// may arrive unread; counting that time would call their partition (or web
+/// server) idle and let windows close ahead of them (`window_final`).
+struct ListeningClock {
+    started: Instant,
+    busy: Duration,
+}
+
+impl ListeningClock {
+    fn start() -> ListeningClock {
+        ListeningClock { started: Instant::now(), busy: Duration::ZERO }
+    }
+
+    /// Listening time so far, ms.
+    fn now_ms(&self) -> i64 {
+        self.started.elapsed().saturating_sub(self.busy).as_millis() as i64
+    }
+
+    /// Takes `d` (spent not reading Kafka) off the clock.
+    fn not_listening(&mut self, d: Duration) {
+        self.busy += d;
     }
 }

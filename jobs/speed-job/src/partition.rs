@@ -15,6 +15,14 @@
 //! waits for each acknowledgement), so a watermark per (partition, server)
 //! gives every event the same verdict in every run, whoever is ahead. This
 //! is Flink's per-split watermark, applied to the real sources.
+//!
+//! Idleness (a quiet partition or web server stops holding windows open) is
+//! measured on a *listening clock* the job passes in, and a clock only starts
+//! once the partition was read to its end after the lane's last event: a
+//! lane whose partition still has unread records is never idle, however long
+//! the job spends on other partitions. Reading a backlog therefore gives
+//! every event the same verdict in every run; only live silence, at the head
+//! of the partition, makes a lane idle.
 
 use std::collections::BTreeMap;
 
@@ -56,8 +64,9 @@ pub struct Lane {
     /// After a restart: this lane's events below this offset were accounted
     /// for before the checkpoint and are skipped.
     pub skip_below: i64,
-    /// The core's advance count at this lane's last event (for idleness).
-    pub seen_at: u64,
+    /// Listening-clock time (ms) of the first end-of-partition after this
+    /// lane's last event; `None` while the lane may still have unread events.
+    quiet_since: Option<i64>,
     /// For every "last window end" bucket still open: the first offset of
     /// this lane that counted into it, and the lane's max time just before.
     pins: BTreeMap<i64, (i64, i64)>,
@@ -79,6 +88,12 @@ impl Lane {
     #[inline]
     pub fn watermark(&self, lateness: i64) -> i64 {
         self.max_time.saturating_sub(lateness)
+    }
+
+    /// An event of this lane was read: its idle clock stops.
+    #[inline]
+    pub fn event_read(&mut self) {
+        self.quiet_since = None;
     }
 
     /// Remembers that the event at `offset` counts into windows that all end
@@ -106,8 +121,9 @@ pub struct PartitionState {
     pub next_offset: i64,
     /// Offsets below this were processed before the last restart.
     pub replay_until: i64,
-    /// Caught up and silent for the idle timeout: does not hold the global watermark back.
-    pub idle: bool,
+    /// Listening-clock time (ms) the partition was last read to its end
+    /// with no record since; `None` while it has (or may have) unread records.
+    quiet_since: Option<i64>,
     /// One per web server seen here; a handful, so a vector beats a map.
     lanes: Vec<Lane>,
 }
@@ -118,7 +134,7 @@ impl PartitionState {
         PartitionState {
             next_offset: cp.resume_offset,
             replay_until: cp.replay_until,
-            idle: false,
+            quiet_since: None,
             lanes: cp
                 .lanes
                 .iter()
@@ -126,7 +142,7 @@ impl PartitionState {
                     host: CompactString::from(l.host.as_str()),
                     max_time: l.max_time,
                     skip_below: l.resume_offset,
-                    seen_at: 0,
+                    quiet_since: None,
                     pins: BTreeMap::new(),
                 })
                 .collect(),
@@ -144,7 +160,7 @@ impl PartitionState {
                     host: CompactString::from(host),
                     max_time: i64::MIN,
                     skip_below: i64::MIN,
-                    seen_at: 0,
+                    quiet_since: None,
                     pins: BTreeMap::new(),
                 });
                 self.lanes.last_mut().expect("just pushed")
@@ -152,18 +168,33 @@ impl PartitionState {
         }
     }
 
-    /// How far this partition lets windows close: the slowest watermark of
-    /// the lanes that had an event within the last `idle_after` advances
-    /// (`now` is the current advance count). A web server that went quiet
-    /// (agent down, server retired) stops holding windows open, as an idle
-    /// partition does.
-    pub fn hold(&self, lateness: i64, now: u64, idle_after: u64) -> Hold {
+    /// A record of this partition was read: it is not caught up.
+    #[inline]
+    pub fn record_read(&mut self) {
+        self.quiet_since = None;
+    }
+
+    /// The partition was read to its end at `now` (listening clock, ms):
+    /// every lane without an event since its clock started starts it now.
+    pub fn caught_up(&mut self, now: i64) {
+        self.quiet_since.get_or_insert(now);
+        for lane in &mut self.lanes {
+            lane.quiet_since.get_or_insert(now);
+        }
+    }
+
+    /// How far this partition lets windows close at `now`: the slowest
+    /// watermark of its lanes that are not idle (quiet for `idle_after` ms).
+    /// A web server that went quiet (agent down, server retired) stops
+    /// holding windows open, as a partition with no events at all does.
+    pub fn hold(&self, lateness: i64, now: i64, idle_after: i64) -> Hold {
+        let idle = |since: Option<i64>| since.is_some_and(|s| now.saturating_sub(s) >= idle_after);
         if self.lanes.is_empty() {
-            return Hold::Unknown;
+            return if idle(self.quiet_since) { Hold::Nothing } else { Hold::Unknown };
         }
         self.lanes
             .iter()
-            .filter(|l| now.saturating_sub(l.seen_at) <= idle_after)
+            .filter(|l| !idle(l.quiet_since))
             .map(|l| l.watermark(lateness))
             .min()
             .map_or(Hold::Nothing, Hold::At)
@@ -249,11 +280,35 @@ mod tests {
         p.lane("web2").max_time = 1_000_000;
         assert_eq!(p.hold(10_000, 0, 30), Hold::At(990_000));
         assert_eq!(p.max_watermark(10_000), Some(9_990_000));
-        // web2 goes quiet for longer than the idle timeout; web1 goes on.
-        p.lane("web1").seen_at = 40;
-        assert_eq!(p.hold(10_000, 40, 30), Hold::At(9_990_000));
-        p.lane("web1").seen_at = 0;
-        assert_eq!(p.hold(10_000, 40, 30), Hold::Nothing);
+    }
+
+    #[test]
+    fn only_a_lane_quiet_at_the_head_of_its_partition_goes_idle() {
+        let mut p = PartitionState::default();
+        p.lane("web1").max_time = 10_000_000;
+        p.lane("web2").max_time = 1_000_000;
+        // However long web2 is silent: while the partition is not read to
+        // its end, its next event may be the very next record.
+        assert_eq!(p.hold(10_000, 1_000_000, 30), Hold::At(990_000));
+        p.caught_up(100);
+        assert_eq!(p.hold(10_000, 129, 30), Hold::At(990_000), "not quiet long enough");
+        // web1 goes on, web2 stays quiet for the idle timeout.
+        p.record_read();
+        p.lane("web1").event_read();
+        assert_eq!(p.hold(10_000, 130, 30), Hold::At(9_990_000));
+        p.caught_up(140);
+        assert_eq!(p.hold(10_000, 169, 30), Hold::At(9_990_000));
+        assert_eq!(p.hold(10_000, 170, 30), Hold::Nothing, "both idle");
+    }
+
+    #[test]
+    fn a_partition_without_events_holds_until_quiet_for_the_timeout() {
+        let mut p = PartitionState::default();
+        p.caught_up(0);
+        assert_eq!(p.hold(10_000, 29, 30), Hold::Unknown);
+        assert_eq!(p.hold(10_000, 30, 30), Hold::Nothing);
+        p.record_read();
+        assert_eq!(p.hold(10_000, 1_000, 30), Hold::Unknown);
     }
 
     #[test]

@@ -120,7 +120,7 @@ fn produce_live(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails since watermarks became per web server (lanes): the uninterrupted reference run differs from the oracle in a few health windows; under investigation (issue 5 note). The crash/replay property of the core is still covered by core_tests"]
+
 async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
     const PARTITIONS: i32 = 8;
     let events = scenario();
