@@ -64,9 +64,23 @@ impl Metrics {
         r.register("events_sent", "Events acknowledged OK by a receiver", self.events_sent.clone());
         r.register("batches_failed", "Batches that failed, by receiver", self.batches_failed.clone());
         r.register("receiver_up", "1 while a receiver is usable, 0 while backing off", self.receiver_up.clone());
+        // Every label value the code can produce exists from the start, at 0:
+        // `increase()` and alerts then see the first event instead of a new series.
+        for reason in crate::source::QuarantineReason::ALL {
+            let _ = self.files_quarantined.get_or_create(&label("reason", reason.as_str()));
+        }
+        for reason in clickstream_logparse::RejectReason::ALL {
+            let _ = self.lines_rejected.get_or_create(&label("reason", reason.as_str()));
+        }
+        for reason in SOURCE_PAUSE_REASONS {
+            let _ = self.source_paused.get_or_create(&label("reason", reason));
+        }
         Arc::new(Mutex::new(r))
     }
 }
+
+/// Label values of `source_paused`.
+pub const SOURCE_PAUSE_REASONS: [&str; 3] = ["channel_full", "disk_floor", "channel_error"];
 
 /// A one-label set.
 pub fn label(key: &'static str, value: impl Into<String>) -> Labels {

@@ -213,6 +213,7 @@ impl Runner {
                         }
                     }
                     Err(KafkaError::PartitionEOF(p)) => {
+                        tracing::debug!(partition = p, "read to the end of the partition");
                         self.core.caught_up(p, self.clock.now_ms());
                     }
                     Err(e) => tracing::warn!(error = %e, "kafka consume error (librdkafka retries)"),

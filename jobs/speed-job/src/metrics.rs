@@ -67,6 +67,8 @@ pub struct Metrics {
     pub dedup_ids: Gauge,
     /// Consumer lag per partition, from librdkafka statistics.
     pub consumer_lag: Family<Partition, Gauge>,
+    /// Records of each partition not read yet, from librdkafka statistics.
+    pub unread_records: Family<Partition, Gauge>,
 }
 
 impl Metrics {
@@ -143,9 +145,21 @@ impl Metrics {
         );
         r.register(
             "consumer_lag",
-            "Messages behind the partition end (librdkafka statistics)",
+            "Records between the committed offset (the oldest record an open window needs) and the partition end (librdkafka statistics)",
             m.consumer_lag.clone(),
         );
+        r.register(
+            "unread_records",
+            "Records not read yet: the partition end minus the read position (librdkafka statistics); 0 when caught up",
+            m.unread_records.clone(),
+        );
+        // Every series with a known label exists from the start, at 0.
+        for reason in crate::rows::LateReason::ALL {
+            let _ = m.events_late.get_or_create(&Reason { reason: reason.as_str() });
+        }
+        for kind in ["ddos", "health"] {
+            let _ = m.alerts.get_or_create(&Kind { kind });
+        }
         (m, Arc::new(Mutex::new(r)))
     }
 

@@ -88,6 +88,9 @@ pub enum LateReason {
 }
 
 impl LateReason {
+    /// Every reason (metrics create their series up front).
+    pub const ALL: [LateReason; 2] = [LateReason::BehindWatermark, LateReason::WindowFinal];
+
     /// The `reason` column value.
     pub fn as_str(self) -> &'static str {
         match self {

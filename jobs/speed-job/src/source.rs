@@ -97,11 +97,18 @@ impl ClientContext for SourceContext {
     fn stats(&self, statistics: Statistics) {
         if let Some(t) = statistics.topics.get(&self.topic) {
             for (p, s) in &t.partitions {
-                if *p >= 0 && s.consumer_lag >= 0 {
-                    self.metrics
-                        .consumer_lag
-                        .get_or_create(&Partition { partition: *p })
-                        .set(s.consumer_lag);
+                if *p < 0 {
+                    continue; // librdkafka's internal "unassigned" partition
+                }
+                let label = Partition { partition: *p };
+                if s.consumer_lag >= 0 {
+                    self.metrics.consumer_lag.get_or_create(&label).set(s.consumer_lag);
+                }
+                // app_offset: next offset the job will be handed. Negative
+                // (-1001) until the first record or end of partition.
+                if s.hi_offset >= 0 && s.app_offset >= 0 {
+                    let unread = (s.hi_offset - s.app_offset).max(0);
+                    self.metrics.unread_records.get_or_create(&label).set(unread);
                 }
             }
         }

@@ -18,6 +18,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub async fn drive<S: BatchSink>(mut sink: S, channel: Arc<dyn Channel>, batch_size: usize, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
     let name = sink.name();
     let labels = label("sink", name);
+    // Every series of this sink exists from the start, at 0.
+    let _ = metrics.sink_events.get_or_create(&labels);
+    let _ = metrics.sink_batches.get_or_create(&labels);
+    let _ = metrics.sink_errors.get_or_create(&labels);
+    let _ = metrics.events_skipped.get_or_create(&labels);
+    metrics.observe_channel(name, &*channel);
     let mut last_tick = Instant::now();
     'outer: loop {
         if *shutdown.borrow() {
@@ -62,7 +68,7 @@ pub async fn drive<S: BatchSink>(mut sink: S, channel: Arc<dyn Channel>, batch_s
                 Err(SinkError::Permanent(why)) => {
                     // The batch can never be written; keep it visible rather than loop forever.
                     error!(sink = name, events = taken.events.len(), error = %why, "batch permanently rejected by the sink; left in the channel, retrying slowly");
-                    metrics.sink_errors.get_or_create(&label("sink", name)).inc();
+                    metrics.sink_errors.get_or_create(&labels).inc();
                     backoff = MAX_BACKOFF;
                 }
                 Err(SinkError::Retryable(why)) => {

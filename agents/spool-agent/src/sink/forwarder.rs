@@ -41,6 +41,7 @@ impl Forwarder {
         let h = self.receivers.health();
         for (addr, up) in &h {
             self.metrics.receiver_up.get_or_create(&label("receiver", addr.clone())).set(i64::from(*up));
+            let _ = self.metrics.batches_failed.get_or_create(&label("receiver", addr.clone()));
         }
         *self.health.lock().unwrap_or_else(|p| p.into_inner()) = h;
         let stats = self.channel.stats();
