@@ -156,6 +156,13 @@ pub struct WindowsConfig {
     /// idle), so a server that starts a little later is not late.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Event ids of each partition's last this-many records are remembered
+    /// after their windows closed, so a batch re-sent after a crash is a
+    /// duplicate, not late, even when it spans more event time than the
+    /// windows (sparse or replayed logs). A restart re-reads this many
+    /// records per partition to refill it; 0 turns it off.
+    #[serde(default = "default_dedup_recent")]
+    pub dedup_recent_records: u64,
 }
 
 /// `[ddos]`
@@ -274,6 +281,9 @@ fn default_write_concurrency() -> usize {
 }
 fn default_lateness() -> Duration {
     Duration::from_secs(10)
+}
+fn default_dedup_recent() -> u64 {
+    20_000
 }
 fn default_idle() -> Duration {
     Duration::from_secs(30)
@@ -416,6 +426,12 @@ impl Config {
         }
         if self.cassandra.write_concurrency == 0 {
             return bad("cassandra.write_concurrency", "must be at least 1".into());
+        }
+        if self.windows.dedup_recent_records > 10_000_000 {
+            return bad(
+                "windows.dedup_recent_records",
+                "must be at most 10000000 (about 400 MB of ids per partition)".into(),
+            );
         }
         if self.windows.allowed_lateness.as_millis() > 86_400_000 {
             return bad("windows.allowed_lateness", "must be at most 1 day".into());

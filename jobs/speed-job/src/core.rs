@@ -3,7 +3,8 @@
 //!
 //! Per event ([`Core::process`]), in this order:
 //! 1. **Duplicate?** Same event id as an event counted in a window that is
-//!    still open: counted once, whatever the watermark says by now.
+//!    still open, or as one of the partition's recent records (a re-sent
+//!    batch): counted once, whatever the watermark says by now.
 //! 2. **Late?** Older than its lane's watermark (newest event time of the
 //!    same web server in the same partition, minus the allowed lateness; see
 //!    [`crate::partition`]): written to `late_events`, counted nowhere else.
@@ -54,6 +55,9 @@ pub struct CoreConfig {
     /// quiet at the head of the partition before it stops holding the
     /// watermark back.
     pub idle_after: i64,
+    /// Offsets per partition whose event ids are remembered beyond their
+    /// windows (see [`crate::partition::RecentIds`]).
+    pub recent_ids: i64,
 }
 
 impl CoreConfig {
@@ -69,6 +73,7 @@ impl CoreConfig {
             popularity: WindowSpec::sliding(300_000, 60_000),
             top_n: 10,
             idle_after: 30_000,
+            recent_ids: 20_000,
         }
     }
 
@@ -84,6 +89,7 @@ impl CoreConfig {
             popularity: WindowSpec::sliding(ms(c.popularity.window), ms(c.popularity.slide)),
             top_n: c.popularity.top_n,
             idle_after: ms(c.windows.idle_partition_timeout),
+            recent_ids: c.windows.dedup_recent_records as i64,
         }
     }
 
@@ -226,7 +232,7 @@ impl Core {
     pub fn restore(&mut self, checkpoints: &[PartitionCheckpoint], closed_through: i64) {
         for cp in checkpoints {
             self.partitions
-                .insert(cp.partition, PartitionState::restore(cp));
+                .insert(cp.partition, PartitionState::restore(cp, self.cfg.recent_ids));
         }
         self.closed_through = self.closed_through.max(closed_through);
     }
@@ -242,7 +248,8 @@ impl Core {
     /// until it has events or is idle.
     pub fn assign(&mut self, partitions: &[i32]) {
         for &p in partitions {
-            let state = self.partitions.entry(p).or_default();
+            let span = self.cfg.recent_ids;
+            let state = self.partitions.entry(p).or_insert_with(|| PartitionState::new(span));
             for host in &self.expected {
                 state.lane(host);
             }
@@ -295,7 +302,10 @@ impl Core {
     #[inline]
     pub fn process(&mut self, partition: i32, offset: i64, c: &Click<'_>) -> Verdict {
         let cfg = self.cfg;
-        let p = self.partitions.entry(partition).or_default();
+        let p = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionState::new(cfg.recent_ids));
         p.next_offset = p.next_offset.max(offset + 1);
         p.record_read();
         let replay_until = p.replay_until;
@@ -303,17 +313,23 @@ impl Core {
         lane.event_read();
         if offset < lane.skip_below {
             // Accounted for before the checkpoint this run resumed from.
+            p.recent.push(offset, c.id);
             self.stats.replayed += 1;
             return Verdict::Replayed;
         }
         let t = c.time_ms;
         let bucket = cfg.last_end(t);
-        // A re-sent copy of an event counted in a window still open is a
-        // duplicate however far its server has moved on since.
-        if self.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id)) {
+        // A re-sent copy of an event counted in a window still open, or of
+        // one of the partition's recent records, is a duplicate however far
+        // its server has moved on since.
+        let duplicate = self.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id))
+            || p.recent.contains(offset, c.id);
+        p.recent.push(offset, c.id);
+        if duplicate {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;
         }
+        let lane = p.lane(c.host);
         let wm = lane.watermark(cfg.lateness);
         if t < wm {
             self.stats.late += 1;
@@ -391,9 +407,22 @@ impl Core {
     /// Moves the global watermark at `now` (listening clock, ms) to the
     /// minimum over the lanes that are not idle (the maximum of all when
     /// everything is idle) and closes the windows it passed. Called once per
-    /// flush. Returns whether it moved.
+    /// flush. A partition that had gone idle and has records again restarts
+    /// every idle clock (see [`PartitionState::restart_idle_clocks`]).
+    /// Returns whether it moved.
     pub fn advance(&mut self, now: i64) -> bool {
         let (lateness, idle_after) = (self.cfg.lateness, self.cfg.idle_after);
+        let mut woke_from_idle = false;
+        for p in self.partitions.values_mut() {
+            if p.take_woke_from().is_some_and(|since| now.saturating_sub(since) >= idle_after) {
+                woke_from_idle = true;
+            }
+        }
+        if woke_from_idle {
+            for p in self.partitions.values_mut() {
+                p.restart_idle_clocks(now);
+            }
+        }
         let mut unknown = false;
         let mut slowest: Option<i64> = None;
         for p in self.partitions.values() {

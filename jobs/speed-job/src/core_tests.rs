@@ -362,6 +362,32 @@ fn the_slowest_active_partition_holds_windows_open_until_idle() {
     );
 }
 
+/// After a pause long enough for everything to go idle, the partition the
+/// consumer fetches first must not close windows ahead of the others'
+/// unread records: they get the idle timeout again.
+#[test]
+fn traffic_resuming_after_a_pause_gives_idle_partitions_the_timeout_again() {
+    let idle = CoreConfig::issue_defaults().idle_after;
+    let mut core = Core::new(CoreConfig::issue_defaults());
+    core.assign(&[0, 1]);
+    feed(&mut core, 0, 0, &ev(1, T0 + 100_000, "a", "web1", "x", 200));
+    feed(&mut core, 1, 0, &ev(2, T0 + 100_000, "b", "web1", "x", 200));
+    core.caught_up(0, 0);
+    core.caught_up(1, 0);
+    assert!(core.advance(idle), "all idle: windows close up to the newest event");
+    assert_eq!(core.closed_through(), T0 + 90_000);
+    // Partition 0 is read first after the pause; partition 1's new records are not read yet.
+    feed(&mut core, 0, 1, &ev(3, T0 + 1_000_000, "a", "web1", "x", 200));
+    assert!(!core.advance(idle + 100), "partition 1 holds again");
+    assert_eq!(
+        feed(&mut core, 1, 1, &ev(4, T0 + 900_000, "b", "web1", "x", 200)),
+        Verdict::Counted
+    );
+    core.caught_up(1, idle + 200);
+    assert!(core.advance(idle + 300));
+    assert_eq!(core.closed_through(), T0 + 890_000);
+}
+
 #[test]
 fn state_is_released_when_windows_close() {
     let mut core = Core::new(CoreConfig::issue_defaults());
@@ -580,4 +606,55 @@ fn interleaving_does_not_change_the_tables() {
             "interleaving {order}"
         );
     }
+}
+
+/// A batch re-sent after a crash, when one batch spans more event time than
+/// the windows (sparse logs): by the time the copies arrive the first
+/// events' windows are final. The copies are duplicates, not late events,
+/// also when the job itself restarts in between.
+#[test]
+fn a_batch_resent_after_its_windows_closed_is_duplicate_not_late() {
+    let batch: Vec<Ev> = (0..300)
+        .map(|i| ev(i, T0 + i as i64 * 60_000, "c", if i % 2 == 0 { "web1" } else { "web2" }, "books", 200))
+        .collect();
+    let run = |cfg: CoreConfig, crash: bool| -> (Vec<Verdict>, Tables) {
+        let mut core = Core::new(cfg);
+        core.assign(&[0]);
+        let mut tables = Tables::default();
+        for (o, e) in batch.iter().enumerate() {
+            feed(&mut core, 0, o as i64, e);
+        }
+        flush(&mut core, &mut tables);
+        assert!(core.closed_through() > T0 + 3_600_000, "the first hours are final");
+        let mut offset = batch.len() as i64;
+        if crash {
+            let (cps, closed) = core.checkpoint();
+            core = Core::new(cfg);
+            core.restore(&cps, closed);
+            core.assign(&[0]);
+            for o in cps[0].resume_offset..offset {
+                feed(&mut core, 0, o, &batch[o as usize]); // rebuilds the open windows
+            }
+        }
+        let verdicts = batch[..100]
+            .iter()
+            .map(|e| {
+                offset += 1;
+                feed(&mut core, 0, offset - 1, e)
+            })
+            .collect();
+        end_of_input(&mut core, &[0], &mut tables);
+        (verdicts, tables)
+    };
+    let (verdicts, tables) = run(CoreConfig::issue_defaults(), false);
+    assert!(verdicts.iter().all(|v| *v == Verdict::Duplicate), "{verdicts:?}");
+    assert!(tables.late.is_empty());
+    let (after_restart, restarted_tables) = run(CoreConfig::issue_defaults(), true);
+    assert_eq!(after_restart, verdicts);
+    assert_eq!(restarted_tables, tables);
+    // Without the memory of recent ids the copies are behind the watermark.
+    let forgetful = CoreConfig { recent_ids: 0, ..CoreConfig::issue_defaults() };
+    let (verdicts, tables) = run(forgetful, false);
+    assert!(verdicts.iter().all(|v| *v == Verdict::Late(LateReason::BehindWatermark)));
+    assert_eq!(tables.late.len(), 100);
 }

@@ -24,9 +24,10 @@
 //! every event the same verdict in every run; only live silence, at the head
 //! of the partition, makes a lane idle.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use compact_str::CompactString;
+use rustc_hash::FxHashMap;
 
 /// A lane's state as saved in a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +71,74 @@ pub struct Lane {
     /// For every "last window end" bucket still open: the first offset of
     /// this lane that counted into it, and the lane's max time just before.
     pins: BTreeMap<i64, (i64, i64)>,
+}
+
+/// The event ids of a partition's most recent records (the last `span`
+/// offsets), whatever their verdict.
+///
+/// Why: the open-window dedup set forgets an id when its windows close, but
+/// a re-sent batch (an agent or the fan-out agent retrying after a crash)
+/// can come back after that: with sparse or replayed logs one batch spans
+/// hours of event time, so by the time its copy arrives, its first events'
+/// windows may be final. Re-sent copies land in the same partition (the key
+/// is the client address) within a few batches of the original, so a
+/// window of recent *offsets* recognises them whatever the event times.
+/// Offsets, not counts or time, keep the verdict the same in every run and
+/// after a restart (the checkpoint resumes `span` offsets earlier to refill it).
+#[derive(Debug, Clone, Default)]
+pub struct RecentIds {
+    span: i64,
+    order: VecDeque<(i64, u128)>,
+    count: FxHashMap<u128, u32>,
+}
+
+impl RecentIds {
+    fn new(span: i64) -> RecentIds {
+        RecentIds { span, ..RecentIds::default() }
+    }
+
+    /// Whether `id` was among the records of the last `span` offsets before `offset`.
+    #[inline]
+    pub fn contains(&mut self, offset: i64, id: u128) -> bool {
+        self.expire(offset);
+        self.count.contains_key(&id)
+    }
+
+    /// Remembers the record at `offset`.
+    #[inline]
+    pub fn push(&mut self, offset: i64, id: u128) {
+        if self.span <= 0 {
+            return;
+        }
+        self.expire(offset);
+        self.order.push_back((offset, id));
+        *self.count.entry(id).or_insert(0) += 1;
+    }
+
+    fn expire(&mut self, offset: i64) {
+        while let Some(&(o, id)) = self.order.front() {
+            if o >= offset - self.span {
+                break;
+            }
+            self.order.pop_front();
+            if let Some(n) = self.count.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.count.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Ids held.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 /// How a partition bounds the global watermark.
@@ -124,17 +193,29 @@ pub struct PartitionState {
     /// Listening-clock time (ms) the partition was last read to its end
     /// with no record since; `None` while it has (or may have) unread records.
     quiet_since: Option<i64>,
+    /// When a record ends a quiet spell: when that spell began (the core
+    /// checks at its next advance whether the partition had gone idle).
+    woke_from: Option<i64>,
     /// One per web server seen here; a handful, so a vector beats a map.
     lanes: Vec<Lane>,
+    /// Ids of the most recent records, for duplicates of closed windows.
+    pub recent: RecentIds,
 }
 
 impl PartitionState {
+    /// An empty partition remembering the ids of its last `recent_span` offsets.
+    pub fn new(recent_span: i64) -> PartitionState {
+        PartitionState { recent: RecentIds::new(recent_span), ..PartitionState::default() }
+    }
+
     /// Restores a partition from its checkpoint.
-    pub fn restore(cp: &PartitionCheckpoint) -> PartitionState {
+    pub fn restore(cp: &PartitionCheckpoint, recent_span: i64) -> PartitionState {
         PartitionState {
+            recent: RecentIds::new(recent_span),
             next_offset: cp.resume_offset,
             replay_until: cp.replay_until,
             quiet_since: None,
+            woke_from: None,
             lanes: cp
                 .lanes
                 .iter()
@@ -171,7 +252,30 @@ impl PartitionState {
     /// A record of this partition was read: it is not caught up.
     #[inline]
     pub fn record_read(&mut self) {
-        self.quiet_since = None;
+        if let Some(since) = self.quiet_since.take() {
+            self.woke_from = Some(since);
+        }
+    }
+
+    /// The start of the quiet spell the last records ended, if any (taken).
+    pub fn take_woke_from(&mut self) -> Option<i64> {
+        self.woke_from.take()
+    }
+
+    /// Restarts every running idle clock at `now`: traffic resumed after a
+    /// pause, so partitions and servers that were idle get the full timeout
+    /// again to show their first new record. Without this, whichever
+    /// partition the consumer happens to fetch first after a pause would
+    /// close windows ahead of the others' unread records.
+    pub fn restart_idle_clocks(&mut self, now: i64) {
+        if self.quiet_since.is_some() {
+            self.quiet_since = Some(now);
+        }
+        for lane in &mut self.lanes {
+            if lane.quiet_since.is_some() {
+                lane.quiet_since = Some(now);
+            }
+        }
     }
 
     /// The partition was read to its end at `now` (listening clock, ms):
@@ -222,12 +326,16 @@ impl PartitionState {
         let mut lanes: Vec<LaneCheckpoint> =
             self.lanes.iter().map(|l| l.checkpoint(self.next_offset)).collect();
         lanes.sort_by(|a, b| a.host.cmp(&b.host));
-        let resume_offset = lanes
+        // `recent.span` earlier than any lane needs, so the ids of the
+        // records before the first re-processed one are known again.
+        let resume_offset = (lanes
             .iter()
             .map(|l| l.resume_offset)
             .min()
             .unwrap_or(self.next_offset)
-            .min(self.next_offset);
+            .min(self.next_offset)
+            - self.recent.span)
+            .max(0);
         PartitionCheckpoint {
             partition,
             resume_offset,
@@ -312,6 +420,25 @@ mod tests {
     }
 
     #[test]
+    fn recent_ids_are_those_of_the_last_span_offsets() {
+        let mut r = RecentIds::new(3);
+        r.push(10, 1);
+        r.push(11, 2);
+        r.push(12, 1);
+        assert!(r.contains(13, 1) && r.contains(13, 2));
+        assert!(r.contains(14, 2), "offsets 11, 12, 13 are the last 3 before 14");
+        assert!(!r.contains(15, 2));
+        assert!(r.contains(15, 1), "offset 12 still holds id 1");
+        assert!(!r.contains(16, 1));
+        assert!(r.is_empty());
+        let mut p = PartitionState::new(100);
+        p.next_offset = 500;
+        assert_eq!(p.checkpoint(0).resume_offset, 400, "resumes early enough to refill the ids");
+        p.next_offset = 50;
+        assert_eq!(p.checkpoint(0).resume_offset, 0);
+    }
+
+    #[test]
     fn a_restored_lane_skips_what_it_had_accounted_for() {
         let cp = PartitionCheckpoint {
             partition: 0,
@@ -319,7 +446,7 @@ mod tests {
             replay_until: 50,
             lanes: vec![LaneCheckpoint { host: "web1".into(), resume_offset: 30, max_time: 7 }],
         };
-        let mut p = PartitionState::restore(&cp);
+        let mut p = PartitionState::restore(&cp, 0);
         assert_eq!(p.next_offset, 10);
         let lane = p.lane("web1");
         assert_eq!((lane.skip_below, lane.max_time), (30, 7));
