@@ -92,7 +92,27 @@ pub async fn render(cfg: &Config, top: usize) -> Result<String, Error> {
             writeln!(out, "  {rank:>2}. {cat:<24} {n:>6}")?;
         }
     }
-    let late: Vec<(String,)> = rows(&s, format!("SELECT reason FROM {ks}.late_events")).await?;
+    type LateRow = (CqlTimestamp, String, String, CqlTimestamp, i32, i64);
+    let mut late: Vec<LateRow> = rows(
+        &s,
+        format!("SELECT event_time, source_host, reason, watermark, kafka_partition, kafka_offset FROM {ks}.late_events"),
+    )
+    .await?;
     writeln!(out, "\nLate events (not counted, kept in late_events): {}", late.len())?;
+    let mut by_cause: BTreeMap<(&str, &str), usize> = Default::default();
+    for (_, host, reason, ..) in &late {
+        *by_cause.entry((reason.as_str(), host.as_str())).or_default() += 1;
+    }
+    for ((reason, host), n) in &by_cause {
+        writeln!(out, "  {reason:<18} {host:<16} {n:>6}")?;
+    }
+    // The first ones in stream order: where lateness started.
+    late.sort_by_key(|r| (r.4, r.5));
+    if !late.is_empty() {
+        writeln!(out, "  event time (UTC)     web server        reason             behind watermark     partition  offset")?;
+    }
+    for (t, host, reason, wm, partition, offset) in late.iter().take(top) {
+        writeln!(out, "  {}  {host:<16}  {reason:<18} {}  {partition:>9}  {offset:>6}", stamp(t.0), stamp(wm.0))?;
+    }
     Ok(out)
 }

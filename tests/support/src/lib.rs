@@ -2,9 +2,11 @@
 //! [`Service`] runs a real binary as a child process (config file, log file,
 //! metrics scraping, SIGTERM, SIGKILL, its log shown when a test fails),
 //! [`wait_until`] polls a condition, and [`java`] drives Apache Avro's Java
-//! IPC implementation — the code inside Flume's Avro source and sink.
+//! IPC implementation — the code inside Flume's Avro source and sink;
+//! [`kafka::PrivateKafka`] is a broker of a test's own.
 
 pub mod java;
+pub mod kafka;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -6,11 +6,10 @@
 #![allow(dead_code, clippy::type_complexity)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clickstream_contract::ClickEvent;
+use clickstream_testkit::kafka::PrivateKafka;
 use clickstream_logparse::{LineOrigin, Parser};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -23,32 +22,22 @@ use scylla::value::CqlTimestamp;
 
 pub const LATENESS: i64 = 10_000;
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 /// A Kafka broker for one test: `$KAFKA_BROKERS` when set (scripts/test
 /// sets it to the stack's broker), else a private Tansu started through
 /// `scripts/stack` with its own port and data directory, stopped on drop,
 /// so tests neither disturb nor are slowed by other users of the shared one.
 pub struct Broker {
     pub addr: String,
-    private: Option<PrivateBroker>,
+    private: Option<PrivateKafka>,
 }
 
 impl Broker {
     /// Stops and starts the broker (private brokers only).
     pub fn restart(&self) {
-        let p = self
-            .private
+        self.private
             .as_ref()
-            .expect("only a private broker can be restarted");
-        p.stack(&["down", "kafka"]);
-        std::thread::sleep(Duration::from_secs(2));
-        p.stack(&["up", "kafka"]);
+            .expect("only a private broker can be restarted")
+            .restart();
     }
 }
 
@@ -66,53 +55,10 @@ pub fn broker() -> Broker {
 
 /// Always a private broker (for tests that restart it).
 pub fn private_broker() -> Broker {
-    let p = PrivateBroker {
-        dir: tempfile::tempdir().unwrap(),
-        port: free_port(),
-    };
-    p.stack(&["up", "kafka"]);
+    let p = PrivateKafka::start();
     Broker {
-        addr: format!("127.0.0.1:{}", p.port),
+        addr: p.addr(),
         private: Some(p),
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct PrivateBroker {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl PrivateBroker {
-    fn stack(&self, args: &[&str]) {
-        let out = Command::new(repo_root().join("scripts/stack"))
-            .args(args)
-            .env("CLICKSTREAM_STACK_DIR", self.dir.path())
-            .env("KAFKA_PORT", self.port.to_string())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "scripts/stack {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        let _ = Command::new(repo_root().join("scripts/stack"))
-            .args(["down", "kafka"])
-            .env("CLICKSTREAM_STACK_DIR", self.dir.path())
-            .env("KAFKA_PORT", self.port.to_string())
-            .output();
     }
 }
 
