@@ -96,6 +96,23 @@ async fn main() {
     let decode_secs = t0.elapsed().as_secs_f64();
     assert_eq!(n_ok, values.len());
 
+    // 1a. Core only, without the recent-ids memory (what it costs).
+    let forgetful = CoreConfig { recent_ids: 0, ..CoreConfig::from_config(&cfg) };
+    let mut core = Core::new(forgetful);
+    core.assign(&[0]);
+    let t0 = Instant::now();
+    for (offset, v) in values.iter().enumerate() {
+        let e = ClickEvent::decode_single_object(v).expect("decode");
+        let c = Click::from_event(&e).expect("id");
+        core.process(0, offset as i64, &c);
+        if offset % flush_every == flush_every - 1 {
+            core.advance(0);
+            std::hint::black_box(core.drain());
+        }
+    }
+    let forgetful_secs = t0.elapsed().as_secs_f64();
+    drop(core);
+
     // 1. Core only: decode + window + dedup.
     let mut core = Core::new(CoreConfig::from_config(&cfg));
     core.assign(&[0]);
@@ -153,6 +170,10 @@ async fn main() {
     println!(
         "baseline: decode only             {:>10.0} events/s",
         events / decode_secs
+    );
+    println!(
+        "core only, no recent-ids memory   {:>10.0} events/s",
+        events / forgetful_secs
     );
     println!(
         "core only (decode+window+dedup)   {:>10.0} events/s",

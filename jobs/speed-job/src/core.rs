@@ -319,19 +319,23 @@ impl Core {
         }
         let t = c.time_ms;
         let bucket = cfg.last_end(t);
-        // A re-sent copy of an event counted in a window still open, or of
-        // one of the partition's recent records, is a duplicate however far
-        // its server has moved on since.
-        let duplicate = self.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id))
-            || p.recent.contains(offset, c.id);
+        // A re-sent copy of an event counted in a window still open is a
+        // duplicate however far its server has moved on since; so is a copy
+        // of one of the partition's recent records that would otherwise be
+        // late (its windows closed meanwhile).
         p.recent.push(offset, c.id);
-        if duplicate {
+        if self.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id)) {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;
         }
-        let lane = p.lane(c.host);
+        let (lane, recent) = p.lane_and_recent(c.host);
         let wm = lane.watermark(cfg.lateness);
+        let g = self.closed_through;
         if t < wm {
+            if recent.contains(offset, c.id) {
+                self.stats.duplicates += 1;
+                return Verdict::Duplicate;
+            }
             self.stats.late += 1;
             self.pending.late.push(late_row(
                 c,
@@ -344,11 +348,14 @@ impl Core {
         }
         let max_before = lane.max_time;
         lane.max_time = max_before.max(t);
-        let g = self.closed_through;
         if bucket <= g {
             if offset < replay_until {
                 self.stats.replayed += 1;
                 return Verdict::Replayed;
+            }
+            if recent.contains(offset, c.id) {
+                self.stats.duplicates += 1;
+                return Verdict::Duplicate;
             }
             self.stats.late += 1;
             self.pending

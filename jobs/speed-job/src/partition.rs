@@ -27,7 +27,6 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use compact_str::CompactString;
-use rustc_hash::FxHashMap;
 
 /// A lane's state as saved in a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,49 +84,37 @@ pub struct Lane {
 /// window of recent *offsets* recognises them whatever the event times.
 /// Offsets, not counts or time, keep the verdict the same in every run and
 /// after a restart (the checkpoint resumes `span` offsets earlier to refill it).
+///
+/// Only events that would otherwise be late consult it (a copy of an event
+/// in an open window is caught by the open-window set), so it is a plain
+/// ring: pushing costs next to nothing, and the rare lookup scans it.
 #[derive(Debug, Clone, Default)]
 pub struct RecentIds {
     span: i64,
     order: VecDeque<(i64, u128)>,
-    count: FxHashMap<u128, u32>,
 }
 
 impl RecentIds {
     fn new(span: i64) -> RecentIds {
-        RecentIds { span, ..RecentIds::default() }
+        RecentIds { span, order: VecDeque::new() }
     }
 
     /// Whether `id` was among the records of the last `span` offsets before `offset`.
-    #[inline]
-    pub fn contains(&mut self, offset: i64, id: u128) -> bool {
-        self.expire(offset);
-        self.count.contains_key(&id)
+    pub fn contains(&self, offset: i64, id: u128) -> bool {
+        let from = offset - self.span;
+        self.order.iter().any(|&(o, x)| x == id && o >= from && o < offset)
     }
 
-    /// Remembers the record at `offset`.
+    /// Remembers the record at `offset` (and forgets those more than `span` before it).
     #[inline]
     pub fn push(&mut self, offset: i64, id: u128) {
         if self.span <= 0 {
             return;
         }
-        self.expire(offset);
-        self.order.push_back((offset, id));
-        *self.count.entry(id).or_insert(0) += 1;
-    }
-
-    fn expire(&mut self, offset: i64) {
-        while let Some(&(o, id)) = self.order.front() {
-            if o >= offset - self.span {
-                break;
-            }
+        while self.order.front().is_some_and(|&(o, _)| o < offset - self.span) {
             self.order.pop_front();
-            if let Some(n) = self.count.get_mut(&id) {
-                *n -= 1;
-                if *n == 0 {
-                    self.count.remove(&id);
-                }
-            }
         }
+        self.order.push_back((offset, id));
     }
 
     /// Ids held.
@@ -228,6 +215,19 @@ impl PartitionState {
                 })
                 .collect(),
         }
+    }
+
+    /// [`PartitionState::lane`], and the partition's recent ids beside it.
+    #[inline]
+    pub fn lane_and_recent(&mut self, host: &str) -> (&mut Lane, &RecentIds) {
+        let i = match self.lanes.iter().position(|l| l.host == host) {
+            Some(i) => i,
+            None => {
+                self.lane(host);
+                self.lanes.len() - 1
+            }
+        };
+        (&mut self.lanes[i], &self.recent)
     }
 
     /// The lane of web server `host`, created empty (max time `i64::MIN`:
@@ -430,7 +430,9 @@ mod tests {
         assert!(!r.contains(15, 2));
         assert!(r.contains(15, 1), "offset 12 still holds id 1");
         assert!(!r.contains(16, 1));
-        assert!(r.is_empty());
+        r.push(20, 3);
+        assert_eq!(r.len(), 1, "older records are forgotten");
+        assert!(!r.contains(20, 3), "a record is not its own copy");
         let mut p = PartitionState::new(100);
         p.next_offset = 500;
         assert_eq!(p.checkpoint(0).resume_offset, 400, "resumes early enough to refill the ids");
