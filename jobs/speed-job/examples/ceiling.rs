@@ -61,6 +61,24 @@ fn encoded_events(n: u64, visitors: u32, duration_secs: u64) -> Vec<Vec<u8>> {
     out.into_iter().map(|(_, v)| v).collect()
 }
 
+/// Decode + window + dedup over `values`, draining every `flush_every`
+/// events: seconds taken, and the core for its final state.
+fn core_only(cfg: CoreConfig, values: &[Vec<u8>], flush_every: usize) -> (f64, Core) {
+    let mut core = Core::new(cfg);
+    core.assign(&[0]);
+    let t0 = Instant::now();
+    for (offset, v) in values.iter().enumerate() {
+        let e = ClickEvent::decode_single_object(v).expect("decode");
+        let c = Click::from_event(&e).expect("id");
+        core.process(0, offset as i64, &c);
+        if offset % flush_every == flush_every - 1 {
+            core.advance(0);
+            std::hint::black_box(core.drain());
+        }
+    }
+    (t0.elapsed().as_secs_f64(), core)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -98,35 +116,10 @@ async fn main() {
 
     // 1a. Core only, without the recent-ids memory (what it costs).
     let forgetful = CoreConfig { recent_ids: 0, ..CoreConfig::from_config(&cfg) };
-    let mut core = Core::new(forgetful);
-    core.assign(&[0]);
-    let t0 = Instant::now();
-    for (offset, v) in values.iter().enumerate() {
-        let e = ClickEvent::decode_single_object(v).expect("decode");
-        let c = Click::from_event(&e).expect("id");
-        core.process(0, offset as i64, &c);
-        if offset % flush_every == flush_every - 1 {
-            core.advance(0);
-            std::hint::black_box(core.drain());
-        }
-    }
-    let forgetful_secs = t0.elapsed().as_secs_f64();
-    drop(core);
+    let (forgetful_secs, _) = core_only(forgetful, &values, flush_every);
 
     // 1. Core only: decode + window + dedup.
-    let mut core = Core::new(CoreConfig::from_config(&cfg));
-    core.assign(&[0]);
-    let t0 = Instant::now();
-    for (offset, v) in values.iter().enumerate() {
-        let e = ClickEvent::decode_single_object(v).expect("decode");
-        let c = Click::from_event(&e).expect("id");
-        core.process(0, offset as i64, &c);
-        if offset % flush_every == flush_every - 1 {
-            core.advance(0);
-            std::hint::black_box(core.drain());
-        }
-    }
-    let core_secs = t0.elapsed().as_secs_f64();
+    let (core_secs, core) = core_only(CoreConfig::from_config(&cfg), &values, flush_every);
     let core_size = core.state_size();
     let core_stats = core.stats();
     let rss_core = rss_kib("VmRSS:");
