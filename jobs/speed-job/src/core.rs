@@ -309,11 +309,12 @@ impl Core {
         p.next_offset = p.next_offset.max(offset + 1);
         p.record_read();
         let replay_until = p.replay_until;
-        let lane = p.lane(c.host);
+        let (lane, recent) = p.lane_and_recent(c.host);
         lane.event_read();
+        // Every record, whatever its verdict, is one of the recent ones.
+        recent.push(offset, c.id);
         if offset < lane.skip_below {
             // Accounted for before the checkpoint this run resumed from.
-            p.recent.push(offset, c.id);
             self.stats.replayed += 1;
             return Verdict::Replayed;
         }
@@ -323,12 +324,10 @@ impl Core {
         // duplicate however far its server has moved on since; so is a copy
         // of one of the partition's recent records that would otherwise be
         // late (its windows closed meanwhile).
-        p.recent.push(offset, c.id);
         if self.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id)) {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;
         }
-        let (lane, recent) = p.lane_and_recent(c.host);
         let wm = lane.watermark(cfg.lateness);
         let g = self.closed_through;
         if t < wm {

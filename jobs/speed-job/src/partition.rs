@@ -186,7 +186,7 @@ pub struct PartitionState {
     /// One per web server seen here; a handful, so a vector beats a map.
     lanes: Vec<Lane>,
     /// Ids of the most recent records, for duplicates of closed windows.
-    pub recent: RecentIds,
+    recent: RecentIds,
 }
 
 impl PartitionState {
@@ -219,7 +219,7 @@ impl PartitionState {
 
     /// [`PartitionState::lane`], and the partition's recent ids beside it.
     #[inline]
-    pub fn lane_and_recent(&mut self, host: &str) -> (&mut Lane, &RecentIds) {
+    pub fn lane_and_recent(&mut self, host: &str) -> (&mut Lane, &mut RecentIds) {
         let i = match self.lanes.iter().position(|l| l.host == host) {
             Some(i) => i,
             None => {
@@ -227,7 +227,7 @@ impl PartitionState {
                 self.lanes.len() - 1
             }
         };
-        (&mut self.lanes[i], &self.recent)
+        (&mut self.lanes[i], &mut self.recent)
     }
 
     /// The lane of web server `host`, created empty (max time `i64::MIN`:
