@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use clickstream_channel::ChannelError;
 use clickstream_telemetry::prometheus_client::metrics::counter::Counter;
 use clickstream_telemetry::prometheus_client::metrics::family::Family;
 use clickstream_telemetry::prometheus_client::metrics::gauge::Gauge;
@@ -79,8 +80,17 @@ impl Metrics {
     }
 }
 
-/// Label values of `source_paused`.
+/// Label values of `source_paused`: every value [`pause_reason`] returns.
 pub const SOURCE_PAUSE_REASONS: [&str; 3] = ["channel_full", "disk_floor", "channel_error"];
+
+/// The `source_paused` label of a refused put.
+pub fn pause_reason(e: &ChannelError) -> &'static str {
+    match e {
+        ChannelError::Full { .. } => SOURCE_PAUSE_REASONS[0],
+        ChannelError::DiskFloor { .. } => SOURCE_PAUSE_REASONS[1],
+        _ => SOURCE_PAUSE_REASONS[2],
+    }
+}
 
 /// A one-label set.
 pub fn label(key: &'static str, value: impl Into<String>) -> Labels {

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clickstream_channel::{Channel, ChannelError, Position};
+use clickstream_channel::{Channel, Position};
 use clickstream_logparse::{LineOrigin, Parser};
 use flate2::read::MultiGzDecoder;
 use tracing::{debug, error, info, warn};
@@ -47,7 +47,7 @@ use self::position::FilePosition;
 use self::quarantine::{quarantine, Reason};
 use self::scan::{ReadyFile, Scanner};
 use crate::config::{Completion, DuplicatePolicy, InvalidUtf8, Validated};
-use crate::metrics::{label, Metrics};
+use crate::metrics::{label, pause_reason, Metrics};
 
 pub use self::quarantine::Reason as QuarantineReason;
 
@@ -433,12 +433,7 @@ impl SpoolSource {
                     return true;
                 }
                 Err(e) => {
-                    let why = match &e {
-                        ChannelError::Full { .. } => "channel_full",
-                        ChannelError::DiskFloor { .. } => "disk_floor",
-                        _ => "channel_error",
-                    };
-                    self.metrics.source_paused.get_or_create(&label("reason", why)).inc();
+                    self.metrics.source_paused.get_or_create(&label("reason", pause_reason(&e))).inc();
                     if !logged {
                         warn!(error = %e, "source paused");
                         logged = true;
