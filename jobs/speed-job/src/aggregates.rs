@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use clickstream_sketch::{Hll, Position};
 use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
@@ -194,12 +195,18 @@ pub struct HealthAgg {
     pub non_200: u64,
     /// By class 1xx..5xx.
     pub classes: [u64; 5],
+    /// Distinct client addresses, as a HyperLogLog sketch (4 KiB): merged
+    /// by `serve` over the windows tiling an hour and over the web servers.
+    /// Order- and duplicate-insensitive, so replays rebuild it byte for byte.
+    pub visitors: Hll,
 }
 
 impl HealthAgg {
-    /// Counts one response.
+    /// Counts one response from the client whose sketch position is
+    /// `visitor` (hashed once per event by the caller, for all its windows).
     #[inline]
-    pub fn add(&mut self, status: i32) {
+    pub fn add(&mut self, status: i32, visitor: Position) {
+        self.visitors.insert_at(visitor);
         self.requests += 1;
         if status != 200 {
             self.non_200 += 1;
@@ -246,9 +253,10 @@ mod tests {
     #[test]
     fn health_counts_classes() {
         let mut h = HealthAgg::default();
-        for st in [200, 200, 304, 404, 500, 503, 101] {
-            h.add(st);
+        for (i, st) in [200, 200, 304, 404, 500, 503, 101].into_iter().enumerate() {
+            h.add(st, Position::of(if i < 4 { b"10.0.0.1" } else { b"10.0.0.2" }));
         }
         assert_eq!((h.requests, h.non_200, h.classes), (7, 5, [1, 2, 1, 1, 2]));
+        assert_eq!(h.visitors.estimate(), 2);
     }
 }

@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use clickstream_sketch::Position;
 use rustc_hash::FxHashSet;
 
 use crate::aggregates::{DdosAgg, HealthAgg, HostTable, WindowStore};
@@ -386,11 +387,13 @@ impl Core {
                 a.requests > threshold
             });
         }
+        // Hashed once here, applied to every health window of the event.
+        let visitor = Position::of(c.client.as_bytes());
         for s in cfg.health.starts(t) {
             if s + cfg.health.size > g {
                 let (threshold, stats) = (cfg.health_threshold, &mut self.stats);
                 self.health.update(s, c.host, |a| {
-                    a.add(c.status);
+                    a.add(c.status, visitor);
                     if a.non_200 == threshold + 1 && c.status != 200 {
                         stats.health_alerts += 1;
                     }
@@ -637,6 +640,8 @@ fn health_row(
         requests: a.requests,
         non_200: a.non_200,
         classes: a.classes,
+        visitors_hll: a.visitors.to_bytes(),
+        visitors_estimate: a.visitors.estimate(),
         unhealthy: a.non_200 > threshold,
         is_final,
     }

@@ -8,6 +8,7 @@ use crate::rows::*;
 
 const T0: i64 = 1_795_132_800_000; // 2026-11-20T00:00:00Z, minute-aligned
 
+#[derive(Clone)]
 struct Ev {
     id: u128,
     t: i64,
@@ -217,6 +218,37 @@ fn twelve_failures_in_five_minutes_make_a_host_unhealthy_and_ten_do_not() {
         Some(10)
     );
     assert_eq!(core.stats().health_alerts, 1);
+}
+
+#[test]
+fn health_rows_carry_the_sketch_of_their_visitors() {
+    let mut core = Core::new(CoreConfig::issue_defaults());
+    core.assign(&[0]);
+    let mut tables = Tables::default();
+    let at = T0 + 600_000; // minute-aligned
+    let clients = ["198.51.100.1", "198.51.100.2", "2001:db8::7", "198.51.100.1"];
+    let mut events: Vec<Ev> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ev(i as u128, at + i as i64 * 1000, c, "web1", "shop", 200))
+        .collect();
+    events.push(events[2].clone()); // a re-sent copy: counted once, changes no sketch
+    events.push(ev(99, at + 3_600_000, "10.9.9.9", "web1", "shop", 200)); // the newest, far past
+    for (o, e) in events.iter().enumerate() {
+        feed(&mut core, 0, o as i64, e);
+    }
+    end_of_input(&mut core, &[0], &mut tables);
+    let row = &tables.health[&("web1".to_string(), at)];
+    let mut want = clickstream_sketch::Hll::new();
+    for c in &clients[..3] {
+        want.insert(c.as_bytes());
+    }
+    assert_eq!((row.requests, row.visitors_estimate), (4, 3));
+    assert_eq!(row.visitors_hll, want.to_bytes(), "the shared format, from the client addresses");
+    // Every window of the four events holds the same three visitors.
+    let windows: Vec<_> = tables.health.values().filter(|r| r.window_start <= at && r.window_end > at).collect();
+    assert_eq!(windows.len(), 5);
+    assert!(windows.iter().all(|r| r.visitors_hll == row.visitors_hll));
 }
 
 #[test]
@@ -585,6 +617,13 @@ fn a_crash_and_restart_from_the_checkpoint_gives_the_same_tables() {
         reference.ddos.len() >= 3
             && !reference.late.is_empty()
             && reference.health.values().any(|r| r.unhealthy)
+    );
+    // Rows are compared whole, visitor sketches included: they must hold
+    // several visitors for the comparison to mean something.
+    assert!(
+        reference.health.values().any(|r| r.visitors_estimate >= 3 && r.visitors_hll.len() > 3),
+        "{:?}",
+        reference.health.values().map(|r| r.visitors_estimate).collect::<Vec<_>>()
     );
     for (order, crash) in [(1, 1000), (2, 1), (3, 2999), (4, 4567), (5, 250), (6, 6000)] {
         let got = run(&stream, order, Some(crash), 250);

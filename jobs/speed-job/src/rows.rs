@@ -40,6 +40,11 @@ pub struct HealthRow {
     pub non_200: u64,
     /// Responses by status class 1xx..5xx.
     pub classes: [u64; 5],
+    /// Distinct client addresses: the HyperLogLog sketch in
+    /// `clickstream_sketch`'s byte format (`visitors_hll`), mergeable by readers.
+    pub visitors_hll: Vec<u8>,
+    /// That sketch's estimate (`visitors_estimate`), for readers of one window.
+    pub visitors_estimate: u64,
     /// `non_200` is over the threshold.
     pub unhealthy: bool,
     /// The window is closed.

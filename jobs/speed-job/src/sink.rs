@@ -141,7 +141,8 @@ impl Sink {
             .await?,
             health: prepare(format!(
                 "INSERT INTO {ks}.server_health (source_host, day, window_start, window_end, requests, non_200, status_1xx, \
-                 status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 status_2xx, status_3xx, status_4xx, status_5xx, visitors_hll, visitors_estimate, unhealthy, is_final) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .await?,
             health_alert: prepare(format!(
@@ -249,6 +250,8 @@ impl Sink {
                     c[2],
                     c[3],
                     c[4],
+                    r.visitors_hll.as_slice(),
+                    r.visitors_estimate as i64,
                     r.unhealthy,
                     r.is_final,
                 ),

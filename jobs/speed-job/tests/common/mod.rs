@@ -272,6 +272,8 @@ pub struct Tables {
     pub ddos: BTreeSet<(i64, String, i64, i64, i64, i64, Vec<String>, bool)>,
     /// (host, day, window_start, window_end, requests, non_200, classes, unhealthy, is_final)
     pub health: BTreeSet<(String, String, i64, i64, i64, i64, [i64; 5], bool, bool)>,
+    /// server_health's visitor columns: (host, window_start, visitors_hll, visitors_estimate)
+    pub visitors: BTreeSet<(String, i64, Vec<u8>, i64)>,
     /// (day, window_start, host, window_end, requests, non_200, is_final)
     pub health_alerts: BTreeSet<(String, i64, String, i64, i64, i64, bool)>,
     /// (window_start, category, window_end, requests, is_final)
@@ -375,10 +377,12 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     // Health and popularity: 5 min windows sliding by 1 min.
     let mut health: BTreeMap<(String, i64), (i64, i64, [i64; 5])> = BTreeMap::new();
     let mut pop: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    let mut clients: BTreeMap<(String, i64), BTreeSet<&str>> = BTreeMap::new();
     for e in &counted {
         let last = e.event_time_ms.div_euclid(60_000) * 60_000;
         for k in 0..5 {
             let ws = last - k * 60_000;
+            clients.entry((e.source_host.to_string(), ws)).or_default().insert(e.client_addr.as_ref());
             let h = health.entry((e.source_host.to_string(), ws)).or_default();
             h.0 += 1;
             if e.status != 200 {
@@ -405,6 +409,14 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
             t.health_alerts
                 .insert((day(ws), ws, host, ws + 300_000, n, bad, fin));
         }
+    }
+    // Visitors: the sketch (the shared format) of each window's distinct addresses.
+    for ((host, ws), set) in clients {
+        let mut h = clickstream_sketch::Hll::new();
+        for c in &set {
+            h.insert(c.as_bytes());
+        }
+        t.visitors.insert((host, ws, h.to_bytes(), h.estimate() as i64));
     }
     let mut per_window: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
     for ((ws, cat), n) in pop {
@@ -443,6 +455,7 @@ pub fn assert_tables_eq(got: &Tables, want: &Tables) {
     }
     same!(ddos);
     same!(health);
+    same!(visitors);
     same!(health_alerts);
     same!(popularity);
     same!(top);
@@ -506,6 +519,11 @@ pub async fn read_tables(s: &Session, ks: &str) -> Tables {
         let (h, d, ws, we, n, bad, c1, c2, c3, c4, c5, u, f) = row.unwrap();
         t.health
             .insert((h, d, ws.0, we.0, n, bad, [c1, c2, c3, c4, c5], u, f));
+    }
+    let r = rows(format!("SELECT source_host, window_start, visitors_hll, visitors_estimate FROM {ks}.server_health")).await;
+    for row in r.rows::<(String, CqlTimestamp, Vec<u8>, i64)>().unwrap() {
+        let (h, ws, hll, estimate) = row.unwrap();
+        t.visitors.insert((h, ws.0, hll, estimate));
     }
     let r = rows(format!("SELECT day, window_start, source_host, window_end, requests, non_200, is_final FROM {ks}.health_alerts")).await;
     for row in r
