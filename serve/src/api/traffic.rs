@@ -7,8 +7,13 @@
 //! the speed layer's `server_health` windows in Cassandra: the windows whose
 //! start is a multiple of their length (`:00, :05, …, :55` for 5-minute
 //! windows) tile the hour exactly, so an hour's requests are the sum, over
-//! the web servers, of those windows. The speed views keep no visitor
-//! identities, so speed rows have `visitors: null`.
+//! the web servers, of those windows. Distinct visitors do not add up that
+//! way (a visitor of two windows or two servers is one visitor), so each
+//! window carries a HyperLogLog sketch of its client addresses
+//! (`clickstream_sketch`): the sketches of those windows, merged, are the
+//! sketch of the hour (or of the day), and its estimate (±1.6 % standard
+//! error) is the speed row's `visitors`, marked `visitors_exact: false`.
+//! Batch rows are exact (`visitors_exact: true`).
 //!
 //! Hours of a speed day without any window row are left out rather than
 //! reported as 0: the speed layer cannot tell "no traffic" from "not seen
@@ -17,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{RawQuery, State};
+use clickstream_sketch::Hll;
 use axum::Json;
 use chrono::NaiveDate;
 use futures_util::future::try_join_all;
@@ -52,8 +58,12 @@ pub struct TrafficRow {
     pub hour: Option<u8>,
     /// Requests (distinct events for batch rows).
     pub requests: u64,
-    /// Distinct visitors; `null` for speed rows (the speed views keep none).
+    /// Distinct visitors: exact for batch rows, a HyperLogLog estimate for
+    /// speed rows; `null` when a speed window of the hour has no sketch (rows
+    /// of a speed job older than the sketch).
     pub visitors: Option<u64>,
+    /// `true` for batch rows (counted), `false` for speed rows (estimated).
+    pub visitors_exact: bool,
     /// `batch` or `speed`.
     pub source: Source,
 }
@@ -130,6 +140,7 @@ pub async fn load(
             hour: None,
             requests: d.requests,
             visitors: Some(d.unique_visitors),
+            visitors_exact: true,
             source: Source::Batch,
         }));
     } else {
@@ -139,6 +150,7 @@ pub async fn load(
             hour: Some(h.hour),
             requests: h.requests,
             visitors: Some(h.unique_visitors),
+            visitors_exact: true,
             source: Source::Batch,
         }));
     }
@@ -147,25 +159,28 @@ pub async fn load(
     let windows = speed_windows(state, &speed_days).await?;
     let hours = speed_hours(&windows, window_ms);
     if per_day {
-        let mut by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-        for (start, n) in &hours {
-            *by_day.entry(day_of(*start)).or_default() += n;
+        // A day's visitors: the union of its hours' sketches, not a sum.
+        let mut by_day: BTreeMap<NaiveDate, SpeedHour> = BTreeMap::new();
+        for (start, h) in hours {
+            by_day.entry(day_of(start)).or_default().absorb(h);
         }
-        rows.extend(by_day.into_iter().map(|(d, n)| TrafficRow {
+        rows.extend(by_day.into_iter().map(|(d, h)| TrafficRow {
             start: rfc3339(day_start(d)),
             day: d.to_string(),
             hour: None,
-            requests: n,
-            visitors: None,
+            requests: h.requests,
+            visitors: h.visitors(),
+            visitors_exact: false,
             source: Source::Speed,
         }));
     } else {
-        rows.extend(hours.into_iter().map(|(start, n)| TrafficRow {
+        rows.extend(hours.into_iter().map(|(start, h)| TrafficRow {
             start: rfc3339(start),
             day: day_of(start).to_string(),
             hour: Some(((start - day_start(day_of(start))) / HOUR_MS) as u8),
-            requests: n,
-            visitors: None,
+            requests: h.requests,
+            visitors: h.visitors(),
+            visitors_exact: false,
             source: Source::Speed,
         }));
     }
@@ -216,18 +231,73 @@ async fn speed_windows(
     Ok(per_pair.into_iter().flatten().collect())
 }
 
-/// Requests per hour start (ms): the sum of the windows that tile the hour
-/// (length `window_ms`, start a multiple of it), over every host. The other
-/// windows overlap these and are ignored, so no event is counted twice.
-pub fn speed_hours(windows: &[HealthWindow], window_ms: i64) -> BTreeMap<i64, u64> {
-    let mut hours = BTreeMap::new();
+/// An hour (or a day) of the speed layer: requests summed, visitor
+/// sketches merged.
+#[derive(Debug, Clone)]
+pub struct SpeedHour {
+    /// Sum of the tiling windows' requests.
+    pub requests: u64,
+    /// Union of their sketches; `None` once one of them had no (readable) sketch.
+    pub sketch: Option<Hll>,
+}
+
+impl Default for SpeedHour {
+    fn default() -> SpeedHour {
+        SpeedHour {
+            requests: 0,
+            sketch: Some(Hll::new()),
+        }
+    }
+}
+
+impl SpeedHour {
+    /// Adds a window (or an hour) with `sketch`.
+    fn add(&mut self, requests: u64, sketch: Option<&Hll>) {
+        self.requests += requests;
+        self.sketch = match (self.sketch.take(), sketch) {
+            (Some(mut mine), Some(other)) => {
+                mine.merge(other);
+                Some(mine)
+            }
+            _ => None,
+        };
+    }
+
+    fn absorb(&mut self, other: SpeedHour) {
+        self.add(other.requests, other.sketch.as_ref());
+    }
+
+    /// The estimated distinct visitors, if every window had a sketch.
+    pub fn visitors(&self) -> Option<u64> {
+        self.sketch.as_ref().map(Hll::estimate)
+    }
+}
+
+/// Per hour start (ms): the sum of the requests of the windows that tile
+/// the hour (length `window_ms`, start a multiple of it), over every host,
+/// and the union of their visitor sketches. The other windows overlap these
+/// and are ignored, so no event is counted twice (sketches would not mind,
+/// but the tiles already cover the hour).
+pub fn speed_hours(windows: &[HealthWindow], window_ms: i64) -> BTreeMap<i64, SpeedHour> {
+    let mut hours: BTreeMap<i64, SpeedHour> = BTreeMap::new();
     for w in windows {
         let tiles =
             w.window_end - w.window_start == window_ms && w.window_start.rem_euclid(window_ms) == 0;
-        if tiles {
-            *hours.entry(floor_to(w.window_start, HOUR_MS)).or_default() +=
-                w.requests.max(0) as u64;
+        if !tiles {
+            continue;
         }
+        let sketch = w.visitors_hll.as_deref().and_then(|b| {
+            Hll::from_bytes(b)
+                .inspect_err(|e| {
+                    tracing::warn!(host = %w.host, window_start = w.window_start, error = %e,
+                        "unreadable visitors_hll in server_health: the hour's visitors are unknown")
+                })
+                .ok()
+        });
+        hours
+            .entry(floor_to(w.window_start, HOUR_MS))
+            .or_default()
+            .add(w.requests.max(0) as u64, sketch.as_ref());
     }
     hours
 }
@@ -237,7 +307,13 @@ mod tests {
     use super::*;
 
     fn w(host: &str, start_min: i64, len_min: i64, requests: i64) -> HealthWindow {
+        let mut sketch = Hll::new();
+        for v in 0..requests.min(50) {
+            sketch.insert(format!("{host}-{v}").as_bytes());
+        }
         HealthWindow {
+            visitors_hll: Some(sketch.to_bytes()),
+            visitors_estimate: None,
             host: host.into(),
             window_start: start_min * 60_000,
             window_end: (start_min + len_min) * 60_000,
@@ -264,7 +340,21 @@ mod tests {
         let tiles_hour0: i64 = (0..60).step_by(5).map(|s| 1000 + s).sum();
         let tiles_hour1: i64 = (60..120).step_by(5).map(|s| 1000 + s).sum();
         assert_eq!(hours.len(), 2);
-        assert_eq!(hours[&0], (tiles_hour0 + 7) as u64);
-        assert_eq!(hours[&3_600_000], (tiles_hour1 + 3) as u64);
+        assert_eq!(hours[&0].requests, (tiles_hour0 + 7) as u64);
+        assert_eq!(hours[&3_600_000].requests, (tiles_hour1 + 3) as u64);
+        // Visitors: web1-0..49 in every window, web2-0..6 and web2-0..2: a union, not a sum.
+        assert_eq!(hours[&0].visitors(), Some(50 + 7));
+        assert_eq!(hours[&3_600_000].visitors(), Some(50 + 3));
+    }
+
+    #[test]
+    fn an_hour_with_a_window_without_sketch_has_unknown_visitors() {
+        let mut old = w("web1", 5, 5, 10);
+        old.visitors_hll = None;
+        let mut garbled = w("web1", 60, 5, 10);
+        garbled.visitors_hll = Some(vec![9, 9, 9]);
+        let hours = speed_hours(&[w("web1", 0, 5, 10), old, garbled, w("web1", 65, 5, 10)], 300_000);
+        assert_eq!((hours[&0].requests, hours[&0].visitors()), (20, None));
+        assert_eq!((hours[&3_600_000].requests, hours[&3_600_000].visitors()), (20, None));
     }
 }

@@ -60,6 +60,12 @@ pub struct HealthWindow {
     pub non_200: i64,
     /// Responses per status class 1xx..5xx.
     pub classes: [i64; 5],
+    /// The window's distinct client addresses as a HyperLogLog sketch
+    /// (`clickstream_sketch` format); `None` in rows written before the
+    /// speed job kept one.
+    pub visitors_hll: Option<Vec<u8>>,
+    /// That sketch's estimate for this window alone.
+    pub visitors_estimate: Option<i64>,
     /// `non_200` above the speed job's threshold.
     pub unhealthy: bool,
     /// The window will not change any more.
@@ -255,7 +261,8 @@ async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
         }
     };
     let health_cols = "source_host, window_start, window_end, requests, non_200, \
-                       status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final";
+                       status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final, \
+                       visitors_hll, visitors_estimate";
     let stmts = Statements {
         checkpoint: prepare(format!(
             "SELECT closed_through FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
@@ -418,6 +425,8 @@ impl CqlStore {
             Option<i64>,
             Option<bool>,
             Option<bool>,
+            Option<Vec<u8>>,
+            Option<i64>,
         );
         let d = day.to_string();
         let rows: Vec<Row> = match select {
@@ -449,6 +458,8 @@ impl CqlStore {
                 classes: [r.5, r.6, r.7, r.8, r.9].map(|c| c.unwrap_or(0)),
                 unhealthy: r.10.unwrap_or(false),
                 is_final: r.11.unwrap_or(false),
+                visitors_hll: r.12,
+                visitors_estimate: r.13,
             })
             .collect())
     }

@@ -336,16 +336,35 @@ impl TestKeyspace {
             .unwrap_or_else(|e| panic!("{cql}: {e}"));
     }
 
-    /// A `server_health` row as the speed job writes it.
+    /// A `server_health` row as a speed job without visitor sketches wrote it.
     pub async fn health(&self, host: &str, start: i64, len: i64, requests: i64, non_200: i64) {
+        self.health_with(host, start, len, requests, non_200, None).await;
+    }
+
+    /// A `server_health` row as the speed job writes it, with the sketch of
+    /// the window's client addresses (`None`: the column left null).
+    pub async fn health_with(
+        &self,
+        host: &str,
+        start: i64,
+        len: i64,
+        requests: i64,
+        non_200: i64,
+        visitors: Option<&clickstream_sketch::Hll>,
+    ) {
         let d = serve::time::day_of(start).to_string();
+        let (hll, estimate) = match visitors {
+            Some(v) => (Some(v.to_bytes()), Some(v.estimate() as i64)),
+            None => (None, None),
+        };
         self.run(
             format!(
                 "INSERT INTO {}.server_health (source_host, day, window_start, window_end, requests, non_200, status_1xx, \
-                 status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, 0, ?, true)",
+                 status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final, visitors_hll, visitors_estimate) \
+                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, 0, ?, true, ?, ?)",
                 self.name
             ),
-            (host, d, CqlTimestamp(start), CqlTimestamp(start + len), requests, non_200, requests - non_200, non_200, non_200 > 10),
+            (host, d, CqlTimestamp(start), CqlTimestamp(start + len), requests, non_200, requests - non_200, non_200, non_200 > 10, hll, estimate),
         )
         .await;
     }
