@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! cargo build --release -p fanout-agent
-//! cargo run --release -p fanout-agent --example bench_fanout -- EVENTS BROKERS HDFS_URL
+//! cargo run --release -p fanout-agent --example bench_fanout -- EVENTS BROKERS HDFS_URL [SENDERS]
 //! ```
+//! SENDERS (default 4) Flume clients send batches of 1,000 at once, as that
+//! many spool agents would.
 //! e.g. `500000 127.0.0.1:9092 hdfs://127.0.0.1:8020` (the stack), or an
 //! in-memory Tansu and `file:///tmp/master` for the agent's own ceiling.
 
@@ -58,6 +60,15 @@ fn peak_rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) the process has used so far, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: f64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -78,24 +89,24 @@ async fn bare_producer(brokers: &str, values: &[Vec<u8>]) -> f64 {
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .unwrap();
+    // As fast as the broker allows: everything queued (waiting only when the
+    // local queue is full), then every delivery report awaited.
     let t = Instant::now();
-    for chunk in values.chunks(2000) {
-        let mut pending = Vec::new();
-        for v in chunk {
-            let key = &v[v.len().saturating_sub(16)..];
-            loop {
-                match producer.send_result(FutureRecord::to(&topic).key(key).payload(v)) {
-                    Ok(d) => {
-                        pending.push(d);
-                        break;
-                    }
-                    Err(_) => producer.poll(Duration::from_millis(5)),
+    let mut pending = Vec::with_capacity(values.len());
+    for v in values {
+        let key = &v[v.len().saturating_sub(16)..];
+        loop {
+            match producer.send_result(FutureRecord::to(&topic).key(key).payload(v)) {
+                Ok(d) => {
+                    pending.push(d);
+                    break;
                 }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         }
-        for d in pending {
-            d.await.unwrap().unwrap();
-        }
+    }
+    for d in pending {
+        d.await.unwrap().unwrap();
     }
     values.len() as f64 / t.elapsed().as_secs_f64()
 }
@@ -105,6 +116,8 @@ fn main() {
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(300_000);
     let brokers = args.get(2).cloned().unwrap_or_else(|| "127.0.0.1:9092".into());
     let hdfs = args.get(3).cloned().unwrap_or_else(|| "hdfs://127.0.0.1:8020".into());
+    // Concurrent Flume clients, as that many spool agents would be.
+    let senders: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(4);
     let encoded = Arc::new(events(n));
     let n = encoded.len();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -126,7 +139,10 @@ fn main() {
         pid = std::process::id(),
     );
     std::fs::write(dir.path().join("fanout.toml"), config).unwrap();
-    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/fanout-agent");
+    // FANOUT_AGENT_BIN: another build, e.g. a copy of the previous one for a before/after run.
+    let binary = std::env::var_os("FANOUT_AGENT_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/fanout-agent"));
     assert!(binary.exists(), "build it first: cargo build --release -p fanout-agent");
     let mut child = std::process::Command::new(&binary)
         .args(["run", "--config"])
@@ -138,15 +154,17 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
+    let cpu_before = cpu_secs(child.id());
+    eprintln!("agent pid {} (for perf record -p)", child.id());
     let t = Instant::now();
     rt.block_on(async {
         let mut tasks = Vec::new();
-        for c in 0..2 {
+        for c in 0..senders {
             let encoded = Arc::clone(&encoded);
             tasks.push(tokio::spawn(async move {
                 let addr = format!("127.0.0.1:{listen}");
                 let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
-                for chunk in encoded.chunks(1000).skip(c).step_by(2) {
+                for chunk in encoded.chunks(1000).skip(c).step_by(senders) {
                     while client.append_batch_encoded(chunk).await.unwrap() != Status::Ok {}
                 }
             }));
@@ -168,15 +186,18 @@ fn main() {
         assert!(t.elapsed() < Duration::from_secs(900), "timed out");
     }
     let rss = peak_rss_kb(child.id());
+    let cpu = cpu_secs(child.id()) - cpu_before;
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     let (k, h) = (kafka_done.unwrap(), hdfs_done.unwrap());
-    println!("events: {n}   brokers: {brokers}   hdfs: {hdfs}");
+    println!("events: {n}   senders: {senders}   brokers: {brokers}   hdfs: {hdfs}");
     println!("source accepted all (durable in both channels): {:>10.0} events/s", n as f64 / accepted);
     println!("HDFS sink done:                                 {:>10.0} events/s", n as f64 / h);
     println!("Kafka sink done:                                {:>10.0} events/s", n as f64 / k);
     println!("bare rdkafka producer, same run:                {:>10.0} events/s", bare);
     println!("Kafka path / bare producer:                     {:>10.2}", (n as f64 / k) / bare);
     println!("both sinks done:                                {:>10.0} events/s", n as f64 / k.max(h));
+    println!("agent CPU (user+system) per event:           {:>10.2} us", cpu * 1e6 / n as f64);
+    println!("events per agent CPU-second (both sinks):       {:>10.0}", n as f64 / cpu);
     println!("peak RSS:                                       {:>10.1} MB", rss as f64 / 1024.0);
 }

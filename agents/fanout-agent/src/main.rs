@@ -32,7 +32,7 @@ enum Command {
 
 const EX_CONFIG: u8 = 78;
 
-fn load(path: &PathBuf) -> Result<Config, String> {
+fn load(path: &std::path::Path) -> Result<Config, String> {
     Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -8,7 +8,8 @@ use clickstream_telemetry::prometheus_client::metrics::family::Family;
 use clickstream_telemetry::prometheus_client::metrics::gauge::Gauge;
 use clickstream_telemetry::prometheus_client::registry::Registry;
 
-type Labels = Vec<(&'static str, String)>;
+/// The label set of a per-sink series.
+pub type Labels = Vec<(&'static str, String)>;
 
 /// Every metric of the fan-out agent.
 #[derive(Clone, Default)]

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use clickstream_avro_ipc::flume::{decode_event, ReceivedEvent, Status};
+use clickstream_avro_ipc::flume::{ReceivedEvent, Status};
 use clickstream_avro_ipc::server::BatchHandler;
 use clickstream_channel::{Channel, ChannelError};
 use clickstream_contract::ClickEvent;
@@ -56,7 +56,7 @@ impl Replicator {
         self.metrics.events_invalid.inc();
         let line = serde_json::json!({
             "reason": why,
-            "headers": event.headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+            "headers": event.headers().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             "body_base64": base64::engine::general_purpose::STANDARD.encode(&event.body),
         });
         let mut file = self.dead_letter.lock().unwrap_or_else(|p| p.into_inner());
@@ -76,9 +76,10 @@ impl Replicator {
     }
 }
 
-fn is_click_event(encoded: &[u8]) -> Result<(), String> {
-    let flume = decode_event(encoded).map_err(|e| format!("not a Flume event: {e}"))?;
-    ClickEvent::decode_datum(flume.body).map(|_| ()).map_err(|e| format!("body is not a ClickEvent: {e}"))
+/// The one full check of an event in the agent (the server checked the Flume
+/// envelope): the sinks then read only the fields they route by.
+fn is_click_event(event: &ReceivedEvent) -> Result<(), String> {
+    ClickEvent::decode_datum(&event.body).map(|_| ()).map_err(|e| format!("body is not a ClickEvent: {e}"))
 }
 
 /// Puts a batch into one route's channel; `false` when a required channel refused it.
@@ -107,7 +108,7 @@ impl BatchHandler for Replicator {
         self.metrics.events_received.inc_by(events.len() as u64);
         let mut good: Vec<Bytes> = Vec::with_capacity(events.len());
         for e in &events {
-            match is_click_event(&e.encoded) {
+            match is_click_event(e) {
                 Ok(()) => good.push(e.encoded.clone()),
                 Err(why) => {
                     warn!(%why, "invalid event kept in the dead-letter file");

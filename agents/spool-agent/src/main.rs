@@ -34,7 +34,7 @@ enum Command {
 /// Exit code for configuration errors (sysexits EX_CONFIG, as Vector uses).
 const EX_CONFIG: u8 = 78;
 
-fn load(path: &PathBuf) -> Result<spool_agent::config::Validated, String> {
+fn load(path: &std::path::Path) -> Result<spool_agent::config::Validated, String> {
     Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
 }
 

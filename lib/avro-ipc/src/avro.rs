@@ -300,6 +300,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads past a `map<string>`, checking it as [`Reader::map_str`] does,
+    /// without collecting the entries.
+    pub fn skip_map_str(&mut self) -> Result<(), DecodeError> {
+        loop {
+            let count = self.block_count(2)?;
+            if count == 0 {
+                return Ok(());
+            }
+            for _ in 0..count {
+                self.str()?;
+                self.str()?;
+            }
+        }
+    }
+
     /// Reads a `map<bytes>` (IPC metadata), borrowing keys and values.
     pub fn map_bytes(&mut self) -> Result<Vec<(&'a str, &'a [u8])>, DecodeError> {
         let mut entries = Vec::new();

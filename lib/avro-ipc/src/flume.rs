@@ -89,6 +89,22 @@ pub fn read_event<'a>(r: &mut Reader<'a>) -> Result<EventRef<'a>, DecodeError> {
 pub fn decode_event(encoded: &[u8]) -> Result<EventRef<'_>, DecodeError> {
     let mut r = Reader::new(encoded);
     let event = read_event(&mut r)?;
+    at_end(&r)?;
+    Ok(event)
+}
+
+/// The body of bytes that must hold exactly one encoded event: the headers
+/// are checked and skipped, not collected (sinks forward bodies and rarely
+/// need the headers).
+pub fn event_body(encoded: &[u8]) -> Result<&[u8], DecodeError> {
+    let mut r = Reader::new(encoded);
+    r.skip_map_str()?;
+    let body = r.bytes()?;
+    at_end(&r)?;
+    Ok(body)
+}
+
+fn at_end(r: &Reader<'_>) -> Result<(), DecodeError> {
     if r.remaining() != 0 {
         return Err(DecodeError::BadLength {
             what: "trailing bytes after event",
@@ -96,7 +112,7 @@ pub fn decode_event(encoded: &[u8]) -> Result<EventRef<'_>, DecodeError> {
             offset: r.position(),
         });
     }
-    Ok(event)
+    Ok(())
 }
 
 /// Appends `appendBatch`'s parameter, an `array<AvroFlumeEvent>`, from events
@@ -115,11 +131,13 @@ pub fn encode_append_batch<E: AsRef<[u8]>>(events: &[E], out: &mut Vec<u8>) {
     avro::put_long(out, 0);
 }
 
-/// An event as the server hands it to its handler.
+/// An event as the server hands it to its handler: slices of the received
+/// frame, no copy and no allocation per event. The headers were checked
+/// when the event was read and are decoded again only on demand
+/// ([`ReceivedEvent::headers`]): a fan-out agent forwards the encoding as-is
+/// and rarely looks at them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedEvent {
-    /// Headers in wire order.
-    pub headers: Vec<(String, String)>,
     /// The body (shares the received frame's memory).
     pub body: Bytes,
     /// The event's exact Avro encoding as received (shares the frame's memory):
@@ -128,16 +146,26 @@ pub struct ReceivedEvent {
 }
 
 impl ReceivedEvent {
-    /// Builds the owned event for `event`, read from `payload[range]`.
-    fn from_parts(payload: &Bytes, event: &EventRef<'_>, range: Range<usize>) -> Self {
+    /// Builds the event read from `payload[range]`, whose body is `body_len`
+    /// bytes long.
+    fn from_parts(payload: &Bytes, body_len: usize, range: Range<usize>) -> Self {
         // The body is the last field, so it ends where the event ends.
-        let body = range.end - event.body.len()..range.end;
-        ReceivedEvent {
-            headers: event.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            body: payload.slice(body),
-            encoded: payload.slice(range),
-        }
+        let body = range.end - body_len..range.end;
+        ReceivedEvent { body: payload.slice(body), encoded: payload.slice(range) }
     }
+
+    /// The headers, in wire order.
+    pub fn headers(&self) -> Vec<(&str, &str)> {
+        let mut r = Reader::new(&self.encoded);
+        r.map_str().expect("the headers were validated when the event was received")
+    }
+}
+
+/// Reads one event's header map (checking it) and body without allocating;
+/// returns the body's length.
+fn check_event(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
+    r.skip_map_str()?;
+    Ok(r.bytes()?.len())
 }
 
 /// Reads `appendBatch`'s parameter from `payload` at `r`, refusing batches of
@@ -163,8 +191,8 @@ pub fn read_append_batch(
         events.reserve(count);
         for _ in 0..count {
             let start = r.position();
-            let event = read_event(r)?;
-            events.push(ReceivedEvent::from_parts(payload, &event, start..r.position()));
+            let body_len = check_event(r)?;
+            events.push(ReceivedEvent::from_parts(payload, body_len, start..r.position()));
         }
     }
 }
@@ -172,8 +200,8 @@ pub fn read_append_batch(
 /// Reads `append`'s parameter (one event) from `payload` at `r`.
 pub fn read_append(payload: &Bytes, r: &mut Reader<'_>) -> Result<ReceivedEvent, DecodeError> {
     let start = r.position();
-    let event = read_event(r)?;
-    Ok(ReceivedEvent::from_parts(payload, &event, start..r.position()))
+    let body_len = check_event(r)?;
+    Ok(ReceivedEvent::from_parts(payload, body_len, start..r.position()))
 }
 
 #[cfg(test)]
@@ -240,11 +268,13 @@ mod tests {
             prop_assert_eq!(r.remaining(), 0);
             prop_assert_eq!(got.len(), batch.len());
             for ((event, (headers, body)), enc) in got.iter().zip(&batch).zip(&encoded) {
-                prop_assert_eq!(&event.headers, headers);
+                let want: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                prop_assert_eq!(event.headers(), want);
                 prop_assert_eq!(&event.body[..], &body[..]);
                 prop_assert_eq!(&event.encoded[..], &enc[..]);
                 let back = decode_event(&event.encoded).unwrap();
                 prop_assert_eq!(back.body, &body[..]);
+                prop_assert_eq!(event_body(&event.encoded).unwrap(), &body[..]);
             }
         }
 

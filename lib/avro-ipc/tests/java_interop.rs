@@ -308,7 +308,7 @@ fn assert_java_events(batches: &[Vec<clickstream_avro_ipc::ReceivedEvent>], tota
     for (i, event) in events.iter().enumerate() {
         let seq = i.to_string();
         let body = format!("event-{i}");
-        assert_eq!(event.headers, vec![("seq".to_string(), seq.clone()), ("host".to_string(), "java".to_string())]);
+        assert_eq!(event.headers(), vec![("seq", seq.as_str()), ("host", "java")]);
         assert_eq!(&event.body[..], body.as_bytes());
         let mut ours = Vec::new();
         encode_event(&[("seq", &seq), ("host", "java")], body.as_bytes(), &mut ours);

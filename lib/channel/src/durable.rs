@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use fs4::fs_std::FileExt as _;
 use tracing::{error, info, warn};
 
@@ -226,12 +227,16 @@ impl DurableChannel {
         Ok(f)
     }
 
-    fn read_batch(&self, loc: Location) -> Result<Vec<Vec<u8>>, String> {
+    fn read_batch(&self, loc: Location, out: &mut Vec<Bytes>) -> Result<(), String> {
         let file = self.reader(loc.segment).map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; loc.len as usize];
         file.read_exact_at(&mut buf, loc.offset).map_err(|e| e.to_string())?;
+        let buf = Bytes::from(buf);
         match wal::decode(&buf) {
-            Ok((Record::Put { events, .. }, _)) => Ok(events.into_iter().map(<[u8]>::to_vec).collect()),
+            Ok((Record::Put { events, .. }, _)) => {
+                out.extend(events.into_iter().map(|e| buf.slice_ref(e)));
+                Ok(())
+            }
             Ok(_) => Err("record is not a put".into()),
             Err(e) => Err(format!("{e:?}")),
         }
@@ -382,9 +387,8 @@ impl Channel for DurableChannel {
             let mut events = Vec::new();
             let mut lost = Vec::new();
             for loc in &locations {
-                match self.read_batch(*loc) {
-                    Ok(mut batch) => events.append(&mut batch),
-                    Err(why) => lost.push((*loc, why)),
+                if let Err(why) = self.read_batch(*loc, &mut events) {
+                    lost.push((*loc, why));
                 }
             }
             if lost.is_empty() {

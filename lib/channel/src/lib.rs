@@ -30,6 +30,8 @@ pub mod wal;
 use std::collections::HashMap;
 use std::time::Duration;
 
+pub use bytes::Bytes;
+
 pub use config::{ChannelConfig, ChannelKind};
 pub use durable::DurableChannel;
 pub use error::ChannelError;
@@ -53,8 +55,10 @@ pub struct Position {
 pub struct Taken {
     /// Identifies the take for [`Channel::commit`].
     pub id: TakeId,
-    /// The events, in the order they were put.
-    pub events: Vec<Vec<u8>>,
+    /// The events, in the order they were put. Each put batch is read with
+    /// one allocation and its events share it, so handing out a batch costs
+    /// no allocation per event.
+    pub events: Vec<Bytes>,
 }
 
 /// Identifies a take: the range of put sequence numbers it covers.

@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::ledger::Ledger;
 use crate::{Channel, ChannelError, ChannelStats, Position, TakeId, Taken};
 
 struct State {
-    ledger: Ledger<Vec<Vec<u8>>>,
+    ledger: Ledger<Vec<Bytes>>,
     next_seq: u64,
     positions: HashMap<String, Vec<u8>>,
 }
@@ -57,7 +59,7 @@ impl Channel for MemoryChannel {
         };
         let seq = state.next_seq;
         state.next_seq += 1;
-        state.ledger.push(seq, n, bytes, events.iter().map(|e| e.to_vec()).collect());
+        state.ledger.push(seq, n, bytes, events.iter().map(|e| Bytes::copy_from_slice(e)).collect());
         if let Some(p) = position {
             if p.value.is_empty() {
                 state.positions.remove(&p.key);

@@ -80,7 +80,7 @@ fn put_position(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
-fn finish(out: &mut Vec<u8>, start: usize) {
+fn finish(out: &mut [u8], start: usize) {
     let body = &out[start + RECORD_HEADER..];
     let len = body.len() as u32;
     let crc = crc32fast::hash(body);

@@ -61,7 +61,7 @@ fn full_channel_applies_backpressure_until_the_sink_commits() {
         put_range(&*ch, 0, 8, None);
         let err = ch.put(&[b"x", b"y", b"z"], None, Duration::from_millis(50)).unwrap_err();
         assert!(matches!(err, ChannelError::Full { events: 8, .. }) && err.is_transient(), "{err}");
-        assert!(matches!(ch.put(&vec![&b"x"[..]; 11], None, T), Err(ChannelError::BatchTooLarge { .. })));
+        assert!(matches!(ch.put(&[&b"x"[..]; 11], None, T), Err(ChannelError::BatchTooLarge { .. })));
         let waiter = {
             let ch = ch.clone();
             thread::spawn(move || ch.put(&[b"x", b"y", b"z"], None, Duration::from_secs(5)))

@@ -22,6 +22,6 @@ pub mod event;
 pub mod event_id;
 pub mod schema;
 
-pub use codec::{DecodeError, SINGLE_OBJECT_MARKER};
+pub use codec::{DecodeError, RoutingFields, SINGLE_OBJECT_MARKER};
 pub use event::{ClickEvent, IngestMeta};
 pub use event_id::EventId;

@@ -103,10 +103,13 @@ impl Drop for JavaFlumeServer {
     }
 }
 
+/// An event as the Java peer sends it: headers and body.
+pub type JavaEvent = (Vec<(String, String)>, Vec<u8>);
+
 /// Sends `events` (headers, body) to `port` with the Java `NettyTransceiver`
 /// in `appendBatch` calls of `batch`; returns the peer's output and whether it
 /// got OK for everything.
-pub fn send_with_java(dir: &Path, port: u16, events: &[(Vec<(String, String)>, Vec<u8>)], batch: usize, deflate: bool) -> (bool, String) {
+pub fn send_with_java(dir: &Path, port: u16, events: &[JavaEvent], batch: usize, deflate: bool) -> (bool, String) {
     use base64::Engine as _;
     let file = dir.join("java-send.jsonl");
     let mut text = String::new();

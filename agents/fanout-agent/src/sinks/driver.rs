@@ -1,97 +1,313 @@
-//! Runs one sink against its channel: take → write → commit, or keep the
-//! batch and retry with exponential backoff. Shutdown finishes or rolls back
-//! the batch in hand, then closes the sink.
+//! Runs one sink against its channel: take → hand over → acknowledged →
+//! commit. Up to the sink's [`BatchSink::max_in_flight`] batches wait for
+//! their acknowledgement at once, and they are committed oldest first.
+//!
+//! A failed batch rolls back everything taken, the batches in flight behind
+//! it too: those may reach the destination twice (at-least-once, every event
+//! keeping its id), but none is committed before it is acknowledged. The
+//! oldest batch is then retried after an exponential backoff. Shutdown waits
+//! a bounded time for the batches in flight, commits those acknowledged,
+//! rolls back the rest and closes the sink.
 
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clickstream_channel::{Channel, Taken};
+use clickstream_channel::{Channel, TakeId, Taken};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use super::{BatchSink, SinkError};
-use crate::metrics::{label, Metrics};
+use crate::metrics::{label, Labels, Metrics};
 
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long shutdown waits for the acknowledgements of batches in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long an idle driver waits for a batch before it looks at shutdown and ticks.
+const IDLE_TAKE: Duration = Duration::from_millis(200);
+
+/// A batch handed to the sink and not yet acknowledged.
+struct InFlight<A> {
+    id: TakeId,
+    events: u64,
+    ack: Pin<Box<A>>,
+}
+
+/// One sink, its channel and its metrics.
+struct Driver<S: BatchSink> {
+    sink: S,
+    channel: Arc<dyn Channel>,
+    batch_size: usize,
+    metrics: Metrics,
+    labels: Labels,
+    in_flight: VecDeque<InFlight<S::Ack>>,
+    backoff: Duration,
+}
 
 /// Drives `sink` until `shutdown` turns true.
-pub async fn drive<S: BatchSink>(mut sink: S, channel: Arc<dyn Channel>, batch_size: usize, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
-    let name = sink.name();
-    let labels = label("sink", name);
-    // Every series of this sink exists from the start, at 0.
-    let _ = metrics.sink_events.get_or_create(&labels);
-    let _ = metrics.sink_batches.get_or_create(&labels);
-    let _ = metrics.sink_errors.get_or_create(&labels);
-    let _ = metrics.events_skipped.get_or_create(&labels);
-    metrics.observe_channel(name, &*channel);
+pub async fn drive<S: BatchSink>(sink: S, channel: Arc<dyn Channel>, batch_size: usize, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
+    let labels = label("sink", sink.name());
+    let mut d = Driver { sink, channel, batch_size, metrics, labels, in_flight: VecDeque::new(), backoff: FIRST_BACKOFF };
+    d.register_series();
     let mut last_tick = Instant::now();
-    'outer: loop {
-        if *shutdown.borrow() {
-            break;
-        }
+    while !*shutdown.borrow() {
         if last_tick.elapsed() >= Duration::from_secs(1) {
-            if let Err(e) = sink.tick().await {
-                warn!(sink = name, error = %e, "sink housekeeping failed");
+            if let Err(e) = d.sink.tick().await {
+                warn!(sink = d.name(), error = %e, "sink housekeeping failed");
             }
             last_tick = Instant::now();
         }
-        let ch = Arc::clone(&channel);
-        let taken: Taken = match tokio::task::spawn_blocking(move || ch.take(batch_size, Duration::from_millis(200))).await {
-            Ok(Ok(Some(t))) => t,
-            Ok(Ok(None)) => {
-                metrics.observe_channel(name, &*channel);
-                continue;
+        let result = if d.may_take() {
+            match d.take().await {
+                Some(taken) => d.hand_over(taken).await,
+                None => continue,
             }
-            Ok(Err(e)) => {
-                error!(sink = name, error = %e, "channel take failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-            Err(e) => {
-                error!(sink = name, error = %e, "channel take task failed");
-                continue;
+        } else {
+            let oldest = d.in_flight.front_mut().expect("may_take is true when nothing is in flight");
+            tokio::select! {
+                r = &mut oldest.ack => r.map(|()| d.acknowledged()),
+                _ = shutdown.changed() => continue,
             }
         };
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match sink.write_batch(&taken.events).await {
-                Ok(()) => {
-                    if let Err(e) = channel.commit(taken.id) {
-                        warn!(sink = name, error = %e, "commit after a durable write failed; the batch may be written again");
-                    }
-                    metrics.sink_events.get_or_create(&labels).inc_by(taken.events.len() as u64);
-                    metrics.sink_batches.get_or_create(&labels).inc();
-                    metrics.sink_last_success.get_or_create(&labels).set(now_secs());
-                    metrics.observe_channel(name, &*channel);
-                    break;
-                }
-                Err(SinkError::Permanent(why)) => {
-                    // The batch can never be written; keep it visible rather than loop forever.
-                    error!(sink = name, events = taken.events.len(), error = %why, "batch permanently rejected by the sink; left in the channel, retrying slowly");
-                    metrics.sink_errors.get_or_create(&labels).inc();
-                    backoff = MAX_BACKOFF;
-                }
-                Err(SinkError::Retryable(why)) => {
-                    metrics.sink_errors.get_or_create(&labels).inc();
-                    warn!(sink = name, error = %why, retry_in = ?backoff, "sink write failed; retrying the batch");
-                }
-            }
+        if let Err(e) = result {
+            d.failed(e);
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = shutdown.changed() => { channel.rollback(); break 'outer; }
+                _ = tokio::time::sleep(d.backoff) => {}
+                _ = shutdown.changed() => {}
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            if let Err(e) = sink.tick().await {
-                warn!(sink = name, error = %e, "sink housekeeping failed");
+            d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+    d.stop().await;
+}
+
+impl<S: BatchSink> Driver<S> {
+    fn name(&self) -> &'static str {
+        self.sink.name()
+    }
+
+    /// Every series of this sink exists from the start, at 0.
+    fn register_series(&self) {
+        let m = &self.metrics;
+        let _ = m.sink_events.get_or_create(&self.labels);
+        let _ = m.sink_batches.get_or_create(&self.labels);
+        let _ = m.sink_errors.get_or_create(&self.labels);
+        let _ = m.events_skipped.get_or_create(&self.labels);
+        m.observe_channel(self.name(), &*self.channel);
+    }
+
+    /// Whether to take another batch now rather than wait for the oldest
+    /// acknowledgement: there is room in flight, and either nothing is in
+    /// flight (wait for input) or input is already waiting.
+    fn may_take(&self) -> bool {
+        if self.in_flight.is_empty() {
+            return true;
+        }
+        let s = self.channel.stats();
+        self.in_flight.len() < self.sink.max_in_flight() && s.events > s.in_flight_events
+    }
+
+    async fn take(&mut self) -> Option<Taken> {
+        let (ch, n) = (Arc::clone(&self.channel), self.batch_size);
+        let wait = if self.in_flight.is_empty() { IDLE_TAKE } else { Duration::ZERO };
+        match tokio::task::spawn_blocking(move || ch.take(n, wait)).await {
+            Ok(Ok(Some(t))) => Some(t),
+            Ok(Ok(None)) => {
+                self.metrics.observe_channel(self.name(), &*self.channel);
+                None
+            }
+            Ok(Err(e)) => {
+                error!(sink = self.name(), error = %e, "channel take failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                None
+            }
+            Err(e) => {
+                error!(sink = self.name(), error = %e, "channel take task failed");
+                None
             }
         }
     }
-    if let Err(e) = sink.shutdown().await {
-        error!(sink = name, error = %e, "sink shutdown failed; un-acknowledged events stay in its channel");
+
+    async fn hand_over(&mut self, taken: Taken) -> Result<(), SinkError> {
+        let ack = self.sink.send_batch(&taken.events).await?;
+        self.in_flight.push_back(InFlight { id: taken.id, events: taken.events.len() as u64, ack: Box::pin(ack) });
+        Ok(())
     }
-    info!(sink = name, "sink stopped");
+
+    /// The oldest batch in flight is durable at the destination: commit it.
+    fn acknowledged(&mut self) {
+        let done = self.in_flight.pop_front().expect("an acknowledged batch was in flight");
+        if let Err(e) = self.channel.commit(done.id) {
+            warn!(sink = self.name(), error = %e, "commit after a durable write failed; the batch may be written again");
+        }
+        let m = &self.metrics;
+        m.sink_events.get_or_create(&self.labels).inc_by(done.events);
+        m.sink_batches.get_or_create(&self.labels).inc();
+        m.sink_last_success.get_or_create(&self.labels).set(now_secs());
+        m.observe_channel(self.name(), &*self.channel);
+        self.backoff = FIRST_BACKOFF;
+    }
+
+    /// A batch failed: everything taken goes back to the channel, oldest first.
+    fn failed(&mut self, e: SinkError) {
+        self.metrics.sink_errors.get_or_create(&self.labels).inc();
+        let in_flight: u64 = self.in_flight.iter().map(|f| f.events).sum();
+        match e {
+            SinkError::Permanent(why) => {
+                // The batch can never be written; keep it visible rather than loop fast.
+                error!(sink = self.name(), in_flight, error = %why, "batch permanently rejected by the sink; left in the channel, retrying slowly");
+                self.backoff = MAX_BACKOFF;
+            }
+            SinkError::Retryable(why) => {
+                warn!(sink = self.name(), in_flight, error = %why, retry_in = ?self.backoff, "sink write failed; retrying from the oldest unacknowledged batch");
+            }
+        }
+        self.in_flight.clear();
+        self.channel.rollback();
+    }
+
+    /// Waits (bounded) for the batches in flight, commits the acknowledged
+    /// ones, hands the rest back to the channel and closes the sink.
+    async fn stop(mut self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while let Some(oldest) = self.in_flight.front_mut() {
+            match tokio::time::timeout_at(deadline, &mut oldest.ack).await {
+                Ok(Ok(())) => self.acknowledged(),
+                Ok(Err(e)) => {
+                    warn!(sink = self.name(), error = %e, "a batch in flight failed during shutdown; it stays in the channel");
+                    break;
+                }
+                Err(_) => {
+                    warn!(sink = self.name(), batches = self.in_flight.len(), "batches in flight not acknowledged within {SHUTDOWN_GRACE:?} of shutdown; they stay in the channel");
+                    break;
+                }
+            }
+        }
+        self.in_flight.clear();
+        self.channel.rollback();
+        if let Err(e) = self.sink.shutdown().await {
+            error!(sink = self.name(), error = %e, "sink shutdown failed; un-acknowledged events stay in its channel");
+        }
+        info!(sink = self.name(), "sink stopped");
+    }
 }
 
 fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use clickstream_channel::{Bytes, MemoryChannel};
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    type Handed = Arc<Mutex<Vec<(Vec<Bytes>, oneshot::Sender<Result<(), SinkError>>)>>>;
+
+    /// A sink whose acknowledgements the test gives by hand.
+    struct HandAckedSink {
+        handed: Handed,
+        max_in_flight: usize,
+    }
+
+    impl BatchSink for HandAckedSink {
+        type Ack = Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send>>;
+
+        fn name(&self) -> &'static str {
+            "test"
+        }
+
+        fn max_in_flight(&self) -> usize {
+            self.max_in_flight
+        }
+
+        async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
+            let (tx, rx) = oneshot::channel();
+            self.handed.lock().unwrap().push((events.iter().map(|e| Bytes::copy_from_slice(e.as_ref())).collect(), tx));
+            Ok(Box::pin(async move { rx.await.unwrap_or_else(|_| Err(SinkError::Retryable("dropped".into()))) }))
+        }
+    }
+
+    fn first_bytes(handed: &Handed) -> Vec<u8> {
+        handed.lock().unwrap().iter().map(|(events, _)| events[0][0]).collect()
+    }
+
+    async fn until(what: &str, ok: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn ack(handed: &Handed, i: usize, result: Result<(), SinkError>) {
+        let tx = std::mem::replace(&mut handed.lock().unwrap()[i].1, oneshot::channel().0);
+        tx.send(result).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_in_flight_commit_oldest_first_and_a_failure_sends_them_all_again() {
+        let channel: Arc<dyn Channel> = Arc::new(MemoryChannel::new(1000, 1 << 20));
+        for b in 0..5u8 {
+            let events: Vec<Vec<u8>> = (0..10).map(|_| vec![b]).collect();
+            let refs: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
+            channel.put(&refs, None, Duration::ZERO).unwrap();
+        }
+        let handed: Handed = Arc::default();
+        let sink = HandAckedSink { handed: Arc::clone(&handed), max_in_flight: 3 };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(drive(sink, Arc::clone(&channel), 10, Metrics::default(), stopped));
+
+        until("three batches in flight", || handed.lock().unwrap().len() == 3).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(first_bytes(&handed), [0, 1, 2], "no more than max_in_flight batches are handed over");
+
+        // A younger batch's acknowledgement commits nothing while the oldest waits.
+        ack(&handed, 1, Ok(()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(channel.stats().events, 50);
+
+        // The oldest fails: everything taken is handed over again, oldest first.
+        ack(&handed, 0, Err(SinkError::Retryable("broker away".into())));
+        until("the retry", || handed.lock().unwrap().len() == 6).await;
+        assert_eq!(first_bytes(&handed), [0, 1, 2, 0, 1, 2]);
+        assert_eq!(channel.stats().events, 50, "nothing is committed before it is acknowledged");
+
+        for i in 3..6 {
+            ack(&handed, i, Ok(()));
+        }
+        until("the last two batches", || handed.lock().unwrap().len() == 8).await;
+        ack(&handed, 6, Ok(()));
+        ack(&handed, 7, Ok(()));
+        until("an empty channel", || channel.stats().events == 0).await;
+        assert_eq!(first_bytes(&handed), [0, 1, 2, 0, 1, 2, 3, 4]);
+
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_commits_what_is_acknowledged_in_time_and_keeps_the_rest() {
+        let channel: Arc<dyn Channel> = Arc::new(MemoryChannel::new(1000, 1 << 20));
+        for b in 0..2u8 {
+            channel.put(&[&[b][..]], None, Duration::ZERO).unwrap();
+        }
+        let handed: Handed = Arc::default();
+        let sink = HandAckedSink { handed: Arc::clone(&handed), max_in_flight: 2 };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(drive(sink, Arc::clone(&channel), 1, Metrics::default(), stopped));
+        until("two batches in flight", || handed.lock().unwrap().len() == 2).await;
+        stop.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ack(&handed, 0, Ok(()));
+        ack(&handed, 1, Err(SinkError::Retryable("too late".into())));
+        task.await.unwrap();
+        let s = channel.stats();
+        assert_eq!((s.events, s.in_flight_events), (1, 0), "the failed batch is back in the channel, untaken");
+    }
 }

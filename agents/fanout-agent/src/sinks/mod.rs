@@ -2,7 +2,8 @@
 //! the same shape (a folder with `config.rs` and `sink.rs`) and implements
 //! [`BatchSink`]; the shared [`driver`] does the channel work around it:
 //! take a batch, hand it to the sink, commit only when the sink says the
-//! batch is durable, otherwise roll back and retry with backoff.
+//! batch is durable, otherwise roll back and retry with backoff. A sink may
+//! keep several batches in flight (see [`BatchSink`]).
 
 pub mod driver;
 pub mod hdfs;
@@ -23,14 +24,34 @@ pub enum SinkError {
 
 /// One destination for batches of Flume events (Avro-encoded
 /// `AvroFlumeEvent`s whose body is a `ClickEvent` datum).
+///
+/// A batch is handed over ([`BatchSink::send_batch`]) and acknowledged later
+/// (its [`BatchSink::Ack`]). Sinks whose destination acknowledges
+/// asynchronously (Kafka's delivery reports) return at once, so the driver can
+/// hand over the next batches while the first are in flight; sinks that must
+/// do the work in line (HDFS: append and hsync) do it in `send_batch` and
+/// return an acknowledgement that is already resolved.
 pub trait BatchSink: Send + 'static {
+    /// Resolves to `Ok` when every event of its batch is durable at the
+    /// destination (Kafka delivery reports, HDFS hsync): the driver then
+    /// commits the batch out of the channel.
+    type Ack: Future<Output = Result<(), SinkError>> + Send + 'static;
+
     /// A short name for logs and metric labels (`kafka`, `hdfs`).
     fn name(&self) -> &'static str;
 
-    /// Writes the batch durably. `Ok` means every event is acknowledged by the
-    /// destination (Kafka delivery reports, HDFS hsync): the driver then
-    /// commits the batch out of the channel.
-    fn write_batch(&mut self, events: &[Vec<u8>]) -> impl Future<Output = Result<(), SinkError>> + Send;
+    /// Hands the batch to the destination.
+    fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> impl Future<Output = Result<Self::Ack, SinkError>> + Send;
+
+    /// How many batches may wait for their acknowledgement at once.
+    fn max_in_flight(&self) -> usize {
+        1
+    }
+
+    /// Hands the batch over and waits for its acknowledgement.
+    fn write_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> impl Future<Output = Result<(), SinkError>> + Send {
+        async move { self.send_batch(events).await?.await }
+    }
 
     /// Called about once a second, also when idle: time-based work such as
     /// rolling idle files.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
 use clickstream_avro_ipc::flume::Status;
-use clickstream_channel::{Channel, Taken};
+use clickstream_channel::{Bytes, Channel, Taken};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -132,7 +132,7 @@ impl Forwarder {
         }
     }
 
-    async fn send(&mut self, i: usize, events: &[Vec<u8>]) -> Result<Status, String> {
+    async fn send(&mut self, i: usize, events: &[Bytes]) -> Result<Status, String> {
         let options = self.options.clone();
         let r = self.receivers.get(i);
         if r.client.is_none() {

@@ -146,23 +146,6 @@ fn not_text_share(bytes: &[u8]) -> f64 {
     bad as f64 / bytes.len() as f64
 }
 
-#[cfg(test)]
-mod binary_tests {
-    use super::not_text_share;
-
-    #[test]
-    fn a_log_with_a_few_corrupt_lines_is_text_and_a_dump_is_not() {
-        let mut log = b"1.2.3.4 - - [20/Nov/2026:01:00:07 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n".repeat(300);
-        log.extend_from_slice(b"\x00\x01\xff\xfe binary noise \x00\x00\n");
-        assert!(not_text_share(&log) < super::BINARY_SHARE);
-        let mut dump = vec![0u8; 4096];
-        dump[100] = 7;
-        assert!(not_text_share(&dump) > super::BINARY_SHARE);
-        let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-        assert!(not_text_share(&noise) > super::BINARY_SHARE, "{}", not_text_share(&noise));
-    }
-}
-
 impl SpoolSource {
     /// A source over the configured spool directories.
     pub fn new(cfg: Arc<Validated>, channel: Arc<dyn Channel>, metrics: Metrics, shutdown: Arc<AtomicBool>) -> Result<SpoolSource> {
@@ -488,5 +471,22 @@ impl SpoolSource {
         if let Some(fp) = fp {
             self.put_blocking(&[], Some(FilePosition::forget(fp)));
         }
+    }
+}
+
+#[cfg(test)]
+mod binary_tests {
+    use super::not_text_share;
+
+    #[test]
+    fn a_log_with_a_few_corrupt_lines_is_text_and_a_dump_is_not() {
+        let mut log = b"1.2.3.4 - - [20/Nov/2026:01:00:07 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n".repeat(300);
+        log.extend_from_slice(b"\x00\x01\xff\xfe binary noise \x00\x00\n");
+        assert!(not_text_share(&log) < super::BINARY_SHARE);
+        let mut dump = vec![0u8; 4096];
+        dump[100] = 7;
+        assert!(not_text_share(&dump) > super::BINARY_SHARE);
+        let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        assert!(not_text_share(&noise) > super::BINARY_SHARE, "{}", not_text_share(&noise));
     }
 }

@@ -46,7 +46,7 @@ impl BatchHandler for Recorder {
         let mut got = Vec::with_capacity(events.len());
         for e in events {
             let event = ClickEvent::decode_datum(&e.body).expect("body is a ClickEvent datum").into_owned();
-            got.push(Got { headers: e.headers.into_iter().collect(), event });
+            got.push(Got { headers: e.headers().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), event });
         }
         self.events.lock().unwrap().extend(got);
         self.batches.fetch_add(1, Ordering::Relaxed);

@@ -1,11 +1,12 @@
 //! [`HdfsSink`]: batches of Flume events into open container files, one per
 //! directory, hsync'ed before the batch is acknowledged.
 //!
-//! Per batch: every event is decoded (Flume envelope, then the ClickEvent
-//! datum, which both validates it and gives its event time and host) and
-//! grouped by directory; each group becomes one block appended to that
-//! directory's open file (opened on demand, header first); then every file
-//! touched is synced. Only then does `write_batch` return `Ok`.
+//! Per batch: every event's Flume envelope and routing fields (event time and
+//! host, [`RoutingFields`]) are read — the agent's source already checked the
+//! whole datum — and events are grouped by directory; each group becomes one
+//! block appended to that directory's open file (opened on demand, header
+//! first); then every file touched is synced. Only then is the batch
+//! acknowledged.
 //!
 //! On any storage failure (or a call that outlives `call_timeout`) the file
 //! concerned is abandoned, never appended to again, and queued for
@@ -28,9 +29,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clickstream_avro_ipc::flume::decode_event;
+use clickstream_avro_ipc::flume::event_body;
 use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
-use clickstream_contract::ClickEvent;
+use clickstream_contract::RoutingFields;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -560,17 +561,17 @@ impl<S: Storage> HdfsSink<S> {
         }
     }
 
-    /// Decodes and groups a batch by directory, skipping (and counting)
-    /// events that are not a Flume event carrying a ClickEvent datum.
-    fn group<'a>(&self, events: &'a [Vec<u8>]) -> Vec<Group<'a>> {
+    /// Groups a batch by directory, skipping (and counting) events that are
+    /// not a Flume event carrying a ClickEvent datum. Only the routing fields
+    /// are read: the source checked every event in full.
+    fn group<'a, E: AsRef<[u8]>>(&self, events: &'a [E]) -> Vec<Group<'a>> {
         let mut groups: Vec<Group<'a>> = Vec::new();
         let uses_host = self.template.uses_host();
         for (i, encoded) in events.iter().enumerate() {
-            let click = match decode_event(encoded) {
-                Ok(e) => ClickEvent::decode_datum(e.body).map(|c| (e.body, c)).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let (body, click) = match click {
+            let routed = event_body(encoded.as_ref())
+                .map_err(|e| e.to_string())
+                .and_then(|body| RoutingFields::decode(body).map(|r| (body, r)).map_err(|e| e.to_string()));
+            let (body, click) = match routed {
                 Ok(x) => x,
                 Err(why) => {
                     self.stats.events_rejected.inc();
@@ -579,10 +580,7 @@ impl<S: Storage> HdfsSink<S> {
                 }
             };
             let hour = PathTemplate::hour_of(click.event_time_ms);
-            let host: &'a str = match (uses_host, click.source_host) {
-                (true, std::borrow::Cow::Borrowed(h)) => h,
-                _ => "",
-            };
+            let host: &'a str = if uses_host { click.source_host } else { "" };
             match groups.iter_mut().rev().find(|g| g.hour == hour && g.host == host) {
                 Some(g) => g.records.push(body),
                 None => {
@@ -595,7 +593,7 @@ impl<S: Storage> HdfsSink<S> {
         groups
     }
 
-    async fn write(&mut self, events: &[Vec<u8>]) -> Result<(), SinkError> {
+    async fn write<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<(), SinkError> {
         self.abandon_interrupted();
         if !self.recovered {
             self.recover().await?;
@@ -699,8 +697,11 @@ impl<S: Storage> BatchSink for HdfsSink<S> {
         "hdfs"
     }
 
-    async fn write_batch(&mut self, events: &[Vec<u8>]) -> Result<(), SinkError> {
-        self.write(events).await
+    /// Appends and hsyncs here, so the acknowledgement is already resolved.
+    type Ack = std::future::Ready<Result<(), SinkError>>;
+
+    async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
+        self.write(events).await.map(|()| std::future::ready(Ok(())))
     }
 
     async fn tick(&mut self) -> Result<(), SinkError> {

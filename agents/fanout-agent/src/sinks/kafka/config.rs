@@ -20,6 +20,9 @@ fn default_compression() -> String {
 fn default_linger() -> Duration {
     Duration::from_millis(5)
 }
+fn default_max_in_flight_batches() -> usize {
+    4
+}
 fn default_delivery_timeout() -> Duration {
     Duration::from_secs(30)
 }
@@ -51,6 +54,11 @@ pub struct KafkaSinkConfig {
     /// How long a batch may wait for its delivery reports before it is retried.
     #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
     pub delivery_timeout: Duration,
+    /// Batches handed to the producer before the oldest is acknowledged
+    /// (default 4). One would leave the broker idle while each batch's last
+    /// delivery reports come back; more only hold more events twice in memory.
+    #[serde(default = "default_max_in_flight_batches")]
+    pub max_in_flight_batches: usize,
     /// Idempotent producer (default true): no duplicates from producer
     /// retries. Turn off only for brokers whose idempotence is broken: the
     /// local Tansu 0.6 broker's storage task panics ("more or less than one
@@ -80,6 +88,9 @@ impl KafkaSinkConfig {
         }
         if self.partitions < 1 || self.replication < 1 {
             return Err(format!("{prefix}.partitions and {prefix}.replication must be at least 1"));
+        }
+        if !(1..=64).contains(&self.max_in_flight_batches) {
+            return Err(format!("{prefix}.max_in_flight_batches = {} must be between 1 and 64", self.max_in_flight_batches));
         }
         if !["lz4", "zstd", "gzip", "none"].contains(&self.compression.as_str()) {
             return Err(format!("{prefix}.compression {:?} must be lz4, zstd, gzip or none (snappy fails on the local broker)", self.compression));

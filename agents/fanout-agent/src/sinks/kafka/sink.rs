@@ -2,17 +2,21 @@
 //! event's single-object encoding, built by prefixing the received datum
 //! with the schema header — no re-encoding.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clickstream_avro_ipc::flume::decode_event;
+use clickstream_avro_ipc::flume::event_body;
 use clickstream_contract::schema::click_event_fingerprint;
-use clickstream_contract::{ClickEvent, SINGLE_OBJECT_MARKER};
+use clickstream_contract::{RoutingFields, SINGLE_OBJECT_MARKER};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tracing::{info, warn};
 
 use super::KafkaSinkConfig;
@@ -25,7 +29,9 @@ pub struct KafkaSink {
     config: ClientConfig,
     /// A failed batch leaves an idempotent producer with a sequence gap the
     /// broker may refuse for good; the next batch starts a new producer.
-    reset: bool,
+    /// Set by the batch's acknowledgement, which runs apart from the sink.
+    failed: Arc<AtomicBool>,
+    max_in_flight: usize,
     topic: String,
     delivery_timeout: Duration,
     header: [u8; 10],
@@ -60,7 +66,16 @@ impl KafkaSink {
         header[..2].copy_from_slice(&SINGLE_OBJECT_MARKER);
         header[2..].copy_from_slice(&click_event_fingerprint());
         info!(brokers = %cfg.brokers, topic = %cfg.topic, "Kafka sink ready");
-        Ok(KafkaSink { producer, config, reset: false, topic: cfg.topic.clone(), delivery_timeout: cfg.delivery_timeout, header, value: Vec::new() })
+        Ok(KafkaSink {
+            producer,
+            config,
+            failed: Arc::new(AtomicBool::new(false)),
+            max_in_flight: cfg.max_in_flight_batches,
+            topic: cfg.topic.clone(),
+            delivery_timeout: cfg.delivery_timeout,
+            header,
+            value: Vec::new(),
+        })
     }
 }
 
@@ -92,21 +107,40 @@ async fn ensure_topic(cfg: &KafkaSinkConfig) -> Result<(), String> {
 }
 
 impl BatchSink for KafkaSink {
+    type Ack = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
+
     fn name(&self) -> &'static str {
         "kafka"
     }
 
-    async fn write_batch(&mut self, events: &[Vec<u8>]) -> Result<(), SinkError> {
-        if self.reset {
+    /// Batches are pipelined: librdkafka keeps its request pipeline full
+    /// while earlier batches wait for their delivery reports.
+    fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
+        if self.failed.swap(false, Ordering::Relaxed) {
             self.producer = self.config.create().map_err(|e| SinkError::Retryable(format!("re-creating the Kafka producer: {e}")))?;
-            self.reset = false;
             info!(topic = %self.topic, "new Kafka producer after a failed batch");
         }
-        let result = self.produce(events).await;
-        if matches!(result, Err(SinkError::Retryable(_))) {
-            self.reset = true;
-        }
-        result
+        let pending = match self.produce(events).await {
+            Ok(p) => p,
+            Err(e) => {
+                if matches!(e, SinkError::Retryable(_)) {
+                    self.failed.store(true, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+        };
+        let (failed, topic, timeout) = (Arc::clone(&self.failed), self.topic.clone(), self.delivery_timeout + Duration::from_secs(5));
+        Ok(Box::pin(async move {
+            let result = confirm(pending, &topic, timeout).await;
+            if result.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            result
+        }))
     }
 
     async fn shutdown(&mut self) -> Result<(), SinkError> {
@@ -115,17 +149,17 @@ impl BatchSink for KafkaSink {
 }
 
 impl KafkaSink {
-    /// Produces every event and waits for every delivery report.
-    async fn produce(&mut self, events: &[Vec<u8>]) -> Result<(), SinkError> {
+    /// Hands every event to the producer; returns their delivery futures.
+    async fn produce<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<Vec<DeliveryFuture>, SinkError> {
         let mut pending = Vec::with_capacity(events.len());
         for (i, encoded) in events.iter().enumerate() {
-            let flume = decode_event(encoded).map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a Flume event: {e}")))?;
-            let event = ClickEvent::decode_datum(flume.body)
+            let body = event_body(encoded.as_ref()).map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a Flume event: {e}")))?;
+            let event = RoutingFields::decode(body)
                 .map_err(|e| SinkError::Permanent(format!("event {i} of the batch has a body that is not a ClickEvent: {e}")))?;
             self.value.clear();
             self.value.extend_from_slice(&self.header);
-            self.value.extend_from_slice(flume.body);
-            let headers = OwnedHeaders::new().insert(Header { key: "event_id", value: Some(event.event_id.as_bytes()) });
+            self.value.extend_from_slice(body);
+            let headers = OwnedHeaders::new_with_capacity(1).insert(Header { key: "event_id", value: Some(event.event_id.as_bytes()) });
             let mut record = FutureRecord::to(&self.topic).key(event.client_addr.as_bytes()).payload(&self.value).headers(headers);
             let started = Instant::now();
             // A full local queue means the broker is slower than we are: wait for it.
@@ -140,24 +174,29 @@ impl KafkaSink {
                             return Err(SinkError::Retryable("Kafka producer queue stayed full; broker too slow or down".into()));
                         }
                         record = r;
-                        self.producer.poll(Duration::from_millis(10));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                     Err((e, _)) => return Err(SinkError::Retryable(format!("Kafka produce to {}: {e}", self.topic))),
                 }
             }
         }
-        let deadline = tokio::time::sleep(self.delivery_timeout + Duration::from_secs(5));
-        tokio::pin!(deadline);
-        for delivery in pending {
-            tokio::select! {
-                r = delivery => match r {
-                    Ok(Ok(_)) => {}
-                    Ok(Err((e, _))) => return Err(SinkError::Retryable(format!("Kafka delivery to {} failed: {e}", self.topic))),
-                    Err(_) => return Err(SinkError::Retryable("Kafka delivery report lost (producer closed)".into())),
-                },
-                _ = &mut deadline => return Err(SinkError::Retryable(format!("no Kafka delivery report within {:?}", self.delivery_timeout))),
-            }
-        }
-        Ok(())
+        Ok(pending)
     }
+}
+
+/// Waits for every delivery report of a batch, `timeout` at most.
+async fn confirm(pending: Vec<DeliveryFuture>, topic: &str, timeout: Duration) -> Result<(), SinkError> {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    for delivery in pending {
+        tokio::select! {
+            r = delivery => match r {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(SinkError::Retryable(format!("Kafka delivery to {topic} failed: {e}"))),
+                Err(_) => return Err(SinkError::Retryable("Kafka delivery report lost (producer closed)".into())),
+            },
+            _ = &mut deadline => return Err(SinkError::Retryable(format!("no Kafka delivery report within {timeout:?}"))),
+        }
+    }
+    Ok(())
 }
