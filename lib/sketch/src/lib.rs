@@ -227,7 +227,7 @@ impl Hll {
         let valid = |r: u8| r as u32 <= Q + 1;
         match b[2] {
             SPARSE => {
-                if body.len() % 3 != 0 {
+                if !body.chunks_exact(3).remainder().is_empty() {
                     return Err(SketchError::Body("sparse body is not a whole number of 3-byte entries"));
                 }
                 let mut last: Option<u16> = None;
