@@ -9,120 +9,15 @@ mod common;
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clickstream_testkit::browser::{mark_loaded, read_dashboard, screenshot, wait_for, Driver};
 use common::*;
-use fantoccini::{Client, ClientBuilder};
-use serde_json::{json, Value};
+use serde_json::json;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const D1: &str = "2026-11-20";
 const D2: &str = "2026-11-21";
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        for bin in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                std::path::Path::new(bin).exists(),
-                "{bin} missing: `scripts/stack deps` installs chromium and chromium-driver"
-            );
-        }
-        let port = clickstream_testkit::free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver");
-        clickstream_testkit::wait_until(Duration::from_secs(20), "chromedriver", || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Driver {
-            child,
-            port,
-            _profile: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    async fn browser(&self) -> Client {
-        let profile = self._profile.path().display().to_string();
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,1100", format!("--user-data-dir={profile}"),
-                ]
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a WebDriver session with headless Chromium")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What the page shows, read from its DOM.
-const READ_PAGE: &str = r##"
-const q = (s) => Array.from(document.querySelectorAll(s));
-return {
-  connection: document.getElementById("connection").dataset.state,
-  bars: q("#traffic-chart rect.bar").map(r => [r.dataset.start, r.dataset.source, Number(r.dataset.requests)]),
-  alerts: q("#alerts li").map(li => [li.dataset.key, li.classList.contains("new")]),
-  top: q("#top-categories li").map(li => [li.dataset.category, Number(li.dataset.requests)]),
-  servers: q("#servers tbody tr").map(tr => [tr.dataset.host, tr.dataset.state, Number(tr.dataset.requests)]),
-  marker: window.__loadedOnce || null,
-};
-"##;
-
-async fn wait_for(c: &Client, what: &str, timeout: Duration, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let page = c
-            .execute(READ_PAGE, vec![])
-            .await
-            .expect("reading the page");
-        if ok(&page) {
-            return page;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; the page shows {page:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn artifacts() -> PathBuf {
-    // <target dir>/test-artifacts (CARGO_TARGET_TMPDIR is <target dir>/tmp).
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn the_dashboard_updates_live_as_rows_arrive() {
@@ -159,16 +54,16 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         let bars = page["bars"].as_array().unwrap();
         assert_eq!(
             bars[0],
-            json!([format!("{D1}T00:00:00.000Z"), "batch", hours[0].0])
+            json!([format!("{D1}T00:00:00.000Z"), "batch", hours[0].0, hours[0].1])
         );
         let tiles: i64 = (0..60).step_by(5).map(|k| 30 + k % 7).sum();
         assert_eq!(
             bars[24],
-            json!([format!("{D2}T00:00:00.000Z"), "speed", tiles])
+            json!([format!("{D2}T00:00:00.000Z"), "speed", tiles, ""])
         );
         assert_eq!(
             bars[25],
-            json!([format!("{D2}T01:00:00.000Z"), "speed", 6 * 35])
+            json!([format!("{D2}T01:00:00.000Z"), "speed", 6 * 35, ""])
         );
         assert_eq!(
             page["alerts"],
@@ -180,9 +75,7 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         );
         assert_eq!(page["servers"], json!([["weblog1", "healthy", 35]]));
         // A marker a reload would wipe.
-        c.execute("window.__loadedOnce = 'yes'; return null;", vec![])
-            .await
-            .unwrap();
+        mark_loaded(&c).await;
 
         // New rows land while the page is open, as the speed job would write them.
         for k in 86..96 {
@@ -216,12 +109,12 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         assert_eq!(hour1, 630);
         assert_eq!(
             page["bars"][25],
-            json!([format!("{D2}T01:00:00.000Z"), "speed", hour1])
+            json!([format!("{D2}T01:00:00.000Z"), "speed", hour1, ""])
         );
         // And a new bar: hour 2.
         assert_eq!(
             page["bars"][26],
-            json!([format!("{D2}T02:00:00.000Z"), "speed", 77])
+            json!([format!("{D2}T02:00:00.000Z"), "speed", 77, ""])
         );
         assert_eq!(
             page["alerts"],
@@ -237,11 +130,7 @@ fn the_dashboard_updates_live_as_rows_arrive() {
             json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]])
         );
 
-        let png = c.screenshot().await.unwrap();
-        let path = artifacts().join("dashboard.png");
-        std::fs::write(&path, &png).unwrap();
-        eprintln!("screenshot: {}", path.display());
-        assert!(png.len() > 10_000, "screenshot of {} bytes", png.len());
+        screenshot(&c, env!("CARGO_TARGET_TMPDIR"), "dashboard.png").await;
         c.close().await.unwrap();
     });
     drop(s);
@@ -323,7 +212,7 @@ fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
         let c = driver.browser().await;
         c.goto(&format!("http://{api}/")).await.unwrap();
         wait_for(&c, "the page to connect", Duration::from_secs(30), |p| p["connection"] == "live").await;
-        c.execute("window.__loadedOnce = 'yes'; return null;", vec![]).await.unwrap();
+        mark_loaded(&c).await;
 
         // Events into Kafka, then the real job.
         let out = Command::new(&produce_bin).args([brokers.as_str(), &name, "2", "3000", "7"]).output().unwrap();
@@ -354,7 +243,7 @@ fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
         let (counted, page) = loop {
             let consumed = scrape(job_metrics, "speed_job_events_consumed");
             let counted = scrape(job_metrics, "speed_job_events_counted");
-            let page = c.execute(READ_PAGE, vec![]).await.unwrap();
+            let page = read_dashboard(&c).await;
             let shown: i64 = page["bars"].as_array().unwrap().iter().map(|b| b[2].as_i64().unwrap()).sum();
             if consumed >= 3000.0 && counted > 0.0 && shown == counted as i64 {
                 break (counted as i64, page);
@@ -376,8 +265,7 @@ fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
         assert!(!page["alerts"].as_array().unwrap().is_empty(), "{page:#}");
         assert_eq!(page["servers"][0][0], "weblog1");
         assert!(!page["top"].as_array().unwrap().is_empty(), "{page:#}");
-        let png = c.screenshot().await.unwrap();
-        std::fs::write(artifacts().join("dashboard-speed-job.png"), &png).unwrap();
+        screenshot(&c, env!("CARGO_TARGET_TMPDIR"), "dashboard-speed-job.png").await;
         c.close().await.unwrap();
         let _ = Command::new("kill").args(["-TERM", &job.id().to_string()]).status();
         let _ = job.wait();

@@ -3,8 +3,10 @@
 //! metrics scraping, SIGTERM, SIGKILL, its log shown when a test fails),
 //! [`wait_until`] polls a condition, and [`java`] drives Apache Avro's Java
 //! IPC implementation — the code inside Flume's Avro source and sink;
-//! [`kafka::PrivateKafka`] is a broker of a test's own.
+//! [`kafka::PrivateKafka`] is a broker of a test's own; [`browser`] drives
+//! the dashboard in headless Chromium.
 
+pub mod browser;
 pub mod java;
 pub mod kafka;
 
