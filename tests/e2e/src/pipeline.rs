@@ -1,0 +1,392 @@
+//! The pipeline harness of the end-to-end tests: one run of every real
+//! release binary as a separate process — spool agents, fan-out agent,
+//! speed job, batch job, `serve` — with a Tansu broker of the run's own and
+//! its own topic, HDFS directory, keyspace and database on the services of
+//! `scripts/stack`. Used by `tests/pipeline.rs` (numbers against the
+//! oracle) and `tests/dashboard.rs` (the dashboard in a browser).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use clickstream_testkit::kafka::PrivateKafka;
+use clickstream_testkit::{free_port, repo, unique, wait_until, Service};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+
+use crate::oracle;
+
+/// The web servers of every run (the sample logs' two).
+pub const HOSTS: [&str; 2] = ["weblog1", "weblog2"];
+/// The speed job's `windows.allowed_lateness` in these runs.
+pub const LATENESS_MS: i64 = 10_000;
+
+/// `$key`, or `default` when unset or empty.
+pub fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.into())
+}
+
+/// The release build of a binary: what users run, and fast enough to move
+/// the sample logs through every stage in seconds (`scripts/test` builds it).
+pub fn binary(name: &str) -> String {
+    let p = repo().join("target/release").join(name);
+    assert!(p.exists(), "{} not built: run `cargo build --release --workspace --bins` (scripts/test does)", p.display());
+    p.display().to_string()
+}
+
+/// A MySQL URL split for the `mariadb` command-line client.
+pub struct Mysql {
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub port: String,
+}
+
+impl Mysql {
+    pub fn from_env() -> Mysql {
+        let url = env_or("MYSQL_URL", "mysql://clickstream:clickstream@127.0.0.1:3306/clickstream");
+        let rest = url.strip_prefix("mysql://").expect("MYSQL_URL starts with mysql://");
+        let (auth, rest) = rest.split_once('@').unwrap();
+        let (user, password) = auth.split_once(':').unwrap();
+        let hostport = rest.split('/').next().unwrap();
+        let (host, port) = hostport.split_once(':').unwrap_or((hostport, "3306"));
+        Mysql { user: user.into(), password: password.into(), host: host.into(), port: port.into() }
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://{}:{}@{}:{}/{db}", self.user, self.password, self.host, self.port)
+    }
+
+    /// Runs `sql`, returns the rows as tab-separated fields.
+    pub fn query(&self, db: &str, sql: &str) -> Vec<Vec<String>> {
+        let out = Command::new("mariadb")
+            .args(["-h", &self.host, "-P", &self.port, "-u", &self.user])
+            .arg(format!("-p{}", self.password))
+            .args(["-N", "-B", "-e", sql])
+            .args((!db.is_empty()).then_some(db))
+            .output()
+            .expect("running the mariadb client (scripts/stack deps installs it)");
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    }
+}
+
+/// One run of the pipeline: its own topic, HDFS directory, keyspace and database.
+pub struct Pipeline {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub topic: String,
+    pub hdfs_url: String,
+    pub hdfs_root: String,
+    pub cql: String,
+    pub keyspace: String,
+    pub mysql: Mysql,
+    pub db: String,
+    pub fanout_port: u16,
+    pub ports: BTreeMap<&'static str, u16>,
+    /// A broker of this run's own: the whole suite's topics in the shared
+    /// one must not slow the pipeline down.
+    pub kafka: PrivateKafka,
+}
+
+impl Pipeline {
+    pub fn new(tag: &str) -> Pipeline {
+        let name = unique(&format!("e2e-{tag}")).replace('-', "_");
+        let mysql = Mysql::from_env();
+        let db = format!("clickstream_test_{name}"); // the stack grants the test user clickstream_test*
+        mysql.query("", &format!("CREATE DATABASE `{db}`"));
+        let ports = ["weblog1", "weblog2", "fanout", "speed", "serve", "serve_api"].into_iter().map(|p| (p, free_port())).collect();
+        let p = Pipeline {
+            dir: tempfile::tempdir().unwrap(),
+            topic: format!("clickstream.{name}"),
+            hdfs_url: env_or("HDFS_URL", "hdfs://127.0.0.1:8020"),
+            hdfs_root: format!("/clickstream/{name}/master"),
+            cql: env_or("CQL_CONTACT_POINTS", "127.0.0.1:9042"),
+            keyspace: name.clone(),
+            name,
+            mysql,
+            db,
+            fanout_port: free_port(),
+            ports,
+            kafka: PrivateKafka::start(),
+        };
+        for host in HOSTS {
+            std::fs::create_dir_all(p.spool(host)).unwrap();
+        }
+        p
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn spool(&self, host: &str) -> PathBuf {
+        self.path(&format!("spool/{host}"))
+    }
+
+    pub fn spool_agent(&self, host: &'static str) -> Service {
+        let config = format!(
+            r#"
+[agent]
+host = "{host}"
+state_dir = "{state}"
+[source]
+spool_dirs = ["{spool}"]
+quiet_period = "300ms"
+rescan_interval = "1s"
+batch_size = 500
+[channel]
+min_free_disk_bytes = 0
+[sink]
+receivers = [{{ address = "127.0.0.1:{fanout}" }}]
+batch_size = 500
+backoff_initial = "100ms"
+[metrics]
+listen = "127.0.0.1:{port}"
+"#,
+            state = self.path(host).display(),
+            spool = self.spool(host).display(),
+            fanout = self.fanout_port,
+            port = self.ports[host],
+        );
+        Service::start(&binary("spool-agent"), self.dir.path(), host, &config, self.ports[host])
+    }
+
+    pub fn fanout_agent(&self) -> Service {
+        let config = format!(
+            r#"
+[agent]
+instance_id = "{name}"
+state_dir = "{state}"
+[source]
+listen = "127.0.0.1:{listen}"
+[sinks.kafka]
+brokers = "{brokers}"
+topic = "{topic}"
+partitions = 4
+idempotent = false
+linger = "5ms"
+[sinks.kafka.channel]
+min_free_disk_bytes = 0
+[sinks.hdfs]
+url = "{hdfs}"
+path = "{root}/date=%Y-%m-%d/hour=%H/"
+roll_idle = "2s"
+[sinks.hdfs.channel]
+min_free_disk_bytes = 0
+[metrics]
+listen = "127.0.0.1:{port}"
+"#,
+            name = self.name,
+            state = self.path("fanout").display(),
+            listen = self.fanout_port,
+            brokers = self.kafka.addr(),
+            topic = self.topic,
+            hdfs = self.hdfs_url,
+            root = self.hdfs_root,
+            port = self.ports["fanout"],
+        );
+        Service::start(&binary("fanout-agent"), self.dir.path(), "fanout", &config, self.ports["fanout"])
+    }
+
+    pub fn speed_job(&self) -> Service {
+        let cps: Vec<String> = self.cql.split(',').map(|c| format!("\"{}\"", c.trim())).collect();
+        let config = format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+topic = "{topic}"
+group_id = "{name}"
+[cassandra]
+contact_points = [{cps}]
+keyspace = "{ks}"
+ttl = "1d"
+request_timeout = "30s"
+[windows]
+allowed_lateness = "{lateness}ms"
+idle_partition_timeout = "30s"  # longer than any restart or broker stall here: kills must not make servers idle
+sources = ["weblog1", "weblog2"]
+[job]
+name = "{name}"
+flush_interval = "250ms"
+[metrics]
+listen = "127.0.0.1:{port}"
+"#,
+            brokers = self.kafka.addr(),
+            topic = self.topic,
+            name = self.name,
+            cps = cps.join(", "),
+            ks = self.keyspace,
+            port = self.ports["speed"],
+            lateness = LATENESS_MS,
+        );
+        Service::start(&binary("speed-job"), self.dir.path(), "speed", &config, self.ports["speed"])
+    }
+
+    /// Creates the batch layer's tables in this run's database, as the batch
+    /// job's migration does (`jobs/batch-job/migrations`), for a `serve`
+    /// that runs before any batch run.
+    pub fn create_batch_tables(&self) {
+        let dir = repo().join("jobs/batch-job/migrations");
+        let mut migrations: Vec<PathBuf> =
+            std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path().join("up.sql")).filter(|p| p.exists()).collect();
+        migrations.sort();
+        assert!(!migrations.is_empty(), "no migrations in {}", dir.display());
+        for m in migrations {
+            self.mysql.query(&self.db, &std::fs::read_to_string(&m).unwrap());
+        }
+    }
+
+    /// `serve` (release build) over this run's MySQL database and keyspace,
+    /// following this run's speed job (its checkpoint is "now"); the API
+    /// and dashboard on `http://127.0.0.1:{ports["serve_api"]}/`.
+    pub fn serve(&self) -> Service {
+        let cps: Vec<String> = self.cql.split(',').map(|c| format!("\"{}\"", c.trim())).collect();
+        let config = format!(
+            r#"
+[http]
+listen = "127.0.0.1:{api}"
+[mysql]
+url = "{mysql}"
+[cassandra]
+contact_points = [{cps}]
+keyspace = "{ks}"
+[speed]
+job_name = "{name}"
+topic = "{topic}"
+allowed_lateness = "{lateness}ms"
+host_refresh = "1s"
+[stream]
+interval = "500ms"
+[metrics]
+listen = "127.0.0.1:{port}"
+"#,
+            api = self.ports["serve_api"],
+            mysql = self.mysql.url(&self.db),
+            cps = cps.join(", "),
+            ks = self.keyspace,
+            name = self.name,
+            topic = self.topic,
+            lateness = LATENESS_MS,
+            port = self.ports["serve"],
+        );
+        Service::start(&binary("serve"), self.dir.path(), "serve", &config, self.ports["serve"])
+    }
+
+    /// Drops `data` into `host`'s spool directory as `name`, atomically.
+    pub fn drop_file(&self, host: &str, name: &str, data: &[u8]) {
+        let staging = self.path(&format!("{host}-{name}.part"));
+        std::fs::write(&staging, data).unwrap();
+        std::fs::rename(&staging, self.spool(host).join(name)).unwrap();
+    }
+
+    /// Runs the batch job for the sample days; returns its exit code.
+    pub fn batch_job(&self) -> i32 {
+        let config = format!(
+            "[source]\nurl = \"{}{}\"\n[mysql]\nurl = \"{}\"\n[completeness]\ngrace_minutes = 0\n",
+            self.hdfs_url,
+            self.hdfs_root,
+            self.mysql.url(&self.db)
+        );
+        let path = self.path("batch.toml");
+        std::fs::write(&path, config).unwrap();
+        let out = Command::new(binary("batch-job"))
+            .arg("--config")
+            .arg(&path)
+            .args(["run", "--from", "2026-11-20", "--to", "2026-11-21", "--no-progress"])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            eprintln!("batch-job: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        }
+        out.status.code().unwrap_or(-1)
+    }
+
+    /// Lines rejected into the agents' dead-letter files, per host.
+    pub fn dead_letters(&self, host: &str) -> usize {
+        let mut n = 0;
+        let mut stack = vec![self.path(host)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().ends_with(".rejected.jsonl") {
+                    n += std::fs::read_to_string(&p).unwrap().lines().count();
+                }
+            }
+        }
+        n
+    }
+
+    pub fn mysql_days(&self) -> BTreeMap<String, oracle::Day> {
+        let mut days: BTreeMap<String, oracle::Day> = BTreeMap::new();
+        let q = "SELECT day, requests, unique_visitors, success_requests, failure_requests, bytes_sent FROM daily_traffic";
+        for r in self.mysql.query(&self.db, q) {
+            let n: Vec<u64> = r[1..].iter().map(|v| v.parse().unwrap()).collect();
+            let d = days.entry(r[0].clone()).or_default();
+            (d.requests, d.visitors, d.success, d.failure, d.bytes) = (n[0], n[1], n[2], n[3], n[4]);
+        }
+        for r in self.mysql.query(&self.db, "SELECT day, status, requests FROM daily_status_codes") {
+            days.get_mut(&r[0]).unwrap().statuses.insert(r[1].parse().unwrap(), r[2].parse().unwrap());
+        }
+        let q = "SELECT day, hour, requests, unique_visitors, bytes_sent FROM hourly_traffic WHERE requests > 0";
+        for r in self.mysql.query(&self.db, q) {
+            let n: Vec<u64> = r[2..].iter().map(|v| v.parse().unwrap()).collect();
+            days.get_mut(&r[0]).unwrap().hours.insert(r[1].parse().unwrap(), (n[0], n[1], n[2]));
+        }
+        days
+    }
+
+    pub async fn cql_session(&self) -> Session {
+        SessionBuilder::new().known_nodes(self.cql.split(',').map(str::trim)).build().await.expect("CQL session")
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the logs, configs and state of a failed run for a look.
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+            eprintln!("pipeline files kept in {}", dir.keep().display());
+        } else {
+            self.mysql.query("", &format!("DROP DATABASE IF EXISTS `{}`", self.db));
+        }
+    }
+}
+
+
+/// Waits until both agents have delivered every file, every channel is
+/// empty and the speed job has read everything. Judged by durable facts
+/// (completed files, channel depths, unread records), not by counters, which
+/// start from zero again when a process is restarted.
+pub fn wait_delivered(p: &Pipeline, svc: &BTreeMap<&str, Service>, files_per_host: usize, timeout: Duration) {
+    let completed = |host: &str| {
+        std::fs::read_dir(p.spool(host))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".COMPLETED"))
+            .count()
+    };
+    wait_until(timeout, "every file completed, every channel empty, the speed job caught up", || {
+        let known = svc["speed"].try_metrics().is_some_and(|m| m.contains("speed_job_unread_records{"));
+        HOSTS.iter().all(|h| completed(h) == files_per_host && svc[h].metric("spool_agent_channel_events", "") == 0.0)
+            && svc["fanout"].metric("fanout_agent_channel_events", "") == 0.0
+            && known
+            && svc["speed"].metric("speed_job_unread_records", "") == 0.0
+    });
+}
+
+/// The speed job's global watermark as its checkpoint records it (written
+/// after the rows it depends on).
+pub async fn checkpointed_watermark(s: &Session, p: &Pipeline) -> Option<i64> {
+    let q = format!("SELECT closed_through FROM {}.speed_checkpoints WHERE job = ? AND topic = ?", p.keyspace);
+    let r = s.query_unpaged(q, (&p.name, &p.topic)).await.ok()?.into_rows_result().ok()?;
+    r.rows::<(i64,)>().ok()?.filter_map(|r| r.ok()).map(|r| r.0).min()
+}
+
