@@ -251,7 +251,8 @@ impl Default for SpeedHour {
 }
 
 impl SpeedHour {
-    /// Adds a window (or an hour) with `sketch`.
+    /// Adds a window with `sketch`; one window without a (readable) sketch
+    /// makes the whole hour's visitors unknown rather than undercounted.
     fn add(&mut self, requests: u64, sketch: Option<&Hll>) {
         self.requests += requests;
         self.sketch = match (self.sketch.take(), sketch) {
@@ -263,6 +264,8 @@ impl SpeedHour {
         };
     }
 
+    /// Adds a whole hour (for a day row): requests add, sketches merge, so
+    /// a visitor of several hours counts once in the day.
     fn absorb(&mut self, other: SpeedHour) {
         self.add(other.requests, other.sketch.as_ref());
     }
