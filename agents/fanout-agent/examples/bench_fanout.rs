@@ -17,9 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
-use clickstream_avro_ipc::flume::{encode_event, Status};
+use clickstream_avro_ipc::flume::{encode_event, event_body, Status};
+use clickstream_contract::schema::click_event_fingerprint;
+use clickstream_contract::{RoutingFields, SINGLE_OBJECT_MARKER};
 use clickstream_logparse::{LineOrigin, Parser};
 use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 fn events(n: usize) -> Vec<Vec<u8>> {
@@ -73,7 +76,30 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn bare_producer(brokers: &str, values: &[Vec<u8>]) -> f64 {
+/// What the Kafka sink produces for each event: key (client address), value
+/// (single-object encoding: header + the received datum) and the event id
+/// header. The baseline produces exactly these.
+struct Record {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    event_id: Vec<u8>,
+}
+
+fn kafka_records(encoded: &[Vec<u8>]) -> Vec<Record> {
+    encoded
+        .iter()
+        .map(|e| {
+            let body = event_body(e).unwrap();
+            let r = RoutingFields::decode(body).unwrap();
+            let mut value = SINGLE_OBJECT_MARKER.to_vec();
+            value.extend_from_slice(&click_event_fingerprint());
+            value.extend_from_slice(body);
+            Record { key: r.client_addr.as_bytes().to_vec(), value, event_id: r.event_id.as_bytes().to_vec() }
+        })
+        .collect()
+}
+
+async fn bare_producer(brokers: &str, records: &[Record]) -> f64 {
     let topic = format!("bench.bare.{}", std::process::id());
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
@@ -92,11 +118,11 @@ async fn bare_producer(brokers: &str, values: &[Vec<u8>]) -> f64 {
     // As fast as the broker allows: everything queued (waiting only when the
     // local queue is full), then every delivery report awaited.
     let t = Instant::now();
-    let mut pending = Vec::with_capacity(values.len());
-    for v in values {
-        let key = &v[v.len().saturating_sub(16)..];
+    let mut pending = Vec::with_capacity(records.len());
+    for r in records {
         loop {
-            match producer.send_result(FutureRecord::to(&topic).key(key).payload(v)) {
+            let headers = OwnedHeaders::new_with_capacity(1).insert(Header { key: "event_id", value: Some(&r.event_id) });
+            match producer.send_result(FutureRecord::to(&topic).key(&r.key).payload(&r.value).headers(headers)) {
                 Ok(d) => {
                     pending.push(d);
                     break;
@@ -108,7 +134,7 @@ async fn bare_producer(brokers: &str, values: &[Vec<u8>]) -> f64 {
     for d in pending {
         d.await.unwrap().unwrap();
     }
-    values.len() as f64 / t.elapsed().as_secs_f64()
+    records.len() as f64 / t.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -122,10 +148,10 @@ fn main() {
     let n = encoded.len();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
-    // Baseline: the same values through a bare producer, same settings and broker.
-    let values: Vec<Vec<u8>> = encoded.iter().map(|e| e[e.len() / 2..].to_vec()).collect();
-    let bare = rt.block_on(bare_producer(&brokers, &values));
-    drop(values);
+    // Baseline: the same records through a bare producer, same settings and broker.
+    let records = kafka_records(&encoded);
+    let bare = rt.block_on(bare_producer(&brokers, &records));
+    drop(records);
 
     let dir = tempfile::tempdir().unwrap();
     let (listen, metrics) = (free_port(), free_port());
