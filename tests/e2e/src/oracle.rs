@@ -107,9 +107,12 @@ pub struct Day {
     pub hours: BTreeMap<u32, (u64, u64, u64)>,
 }
 
+/// A day being summed up: its report, its visitors, each hour's visitors.
+type DaySoFar<'a> = (Day, BTreeSet<&'a str>, BTreeMap<u32, BTreeSet<&'a str>>);
+
 /// Batch reports per UTC day (`YYYY-MM-DD`); success = status < 400.
 pub fn batch_days(hits: &[Hit]) -> BTreeMap<String, Day> {
-    let mut days: BTreeMap<String, (Day, BTreeSet<&str>, BTreeMap<u32, BTreeSet<&str>>)> = BTreeMap::new();
+    let mut days: BTreeMap<String, DaySoFar> = BTreeMap::new();
     for h in hits {
         let t = DateTime::from_timestamp_millis(h.time_ms).unwrap();
         let key = format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day());
