@@ -3,6 +3,7 @@
 //! after its delivery report came back.
 
 mod config;
+mod deliveries;
 mod sink;
 
 pub use config::KafkaSinkConfig;

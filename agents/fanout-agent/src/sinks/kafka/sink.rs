@@ -16,15 +16,16 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use tracing::{info, warn};
 
+use super::deliveries::{BatchContext, BatchDeliveries, BatchProducer, Unconfirmed};
 use super::KafkaSinkConfig;
 use crate::sinks::{BatchSink, SinkError};
 
 /// Writes batches to Kafka.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: BatchProducer,
     /// Kept to build a fresh producer after a failed batch.
     config: ClientConfig,
     /// A failed batch leaves an idempotent producer with a sequence gap the
@@ -57,8 +58,8 @@ impl KafkaSink {
     /// Connects the producer and creates the topic when configured to.
     pub async fn new(cfg: &KafkaSinkConfig) -> Result<KafkaSink, String> {
         let config = producer_config(cfg);
-        let producer: FutureProducer =
-            config.create().map_err(|e| format!("creating the Kafka producer for {}: {e}", cfg.brokers))?;
+        let producer: BatchProducer =
+            config.create_with_context(BatchContext).map_err(|e| format!("creating the Kafka producer for {}: {e}", cfg.brokers))?;
         if cfg.create_topic {
             ensure_topic(cfg).await?;
         }
@@ -121,11 +122,11 @@ impl BatchSink for KafkaSink {
 
     async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
         if self.failed.swap(false, Ordering::Relaxed) {
-            self.producer = self.config.create().map_err(|e| SinkError::Retryable(format!("re-creating the Kafka producer: {e}")))?;
+            self.producer = self.config.create_with_context(BatchContext).map_err(|e| SinkError::Retryable(format!("re-creating the Kafka producer: {e}")))?;
             info!(topic = %self.topic, "new Kafka producer after a failed batch");
         }
-        let pending = match self.produce(events).await {
-            Ok(p) => p,
+        let batch = match self.produce(events).await {
+            Ok(b) => b,
             Err(e) => {
                 if matches!(e, SinkError::Retryable(_)) {
                     self.failed.store(true, Ordering::Relaxed);
@@ -135,7 +136,10 @@ impl BatchSink for KafkaSink {
         };
         let (failed, topic, timeout) = (Arc::clone(&self.failed), self.topic.clone(), self.delivery_timeout + Duration::from_secs(5));
         Ok(Box::pin(async move {
-            let result = confirm(pending, &topic, timeout).await;
+            let result = batch.confirmed(timeout).await.map_err(|why| match why {
+                Unconfirmed::Failed(e) => SinkError::Retryable(format!("Kafka delivery to {topic} failed: {e}")),
+                Unconfirmed::TimedOut => SinkError::Retryable(format!("not every Kafka delivery report for {topic} came within {timeout:?}")),
+            });
             if result.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
@@ -149,9 +153,9 @@ impl BatchSink for KafkaSink {
 }
 
 impl KafkaSink {
-    /// Hands every event to the producer; returns their delivery futures.
-    async fn produce<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<Vec<DeliveryFuture>, SinkError> {
-        let mut pending = Vec::with_capacity(events.len());
+    /// Hands every event to the producer; returns what counts their delivery reports.
+    async fn produce<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<Arc<BatchDeliveries>, SinkError> {
+        let batch = BatchDeliveries::new(events.len());
         for (i, encoded) in events.iter().enumerate() {
             let body = event_body(encoded.as_ref()).map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a Flume event: {e}")))?;
             let event = RoutingFields::decode(body)
@@ -160,15 +164,15 @@ impl KafkaSink {
             self.value.extend_from_slice(&self.header);
             self.value.extend_from_slice(body);
             let headers = OwnedHeaders::new_with_capacity(1).insert(Header { key: "event_id", value: Some(event.event_id.as_bytes()) });
-            let mut record = FutureRecord::to(&self.topic).key(event.client_addr.as_bytes()).payload(&self.value).headers(headers);
+            let mut record = BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch))
+                .key(event.client_addr.as_bytes())
+                .payload(&self.value)
+                .headers(headers);
             let started = Instant::now();
             // A full local queue means the broker is slower than we are: wait for it.
             loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        pending.push(delivery);
-                        break;
-                    }
+                match self.producer.send(record) {
+                    Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                         if started.elapsed() > self.delivery_timeout {
                             return Err(SinkError::Retryable("Kafka producer queue stayed full; broker too slow or down".into()));
@@ -180,23 +184,6 @@ impl KafkaSink {
                 }
             }
         }
-        Ok(pending)
+        Ok(batch)
     }
-}
-
-/// Waits for every delivery report of a batch, `timeout` at most.
-async fn confirm(pending: Vec<DeliveryFuture>, topic: &str, timeout: Duration) -> Result<(), SinkError> {
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    for delivery in pending {
-        tokio::select! {
-            r = delivery => match r {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(SinkError::Retryable(format!("Kafka delivery to {topic} failed: {e}"))),
-                Err(_) => return Err(SinkError::Retryable("Kafka delivery report lost (producer closed)".into())),
-            },
-            _ = &mut deadline => return Err(SinkError::Retryable(format!("no Kafka delivery report within {timeout:?}"))),
-        }
-    }
-    Ok(())
 }
