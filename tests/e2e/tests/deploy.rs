@@ -110,7 +110,7 @@ fn docker_compose_is_consistent() {
     let services = doc["services"].as_mapping().expect("services");
     let volumes: Vec<String> = doc["volumes"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect();
     let names: Vec<String> = services.keys().map(|k| k.as_str().unwrap().to_string()).collect();
-    for needed in ["kafka", "namenode", "datanode", "cassandra", "mysql", "fanout-agent", "spool-agent-weblog1", "spool-agent-weblog2", "speed-job", "batch-job"] {
+    for needed in ["kafka", "namenode", "datanode", "cassandra", "mysql", "fanout-agent", "spool-agent-weblog1", "spool-agent-weblog2", "speed-job", "batch-job", "serve"] {
         assert!(names.iter().any(|n| n == needed), "service {needed} missing");
     }
     let mut host_ports = std::collections::BTreeSet::new();
@@ -152,7 +152,7 @@ fn docker_compose_is_consistent() {
             }
         }
     }
-    assert!(validated >= 5, "only {validated} mounted configurations validated");
+    assert!(validated >= 6, "only {validated} mounted configurations validated");
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
     for b in BINARIES {
         assert!(dockerfile.contains(&format!("/release/{b}")), "Dockerfile does not install {b}");
