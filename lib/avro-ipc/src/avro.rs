@@ -315,6 +315,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads past a map of strings or bytes without checking that the
+    /// strings are UTF-8: for data checked when it was first received.
+    pub fn skip_map(&mut self) -> Result<(), DecodeError> {
+        loop {
+            let count = self.block_count(2)?;
+            if count == 0 {
+                return Ok(());
+            }
+            for _ in 0..count {
+                self.bytes()?;
+                self.bytes()?;
+            }
+        }
+    }
+
     /// Reads a `map<bytes>` (IPC metadata), borrowing keys and values.
     pub fn map_bytes(&mut self) -> Result<Vec<(&'a str, &'a [u8])>, DecodeError> {
         let mut entries = Vec::new();
