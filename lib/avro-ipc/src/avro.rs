@@ -303,29 +303,26 @@ impl<'a> Reader<'a> {
     /// Reads past a `map<string>`, checking it as [`Reader::map_str`] does,
     /// without collecting the entries.
     pub fn skip_map_str(&mut self) -> Result<(), DecodeError> {
-        loop {
-            let count = self.block_count(2)?;
-            if count == 0 {
-                return Ok(());
-            }
-            for _ in 0..count {
-                self.str()?;
-                self.str()?;
-            }
-        }
+        self.skip_map_of(|r| r.str().map(drop))
     }
 
     /// Reads past a map of strings or bytes without checking that the
     /// strings are UTF-8: for data checked when it was first received.
     pub fn skip_map(&mut self) -> Result<(), DecodeError> {
+        self.skip_map_of(|r| r.bytes().map(drop))
+    }
+
+    /// Reads past a map whose keys and values are each read by `item`.
+    fn skip_map_of(&mut self, item: impl Fn(&mut Self) -> Result<(), DecodeError>) -> Result<(), DecodeError> {
         loop {
+            // An entry is at least two empty strings: 2 bytes.
             let count = self.block_count(2)?;
             if count == 0 {
                 return Ok(());
             }
             for _ in 0..count {
-                self.bytes()?;
-                self.bytes()?;
+                item(self)?;
+                item(self)?;
             }
         }
     }
