@@ -222,6 +222,19 @@ mod tests {
     }
 
     #[test]
+    fn received_headers_must_be_utf8_and_read_back_bodies_skip_them_unchecked() {
+        // map: 1 entry, key "k", value 0xff (not UTF-8), end; body "hi"
+        let event = [2, 2, b'k', 2, 0xff, 0, 4, b'h', b'i'];
+        let mut params = Vec::new();
+        encode_append_batch(&[&event[..]], &mut params);
+        let payload = Bytes::from(params);
+        let err = read_append_batch(&payload, &mut Reader::new(&payload), 10).unwrap_err();
+        assert!(matches!(err, DecodeError::BadUtf8 { .. }), "{err:?}");
+        assert_eq!(event_body(&event).unwrap(), b"hi");
+        assert!(event_body(&event[..event.len() - 1]).is_err(), "a truncated body is still an error");
+    }
+
+    #[test]
     fn statuses_round_trip_and_unknown_indexes_fail() {
         for s in [Status::Ok, Status::Failed, Status::Unknown] {
             let mut out = Vec::new();
