@@ -8,7 +8,8 @@
 //! cargo run --release -p fanout-agent --example bench_fanout -- EVENTS BROKERS HDFS_URL [SENDERS]
 //! ```
 //! SENDERS (default 4) Flume clients send batches of 1,000 at once, as that
-//! many spool agents would.
+//! many spool agents would. `HDFS_CODEC=snappy` (or `null`) measures the
+//! master copy with another codec than the default deflate.
 //! e.g. `500000 127.0.0.1:9092 hdfs://127.0.0.1:8020` (the stack), or an
 //! in-memory Tansu and `file:///tmp/master` for the agent's own ceiling.
 
@@ -159,10 +160,11 @@ fn main() {
     let config = format!(
         "[agent]\ninstance_id = \"bench\"\nstate_dir = \"{state}\"\n[source]\nlisten = \"127.0.0.1:{listen}\"\n\
          [sinks.kafka]\nbrokers = \"{brokers}\"\ntopic = \"bench.agent.{pid}\"\nidempotent = false\nbatch_size = 5000\n[sinks.kafka.channel]\nmin_free_disk_bytes = 0\n\
-         [sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = 5000\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\n\
+         [sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = 5000\ncodec = \"{codec}\"\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\n\
          [metrics]\nlisten = \"127.0.0.1:{metrics}\"\n",
         state = dir.path().join("state").display(),
         pid = std::process::id(),
+        codec = std::env::var("HDFS_CODEC").unwrap_or_else(|_| "deflate".into()),
     );
     std::fs::write(dir.path().join("fanout.toml"), config).unwrap();
     // FANOUT_AGENT_BIN: another build, e.g. a copy of the previous one for a before/after run.
