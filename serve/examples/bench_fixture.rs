@@ -137,9 +137,14 @@ async fn create_cql(s: &Session, ks: &str, first: NaiveDate, end_ms: i64) -> any
     let health = s
         .prepare(format!(
             "INSERT INTO {ks}.server_health (source_host, day, window_start, window_end, requests, non_200, status_1xx, \
-             status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, 0, ?, true)"
+             status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final, visitors_hll, visitors_estimate) \
+             VALUES (?, ?, ?, ?, ?, ?, 0, ?, 0, ?, 0, ?, true, ?, ?)"
         ))
         .await?;
+    // Visitor sketches as the speed job writes them: by default one visitor
+    // per request (sparse sketches of 450-720 bytes); $BENCH_VISITORS sets
+    // the distinct visitors per window (above 1,365 the sketch is dense, 4 KB).
+    let visitors: Option<i64> = std::env::var("BENCH_VISITORS").ok().and_then(|v| v.parse().ok());
     let start = ms(first);
     let mut pending = Vec::new();
     for host in HOSTS {
@@ -151,6 +156,11 @@ async fn create_cql(s: &Session, ks: &str, first: NaiveDate, end_ms: i64) -> any
                 .unwrap()
                 .date_naive()
                 .to_string();
+            let mut sketch = clickstream_sketch::Hll::new();
+            for i in 0..visitors.unwrap_or(n) {
+                let k = (t / MIN) * 37 + i;
+                sketch.insert(format!("10.{}.{}.{}", k >> 16 & 255, k >> 8 & 255, k & 255).as_bytes());
+            }
             let values = (
                 host,
                 day,
@@ -161,6 +171,8 @@ async fn create_cql(s: &Session, ks: &str, first: NaiveDate, end_ms: i64) -> any
                 n - bad,
                 bad,
                 bad > 10,
+                sketch.to_bytes(),
+                sketch.estimate() as i64,
             );
             pending.push(async { s.execute_unpaged(&health, values).await.map(|_| ()) });
             if pending.len() == 256 {

@@ -156,7 +156,7 @@ pub async fn load(
     }
 
     let window_ms = state.cfg.speed.health.window.as_millis() as i64;
-    let windows = speed_windows(state, &speed_days).await?;
+    let windows = speed_windows(state, &speed_days, window_ms).await?;
     let hours = speed_hours(&windows, window_ms);
     if per_day {
         // A day's visitors: the union of its hours' sketches, not a sum.
@@ -206,10 +206,12 @@ pub async fn load(
     })
 }
 
-/// Every `server_health` row of every web server on `days`, read concurrently.
+/// The `server_health` rows of every web server on `days` that tile them
+/// (windows of `window_ms` starting on a multiple of it), read concurrently.
 async fn speed_windows(
     state: &AppState,
     days: &[NaiveDate],
+    window_ms: i64,
 ) -> Result<Vec<HealthWindow>, ApiError> {
     let mut pairs = Vec::new();
     for d in days {
@@ -224,7 +226,7 @@ async fn speed_windows(
     }
     let reads = pairs
         .iter()
-        .map(|(h, d)| state.cql.health_windows(h, *d, Windows::All));
+        .map(|(h, d)| state.cql.health_windows(h, *d, Windows::Tiles(window_ms)));
     let per_pair = try_join_all(reads)
         .await
         .inspect_err(|e| state.metrics.store_error(e.store()))?;

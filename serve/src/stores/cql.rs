@@ -73,19 +73,18 @@ pub struct HealthWindow {
 }
 
 /// Which `server_health` windows to read.
-///
-/// All of a day is one partition read (1,440 rows per web server with
-/// 1-minute slides). Restricting it to the tiling windows with
-/// `window_start IN (288 values)` cannot help on the CQL stand-in, which
-/// materialises the whole partition and then compares every row with every
-/// value (docs/benchmarks.md); on a real Cassandra it would read a fifth of
-/// the rows, worth measuring there.
 #[derive(Debug, Clone, Copy)]
 pub enum Windows {
-    /// The newest `n`.
+    /// The newest `n`, without their visitor sketches (`/api/servers`
+    /// shows counts only; a sketch is up to 4 KB a row).
     Newest(i32),
-    /// Every window of the day.
-    All,
+    /// The windows of this length (ms) that tile the day, with their
+    /// sketches: `window_start IN (the day's 288 starts)` for 5-minute
+    /// windows. Only these are summed and merged for `/api/traffic`, and
+    /// reading the other 1,152 rows of the day would move their sketches
+    /// for nothing (on the CQL stand-in the partition is still
+    /// materialised whole; a real Cassandra reads a fifth of the rows).
+    Tiles(i64),
 }
 
 /// One `ddos_alerts` row.
@@ -146,7 +145,7 @@ pub struct CategoryCount {
 struct Statements {
     checkpoint: PreparedStatement,
     partitions: PreparedStatement,
-    health_day: PreparedStatement,
+    health_tiles: PreparedStatement,
     health_latest: PreparedStatement,
     ddos_day: PreparedStatement,
     health_alerts_day: PreparedStatement,
@@ -261,16 +260,16 @@ async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
         }
     };
     let health_cols = "source_host, window_start, window_end, requests, non_200, \
-                       status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final, \
-                       visitors_hll, visitors_estimate";
+                       status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final";
     let stmts = Statements {
         checkpoint: prepare(format!(
             "SELECT closed_through FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
         ))
         .await?,
         partitions,
-        health_day: prepare(format!(
-            "SELECT {health_cols} FROM {ks}.server_health WHERE source_host = ? AND day = ?"
+        health_tiles: prepare(format!(
+            "SELECT {health_cols}, visitors_hll, visitors_estimate FROM {ks}.server_health \
+             WHERE source_host = ? AND day = ? AND window_start IN ?"
         ))
         .await?,
         health_latest: prepare(format!(
@@ -425,31 +424,9 @@ impl CqlStore {
             Option<i64>,
             Option<bool>,
             Option<bool>,
-            Option<Vec<u8>>,
-            Option<i64>,
         );
-        let d = day.to_string();
-        let rows: Vec<Row> = match select {
-            Windows::Newest(n) => {
-                self.all(
-                    "reading server_health",
-                    |s: &Statements| &s.health_latest,
-                    (host, d.as_str(), n),
-                )
-                .await?
-            }
-            Windows::All => {
-                self.all(
-                    "reading server_health",
-                    |s: &Statements| &s.health_day,
-                    (host, d.as_str()),
-                )
-                .await?
-            }
-        };
-        Ok(rows
-            .into_iter()
-            .map(|r| HealthWindow {
+        fn window(r: Row, visitors_hll: Option<Vec<u8>>, visitors_estimate: Option<i64>) -> HealthWindow {
+            HealthWindow {
                 host: r.0,
                 window_start: r.1 .0,
                 window_end: r.2 .0,
@@ -458,10 +435,59 @@ impl CqlStore {
                 classes: [r.5, r.6, r.7, r.8, r.9].map(|c| c.unwrap_or(0)),
                 unhealthy: r.10.unwrap_or(false),
                 is_final: r.11.unwrap_or(false),
-                visitors_hll: r.12,
-                visitors_estimate: r.13,
-            })
-            .collect())
+                visitors_hll,
+                visitors_estimate,
+            }
+        }
+        let d = day.to_string();
+        match select {
+            Windows::Newest(n) => {
+                let rows: Vec<Row> = self
+                    .all(
+                        "reading server_health",
+                        |s: &Statements| &s.health_latest,
+                        (host, d.as_str(), n),
+                    )
+                    .await?;
+                Ok(rows.into_iter().map(|r| window(r, None, None)).collect())
+            }
+            Windows::Tiles(len) => {
+                let first = crate::time::day_start(day);
+                let starts: Vec<CqlTimestamp> = (0..crate::time::DAY_MS / len.max(1))
+                    .map(|k| CqlTimestamp(first + k * len))
+                    .collect();
+                type TileRow = (
+                    String,
+                    CqlTimestamp,
+                    CqlTimestamp,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<bool>,
+                    Option<bool>,
+                    Option<Vec<u8>>,
+                    Option<i64>,
+                );
+                let rows: Vec<TileRow> = self
+                    .all(
+                        "reading server_health",
+                        |s: &Statements| &s.health_tiles,
+                        (host, d.as_str(), starts),
+                    )
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| {
+                        let base = (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11);
+                        window(base, r.12, r.13)
+                    })
+                    .collect())
+            }
+        }
     }
 
     /// The DDoS alerts of `day`, newest first.
