@@ -144,7 +144,16 @@ pub fn kafka_ids(brokers: &str, topic: &str, want: usize, timeout: Duration) -> 
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    // The local SQLite Tansu slows down after many test topics: give its
+    // metadata answer a minute rather than failing on the first timeout.
+    let started = Instant::now();
+    let md = loop {
+        match consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+            Ok(md) => break md,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => eprintln!("metadata of {topic} from {brokers}: {e}; asking again"),
+            Err(e) => panic!("metadata of {topic} from {brokers} for a minute: {e}"),
+        }
+    };
     let partitions = md.topics()[0].partitions().len() as i32;
     assert!(partitions > 0, "topic {topic} has no partitions");
     let mut tpl = TopicPartitionList::new();
