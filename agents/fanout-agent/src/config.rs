@@ -20,6 +20,7 @@ pub struct Config {
     /// `[source]`
     pub source: SourceConfig,
     /// `[sinks.kafka]` and `[sinks.hdfs]`, each with its own channel.
+    #[serde(default)]
     pub sinks: SinksConfig,
     /// `[metrics]`
     #[serde(default)]
@@ -89,14 +90,23 @@ pub struct SourceConfig {
     pub allow: Vec<IpAddr>,
 }
 
-/// `[sinks]`
-#[derive(Debug, Clone, Deserialize)]
+/// `[sinks]`: the agent runs the sinks whose tables are present, at least
+/// one. Both is the lambda architecture's fan-out; one alone serves a site
+/// without a speed layer (HDFS only) or without a batch layer (Kafka only).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinksConfig {
     /// The Kafka sink (speed layer).
-    pub kafka: SinkSection<KafkaSinkConfig>,
+    pub kafka: Option<SinkSection<KafkaSinkConfig>>,
     /// The HDFS sink (batch layer's master copy).
-    pub hdfs: SinkSection<HdfsSinkConfig>,
+    pub hdfs: Option<SinkSection<HdfsSinkConfig>>,
+}
+
+impl SinksConfig {
+    /// Names of the configured sinks, for logs and `validate`.
+    pub fn names(&self) -> Vec<&'static str> {
+        [self.kafka.as_ref().map(|_| "kafka"), self.hdfs.as_ref().map(|_| "hdfs")].into_iter().flatten().collect()
+    }
 }
 
 /// A sink's table: its own settings, its channel, and whether it is required.
@@ -116,6 +126,21 @@ pub struct SinkSection<T> {
     /// The sink's own settings.
     #[serde(flatten)]
     pub settings: T,
+}
+
+impl<T> SinkSection<T> {
+    /// Checks the agent's keys of the table and gives a durable channel
+    /// without `dir` one under the state directory.
+    fn validate_common(&mut self, name: &str, state_dir: &Path) -> Result<(), String> {
+        if self.channel.kind == ChannelKind::Durable && self.channel.dir.is_none() {
+            self.channel.dir = Some(state_dir.join(format!("channel-{name}")));
+        }
+        self.channel.validate(&format!("sinks.{name}.channel"))?;
+        if self.batch_size == 0 || self.batch_size > 100_000 {
+            return Err(format!("sinks.{name}.batch_size = {} must be between 1 and 100000", self.batch_size));
+        }
+        Ok(())
+    }
 }
 
 fn yes() -> bool {
@@ -171,23 +196,26 @@ impl Config {
             return Err("source.max_batch_events, source.max_frame_bytes (>= 1024) and source.max_connections must be positive".into());
         }
         let state = self.agent.state_dir.clone();
-        for (name, section_channel, batch) in [
-            ("kafka", &mut self.sinks.kafka.channel, self.sinks.kafka.batch_size),
-            ("hdfs", &mut self.sinks.hdfs.channel, self.sinks.hdfs.batch_size),
-        ] {
-            if section_channel.kind == ChannelKind::Durable && section_channel.dir.is_none() {
-                section_channel.dir = Some(state.join(format!("channel-{name}")));
-            }
-            section_channel.validate(&format!("sinks.{name}.channel"))?;
-            if batch == 0 || batch > 100_000 {
-                return Err(format!("sinks.{name}.batch_size = {batch} must be between 1 and 100000"));
+        let sinks = &mut self.sinks;
+        if sinks.kafka.is_none() && sinks.hdfs.is_none() {
+            return Err("no sink is configured: add [sinks.kafka] (speed layer) and/or [sinks.hdfs] (master copy)".into());
+        }
+        let mut channels = Vec::new();
+        if let Some(k) = &mut sinks.kafka {
+            k.validate_common("kafka", &state)?;
+            k.settings.validate("sinks.kafka")?;
+            channels.push(k.channel.dir.clone());
+        }
+        if let Some(h) = &mut sinks.hdfs {
+            h.validate_common("hdfs", &state)?;
+            h.settings.validate("sinks.hdfs")?;
+            channels.push(h.channel.dir.clone());
+        }
+        if let [Some(a), Some(b)] = channels.as_slice() {
+            if a == b {
+                return Err("sinks.kafka.channel.dir and sinks.hdfs.channel.dir must differ: one channel per sink".into());
             }
         }
-        if self.sinks.kafka.channel.dir.is_some() && self.sinks.kafka.channel.dir == self.sinks.hdfs.channel.dir {
-            return Err("sinks.kafka.channel.dir and sinks.hdfs.channel.dir must differ: one channel per sink".into());
-        }
-        self.sinks.kafka.settings.validate("sinks.kafka")?;
-        self.sinks.hdfs.settings.validate("sinks.hdfs")?;
         Ok(self)
     }
 }

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Validate { config } => match load(&config) {
             Ok(c) => {
-                println!("{}: valid (instance {}, listening on {})", config.display(), c.agent.instance_id, c.source.listen);
+                println!("{}: valid (instance {}, listening on {}, sinks: {})", config.display(), c.agent.instance_id, c.source.listen, c.sinks.names().join(", "));
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -12,12 +12,14 @@ use clickstream_channel::Channel;
 use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, SinkSection};
 use crate::metrics::Metrics;
 use crate::sinks::driver::drive;
 use crate::sinks::hdfs::HdfsSink;
+use crate::sinks::BatchSink;
 use crate::sinks::kafka::KafkaSink;
 use crate::source::{Replicator, Route};
 
@@ -29,38 +31,64 @@ async fn open_channel(cfg: &clickstream_channel::ChannelConfig, name: &str) -> R
         .with_context(|| format!("opening the {name} sink's channel (is another agent using its directory?)"))
 }
 
+/// A configured sink, wired: its channel and the task that drains it.
+struct Wired {
+    route: Route,
+    task: JoinHandle<()>,
+}
+
+/// Opens `section`'s channel, builds its sink with `make` and starts draining.
+async fn wire<S, F>(name: &'static str, section: &SinkSection<impl Sized>, make: F, metrics: &Metrics, stop: &watch::Receiver<bool>) -> Result<Wired>
+where
+    S: BatchSink + Send + 'static,
+    F: std::future::Future<Output = Result<S, String>>,
+{
+    let channel = open_channel(&section.channel, name).await?;
+    metrics.observe_channel(name, &*channel);
+    let sink = make.await.map_err(anyhow::Error::msg)?;
+    let task = tokio::spawn(drive(sink, Arc::clone(&channel), section.batch_size, metrics.clone(), stop.clone()));
+    Ok(Wired { route: Route { sink: name, channel, required: section.required }, task })
+}
+
 /// Runs the agent until SIGTERM/SIGINT.
 pub async fn run(cfg: Config) -> Result<()> {
     std::fs::create_dir_all(&cfg.agent.state_dir).with_context(|| format!("creating {}", cfg.agent.state_dir.display()))?;
     let metrics = Metrics::default();
-    let kafka_channel = open_channel(&cfg.sinks.kafka.channel, "kafka").await?;
-    let hdfs_channel = open_channel(&cfg.sinks.hdfs.channel, "hdfs").await?;
-    metrics.observe_channel("kafka", &*kafka_channel);
-    metrics.observe_channel("hdfs", &*hdfs_channel);
 
     // Bound before the sinks start (HDFS recovery can take a while): senders
     // that connect meanwhile wait in the backlog instead of being refused.
     let listener = TcpListener::bind(cfg.source.listen)
         .await
         .with_context(|| format!("binding the Avro source to {} (set source.listen to a free address)", cfg.source.listen))?;
-    let kafka = KafkaSink::new(&cfg.sinks.kafka.settings).await.map_err(anyhow::Error::msg)?;
-    let hdfs = HdfsSink::new(&cfg.sinks.hdfs.settings, &cfg.agent.instance_id, metrics.hdfs.clone()).await.map_err(anyhow::Error::msg)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut wired = Vec::new();
+    if let Some(k) = &cfg.sinks.kafka {
+        wired.push(wire("kafka", k, KafkaSink::new(&k.settings), &metrics, &stop_rx).await?);
+    } else {
+        warn!("no [sinks.kafka]: events go to the master copy only, the speed layer gets nothing");
+    }
+    if let Some(h) = &cfg.sinks.hdfs {
+        wired.push(wire("hdfs", h, HdfsSink::new(&h.settings, &cfg.agent.instance_id, metrics.hdfs.clone()), &metrics, &stop_rx).await?);
+    } else {
+        warn!("no [sinks.hdfs]: events go to Kafka only, no master copy is kept");
+    }
+    let routes: Vec<Route> = wired.iter().map(|w| w.route.clone()).collect();
+
     let server_stats = Arc::new(ServerStats::default());
     let health: HealthCheck = {
         let stats = Arc::clone(&server_stats);
-        let channels = [("kafka", Arc::clone(&kafka_channel)), ("hdfs", Arc::clone(&hdfs_channel))];
+        let routes = routes.clone();
         Arc::new(move || {
             let mut details = vec![("connections".to_string(), stats.snapshot().connections_open.to_string())];
             let mut ok = true;
-            for (name, ch) in &channels {
-                let s = ch.stats();
+            for route in &routes {
+                let s = route.channel.stats();
                 // A channel over 90% full means its sink is not keeping up.
                 if s.events * 10 > s.capacity_events * 9 {
                     ok = false;
                 }
-                details.push((format!("channel {name}"), format!("{} events, {} bytes", s.events, s.bytes)));
+                details.push((format!("channel {}", route.sink), format!("{} events, {} bytes", s.events, s.bytes)));
             }
             Health { ok, details }
         })
@@ -76,13 +104,6 @@ pub async fn run(cfg: Config) -> Result<()> {
         metrics_task = Some(task);
     }
 
-    let kafka_task = tokio::spawn(drive(kafka, Arc::clone(&kafka_channel), cfg.sinks.kafka.batch_size, metrics.clone(), stop_rx.clone()));
-    let hdfs_task = tokio::spawn(drive(hdfs, Arc::clone(&hdfs_channel), cfg.sinks.hdfs.batch_size, metrics.clone(), stop_rx.clone()));
-
-    let routes = vec![
-        Route { sink: "kafka", channel: Arc::clone(&kafka_channel), required: cfg.sinks.kafka.required },
-        Route { sink: "hdfs", channel: Arc::clone(&hdfs_channel), required: cfg.sinks.hdfs.required },
-    ];
     let replicator = Arc::new(Replicator::new(routes, cfg.source.put_timeout, metrics.clone(), cfg.agent.state_dir.join("dead-letter.jsonl")));
     let limits = ServerLimits {
         max_frame_bytes: cfg.source.max_frame_bytes,
@@ -105,20 +126,19 @@ pub async fn run(cfg: Config) -> Result<()> {
     let source_task = tokio::spawn(serve_with_stats(listener, replicator, limits, server_stats, async move {
         let _ = source_stop_rx.await;
     }));
-    info!(instance = %cfg.agent.instance_id, listen = %cfg.source.listen, "fan-out agent running");
+    info!(instance = %cfg.agent.instance_id, listen = %cfg.source.listen, sinks = ?cfg.sinks.names(), "fan-out agent running");
 
     shutdown_signal().await;
     let _ = source_stop_tx.send(());
     source_task.await?;
     let _ = stop_tx.send(true);
-    kafka_task.await?;
-    hdfs_task.await?;
+    for w in wired {
+        w.task.await?;
+    }
     gauge_task.abort();
     if let Some(t) = metrics_task {
         let _ = t.await;
     }
-    drop(kafka_channel);
-    drop(hdfs_channel);
     info!("fan-out agent stopped cleanly");
     Ok(())
 }

@@ -145,6 +145,56 @@ fn validate_and_help() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sinks.kafka.topic"));
     let bad = run(&good.replace("instance_id = \"fanout-test\"", "instance_id = \"a/b\""));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("agent.instance_id"));
+    // One sink alone is a valid agent; none is not.
+    let hdfs_only = run(&without_section(&good, "[sinks.kafka]"));
+    assert!(hdfs_only.status.success(), "{}", String::from_utf8_lossy(&hdfs_only.stderr));
+    assert!(String::from_utf8_lossy(&hdfs_only.stdout).contains("sinks: hdfs"), "{}", String::from_utf8_lossy(&hdfs_only.stdout));
+    let none = run(&without_section(&without_section(&good, "[sinks.kafka]"), "[sinks.hdfs]"));
+    assert_eq!(none.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no sink is configured"), "{}", String::from_utf8_lossy(&none.stderr));
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("validate"));
+}
+
+/// `config` without the sink table `header` (and its sub-tables).
+fn without_section(config: &str, header: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in config.lines() {
+        if line.starts_with('[') {
+            skipping = line == header || line.starts_with(&format!("{}.", header.trim_end_matches(']')));
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// An agent with only the HDFS sink (a site without a speed layer): every
+/// event lands exactly once in the master copy and nothing waits on Kafka.
+#[test]
+fn an_agent_with_only_the_hdfs_sink_writes_the_master_copy() {
+    let s = Setup::new("hdfsonly");
+    let config = without_section(&s.config(&kafka_brokers(), ""), "[sinks.kafka]");
+    let agent = Service::start(env!("CARGO_BIN_EXE_fanout-agent"), s.dir.path(), "fanout", &config, s.metrics);
+    let events = sample_events("weblog1", 1500);
+    let enc = encoded(&events);
+    rt().block_on(async {
+        let addr = format!("127.0.0.1:{}", s.listen);
+        let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+        for batch in enc.chunks(500) {
+            assert_eq!(client.append_batch_encoded(batch).await.unwrap(), Status::Ok);
+        }
+    });
+    wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1500.0);
+    assert_eq!(agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\""), 0.0, "no Kafka sink runs");
+    assert!(!s.dir.path().join("state/channel-kafka").exists(), "no Kafka channel is made");
+    assert_eq!(agent.terminate(), Some(0));
+    let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));
+    assert!(open.is_empty(), "{open:?}");
+    let counts = id_counts(&records);
+    assert_eq!(counts.keys().cloned().collect::<std::collections::BTreeSet<_>>(), ids_of(&events));
+    assert!(counts.values().all(|c| *c == 1), "every event exactly once in HDFS");
 }
