@@ -1,6 +1,8 @@
 //! Runs one sink against its channel: take → hand over → acknowledged →
 //! commit. Up to the sink's [`BatchSink::max_in_flight`] batches wait for
 //! their acknowledgement at once, and they are committed oldest first.
+//! While the sink writes a batch, the next one is already being read from
+//! the channel (when one is waiting), so reading never idles the sink.
 //!
 //! A failed batch rolls back everything taken, the batches in flight behind
 //! it too: those may reach the destination twice (at-least-once, every event
@@ -14,8 +16,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clickstream_channel::{Channel, TakeId, Taken};
+use clickstream_channel::{Channel, ChannelError, TakeId, Taken};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use super::{BatchSink, SinkError};
@@ -43,13 +46,16 @@ struct Driver<S: BatchSink> {
     metrics: Metrics,
     labels: Labels,
     in_flight: VecDeque<InFlight<S::Ack>>,
+    /// The next batch, read from the channel while the sink writes the
+    /// current one. Taken, so it is rolled back with the rest on failure.
+    next: Option<JoinHandle<Result<Option<Taken>, ChannelError>>>,
     backoff: Duration,
 }
 
 /// Drives `sink` until `shutdown` turns true.
 pub async fn drive<S: BatchSink>(sink: S, channel: Arc<dyn Channel>, batch_size: usize, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
     let labels = label("sink", sink.name());
-    let mut d = Driver { sink, channel, batch_size, metrics, labels, in_flight: VecDeque::new(), backoff: FIRST_BACKOFF };
+    let mut d = Driver { sink, channel, batch_size, metrics, labels, in_flight: VecDeque::new(), next: None, backoff: FIRST_BACKOFF };
     d.register_series();
     let mut last_tick = Instant::now();
     while !*shutdown.borrow() {
@@ -72,7 +78,7 @@ pub async fn drive<S: BatchSink>(sink: S, channel: Arc<dyn Channel>, batch_size:
             }
         };
         if let Err(e) = result {
-            d.failed(e);
+            d.failed(e).await;
             tokio::select! {
                 _ = tokio::time::sleep(d.backoff) => {}
                 _ = shutdown.changed() => {}
@@ -109,10 +115,33 @@ impl<S: BatchSink> Driver<S> {
         self.in_flight.len() < self.sink.max_in_flight() && s.events > s.in_flight_events
     }
 
-    async fn take(&mut self) -> Option<Taken> {
+    fn spawn_take(&self, wait: Duration) -> JoinHandle<Result<Option<Taken>, ChannelError>> {
         let (ch, n) = (Arc::clone(&self.channel), self.batch_size);
+        tokio::task::spawn_blocking(move || ch.take(n, wait))
+    }
+
+    /// Starts reading the next batch if one is already waiting.
+    fn prefetch(&mut self) {
+        let s = self.channel.stats();
+        if self.next.is_none() && s.events > s.in_flight_events {
+            self.next = Some(self.spawn_take(Duration::ZERO));
+        }
+    }
+
+    /// Drops the batch being read ahead (before a rollback hands it out again).
+    async fn forget_prefetched(&mut self) {
+        if let Some(next) = self.next.take() {
+            let _ = next.await;
+        }
+    }
+
+    async fn take(&mut self) -> Option<Taken> {
         let wait = if self.in_flight.is_empty() { IDLE_TAKE } else { Duration::ZERO };
-        match tokio::task::spawn_blocking(move || ch.take(n, wait)).await {
+        let read = match self.next.take() {
+            Some(next) => next,
+            None => self.spawn_take(wait),
+        };
+        match read.await {
             Ok(Ok(Some(t))) => Some(t),
             Ok(Ok(None)) => {
                 self.metrics.observe_channel(self.name(), &*self.channel);
@@ -131,6 +160,7 @@ impl<S: BatchSink> Driver<S> {
     }
 
     async fn hand_over(&mut self, taken: Taken) -> Result<(), SinkError> {
+        self.prefetch();
         let ack = self.sink.send_batch(&taken.events).await?;
         self.in_flight.push_back(InFlight { id: taken.id, events: taken.events.len() as u64, ack: Box::pin(ack) });
         Ok(())
@@ -151,7 +181,8 @@ impl<S: BatchSink> Driver<S> {
     }
 
     /// A batch failed: everything taken goes back to the channel, oldest first.
-    fn failed(&mut self, e: SinkError) {
+    async fn failed(&mut self, e: SinkError) {
+        self.forget_prefetched().await;
         self.metrics.sink_errors.get_or_create(&self.labels).inc();
         let in_flight: u64 = self.in_flight.iter().map(|f| f.events).sum();
         match e {
@@ -186,6 +217,7 @@ impl<S: BatchSink> Driver<S> {
             }
         }
         self.in_flight.clear();
+        self.forget_prefetched().await;
         self.channel.rollback();
         if let Err(e) = self.sink.shutdown().await {
             error!(sink = self.name(), error = %e, "sink shutdown failed; un-acknowledged events stay in its channel");
@@ -286,6 +318,40 @@ mod tests {
         ack(&handed, 7, Ok(()));
         until("an empty channel", || channel.stats().events == 0).await;
         assert_eq!(first_bytes(&handed), [0, 1, 2, 0, 1, 2, 3, 4]);
+
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_batch_is_read_ahead_and_rolled_back_with_a_failure() {
+        let channel: Arc<dyn Channel> = Arc::new(MemoryChannel::new(1000, 1 << 20));
+        for b in 0..3u8 {
+            let events: Vec<Vec<u8>> = (0..10).map(|_| vec![b]).collect();
+            let refs: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
+            channel.put(&refs, None, Duration::ZERO).unwrap();
+        }
+        let handed: Handed = Arc::default();
+        let sink = HandAckedSink { handed: Arc::clone(&handed), max_in_flight: 1 };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(drive(sink, Arc::clone(&channel), 10, Metrics::default(), stopped));
+
+        until("the first batch", || handed.lock().unwrap().len() == 1).await;
+        until("the second batch read ahead", || channel.stats().in_flight_events == 20).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(handed.lock().unwrap().len(), 1, "read ahead, not handed over");
+
+        // The failure hands the read-ahead batch out again too: the retry starts at the oldest.
+        ack(&handed, 0, Err(SinkError::Retryable("destination away".into())));
+        until("the retry", || handed.lock().unwrap().len() == 2).await;
+        for i in 1..4 {
+            ack(&handed, i, Ok(()));
+            if i < 3 {
+                until("the next batch", || handed.lock().unwrap().len() == i + 2).await;
+            }
+        }
+        until("an empty channel", || channel.stats().events == 0).await;
+        assert_eq!(first_bytes(&handed), [0, 0, 1, 2], "each batch once more after the failure, in order");
 
         stop.send(true).unwrap();
         task.await.unwrap();
