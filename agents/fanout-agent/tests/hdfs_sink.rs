@@ -95,6 +95,30 @@ async fn every_event_lands_exactly_once_on_local_disk_with_each_codec() {
     }
 }
 
+/// A batch of one hour, big enough to be cut into blocks compressed at once
+/// on several cores: the file holds the records in the order of the batch,
+/// and as many blocks as pieces were compressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_batch_compressed_in_parallel_keeps_its_order() {
+    let backend = Backend::local();
+    let hour_start = 1_764_000_000_000; // 2025-11-24T16:00:00Z, the start of an hour
+    let events = sample_events(6000, "web1", |i, _| hour_start + i as i64);
+    let mut sink = sink_for(&backend, backend.config(), "fanout-1").await;
+    let enc = encoded(&events);
+    sink.write_batch(&enc).await.unwrap();
+    sink.shutdown().await.unwrap();
+    let rb = backend.read_back().await;
+    assert_eq!(rb.files.len(), 1, "one hour, one file");
+    let want: Vec<&Vec<u8>> = events.iter().map(|e| &e.datum).collect();
+    let got: Vec<&Vec<u8>> = rb.files[0].records.iter().collect();
+    assert!(got == want, "records out of order or missing ({} read, {} written)", got.len(), want.len());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let raw: usize = events.iter().map(|e| e.datum.len()).sum();
+    let expected_blocks = (raw / (256 << 10)).clamp(1, cores.min(8)) as u64;
+    assert_eq!(sink.stats().blocks_written.get(), expected_blocks, "{raw} bytes on {cores} cores");
+    backend.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_lands_exactly_once_on_hdfs() {
     let _g = hdfs_shared().await;

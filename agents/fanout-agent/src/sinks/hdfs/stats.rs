@@ -45,7 +45,7 @@ impl HdfsSinkStats {
         r.register("files_pending", ".tmp files waiting for lease recovery or rename", self.files_pending.clone());
         r.register("bytes_written", "Bytes appended to master-copy files", self.bytes_written.clone());
         r.register("events_written", "Events written durably", self.events_written.clone());
-        r.register("blocks_written", "Avro blocks written (one per file per batch)", self.blocks_written.clone());
+        r.register("blocks_written", "Avro blocks written (per file and batch, one per core-sized piece of it)", self.blocks_written.clone());
         r.register("events_rejected", "Events skipped: body is not a ClickEvent datum", self.events_rejected.clone());
         r.register("write_errors", "Failed storage calls", self.write_errors.clone());
         r.register("sync_micros", "Microseconds spent in hsync/fsync", self.sync_micros.clone());
