@@ -24,8 +24,11 @@ pub fn hdfs_url() -> String {
     std::env::var("HDFS_URL").unwrap_or_else(|_| "hdfs://127.0.0.1:8020".into())
 }
 
-/// Flume events (headers, body) for the lines of a sample log the parser accepts, with their ids.
-pub fn sample_events(host: &str, limit: usize) -> Vec<(Vec<(String, String)>, Vec<u8>, String)> {
+/// A Flume event as the tests send it: headers, body (the ClickEvent datum) and its event id.
+pub type SampleEvent = (Vec<(String, String)>, Vec<u8>, String);
+
+/// Flume events for the lines of a sample log the parser accepts.
+pub fn sample_events(host: &str, limit: usize) -> Vec<SampleEvent> {
     let content = std::fs::read(repo().join("sample-logs/weblog1.txt")).unwrap();
     let parser = Parser::default();
     let mut out = Vec::new();
@@ -50,7 +53,7 @@ pub fn sample_events(host: &str, limit: usize) -> Vec<(Vec<(String, String)>, Ve
 }
 
 /// Encoded Flume events, for the Rust client.
-pub fn encoded(events: &[(Vec<(String, String)>, Vec<u8>, String)]) -> Vec<Vec<u8>> {
+pub fn encoded(events: &[SampleEvent]) -> Vec<Vec<u8>> {
     events
         .iter()
         .map(|(h, b, _)| {
@@ -199,9 +202,10 @@ pub async fn hdfs_records(root: &str) -> (Vec<(String, ClickEvent<'static>)>, Ve
         let reader = client.read(&f.path).await.unwrap();
         let bytes = reader.read_range(0, reader.file_length()).await.unwrap();
         let avro = apache_avro::Reader::new(&bytes[..]).unwrap_or_else(|e| panic!("{}: not an Avro container file: {e}", f.path));
+        let writer = apache_avro::writer::datum::GenericDatumWriter::builder(clickstream_contract::schema::click_event_schema()).build().unwrap();
         for value in avro {
             let value = value.unwrap_or_else(|e| panic!("{}: bad record: {e}", f.path));
-            let datum = apache_avro::to_avro_datum(clickstream_contract::schema::click_event_schema(), value).unwrap();
+            let datum = writer.write_value_to_vec(value).unwrap();
             let event = ClickEvent::decode_datum(&datum).unwrap().into_owned();
             records.push((f.path.clone(), event));
         }
@@ -218,7 +222,7 @@ pub fn id_counts(records: &[(String, ClickEvent<'static>)]) -> BTreeMap<String, 
     m
 }
 
-pub fn ids_of(events: &[(Vec<(String, String)>, Vec<u8>, String)]) -> BTreeSet<String> {
+pub fn ids_of(events: &[SampleEvent]) -> BTreeSet<String> {
     events.iter().map(|e| e.2.clone()).collect()
 }
 
