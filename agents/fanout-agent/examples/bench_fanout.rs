@@ -10,6 +10,12 @@
 //! SENDERS (default 4) Flume clients send batches of 1,000 at once, as that
 //! many spool agents would. `HDFS_CODEC=snappy` (or `null`) measures the
 //! master copy with another codec than the default deflate.
+//! `SINKS=hdfs` (or `kafka`) runs the agent with that sink only: the agent's
+//! ceiling without a broker (source, channel and master copy), or its Kafka
+//! path alone.
+//! `SINK_BATCH` (default 5000) is each sink's `batch_size`.
+//! `KAFKA_PRODUCER="linger.ms=20,batch.size=1048576"` passes librdkafka
+//! properties to both the bare producer and the agent's Kafka sink.
 //! e.g. `500000 127.0.0.1:9092 hdfs://127.0.0.1:8020` (the stack), or an
 //! in-memory Tansu and `file:///tmp/master` for the agent's own ceiling.
 
@@ -100,6 +106,18 @@ fn kafka_records(encoded: &[Vec<u8>]) -> Vec<Record> {
         .collect()
 }
 
+/// `KAFKA_PRODUCER` as `key=value` pairs, for both producers.
+fn extra_producer_settings() -> Vec<(String, String)> {
+    let spec = std::env::var("KAFKA_PRODUCER").unwrap_or_default();
+    spec.split(',')
+        .filter(|kv| !kv.trim().is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("KAFKA_PRODUCER is key=value,key=value");
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
+}
+
 async fn bare_producer(brokers: &str, records: &[Record]) -> f64 {
     let topic = format!("bench.bare.{}", std::process::id());
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
@@ -107,15 +125,18 @@ async fn bare_producer(brokers: &str, records: &[Record]) -> f64 {
     let _ = admin
         .create_topics([&rdkafka::admin::NewTopic::new(&topic, 4, rdkafka::admin::TopicReplication::Fixed(1))], &rdkafka::admin::AdminOptions::new())
         .await;
-    let producer: FutureProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("acks", "all")
         .set("enable.idempotence", "false")
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .unwrap();
+        .set("queue.buffering.max.messages", "1000000");
+    for (k, v) in extra_producer_settings() {
+        config.set(k, v);
+    }
+    let producer: FutureProducer = config.create().unwrap();
     // As fast as the broker allows: everything queued (waiting only when the
     // local queue is full), then every delivery report awaited.
     let t = Instant::now();
@@ -150,22 +171,43 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     // Baseline: the same records through a bare producer, same settings and broker.
-    let records = kafka_records(&encoded);
-    let bare = rt.block_on(bare_producer(&brokers, &records));
-    drop(records);
+    let sinks = std::env::var("SINKS").unwrap_or_else(|_| "both".into());
+    let bare = if sinks == "hdfs" {
+        0.0
+    } else {
+        let records = kafka_records(&encoded);
+        rt.block_on(bare_producer(&brokers, &records))
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let (listen, metrics) = (free_port(), free_port());
     let root = format!("/bench/{}/master", std::process::id());
-    let config = format!(
-        "[agent]\ninstance_id = \"bench\"\nstate_dir = \"{state}\"\n[source]\nlisten = \"127.0.0.1:{listen}\"\n\
-         [sinks.kafka]\nbrokers = \"{brokers}\"\ntopic = \"bench.agent.{pid}\"\nidempotent = false\nbatch_size = 5000\n[sinks.kafka.channel]\nmin_free_disk_bytes = 0\n\
-         [sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = 5000\ncodec = \"{codec}\"\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\n\
-         [metrics]\nlisten = \"127.0.0.1:{metrics}\"\n",
+    let producer_table: String = extra_producer_settings().iter().map(|(k, v)| format!("\"{k}\" = \"{v}\"\n")).collect();
+    let (with_kafka, with_hdfs) = match sinks.as_str() {
+        "both" => (true, true),
+        "kafka" => (true, false),
+        "hdfs" => (false, true),
+        other => panic!("SINKS={other}: use both, kafka or hdfs"),
+    };
+    // Events per sink take (SINK_BATCH, default 5000).
+    let batch: usize = std::env::var("SINK_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let mut config = format!(
+        "[agent]\ninstance_id = \"bench\"\nstate_dir = \"{state}\"\n[source]\nlisten = \"127.0.0.1:{listen}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n",
         state = dir.path().join("state").display(),
-        pid = std::process::id(),
-        codec = std::env::var("HDFS_CODEC").unwrap_or_else(|_| "deflate".into()),
     );
+    if with_kafka {
+        config += &format!(
+            "[sinks.kafka]\nbrokers = \"{brokers}\"\ntopic = \"bench.agent.{pid}\"\nidempotent = false\nbatch_size = {batch}\n\
+             [sinks.kafka.producer]\n{producer_table}[sinks.kafka.channel]\nmin_free_disk_bytes = 0\n",
+            pid = std::process::id(),
+        );
+    }
+    if with_hdfs {
+        config += &format!(
+            "[sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = {batch}\ncodec = \"{codec}\"\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\n",
+            codec = std::env::var("HDFS_CODEC").unwrap_or_else(|_| "deflate".into()),
+        );
+    }
     std::fs::write(dir.path().join("fanout.toml"), config).unwrap();
     // FANOUT_AGENT_BIN: another build, e.g. a copy of the previous one for a before/after run.
     let binary = std::env::var_os("FANOUT_AGENT_BIN")
@@ -203,11 +245,11 @@ fn main() {
     });
     let accepted = t.elapsed().as_secs_f64();
     let (mut kafka_done, mut hdfs_done) = (None, None);
-    while kafka_done.is_none() || hdfs_done.is_none() {
-        if kafka_done.is_none() && metric(metrics, "fanout_agent_sink_events_total", "sink=\"kafka\"") >= n as f64 {
+    while (with_kafka && kafka_done.is_none()) || (with_hdfs && hdfs_done.is_none()) {
+        if with_kafka && kafka_done.is_none() && metric(metrics, "fanout_agent_sink_events_total", "sink=\"kafka\"") >= n as f64 {
             kafka_done = Some(t.elapsed().as_secs_f64());
         }
-        if hdfs_done.is_none() && metric(metrics, "fanout_agent_sink_events_total", "sink=\"hdfs\"") >= n as f64 {
+        if with_hdfs && hdfs_done.is_none() && metric(metrics, "fanout_agent_sink_events_total", "sink=\"hdfs\"") >= n as f64 {
             hdfs_done = Some(t.elapsed().as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -217,15 +259,19 @@ fn main() {
     let cpu = cpu_secs(child.id()) - cpu_before;
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
-    let (k, h) = (kafka_done.unwrap(), hdfs_done.unwrap());
-    println!("events: {n}   senders: {senders}   brokers: {brokers}   hdfs: {hdfs}");
-    println!("source accepted all (durable in both channels): {:>10.0} events/s", n as f64 / accepted);
-    println!("HDFS sink done:                                 {:>10.0} events/s", n as f64 / h);
-    println!("Kafka sink done:                                {:>10.0} events/s", n as f64 / k);
-    println!("bare rdkafka producer, same run:                {:>10.0} events/s", bare);
-    println!("Kafka path / bare producer:                     {:>10.2}", (n as f64 / k) / bare);
-    println!("both sinks done:                                {:>10.0} events/s", n as f64 / k.max(h));
+    println!("events: {n}   senders: {senders}   sinks: {sinks}   brokers: {brokers}   hdfs: {hdfs}");
+    println!("source accepted all (durable in every channel): {:>10.0} events/s", n as f64 / accepted);
+    if let Some(h) = hdfs_done {
+        println!("HDFS sink done:                                 {:>10.0} events/s", n as f64 / h);
+    }
+    if let Some(k) = kafka_done {
+        println!("Kafka sink done:                                {:>10.0} events/s", n as f64 / k);
+        println!("bare rdkafka producer, same run:                {:>10.0} events/s", bare);
+        println!("Kafka path / bare producer:                     {:>10.2}", (n as f64 / k) / bare);
+    }
+    let done = kafka_done.unwrap_or(0.0).max(hdfs_done.unwrap_or(0.0));
+    println!("every sink done:                                {:>10.0} events/s", n as f64 / done);
     println!("agent CPU (user+system) per event:           {:>10.2} us", cpu * 1e6 / n as f64);
-    println!("events per agent CPU-second (both sinks):       {:>10.0}", n as f64 / cpu);
+    println!("events per agent CPU-second:                    {:>10.0}", n as f64 / cpu);
     println!("peak RSS:                                       {:>10.1} MB", rss as f64 / 1024.0);
 }
