@@ -255,6 +255,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
         assert!(t.elapsed() < Duration::from_secs(900), "timed out");
     }
+    let hsync_secs = metric(metrics, "fanout_agent_hdfs_sink_sync_micros", "") / 1e6;
     let rss = peak_rss_kb(child.id());
     let cpu = cpu_secs(child.id()) - cpu_before;
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
@@ -263,6 +264,7 @@ fn main() {
     println!("source accepted all (durable in every channel): {:>10.0} events/s", n as f64 / accepted);
     if let Some(h) = hdfs_done {
         println!("HDFS sink done:                                 {:>10.0} events/s", n as f64 / h);
+        println!("HDFS sink's share of that time in hsync:        {:>10.0} %", 100.0 * hsync_secs / h);
     }
     if let Some(k) = kafka_done {
         println!("Kafka sink done:                                {:>10.0} events/s", n as f64 / k);
