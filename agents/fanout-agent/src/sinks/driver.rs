@@ -106,13 +106,16 @@ impl<S: BatchSink> Driver<S> {
 
     /// Whether to take another batch now rather than wait for the oldest
     /// acknowledgement: there is room in flight, and either nothing is in
-    /// flight (wait for input) or input is already waiting.
+    /// flight (wait for input), a batch was read ahead, or input is waiting.
     fn may_take(&self) -> bool {
         if self.in_flight.is_empty() {
             return true;
         }
+        if self.in_flight.len() >= self.sink.max_in_flight() {
+            return false;
+        }
         let s = self.channel.stats();
-        self.in_flight.len() < self.sink.max_in_flight() && s.events > s.in_flight_events
+        self.next.is_some() || s.events > s.in_flight_events
     }
 
     fn spawn_take(&self, wait: Duration) -> JoinHandle<Result<Option<Taken>, ChannelError>> {
@@ -282,18 +285,25 @@ mod tests {
         tx.send(result).unwrap();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn batches_in_flight_commit_oldest_first_and_a_failure_sends_them_all_again() {
+    /// A memory channel holding `batches` puts of ten one-byte events (the
+    /// byte is the batch's number), drained by a hand-acknowledged sink.
+    fn drive_batches_of_ten(batches: u8, max_in_flight: usize) -> (Arc<dyn Channel>, Handed, watch::Sender<bool>, JoinHandle<()>) {
         let channel: Arc<dyn Channel> = Arc::new(MemoryChannel::new(1000, 1 << 20));
-        for b in 0..5u8 {
+        for b in 0..batches {
             let events: Vec<Vec<u8>> = (0..10).map(|_| vec![b]).collect();
             let refs: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
             channel.put(&refs, None, Duration::ZERO).unwrap();
         }
         let handed: Handed = Arc::default();
-        let sink = HandAckedSink { handed: Arc::clone(&handed), max_in_flight: 3 };
+        let sink = HandAckedSink { handed: Arc::clone(&handed), max_in_flight };
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(drive(sink, Arc::clone(&channel), 10, Metrics::default(), stopped));
+        (channel, handed, stop, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_in_flight_commit_oldest_first_and_a_failure_sends_them_all_again() {
+        let (channel, handed, stop, task) = drive_batches_of_ten(5, 3);
 
         until("three batches in flight", || handed.lock().unwrap().len() == 3).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -325,16 +335,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_next_batch_is_read_ahead_and_rolled_back_with_a_failure() {
-        let channel: Arc<dyn Channel> = Arc::new(MemoryChannel::new(1000, 1 << 20));
-        for b in 0..3u8 {
-            let events: Vec<Vec<u8>> = (0..10).map(|_| vec![b]).collect();
-            let refs: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
-            channel.put(&refs, None, Duration::ZERO).unwrap();
-        }
-        let handed: Handed = Arc::default();
-        let sink = HandAckedSink { handed: Arc::clone(&handed), max_in_flight: 1 };
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(drive(sink, Arc::clone(&channel), 10, Metrics::default(), stopped));
+        let (channel, handed, stop, task) = drive_batches_of_ten(3, 1);
 
         until("the first batch", || handed.lock().unwrap().len() == 1).await;
         until("the second batch read ahead", || channel.stats().in_flight_events == 20).await;
