@@ -398,7 +398,7 @@ impl Config {
                 ),
             );
         }
-        if crate::stores::cql::parse_consistency(&self.cassandra.consistency).is_none() {
+        if clickstream_cql::parse_read_consistency(&self.cassandra.consistency).is_none() {
             return bad(
                 "cassandra.consistency",
                 format!(

@@ -418,10 +418,10 @@ impl Config {
                 "must be whole seconds below 68 years (0 disables expiry)".into(),
             );
         }
-        if crate::sink::parse_consistency(&self.cassandra.consistency).is_none() {
+        if clickstream_cql::parse_consistency(&self.cassandra.consistency).is_none() {
             return bad(
                 "cassandra.consistency",
-                format!("`{}`: expected one, two, three, quorum, all, local_quorum, each_quorum, local_one", self.cassandra.consistency),
+                format!("`{}`: expected any, one, two, three, quorum, all, local_quorum, each_quorum, local_one", self.cassandra.consistency),
             );
         }
         if self.cassandra.write_concurrency == 0 {

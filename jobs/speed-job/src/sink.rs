@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
+use clickstream_cql::{connect, parse_consistency, Connect};
 use futures_util::stream::{self, StreamExt};
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::CqlTimestamp;
@@ -22,22 +22,6 @@ use crate::config::CassandraConfig;
 use crate::partition::{LaneCheckpoint, PartitionCheckpoint};
 use crate::rows::Updates;
 use crate::time::utc_day;
-
-/// Parses a consistency level name (`local_quorum`, `ONE`...).
-pub fn parse_consistency(s: &str) -> Option<Consistency> {
-    Some(match s.to_ascii_lowercase().as_str() {
-        "any" => Consistency::Any,
-        "one" => Consistency::One,
-        "two" => Consistency::Two,
-        "three" => Consistency::Three,
-        "quorum" => Consistency::Quorum,
-        "all" => Consistency::All,
-        "local_quorum" => Consistency::LocalQuorum,
-        "each_quorum" => Consistency::EachQuorum,
-        "local_one" => Consistency::LocalOne,
-        _ => return None,
-    })
-}
 
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,13 +86,13 @@ fn ts(ms: i64) -> CqlTimestamp {
 impl Sink {
     /// Connects, applies the schema (if configured) and prepares every statement.
     pub async fn connect(cfg: &CassandraConfig, job: &str, topic: &str) -> Result<Sink, SinkError> {
-        let mut builder = SessionBuilder::new()
-            .known_nodes(&cfg.contact_points)
-            .connection_timeout(cfg.request_timeout);
-        if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
-            builder = builder.user(u, p);
-        }
-        let session = builder.build().await.map_err(|e| SinkError::Connect {
+        let to = Connect {
+            contact_points: &cfg.contact_points,
+            username: cfg.username.as_deref(),
+            password: cfg.password.as_deref(),
+            timeout: cfg.request_timeout,
+        };
+        let session = connect(to).await.map_err(|e| SinkError::Connect {
             contact_points: cfg.contact_points.join(","),
             source: Box::new(e),
         })?;

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use clickstream_cql::{parse_read_consistency, Connect};
 use futures_util::TryStreamExt;
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::Consistency;
 use scylla::value::CqlTimestamp;
@@ -29,21 +29,6 @@ use tokio::sync::Mutex;
 
 use super::StoreError;
 use crate::config::{CassandraConfig, SpeedConfig};
-
-/// Parses a consistency level name (`local_quorum`, `ONE`...).
-pub fn parse_consistency(s: &str) -> Option<Consistency> {
-    Some(match s.to_ascii_lowercase().as_str() {
-        "one" => Consistency::One,
-        "two" => Consistency::Two,
-        "three" => Consistency::Three,
-        "quorum" => Consistency::Quorum,
-        "all" => Consistency::All,
-        "local_quorum" => Consistency::LocalQuorum,
-        "each_quorum" => Consistency::EachQuorum,
-        "local_one" => Consistency::LocalOne,
-        _ => return None,
-    })
-}
 
 /// One `server_health` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,17 +203,14 @@ async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
         target: target.clone(),
         message: e,
     };
-    let mut builder = SessionBuilder::new()
-        .known_nodes(&cfg.contact_points)
-        .connection_timeout(cfg.request_timeout);
-    if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
-        builder = builder.user(u, p);
-    }
-    let session = builder
-        .build()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let consistency = parse_consistency(&cfg.consistency).unwrap_or(Consistency::LocalQuorum);
+    let to = Connect {
+        contact_points: &cfg.contact_points,
+        username: cfg.username.as_deref(),
+        password: cfg.password.as_deref(),
+        timeout: cfg.request_timeout,
+    };
+    let session = clickstream_cql::connect(to).await.map_err(|e| unavailable(e.to_string()))?;
+    let consistency = parse_read_consistency(&cfg.consistency).unwrap_or(Consistency::LocalQuorum);
     let ks = &cfg.keyspace;
     let prepare = |cql: String| {
         let session = &session;
