@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use clickstream_telemetry::config::{parse_toml, read_toml};
 use serde::Deserialize;
 
 /// Environment variable that overrides `mysql.url` (keeps the password out of the file).
@@ -24,33 +25,7 @@ pub const MYSQL_URL_ENV: &str = "SERVE_MYSQL_URL";
 pub const CASSANDRA_PASSWORD_ENV: &str = "SERVE_CASSANDRA_PASSWORD";
 
 /// Why a configuration is unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema (unknown key, wrong type...).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// What the TOML parser said, with the key and line.
-        message: String,
-    },
-    /// A value is out of range or inconsistent with another.
-    #[error("invalid `{key}`: {message}")]
-    Invalid {
-        /// Dotted key, e.g. `speed.health.window`.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use clickstream_telemetry::config::ConfigError;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -328,12 +303,8 @@ defaults_from_serde!(
 impl Config {
     /// Reads, parses and validates `path`, then applies the environment overrides.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: p.clone(),
-            source,
-        })?;
-        let mut cfg = Config::parse(&text, &p)?;
+        let mut cfg: Config = read_toml(path)?;
+        cfg.validate()?;
         cfg.apply_env(|k| std::env::var(k).ok());
         cfg.validate()?;
         Ok(cfg)
@@ -341,10 +312,7 @@ impl Config {
 
     /// Parses and validates TOML text (`origin` names it in errors).
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let cfg: Config = parse_toml(text, origin)?;
         cfg.validate()?;
         Ok(cfg)
     }

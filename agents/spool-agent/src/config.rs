@@ -294,8 +294,7 @@ fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, String> {
 impl Config {
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        clickstream_telemetry::config::read_toml(path).map_err(|e| e.to_string())
     }
 
     /// Checks every value and resolves defaults.

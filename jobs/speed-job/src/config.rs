@@ -10,36 +10,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use clickstream_telemetry::config::{parse_toml, read_toml};
 use serde::Deserialize;
 
 /// Why a configuration is unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema (unknown key, wrong type...).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// What the TOML parser said, with the key and line.
-        message: String,
-    },
-    /// A value is out of range or inconsistent with another.
-    #[error("invalid `{key}`: {message}")]
-    Invalid {
-        /// Dotted key, e.g. `health.slide`.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use clickstream_telemetry::config::ConfigError;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -338,20 +313,14 @@ defaults_from_serde!(
 impl Config {
     /// Reads, parses and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: p.clone(),
-            source,
-        })?;
-        Config::parse(&text, &p)
+        let cfg: Config = read_toml(path)?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// Parses and validates TOML text (`origin` names it in errors).
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
+        let cfg: Config = parse_toml(text, origin)?;
         cfg.validate()?;
         Ok(cfg)
     }

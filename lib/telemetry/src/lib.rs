@@ -1,9 +1,12 @@
 //! What every long-running binary of the pipeline shares, so each has the
-//! same operational surface: structured logs through `tracing`
+//! same operational surface: its TOML configuration read with errors that
+//! name the file or key ([`config`]), structured logs through `tracing`
 //! ([`init_logging`]), a Prometheus `/metrics` and a `/health` endpoint
 //! ([`serve_metrics`]), and one shutdown signal for SIGTERM and SIGINT
 //! ([`shutdown_signal`]).
 #![deny(missing_docs)]
+
+pub mod config;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

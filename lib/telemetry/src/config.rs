@@ -1,0 +1,71 @@
+//! Reading a binary's TOML configuration file, with the errors every binary
+//! reports the same way: which file could not be read or parsed, or which
+//! key holds a bad value (`validate` subcommands exit 78 on any of them).
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown key, wrong type...).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What the TOML parser said, with the key and line.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid `{key}`: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `health.slide`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads `path` and parses it as `T`; nothing is validated yet.
+pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+    parse_toml(&text, &p)
+}
+
+/// Parses TOML `text` as `T`; `origin` names it in errors.
+pub fn parse_toml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        #[allow(dead_code)]
+        port: u16,
+    }
+
+    #[test]
+    fn errors_name_the_file_and_what_is_wrong() {
+        let missing = read_toml::<Sample>(Path::new("/nonexistent/x.toml")).unwrap_err();
+        assert!(matches!(missing, ConfigError::Read { .. }) && missing.to_string().starts_with("reading /nonexistent/x.toml"), "{missing}");
+        let unknown = parse_toml::<Sample>("port = 1\ncolour = 2\n", "a.toml").unwrap_err();
+        assert!(unknown.to_string().starts_with("a.toml: ") && unknown.to_string().contains("colour"), "{unknown}");
+        let range = parse_toml::<Sample>("port = 70000\n", "a.toml").unwrap_err();
+        assert!(matches!(range, ConfigError::Parse { .. }), "{range}");
+        assert_eq!(parse_toml::<Sample>("port = 9000\n", "a.toml").unwrap().port, 9000);
+    }
+}
