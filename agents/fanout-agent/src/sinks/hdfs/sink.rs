@@ -127,8 +127,6 @@ pub struct HdfsSink<S: Storage = AnyStorage> {
     /// Next file sequence number.
     seq: u64,
     stats: HdfsSinkStats,
-    /// Reused buffer for one file's bytes of a batch.
-    block: Vec<u8>,
     /// Files being closed in the background, and their paths by task.
     closing: JoinSet<Closed>,
     closing_paths: HashMap<tokio::task::Id, String>,
@@ -196,7 +194,6 @@ impl<S: Storage> HdfsSink<S> {
             recovered: false,
             seq: 0,
             stats,
-            block: Vec::new(),
             closing: JoinSet::new(),
             closing_paths: HashMap::new(),
         })
@@ -493,24 +490,21 @@ impl<S: Storage> HdfsSink<S> {
         Err(SinkError::Retryable(format!("HDFS sink: no free file name in {dir} after 1000 tries")))
     }
 
-    /// The blocks of `records`, concatenated without their sync markers,
-    /// and where each block ends.
+    /// The blocks of `records`, each without its sync marker.
     ///
     /// A big group is cut into up to one block per core, compressed at once
     /// on tokio's blocking pool: compression is most of the sink's CPU, and
     /// one block at a time would leave the sink on one core while the other
     /// idles. Blocks stay at least [`PARALLEL_BLOCK_BYTES`], so cutting costs
     /// deflate (32 KiB window) next to nothing in ratio.
-    async fn encode_blocks(&mut self, records: &[&[u8]]) -> Result<(Vec<u8>, Vec<usize>), SinkError> {
+    async fn encode_blocks(&mut self, records: &[&[u8]]) -> Result<Vec<Vec<u8>>, SinkError> {
         let total: usize = records.iter().map(|r| r.len()).sum();
-        let mut out = std::mem::take(&mut self.block);
-        out.clear();
         if self.codec == Codec::Null || total < OFFLOAD_BYTES {
             let mut enc = self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
-            enc.encode(records, &mut out);
+            let mut block = Vec::new();
+            enc.encode(records, &mut block);
             self.encoders.push(enc);
-            let end = out.len();
-            return Ok((out, vec![end]));
+            return Ok(vec![block]);
         }
         let pieces = (total / PARALLEL_BLOCK_BYTES).clamp(1, self.parallelism);
         let per_piece = records.len().div_ceil(pieces);
@@ -524,14 +518,13 @@ impl<S: Storage> HdfsSink<S> {
                 (enc, block)
             }));
         }
-        let mut ends = Vec::with_capacity(jobs.len());
+        let mut blocks = Vec::with_capacity(jobs.len());
         for job in jobs {
             let (enc, block) = job.await.map_err(|e| SinkError::Retryable(format!("HDFS sink: compressing a block failed: {e}")))?;
             self.encoders.push(enc);
-            out.extend_from_slice(&block);
-            ends.push(out.len());
+            blocks.push(block);
         }
-        Ok((out, ends))
+        Ok(blocks)
     }
 
     /// Appends one group's blocks to its directory's file (opening or rolling
@@ -542,42 +535,36 @@ impl<S: Storage> HdfsSink<S> {
                 self.start_close(vec![(g.dir.clone(), "interval")]);
             }
         }
-        let (blocks, ends) = self.encode_blocks(&g.records).await?;
-        let blocks_len = (blocks.len() + SYNC_LEN * ends.len()) as u64;
+        let blocks = self.encode_blocks(&g.records).await?;
+        let blocks_len: u64 = blocks.iter().map(|b| (b.len() + SYNC_LEN) as u64).sum();
         if let Some(f) = self.open.get(&g.dir) {
             if f.blocks > 0 && f.len + blocks_len > self.roll_size {
                 self.start_close(vec![(g.dir.clone(), "size")]);
             }
         }
         if !self.open.contains_key(&g.dir) {
-            if let Err(e) = self.open_file(&g.dir, g.first_ms).await {
-                self.block = blocks;
-                return Err(e);
-            }
+            self.open_file(&g.dir, g.first_ms).await?;
         }
         let f = self.open.get_mut(&g.dir).expect("opened above");
         let mut data = Vec::with_capacity(blocks_len as usize + if f.len == 0 { 4096 } else { 0 });
         if f.len == 0 {
             write_header(&mut data, CLICK_EVENT_SCHEMA_JSON, self.codec, &f.sync_marker);
         }
-        let mut start = 0;
-        for &end in &ends {
-            data.extend_from_slice(&blocks[start..end]);
+        for block in &blocks {
+            data.extend_from_slice(block);
             data.extend_from_slice(&f.sync_marker);
-            start = end;
         }
-        self.block = blocks;
         let n = data.len() as u64;
         f.in_flight = true;
         match timed(self.call_timeout, "write", &f.tmp, f.writer.append(Bytes::from(data))).await {
             Ok(()) => {
                 f.in_flight = false;
                 f.len += n;
-                f.blocks += ends.len() as u64;
+                f.blocks += blocks.len() as u64;
                 f.events += g.records.len() as u64;
                 f.last_write = Instant::now();
                 self.stats.bytes_written.inc_by(n);
-                self.stats.blocks_written.inc_by(ends.len() as u64);
+                self.stats.blocks_written.inc_by(blocks.len() as u64);
                 Ok(())
             }
             Err(e) => {
