@@ -16,6 +16,12 @@
 //! `SINK_BATCH` (default 5000) is each sink's `batch_size`.
 //! `KAFKA_PRODUCER="linger.ms=20,batch.size=1048576"` passes librdkafka
 //! properties to both the bare producer and the agent's Kafka sink.
+//! `CHANNEL_FSYNC=false` turns off the HDFS channel's fsync per put: a
+//! diagnosis only (how much of the source's time is the disk), never a
+//! result to quote.
+//! Besides the rates it prints how fast the HDFS sink drained once the
+//! senders were done, and how busy the whole machine was before and after
+//! that point: below 100 %, the run waits on the disk rather than the cores.
 //! e.g. `500000 127.0.0.1:9092 hdfs://127.0.0.1:8020` (the stack), or an
 //! in-memory Tansu and `file:///tmp/master` for the agent's own ceiling.
 
@@ -77,6 +83,16 @@ fn cpu_secs(pid: u32) -> f64 {
     let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let ticks: f64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
     ticks / 100.0
+}
+
+/// Busy and total CPU time of the whole machine so far (/proc/stat ticks),
+/// to tell a run limited by the cores from one limited by waiting.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu: Vec<u64> = stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let idle = cpu.get(3).copied().unwrap_or(0) + cpu.get(4).copied().unwrap_or(0);
+    let total: u64 = cpu.iter().take(8).sum();
+    (total - idle, total)
 }
 
 fn free_port() -> u16 {
@@ -204,8 +220,8 @@ fn main() {
     }
     if with_hdfs {
         config += &format!(
-            "[sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = {batch}\ncodec = \"{codec}\"\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\n",
-            codec = std::env::var("HDFS_CODEC").unwrap_or_else(|_| "deflate".into()),
+            "[sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = {batch}\ncodec = \"{codec}\"\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\nfsync = {chfsync}\n",
+            codec = std::env::var("HDFS_CODEC").unwrap_or_else(|_| "deflate".into()), chfsync = std::env::var("CHANNEL_FSYNC").unwrap_or_else(|_| "true".into()),
         );
     }
     std::fs::write(dir.path().join("fanout.toml"), config).unwrap();
@@ -225,6 +241,7 @@ fn main() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let cpu_before = cpu_secs(child.id());
+    let machine_before = machine_ticks();
     eprintln!("agent pid {} (for perf record -p)", child.id());
     let t = Instant::now();
     rt.block_on(async {
@@ -244,6 +261,10 @@ fn main() {
         }
     });
     let accepted = t.elapsed().as_secs_f64();
+    // How far the HDFS sink got while the source was still receiving: the
+    // rest of its time it drains alone.
+    let hdfs_at_accepted = metric(metrics, "fanout_agent_sink_events_total", "sink=\"hdfs\"");
+    let machine_at_accepted = machine_ticks();
     let (mut kafka_done, mut hdfs_done) = (None, None);
     while (with_kafka && kafka_done.is_none()) || (with_hdfs && hdfs_done.is_none()) {
         if with_kafka && kafka_done.is_none() && metric(metrics, "fanout_agent_sink_events_total", "sink=\"kafka\"") >= n as f64 {
@@ -255,6 +276,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
         assert!(t.elapsed() < Duration::from_secs(900), "timed out");
     }
+    let machine_after = machine_ticks();
     let hsync_secs = metric(metrics, "fanout_agent_hdfs_sink_sync_micros", "") / 1e6;
     let rss = peak_rss_kb(child.id());
     let cpu = cpu_secs(child.id()) - cpu_before;
@@ -264,6 +286,9 @@ fn main() {
     println!("source accepted all (durable in every channel): {:>10.0} events/s", n as f64 / accepted);
     if let Some(h) = hdfs_done {
         println!("HDFS sink done:                                 {:>10.0} events/s", n as f64 / h);
+        if h > accepted {
+            println!("  of which draining alone after the source:     {:>10.0} events/s", (n as f64 - hdfs_at_accepted) / (h - accepted));
+        }
         println!("HDFS sink's share of that time in hsync:        {:>10.0} %", 100.0 * hsync_secs / h);
     }
     if let Some(k) = kafka_done {
@@ -275,5 +300,14 @@ fn main() {
     println!("every sink done:                                {:>10.0} events/s", n as f64 / done);
     println!("agent CPU (user+system) per event:           {:>10.2} us", cpu * 1e6 / n as f64);
     println!("events per agent CPU-second:                    {:>10.0}", n as f64 / cpu);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let busy = (machine_after.0 - machine_before.0) as f64 / (machine_after.1 - machine_before.1).max(1) as f64;
+    let share = |a: (u64, u64), b: (u64, u64)| 100.0 * (b.0 - a.0) as f64 / (b.1 - a.1).max(1) as f64;
+    println!(
+        "machine busy meanwhile (agent, senders, rest):  {:>10.0} % of {cores} cores ({:.0} % while sending, {:.0} % after)",
+        busy * 100.0,
+        share(machine_before, machine_at_accepted),
+        share(machine_at_accepted, machine_after)
+    );
     println!("peak RSS:                                       {:>10.1} MB", rss as f64 / 1024.0);
 }

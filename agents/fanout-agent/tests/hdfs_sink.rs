@@ -555,6 +555,76 @@ async fn a_cancelled_batch_does_not_poison_its_file() {
     assert!(rb.other.is_empty() && rb.open.is_empty());
 }
 
+/// While one batch is synced the next is compressed, but it is appended to
+/// the file only once that sync is done, and acknowledgements keep order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_batch_is_appended_only_after_the_sync_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let plan = Arc::new(Mutex::new(FaultPlan { hold_sync: Some((0, Arc::clone(&release))), ..FaultPlan::default() }));
+    let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
+    let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "pipelined", HdfsSinkStats::default()).unwrap();
+    assert_eq!(sink.max_in_flight(), 2, "one batch syncing, the next one behind it");
+    let events = sample_events(400, "web1", |_, _| 1_795_132_800_000);
+    let enc = encoded(&events);
+
+    let mut first = sink.send_batch(&enc[..200]).await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(200), &mut first).await.is_err(), "acknowledged before its sync finished");
+    let appends = || plan.lock().unwrap().appends;
+    let hold_then_release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before_release = appends();
+        release.notify_one();
+        before_release
+    };
+    let (second, appended_while_held) = tokio::join!(sink.send_batch(&enc[200..]), hold_then_release);
+    assert_eq!(appended_while_held, 1, "the second batch was appended while the first was being synced");
+    first.await.unwrap();
+    second.unwrap().await.unwrap();
+    assert_eq!((appends(), plan.lock().unwrap().syncs), (2, 2));
+    assert_eq!(sink.stats().events_written.get(), 400);
+    sink.shutdown().await.unwrap();
+    let rb = Backend::Local { dir }.read_back().await;
+    rb.assert_exactly_once(&events);
+    assert_eq!(rb.files.len(), 1, "both batches in one file");
+}
+
+/// A sync that fails while the next batch waits behind it: that batch goes
+/// to a new file, the failed one is recovered, and only the failed batch
+/// may be written twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_sends_the_batch_behind_it_to_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let plan = Arc::new(Mutex::new(FaultPlan { hold_sync: Some((0, Arc::clone(&release))), fail_sync: Some(0), ..FaultPlan::default() }));
+    let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
+    let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "resync", HdfsSinkStats::default()).unwrap();
+    let events = sample_events(600, "web1", |_, _| 1_795_132_800_000);
+    let enc = encoded(&events);
+
+    let first = sink.send_batch(&enc[..200]).await.unwrap();
+    let release_soon = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        release.notify_one();
+    };
+    let (second, ()) = tokio::join!(sink.send_batch(&enc[200..400]), release_soon);
+    let err = first.await.unwrap_err();
+    assert!(matches!(&err, SinkError::Retryable(m) if m.contains("sync")), "{err}");
+    second.unwrap().await.unwrap();
+    // The failed batch is sent again, as the driver would.
+    sink.write_batch(&enc[..200]).await.unwrap();
+    sink.write_batch(&enc[400..]).await.unwrap();
+    assert_eq!(sink.stats().files_recovered.get(), 1, "the file whose sync failed was finalised");
+    sink.shutdown().await.unwrap();
+    let rb = Backend::Local { dir }.read_back().await;
+    let counts = rb.assert_at_least_once(&events, &events);
+    for (i, e) in events.iter().enumerate() {
+        let n = counts[&e.id];
+        assert!(if i < 200 { n <= 2 } else { n == 1 }, "event {i} written {n} times");
+    }
+    assert_eq!(rb.files.len(), 2, "the recovered file and the one written after it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_reports_files_it_could_not_finalise() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,9 +28,10 @@ pub enum SinkError {
 /// A batch is handed over ([`BatchSink::send_batch`]) and acknowledged later
 /// (its [`BatchSink::Ack`]). Sinks whose destination acknowledges
 /// asynchronously (Kafka's delivery reports) return at once, so the driver can
-/// hand over the next batches while the first are in flight; sinks that must
-/// do the work in line (HDFS: append and hsync) do it in `send_batch` and
-/// return an acknowledgement that is already resolved.
+/// hand over the next batches while the first are in flight. The HDFS sink
+/// appends in `send_batch` and syncs in the background: its acknowledgement
+/// resolves when the hsync is done, and the next batch is compressed
+/// meanwhile.
 pub trait BatchSink: Send + 'static {
     /// Resolves to `Ok` when every event of its batch is durable at the
     /// destination (Kafka delivery reports, HDFS hsync): the driver then

@@ -318,6 +318,8 @@ pub struct FaultPlan {
     pub fail_sync: Option<usize>,
     /// Write half of the n-th append (0-based), then never return.
     pub stall_append: Option<usize>,
+    /// Hold the n-th sync (0-based) until the `Notify` is notified.
+    pub hold_sync: Option<(usize, Arc<tokio::sync::Notify>)>,
     /// Fail every rename while true.
     pub fail_renames: bool,
     pub appends: usize,
@@ -392,12 +394,16 @@ impl StorageWriter for FaultyWriter {
         self.inner.append(data).await
     }
     async fn sync(&mut self) -> StorageResult<()> {
-        let fail = {
+        let (fail, hold) = {
             let mut p = self.plan.lock().unwrap();
             let n = p.syncs;
             p.syncs += 1;
-            p.fail_sync == Some(n)
+            let hold = p.hold_sync.as_ref().filter(|(at, _)| *at == n).map(|(_, release)| Arc::clone(release));
+            (p.fail_sync == Some(n), hold)
         };
+        if let Some(release) = hold {
+            release.notified().await;
+        }
         if fail {
             return Err(injected("sync", "(file)"));
         }

@@ -4,13 +4,23 @@
 //! Per batch: every event's Flume envelope and routing fields (event time and
 //! host, [`RoutingFields`]) are read — the agent's source already checked the
 //! whole datum — and events are grouped by directory; each group becomes one
-//! block appended to that directory's open file (opened on demand, header
-//! first); then every file touched is synced. Only then is the batch
-//! acknowledged.
+//! block (several for a big group) appended to that directory's open file
+//! (opened on demand, header first); then every file touched is synced.
+//! Only then is the batch acknowledged.
+//!
+//! The sync runs in a task of its own, which holds the files' writers
+//! (behind a lock) until it is done, and the batch's acknowledgement waits
+//! for that task. Meanwhile the driver hands over the next batch
+//! ([`MAX_BATCHES_IN_FLIGHT`]): it is grouped and compressed while the disk
+//! syncs, and appended once the lock is free. An append therefore never
+//! overtakes the sync of the batch before it, and acknowledgements still
+//! come in order.
 //!
 //! On any storage failure (or a call that outlives `call_timeout`) the file
 //! concerned is abandoned, never appended to again, and queued for
-//! [`recovery`]; the batch fails as retryable. Its retry
+//! [`recovery`]; the batch fails as retryable. A failed sync marks its file
+//! (see [`Writer::suspect`]); the next batch or housekeeping that takes the
+//! lock sees the mark and abandons the file. Its retry
 //! goes to a new file, so events of a failed batch may end up twice in the
 //! master copy (the batch job drops duplicates by id), but a file never holds
 //! a torn block in front of acknowledged ones.
@@ -53,9 +63,42 @@ const SHUTDOWN_LEASE_WAIT: Duration = Duration::from_secs(10);
 const PENDING_RETRY_MIN: Duration = Duration::from_secs(1);
 const PENDING_RETRY_MAX: Duration = Duration::from_secs(60);
 
+/// How many batches may be in flight: one being synced, the next one
+/// compressed and appended behind it.
+pub const MAX_BATCHES_IN_FLIGHT: usize = 2;
+
+/// The writer of an open file, shared by the sink (appends) and the task
+/// syncing the batch before (see the module docs): the lock orders them.
+struct Writer<W> {
+    inner: W,
+    /// An append or sync started and did not succeed (it failed, timed out,
+    /// or its future was dropped): the file may end in a torn block or in
+    /// bytes never made durable, so it must not be appended to again.
+    suspect: bool,
+}
+
+/// A file's writer, locked by whoever appends to it, syncs it or closes it.
+type SharedWriter<W> = Arc<tokio::sync::Mutex<Writer<W>>>;
+
+/// A locked writer, handed from the batch's appends to its sync task.
+type LockedWriter<W> = tokio::sync::OwnedMutexGuard<Writer<W>>;
+
+/// Resolves when the batch's sync task has synced every file it touched.
+pub struct HdfsAck(tokio::task::JoinHandle<Result<(), SinkError>>);
+
+impl std::future::Future for HdfsAck {
+    type Output = Result<(), SinkError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| joined.unwrap_or_else(|e| Err(SinkError::Retryable(format!("HDFS sink: the sync task failed: {e}")))))
+    }
+}
+
 /// A file being written.
 struct OpenFile<W> {
-    writer: W,
+    writer: SharedWriter<W>,
     tmp: String,
     sync_marker: [u8; 16],
     /// Bytes appended so far (header included).
@@ -64,10 +107,6 @@ struct OpenFile<W> {
     events: u64,
     opened: Instant,
     last_write: Instant,
-    /// An append or sync started and has not finished. Still set when the
-    /// call's future was dropped (the batch cancelled): the file may end in a
-    /// torn block, so it must not be appended to again.
-    in_flight: bool,
 }
 
 /// A `.tmp` file to finalise.
@@ -92,10 +131,9 @@ pub struct RecoveryReport {
     pub pending: usize,
 }
 
-/// One directory's share of a batch.
+/// One directory's share of a batch (so one file's: the batch's appends
+/// to a file are one, as is its lock).
 struct Group<'a> {
-    hour: i64,
-    host: &'a str,
     dir: String,
     first_ms: i64,
     records: Vec<&'a [u8]>,
@@ -362,11 +400,13 @@ impl<S: Storage> HdfsSink<S> {
         }
     }
 
-    /// Abandons files whose last append or sync never finished because the
-    /// call was cancelled (see [`OpenFile::in_flight`]).
-    fn abandon_interrupted(&mut self) {
-        let interrupted: Vec<String> = self.open.iter().filter(|(_, f)| f.in_flight).map(|(d, _)| d.clone()).collect();
-        for dir in interrupted {
+    /// Abandons files whose last append or sync failed or never finished
+    /// (see [`Writer::suspect`]). A file whose sync is still running is
+    /// left alone here; whoever locks it next looks again.
+    fn abandon_suspect(&mut self) {
+        let suspect: Vec<String> =
+            self.open.iter().filter(|(_, f)| f.writer.try_lock().is_ok_and(|w| w.suspect)).map(|(d, _)| d.clone()).collect();
+        for dir in suspect {
             self.abandon(&dir);
         }
     }
@@ -377,6 +417,8 @@ impl<S: Storage> HdfsSink<S> {
             warn!(file = %self.storage.url_of(&f.tmp), events = f.events, "HDFS sink: abandoning the file after an error; it will be recovered up to its last complete block");
             self.stats.files_open.set(self.open.len() as i64);
             // Dropping the writer releases it without completing the file.
+            // (Nothing else holds it: the sink abandons only files it could
+            // lock or whose lock it holds no more.)
             drop(f.writer);
             self.queue(f.tmp, false);
         }
@@ -384,9 +426,11 @@ impl<S: Storage> HdfsSink<S> {
 
     /// Starts closing the files of `dirs` in the background: `close` (on
     /// HDFS about 0.5 s, mostly waiting for the DataNode to report the last
-    /// block to the NameNode) then the rename to `.avro`. Their data is
-    /// durable already, so batches do not wait for this; outcomes are
-    /// collected by [`Self::reap_closed`] and failures queued for recovery.
+    /// block to the NameNode) then the rename to `.avro`. Batches do not
+    /// wait for this; outcomes are collected by [`Self::reap_closed`] and
+    /// failures queued for recovery. The close waits for the lock, so for
+    /// the sync of the last batch written; a file whose sync failed is not
+    /// closed but recovered.
     fn start_close(&mut self, dirs: Vec<(String, &'static str)>) {
         for (dir, reason) in dirs {
             let Some(f) = self.open.remove(&dir) else { continue };
@@ -394,9 +438,15 @@ impl<S: Storage> HdfsSink<S> {
             let limit = self.call_timeout;
             let tmp = f.tmp.clone();
             let handle = self.closing.spawn(async move {
-                let mut f = f;
                 let final_path = names::final_of(&f.tmp);
-                let outcome = match timed(limit, "close", &f.tmp, f.writer.close()).await {
+                let mut w = Arc::clone(&f.writer).lock_owned().await;
+                let closed = if w.suspect {
+                    Err(StorageError::new(ErrorKind::Other, "close", &f.tmp, "an earlier write or sync of this file failed"))
+                } else {
+                    timed(limit, "close", &f.tmp, w.inner.close()).await
+                };
+                drop(w);
+                let outcome = match closed {
                     Err(e) => Err((false, e)),
                     Ok(()) => timed(limit, "rename", &f.tmp, storage.rename(&f.tmp, &final_path)).await.map_err(|e| (true, e)),
                 };
@@ -469,7 +519,7 @@ impl<S: Storage> HdfsSink<S> {
                     self.open.insert(
                         dir.to_string(),
                         OpenFile {
-                            writer,
+                            writer: Arc::new(tokio::sync::Mutex::new(Writer { inner: writer, suspect: false })),
                             tmp,
                             sync_marker: rand::random(),
                             len: 0,
@@ -477,7 +527,6 @@ impl<S: Storage> HdfsSink<S> {
                             events: 0,
                             opened: now,
                             last_write: now,
-                            in_flight: false,
                         },
                     );
                     self.stats.files_open.set(self.open.len() as i64);
@@ -490,62 +539,80 @@ impl<S: Storage> HdfsSink<S> {
         Err(SinkError::Retryable(format!("HDFS sink: no free file name in {dir} after 1000 tries")))
     }
 
-    /// The blocks of `records`, each without its sync marker.
+    /// The blocks of every group of a batch, each without its sync marker.
     ///
-    /// A big group is cut into up to one block per core, compressed at once
-    /// on tokio's blocking pool: compression is most of the sink's CPU, and
-    /// one block at a time would leave the sink on one core while the other
-    /// idles. Blocks stay at least [`PARALLEL_BLOCK_BYTES`], so cutting costs
-    /// deflate (32 KiB window) next to nothing in ratio.
-    async fn encode_blocks(&mut self, records: &[&[u8]]) -> Result<Vec<Vec<u8>>, SinkError> {
-        let total: usize = records.iter().map(|r| r.len()).sum();
-        if self.codec == Codec::Null || total < OFFLOAD_BYTES {
-            let mut enc = self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
-            let mut block = Vec::new();
-            enc.encode(records, &mut block);
-            self.encoders.push(enc);
-            return Ok(vec![block]);
+    /// Every big group is cut into up to one block per core, and all those
+    /// blocks, of every group, are compressed at once on tokio's blocking
+    /// pool: compression is most of the sink's CPU, and one block at a time
+    /// would leave the sink on one core while the other idles (a batch
+    /// replaying old logs spans several hours, so several groups). Blocks
+    /// stay at least [`PARALLEL_BLOCK_BYTES`], so cutting costs deflate
+    /// (32 KiB window) next to nothing in ratio. Small groups are encoded in
+    /// line meanwhile.
+    async fn encode_groups(&mut self, groups: &[Group<'_>]) -> Result<Vec<Vec<Vec<u8>>>, SinkError> {
+        enum Block {
+            Done(Vec<u8>),
+            Compressing(tokio::task::JoinHandle<(BlockEncoder, Vec<u8>)>),
         }
-        let pieces = (total / PARALLEL_BLOCK_BYTES).clamp(1, self.parallelism);
-        let per_piece = records.len().div_ceil(pieces);
-        let mut jobs = Vec::with_capacity(pieces);
-        for chunk in records.chunks(per_piece) {
-            let mut enc = self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
-            enc.stage(chunk);
-            jobs.push(tokio::task::spawn_blocking(move || {
+        let mut planned: Vec<Vec<Block>> = Vec::with_capacity(groups.len());
+        for g in groups {
+            let total: usize = g.records.iter().map(|r| r.len()).sum();
+            let mut blocks = Vec::new();
+            if self.codec == Codec::Null || total < OFFLOAD_BYTES {
+                let mut enc = self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
                 let mut block = Vec::new();
-                enc.finish(&mut block);
-                (enc, block)
-            }));
+                enc.encode(&g.records, &mut block);
+                self.encoders.push(enc);
+                blocks.push(Block::Done(block));
+            } else {
+                let pieces = (total / PARALLEL_BLOCK_BYTES).clamp(1, self.parallelism);
+                for chunk in g.records.chunks(g.records.len().div_ceil(pieces)) {
+                    let mut enc = self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
+                    enc.stage(chunk);
+                    blocks.push(Block::Compressing(tokio::task::spawn_blocking(move || {
+                        let mut block = Vec::new();
+                        enc.finish(&mut block);
+                        (enc, block)
+                    })));
+                }
+            }
+            planned.push(blocks);
         }
-        let mut blocks = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let (enc, block) = job.await.map_err(|e| SinkError::Retryable(format!("HDFS sink: compressing a block failed: {e}")))?;
-            self.encoders.push(enc);
-            blocks.push(block);
+        let mut encoded = Vec::with_capacity(planned.len());
+        for blocks in planned {
+            let mut done = Vec::with_capacity(blocks.len());
+            for block in blocks {
+                done.push(match block {
+                    Block::Done(b) => b,
+                    Block::Compressing(job) => {
+                        let (enc, b) = job.await.map_err(|e| SinkError::Retryable(format!("HDFS sink: compressing a block failed: {e}")))?;
+                        self.encoders.push(enc);
+                        b
+                    }
+                });
+            }
+            encoded.push(done);
         }
-        Ok(blocks)
+        Ok(encoded)
     }
 
-    /// Appends one group's blocks to its directory's file (opening or rolling
-    /// it first as needed). Not yet synced.
-    async fn append_group(&mut self, g: &Group<'_>) -> Result<(), SinkError> {
+    /// Appends one group's `blocks` to its directory's file (opening or
+    /// rolling it first as needed) and returns that file's writer, still
+    /// locked, for the batch's sync.
+    async fn append_group(&mut self, g: &Group<'_>, blocks: Vec<Vec<u8>>) -> Result<(String, LockedWriter<S::Writer>), SinkError> {
         if let (Some(f), Some(limit)) = (self.open.get(&g.dir), self.roll_interval) {
             if f.opened.elapsed() >= limit {
                 self.start_close(vec![(g.dir.clone(), "interval")]);
             }
         }
-        let blocks = self.encode_blocks(&g.records).await?;
         let blocks_len: u64 = blocks.iter().map(|b| (b.len() + SYNC_LEN) as u64).sum();
         if let Some(f) = self.open.get(&g.dir) {
             if f.blocks > 0 && f.len + blocks_len > self.roll_size {
                 self.start_close(vec![(g.dir.clone(), "size")]);
             }
         }
-        if !self.open.contains_key(&g.dir) {
-            self.open_file(&g.dir, g.first_ms).await?;
-        }
-        let f = self.open.get_mut(&g.dir).expect("opened above");
+        let mut w = self.lock_usable(&g.dir, g.first_ms).await?;
+        let f = self.open.get_mut(&g.dir).expect("locked above");
         let mut data = Vec::with_capacity(blocks_len as usize + if f.len == 0 { 4096 } else { 0 });
         if f.len == 0 {
             write_header(&mut data, CLICK_EVENT_SCHEMA_JSON, self.codec, &f.sync_marker);
@@ -555,19 +622,20 @@ impl<S: Storage> HdfsSink<S> {
             data.extend_from_slice(&f.sync_marker);
         }
         let n = data.len() as u64;
-        f.in_flight = true;
-        match timed(self.call_timeout, "write", &f.tmp, f.writer.append(Bytes::from(data))).await {
+        w.suspect = true;
+        match timed(self.call_timeout, "write", &f.tmp, w.inner.append(Bytes::from(data))).await {
             Ok(()) => {
-                f.in_flight = false;
+                w.suspect = false;
                 f.len += n;
                 f.blocks += blocks.len() as u64;
                 f.events += g.records.len() as u64;
                 f.last_write = Instant::now();
                 self.stats.bytes_written.inc_by(n);
                 self.stats.blocks_written.inc_by(blocks.len() as u64);
-                Ok(())
+                Ok((f.tmp.clone(), w))
             }
             Err(e) => {
+                drop(w);
                 let err = self.fail(e);
                 self.abandon(&g.dir);
                 Err(err)
@@ -575,11 +643,69 @@ impl<S: Storage> HdfsSink<S> {
         }
     }
 
+    /// The writer of `dir`'s open file (opened if there is none), locked, so
+    /// once the sync of the batch before is done. If that sync (or an
+    /// earlier append) failed, the file is abandoned and a new one opened.
+    async fn lock_usable(&mut self, dir: &str, first_ms: i64) -> Result<LockedWriter<S::Writer>, SinkError> {
+        loop {
+            if !self.open.contains_key(dir) {
+                self.open_file(dir, first_ms).await?;
+            }
+            let shared = Arc::clone(&self.open[dir].writer);
+            let w = shared.lock_owned().await;
+            if !w.suspect {
+                return Ok(w);
+            }
+            drop(w);
+            self.abandon(dir);
+        }
+    }
+
+    /// Syncs the files a batch appended to, each in a task of its own that
+    /// holds the file's writer until its sync is done (see the module docs),
+    /// all at once; the returned acknowledgement resolves when every one is
+    /// done. A failed sync leaves its file marked suspect, to be abandoned
+    /// by the next one to lock it.
+    fn spawn_sync(&self, locked: Vec<(String, LockedWriter<S::Writer>)>, events: u64) -> HdfsAck {
+        let mut syncs = JoinSet::new();
+        for (tmp, mut w) in locked {
+            let (stats, limit) = (self.stats.clone(), self.call_timeout);
+            syncs.spawn(async move {
+                let started = std::time::Instant::now();
+                w.suspect = true;
+                timed(limit, "sync", &tmp, w.inner.sync()).await.map_err(|e| {
+                    stats.write_errors.inc();
+                    SinkError::Retryable(format!("HDFS sink: {e}"))
+                })?;
+                w.suspect = false;
+                stats.sync_micros.inc_by(started.elapsed().as_micros() as u64);
+                Ok(())
+            });
+        }
+        let stats = self.stats.clone();
+        HdfsAck(tokio::spawn(async move {
+            // Every sync runs to its end, so each failed file is marked before the batch fails.
+            let mut result = Ok(());
+            while let Some(joined) = syncs.join_next().await {
+                let synced = joined.unwrap_or_else(|e| Err(SinkError::Retryable(format!("HDFS sink: a sync task failed: {e}"))));
+                result = result.and(synced);
+            }
+            if result.is_ok() {
+                stats.events_written.inc_by(events);
+            }
+            result
+        }))
+    }
+
     /// Groups a batch by directory, skipping (and counting) events that are
     /// not a Flume event carrying a ClickEvent datum. Only the routing fields
     /// are read: the source checked every event in full.
     fn group<'a, E: AsRef<[u8]>>(&self, events: &'a [E]) -> Vec<Group<'a>> {
         let mut groups: Vec<Group<'a>> = Vec::new();
+        // (hour, host) -> group: rendering the directory once per hour and
+        // host seen, not per event. Several hours may share a directory
+        // (a template without %H), and so a group.
+        let mut routes: Vec<(i64, &'a str, usize)> = Vec::new();
         let uses_host = self.template.uses_host();
         for (i, encoded) in events.iter().enumerate() {
             let routed = event_body(encoded.as_ref())
@@ -595,52 +721,41 @@ impl<S: Storage> HdfsSink<S> {
             };
             let hour = PathTemplate::hour_of(click.event_time_ms);
             let host: &'a str = if uses_host { click.source_host } else { "" };
-            match groups.iter_mut().rev().find(|g| g.hour == hour && g.host == host) {
-                Some(g) => g.records.push(body),
+            let index = match routes.iter().rev().find(|(h, o, _)| *h == hour && *o == host) {
+                Some(&(_, _, index)) => index,
                 None => {
                     let mut dir = String::new();
                     self.template.render(click.event_time_ms, host, &mut dir);
-                    groups.push(Group { hour, host, dir, first_ms: click.event_time_ms, records: vec![body] });
+                    let index = groups.iter().position(|g| g.dir == dir).unwrap_or_else(|| {
+                        groups.push(Group { dir, first_ms: click.event_time_ms, records: Vec::new() });
+                        groups.len() - 1
+                    });
+                    routes.push((hour, host, index));
+                    index
                 }
-            }
+            };
+            groups[index].records.push(body);
         }
         groups
     }
 
-    async fn write<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<(), SinkError> {
-        self.abandon_interrupted();
+    /// Appends a batch and starts its sync; see the module docs.
+    async fn write<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<HdfsAck, SinkError> {
+        self.abandon_suspect();
         if !self.recovered {
             self.recover().await?;
         }
         self.reap_closed();
         self.settle_pending(false, Duration::ZERO).await;
         let groups = self.group(events);
-        for g in &groups {
-            self.append_group(g).await?;
-        }
-        for g in &groups {
-            let Some(f) = self.open.get_mut(&g.dir) else {
-                // Rolled by a later group of the same batch? Not possible:
-                // groups have distinct directories. Be safe anyway.
-                return Err(SinkError::Retryable(format!("HDFS sink: file for {} closed before its sync", g.dir)));
-            };
-            let started = std::time::Instant::now();
-            f.in_flight = true;
-            match timed(self.call_timeout, "sync", &f.tmp, f.writer.sync()).await {
-                Ok(()) => {
-                    f.in_flight = false;
-                    self.stats.sync_micros.inc_by(started.elapsed().as_micros() as u64);
-                }
-                Err(e) => {
-                    let err = self.fail(e);
-                    self.abandon(&g.dir);
-                    return Err(err);
-                }
-            }
+        let blocks = self.encode_groups(&groups).await?;
+        let mut locked = Vec::with_capacity(groups.len());
+        for (g, blocks) in groups.iter().zip(blocks) {
+            locked.push(self.append_group(g, blocks).await?);
         }
         let written: usize = groups.iter().map(|g| g.records.len()).sum();
-        self.stats.events_written.inc_by(written as u64);
-        // Housekeeping that cannot fail the (now durable) batch.
+        let ack = self.spawn_sync(locked, written as u64);
+        // Housekeeping that cannot fail the batch (a close waits for its sync).
         let mut roll: Vec<(String, &'static str)> =
             groups.iter().filter(|g| self.open.get(&g.dir).is_some_and(|f| f.len >= self.roll_size)).map(|g| (g.dir.clone(), "size")).collect();
         let excess = (self.open.len() - roll.len()).saturating_sub(self.max_open_files);
@@ -653,11 +768,11 @@ impl<S: Storage> HdfsSink<S> {
         if !roll.is_empty() {
             self.start_close(roll);
         }
-        Ok(())
+        Ok(ack)
     }
 
     async fn housekeeping(&mut self) -> Result<(), SinkError> {
-        self.abandon_interrupted();
+        self.abandon_suspect();
         if !self.recovered {
             self.recover().await?;
         }
@@ -683,7 +798,7 @@ impl<S: Storage> HdfsSink<S> {
     }
 
     async fn close_all(&mut self) -> Result<(), SinkError> {
-        self.abandon_interrupted();
+        self.abandon_suspect();
         let dirs: Vec<(String, &'static str)> = self.open.keys().map(|d| (d.clone(), "shutdown")).collect();
         self.start_close(dirs);
         self.wait_for_closes().await;
@@ -715,11 +830,16 @@ impl<S: Storage> BatchSink for HdfsSink<S> {
         "hdfs"
     }
 
-    /// Appends and hsyncs here, so the acknowledgement is already resolved.
-    type Ack = std::future::Ready<Result<(), SinkError>>;
+    /// Resolves once the batch's sync task is done.
+    type Ack = HdfsAck;
 
+    /// Appends the batch; its sync runs on while the next batch is compressed.
     async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
-        self.write(events).await.map(|()| std::future::ready(Ok(())))
+        self.write(events).await
+    }
+
+    fn max_in_flight(&self) -> usize {
+        MAX_BATCHES_IN_FLIGHT
     }
 
     async fn tick(&mut self) -> Result<(), SinkError> {
