@@ -289,7 +289,7 @@ fn main() {
         if h > accepted {
             println!("  of which draining alone after the source:     {:>10.0} events/s", (n as f64 - hdfs_at_accepted) / (h - accepted));
         }
-        println!("HDFS sink's share of that time in hsync:        {:>10.0} %", 100.0 * hsync_secs / h);
+        println!("hsync time (summed over files) / that time:     {:>10.0} %", 100.0 * hsync_secs / h);
     }
     if let Some(k) = kafka_done {
         println!("Kafka sink done:                                {:>10.0} events/s", n as f64 / k);

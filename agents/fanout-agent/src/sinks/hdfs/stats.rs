@@ -30,7 +30,8 @@ pub struct HdfsSinkStats {
     pub events_rejected: Counter,
     /// Failed storage calls (each fails its batch as retryable).
     pub write_errors: Counter,
-    /// Time spent in hsync/fsync, in microseconds.
+    /// Time spent in hsync/fsync, in microseconds, summed over files (the
+    /// files of one batch are synced at once, in the background).
     pub sync_micros: Counter,
 }
 
