@@ -221,7 +221,8 @@ fn main() {
     if with_hdfs {
         config += &format!(
             "[sinks.hdfs]\nurl = \"{hdfs}\"\npath = \"{root}/date=%Y-%m-%d/hour=%H/\"\nbatch_size = {batch}\ncodec = \"{codec}\"\n[sinks.hdfs.channel]\nmin_free_disk_bytes = 0\nfsync = {chfsync}\n",
-            codec = std::env::var("HDFS_CODEC").unwrap_or_else(|_| "deflate".into()), chfsync = std::env::var("CHANNEL_FSYNC").unwrap_or_else(|_| "true".into()),
+            codec = std::env::var("HDFS_CODEC").unwrap_or_else(|_| "deflate".into()),
+            chfsync = std::env::var("CHANNEL_FSYNC").unwrap_or_else(|_| "true".into()),
         );
     }
     std::fs::write(dir.path().join("fanout.toml"), config).unwrap();

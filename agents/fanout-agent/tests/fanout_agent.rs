@@ -181,13 +181,7 @@ fn an_agent_with_only_the_hdfs_sink_writes_the_master_copy() {
     let agent = Service::start(env!("CARGO_BIN_EXE_fanout-agent"), s.dir.path(), "fanout", &config, s.metrics);
     let events = sample_events("weblog1", 1500);
     let enc = encoded(&events);
-    rt().block_on(async {
-        let addr = format!("127.0.0.1:{}", s.listen);
-        let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
-        for batch in enc.chunks(500) {
-            assert_eq!(client.append_batch_encoded(batch).await.unwrap(), Status::Ok);
-        }
-    });
+    s.send_all(&enc, 500);
     wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1500.0);
     assert_eq!(agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\""), 0.0, "no Kafka sink runs");
     assert!(!s.dir.path().join("state/channel-kafka").exists(), "no Kafka channel is made");

@@ -8,8 +8,6 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
-use clickstream_avro_ipc::flume::Status;
 use common::*;
 
 fn stack(args: &[&str]) {
@@ -23,15 +21,7 @@ fn namenode_restart_mid_stream_loses_nothing() {
     let agent = s.start(&kafka_brokers(), "");
     let events = sample_events("weblog1", 3000);
     let enc = encoded(&events);
-    let send = |range: std::ops::Range<usize>| {
-        rt().block_on(async {
-            let addr = format!("127.0.0.1:{}", s.listen);
-            let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
-            for chunk in enc[range].chunks(250) {
-                assert_eq!(client.append_batch_encoded(chunk).await.unwrap(), Status::Ok);
-            }
-        })
-    };
+    let send = |range: std::ops::Range<usize>| s.send_all(&enc[range], 250);
     send(0..1000);
     wait_until(Duration::from_secs(60), "first part in HDFS", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1000.0);
     stack(&["down", "hdfs"]);

@@ -7,8 +7,6 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
-use clickstream_avro_ipc::flume::Status;
 use common::*;
 
 fn tansu_bin() -> String {
@@ -64,15 +62,7 @@ fn kafka_down_hdfs_goes_on_and_kafka_catches_up() {
     let agent = s.start(&brokers, "# no-idempotence");
     let events = sample_events("weblog1", 3000);
     let enc = encoded(&events);
-    let send = |range: std::ops::Range<usize>| {
-        rt().block_on(async {
-            let addr = format!("127.0.0.1:{}", s.listen);
-            let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
-            for chunk in enc[range].chunks(250) {
-                assert_eq!(client.append_batch_encoded(chunk).await.unwrap(), Status::Ok);
-            }
-        })
-    };
+    let send = |range: std::ops::Range<usize>| s.send_all(&enc[range], 250);
     send(0..1000);
     wait_until(Duration::from_secs(60), "first third in Kafka", || agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") >= 1000.0);
     drop(broker); // Kafka down

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use clickstream_avro_ipc::flume::encode_event;
+use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
+use clickstream_avro_ipc::flume::{encode_event, Status};
 use clickstream_contract::ClickEvent;
 use clickstream_logparse::{LineOrigin, Parser};
 pub use clickstream_testkit::{free_port, repo, unique, wait_until, Service};
@@ -135,6 +136,18 @@ listen = "127.0.0.1:{metrics}"
 
     pub fn start(&self, brokers: &str, extra: &str) -> Service {
         Service::start(env!("CARGO_BIN_EXE_fanout-agent"), self.dir.path(), "fanout", &self.config(brokers, extra), self.metrics)
+    }
+
+    /// Sends `events` to the agent as one Flume client would, in batches of
+    /// `per_batch`, and expects OK for every batch.
+    pub fn send_all(&self, events: &[Vec<u8>], per_batch: usize) {
+        rt().block_on(async {
+            let addr = format!("127.0.0.1:{}", self.listen);
+            let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+            for batch in events.chunks(per_batch) {
+                assert_eq!(client.append_batch_encoded(batch).await.unwrap(), Status::Ok);
+            }
+        })
     }
 }
 

@@ -333,8 +333,12 @@ impl<S: Storage> HdfsSink<S> {
     }
 
     fn fail(&self, e: StorageError) -> SinkError {
-        self.stats.write_errors.inc();
-        SinkError::Retryable(format!("HDFS sink: {e}"))
+        storage_failure(&self.stats, e)
+    }
+
+    /// An idle block encoder, or a new one if every encoder is busy.
+    fn take_encoder(&mut self) -> BlockEncoder {
+        self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level))
     }
 
     fn queue(&mut self, tmp: String, closed: bool) {
@@ -559,7 +563,7 @@ impl<S: Storage> HdfsSink<S> {
             let total: usize = g.records.iter().map(|r| r.len()).sum();
             let mut blocks = Vec::new();
             if self.codec == Codec::Null || total < OFFLOAD_BYTES {
-                let mut enc = self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
+                let mut enc = self.take_encoder();
                 let mut block = Vec::new();
                 enc.encode(&g.records, &mut block);
                 self.encoders.push(enc);
@@ -567,7 +571,7 @@ impl<S: Storage> HdfsSink<S> {
             } else {
                 let pieces = (total / PARALLEL_BLOCK_BYTES).clamp(1, self.parallelism);
                 for chunk in g.records.chunks(g.records.len().div_ceil(pieces)) {
-                    let mut enc = self.encoders.pop().unwrap_or_else(|| BlockEncoder::new(self.codec, self.deflate_level));
+                    let mut enc = self.take_encoder();
                     enc.stage(chunk);
                     blocks.push(Block::Compressing(tokio::task::spawn_blocking(move || {
                         let mut block = Vec::new();
@@ -673,10 +677,7 @@ impl<S: Storage> HdfsSink<S> {
             syncs.spawn(async move {
                 let started = std::time::Instant::now();
                 w.suspect = true;
-                timed(limit, "sync", &tmp, w.inner.sync()).await.map_err(|e| {
-                    stats.write_errors.inc();
-                    SinkError::Retryable(format!("HDFS sink: {e}"))
-                })?;
+                timed(limit, "sync", &tmp, w.inner.sync()).await.map_err(|e| storage_failure(&stats, e))?;
                 w.suspect = false;
                 stats.sync_micros.inc_by(started.elapsed().as_micros() as u64);
                 Ok(())
@@ -814,6 +815,12 @@ impl<S: Storage> HdfsSink<S> {
             )))
         }
     }
+}
+
+/// A failed storage call as the batch's error (retryable), counted.
+fn storage_failure(stats: &HdfsSinkStats, e: StorageError) -> SinkError {
+    stats.write_errors.inc();
+    SinkError::Retryable(format!("HDFS sink: {e}"))
 }
 
 /// Pause before asking again whether HDFS finished a lease recovery.
