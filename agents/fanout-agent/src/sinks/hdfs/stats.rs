@@ -22,7 +22,7 @@ pub struct HdfsSinkStats {
     pub files_pending: Gauge,
     /// Bytes appended to files (headers and blocks).
     pub bytes_written: Counter,
-    /// Events written (durably, once their batch returned Ok).
+    /// Events written durably: counted when their batch's sync succeeded.
     pub events_written: Counter,
     /// Blocks written (one per file per batch).
     pub blocks_written: Counter,
