@@ -9,12 +9,15 @@
 //!
 //! - [`config`]: the TOML file, validated once;
 //! - [`source`]: the Avro source's handler and the replicating selector;
+//! - [`records`]: what a channel record is (a `ClickEvent` datum), and the
+//!   marker that keeps an earlier agent's channel from being misread;
 //! - [`sinks`]: the sink trait, the shared channel driver, Kafka and HDFS;
 //! - [`metrics`]: Prometheus metrics;
 //! - [`run`]: wiring and the shutdown order.
 
 pub mod config;
 pub mod metrics;
+pub mod records;
 pub mod run;
 pub mod sinks;
 pub mod source;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clickstream_avro_ipc::server::{serve_with_stats, ServerLimits};
 use clickstream_avro_ipc::ServerStats;
-use clickstream_channel::Channel;
+use clickstream_channel::{Channel, ChannelKind};
 use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::{Config, SinkSection};
 use crate::metrics::Metrics;
+use crate::records::check_layout;
 use crate::sinks::driver::drive;
 use crate::sinks::hdfs::HdfsSink;
 use crate::sinks::BatchSink;
@@ -26,9 +27,15 @@ use crate::source::{Replicator, Route};
 async fn open_channel(cfg: &clickstream_channel::ChannelConfig, name: &str) -> Result<Arc<dyn Channel>> {
     let cfg = cfg.clone();
     let prefix = format!("sinks.{name}.channel");
-    tokio::task::spawn_blocking(move || cfg.open(&prefix))
-        .await?
-        .with_context(|| format!("opening the {name} sink's channel (is another agent using its directory?)"))
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        let channel = cfg.open(&prefix).with_context(|| format!("opening the {name} sink's channel (is another agent using its directory?)"))?;
+        if let (ChannelKind::Durable, Some(dir)) = (cfg.kind, &cfg.dir) {
+            check_layout(dir, &*channel).with_context(|| format!("the {name} sink's channel"))?;
+        }
+        Ok(channel)
+    })
+    .await?
 }
 
 /// A configured sink, wired: its channel and the task that drains it.

@@ -7,6 +7,10 @@
 //! (`<state_dir>/dead-letter.jsonl`) with a metric, and the rest of the batch
 //! is accepted.
 //!
+//! The channels get the bodies only (see [`crate::records`]): neither sink
+//! reads the Flume headers, and leaving them out writes, syncs and reads a
+//! sixth less per event.
+//!
 //! A batch that only some channels accepted is answered FAILED and sent again
 //! by the sender, so those channels may hold it twice: at-least-once, with
 //! every event keeping its id, which every downstream consumer deduplicates.
@@ -109,7 +113,7 @@ impl BatchHandler for Replicator {
         let mut good: Vec<Bytes> = Vec::with_capacity(events.len());
         for e in &events {
             match is_click_event(e) {
-                Ok(()) => good.push(e.encoded.clone()),
+                Ok(()) => good.push(e.body.clone()),
                 Err(why) => {
                     warn!(%why, "invalid event kept in the dead-letter file");
                     self.dead_letter(e, &why);
@@ -123,18 +127,21 @@ impl BatchHandler for Replicator {
         let timeout = self.put_timeout;
         let metrics = self.metrics.clone();
         // Channel puts block on fsync: keep them off the async workers, and
-        // put into every channel at once so the fsyncs overlap.
+        // put into every channel at once so the fsyncs overlap (the last
+        // one on this thread: with one sink, no thread is started).
         let result = tokio::task::spawn_blocking(move || {
             let refs: Vec<&[u8]> = good.iter().map(|b| b.as_ref()).collect();
+            let Some((last, others)) = routes.split_last() else { return true };
             std::thread::scope(|scope| {
-                let puts: Vec<_> = routes
+                let puts: Vec<_> = others
                     .iter()
                     .map(|route| {
                         let (refs, metrics) = (&refs, &metrics);
                         scope.spawn(move || put_route(route, refs, timeout, metrics))
                     })
                     .collect();
-                puts.into_iter().all(|p| p.join().unwrap_or(false))
+                let here = put_route(last, &refs, timeout, &metrics);
+                puts.into_iter().fold(here, |ok, p| p.join().unwrap_or(false) && ok)
             })
         })
         .await;

@@ -58,7 +58,7 @@ async fn exactly_once(backend: Backend, codec: Codec) {
     let events = sample_events(5000, "web1", |_, t| t);
     let cfg = HdfsSinkConfig { codec, ..backend.config() };
     let mut sink = sink_for(&backend, cfg, "fanout-1").await;
-    let enc = encoded(&events);
+    let enc = records(&events);
     // Batches of uneven sizes, including single events.
     let mut i = 0;
     for size in [1000, 1, 250, 7, 1000, 1742, 1000].iter().cycle() {
@@ -104,7 +104,7 @@ async fn a_big_batch_compressed_in_parallel_keeps_its_order() {
     let hour_start = 1_764_000_000_000; // 2025-11-24T16:00:00Z, the start of an hour
     let events = sample_events(6000, "web1", |i, _| hour_start + i as i64);
     let mut sink = sink_for(&backend, backend.config(), "fanout-1").await;
-    let enc = encoded(&events);
+    let enc = records(&events);
     sink.write_batch(&enc).await.unwrap();
     sink.shutdown().await.unwrap();
     let rb = backend.read_back().await;
@@ -181,10 +181,6 @@ fn retimed(mut e: TestEvent) -> TestEvent {
     if c.event_time_ms != e.time_ms {
         c.event_time_ms = e.time_ms;
         e.datum = c.to_datum();
-        let ts = e.time_ms.to_string();
-        let mut enc = Vec::new();
-        clickstream_avro_ipc::flume::encode_event(&[("timestamp", &ts), ("host", &e.host), ("event_id", &e.id)], &e.datum, &mut enc);
-        e.encoded = enc;
     }
     e
 }
@@ -252,7 +248,7 @@ async fn files_roll_by_size_on_hdfs() {
 
 async fn rolls_by_time(backend: Backend) {
     let events = sample_events(400, "web1", |_, _| 1_795_132_800_000);
-    let enc = encoded(&events);
+    let enc = records(&events);
     // Idle: closed by tick once nothing was written for roll_idle.
     let cfg = HdfsSinkConfig { roll_idle: Duration::from_millis(800), roll_interval: Duration::ZERO, ..backend.config() };
     let mut sink = sink_for(&backend, cfg, "idle").await;
@@ -308,7 +304,7 @@ async fn at_most_max_open_files_stay_open() {
     let events = sample_events(1200, "web1", |i, _| 1_795_132_800_000 + (i % 6) as i64 * 3_600_000);
     let cfg = HdfsSinkConfig { max_open_files: 3, ..backend.config() };
     let mut sink = sink_for(&backend, cfg, "lru").await;
-    for chunk in encoded(&events).chunks(300) {
+    for chunk in records(&events).chunks(300) {
         sink.write_batch(chunk).await.unwrap();
         assert!(sink.open_files().len() <= 3, "{:?}", sink.open_files());
     }
@@ -323,11 +319,10 @@ async fn at_most_max_open_files_stay_open() {
 async fn events_that_are_not_click_events_are_skipped_and_counted() {
     let backend = Backend::local();
     let events = sample_events(10, "web1", |_, t| t);
-    let mut batch = encoded(&events);
+    let mut batch = records(&events);
     batch.insert(3, b"not avro at all".to_vec());
-    let mut not_click = Vec::new();
-    clickstream_avro_ipc::flume::encode_event(&[("host", "x")], b"\x02\x02", &mut not_click);
-    batch.insert(7, not_click);
+    // A datum too short for a ClickEvent: an empty event id, then nothing.
+    batch.insert(7, b"\x00".to_vec());
     let mut sink = sink_for(&backend, backend.config(), "bad").await;
     sink.write_batch(&batch).await.unwrap();
     sink.shutdown().await.unwrap();
@@ -339,7 +334,7 @@ async fn events_that_are_not_click_events_are_skipped_and_counted() {
 
 async fn dropped_sink_is_recovered(backend: Backend) {
     let events = shuffled(sample_events(3000, "web1", |_, t| t));
-    let enc = encoded(&events);
+    let enc = records(&events);
     // A crashed writer: five acknowledged batches, then gone without shutdown.
     let mut a = sink_for(&backend, backend.config(), "crashy").await;
     for chunk in enc[..1500].chunks(300) {
@@ -426,7 +421,7 @@ fn child_writer() {
         let block_size = url.starts_with("hdfs://").then_some(1 << 20);
         let cfg = HdfsSinkConfig { url, call_timeout: Duration::from_secs(20), block_size, ..HdfsSinkConfig::default() };
         let mut sink = HdfsSink::new(&cfg, "killed", HdfsSinkStats::default()).await.unwrap();
-        let enc = encoded(&events);
+        let enc = records(&events);
         let mut done = 0;
         for chunk in enc.chunks(200) {
             sink.write_batch(chunk).await.unwrap();
@@ -496,7 +491,7 @@ async fn failed_writes_are_retryable_and_lose_nothing() {
     let cfg = HdfsSinkConfig { roll_idle: Duration::from_millis(300), ..HdfsSinkConfig::default() };
     let mut sink = HdfsSink::with_storage(storage, "", &cfg, "faulty", HdfsSinkStats::default()).unwrap();
     let events = sample_events(2000, "web1", |_, _| 1_795_132_800_000);
-    let enc = encoded(&events);
+    let enc = records(&events);
     let mut failures = 0;
     for chunk in enc.chunks(200) {
         failures += write_retrying(&mut sink, chunk, Duration::from_secs(30)).await;
@@ -539,7 +534,7 @@ async fn a_cancelled_batch_does_not_poison_its_file() {
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan };
     let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "cancel", HdfsSinkStats::default()).unwrap();
     let events = sample_events(300, "web1", |_, _| 1_795_132_800_000);
-    let enc = encoded(&events);
+    let enc = records(&events);
     sink.write_batch(&enc[..100]).await.unwrap();
     let stalled = tokio::time::timeout(Duration::from_millis(300), sink.write_batch(&enc[100..200])).await;
     assert!(stalled.is_err(), "the second batch hangs and is dropped");
@@ -566,7 +561,7 @@ async fn the_next_batch_is_appended_only_after_the_sync_before_it() {
     let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "pipelined", HdfsSinkStats::default()).unwrap();
     assert_eq!(sink.max_in_flight(), 2, "one batch syncing, the next one behind it");
     let events = sample_events(400, "web1", |_, _| 1_795_132_800_000);
-    let enc = encoded(&events);
+    let enc = records(&events);
 
     let mut first = sink.send_batch(&enc[..200]).await.unwrap();
     assert!(tokio::time::timeout(Duration::from_millis(200), &mut first).await.is_err(), "acknowledged before its sync finished");
@@ -600,7 +595,7 @@ async fn a_failed_sync_sends_the_batch_behind_it_to_a_new_file() {
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
     let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "resync", HdfsSinkStats::default()).unwrap();
     let events = sample_events(600, "web1", |_, _| 1_795_132_800_000);
-    let enc = encoded(&events);
+    let enc = records(&events);
 
     let first = sink.send_batch(&enc[..200]).await.unwrap();
     let release_soon = async {
@@ -632,7 +627,7 @@ async fn shutdown_reports_files_it_could_not_finalise() {
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
     let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "stuck", HdfsSinkStats::default()).unwrap();
     let events = sample_events(100, "web1", |_, _| 1_795_132_800_000);
-    sink.write_batch(&encoded(&events)).await.unwrap();
+    sink.write_batch(&records(&events)).await.unwrap();
     let err = sink.shutdown().await.unwrap_err();
     assert!(matches!(&err, SinkError::Retryable(m) if m.contains(".avro.tmp")), "{err}");
     // The next start finishes the job.
@@ -652,7 +647,7 @@ async fn an_unreachable_namenode_fails_batches_as_retryable() {
     let started = Instant::now();
     let mut sink = HdfsSink::new(&cfg, "nowhere", HdfsSinkStats::default()).await.expect("starts anyway");
     let events = sample_events(10, "web1", |_, t| t);
-    let err = sink.write_batch(&encoded(&events)).await.unwrap_err();
+    let err = sink.write_batch(&records(&events)).await.unwrap_err();
     assert!(matches!(err, SinkError::Retryable(_)), "{err}");
     sink.tick().await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
@@ -677,7 +672,7 @@ async fn namenode_restart_mid_stream_loses_nothing() {
     let _g = HDFS_LOCK.write().await;
     let backend = Backend::hdfs("restart");
     let events = sample_events(6000, "web1", |_, _| 1_795_132_800_000);
-    let enc = encoded(&events);
+    let enc = records(&events);
     let cfg = HdfsSinkConfig { call_timeout: Duration::from_secs(5), ..backend.config() };
     let mut sink = sink_for(&backend, cfg, "restart").await;
     for chunk in enc[..2000].chunks(500) {
@@ -719,7 +714,7 @@ async fn throughput_hdfs_batches_of_1000() {
     };
     let level: u8 = std::env::var("HDFS_SINK_BENCH_LEVEL").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
     let events = sample_events(n, "web1", |_, _| 1_795_132_800_000);
-    let enc = encoded(&events);
+    let enc = records(&events);
     let bytes: usize = events.iter().map(|e| e.datum.len()).sum();
     for backend in [Backend::hdfs("bench"), Backend::local()] {
         let cfg = HdfsSinkConfig { codec, deflate_level: level, block_size: None, ..backend.config() };

@@ -22,8 +22,8 @@ pub enum SinkError {
     Permanent(String),
 }
 
-/// One destination for batches of Flume events (Avro-encoded
-/// `AvroFlumeEvent`s whose body is a `ClickEvent` datum).
+/// One destination for batches of channel records: `ClickEvent` Avro
+/// datums, the bodies of the Flume events received ([`crate::records`]).
 ///
 /// A batch is handed over ([`BatchSink::send_batch`]) and acknowledged later
 /// (its [`BatchSink::Ack`]). Sinks whose destination acknowledges

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use clickstream_avro_ipc::flume::encode_event;
 use clickstream_contract::schema::click_event_schema;
 use clickstream_contract::ClickEvent;
 use clickstream_logparse::{LineOrigin, Parser};
@@ -35,10 +34,8 @@ pub struct TestEvent {
     pub id: String,
     pub time_ms: i64,
     pub host: String,
-    /// The ClickEvent datum (the Flume body).
+    /// The ClickEvent datum: the channel record the sink receives.
     pub datum: Vec<u8>,
-    /// The whole Flume event, as the sink receives it.
-    pub encoded: Vec<u8>,
 }
 
 /// `n` events from `sample-logs/weblog1.txt` (lines reused with new offsets,
@@ -68,18 +65,14 @@ pub fn sample_events(n: usize, host: &str, retime: impl Fn(usize, i64) -> i64) -
         let Ok(mut e) = parser.parse_event(line, &origin) else { continue };
         e.event_time_ms = retime(out.len(), e.event_time_ms);
         let datum = e.to_datum();
-        let ts = e.event_time_ms.to_string();
-        let headers = [("timestamp", ts.as_str()), ("host", host), ("event_id", &*e.event_id), ("category", &*e.category)];
-        let mut encoded = Vec::new();
-        encode_event(&headers, &datum, &mut encoded);
-        out.push(TestEvent { id: e.event_id.to_string(), time_ms: e.event_time_ms, host: host.to_string(), datum, encoded });
+        out.push(TestEvent { id: e.event_id.to_string(), time_ms: e.event_time_ms, host: host.to_string(), datum });
     }
     out
 }
 
-/// The Flume encodings of `events`, as the driver hands them to the sink.
-pub fn encoded(events: &[TestEvent]) -> Vec<Vec<u8>> {
-    events.iter().map(|e| e.encoded.clone()).collect()
+/// The channel records of `events`, as the driver hands them to the sink.
+pub fn records(events: &[TestEvent]) -> Vec<Vec<u8>> {
+    events.iter().map(|e| e.datum.clone()).collect()
 }
 
 /// Where a test's files go.
@@ -283,7 +276,7 @@ impl ReadBack {
 /// Writes `events` in batches of `batch`, each batch retried (with ticks)
 /// until it is acknowledged or `deadline` passes.
 pub async fn write_all<S: Storage>(sink: &mut HdfsSink<S>, events: &[TestEvent], batch: usize) {
-    let enc = encoded(events);
+    let enc = records(events);
     for chunk in enc.chunks(batch) {
         sink.write_batch(chunk).await.unwrap_or_else(|e| panic!("batch failed: {e}"));
     }

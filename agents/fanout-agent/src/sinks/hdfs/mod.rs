@@ -28,7 +28,7 @@
 //!   (default), `snappy` or `null`; a random 16-byte sync marker per file;
 //! - then one block per batch (per file the batch touched): record count,
 //!   byte size, the records, the file's sync marker. The records are the
-//!   Flume event bodies verbatim: each is one `ClickEvent` Avro binary datum,
+//!   channel's records verbatim (the Flume event bodies): each is one `ClickEvent` Avro binary datum,
 //!   so nothing is re-encoded. `deflate` blocks are raw RFC 1951 (no zlib
 //!   header), `snappy` blocks are raw snappy plus the big-endian CRC-32 of
 //!   the uncompressed block, as the Avro specification says;

@@ -1,8 +1,8 @@
-//! [`HdfsSink`]: batches of Flume events into open container files, one per
+//! [`HdfsSink`]: batches of `ClickEvent` datums into open container files, one per
 //! directory, hsync'ed before the batch is acknowledged.
 //!
-//! Per batch: every event's Flume envelope and routing fields (event time and
-//! host, [`RoutingFields`]) are read — the agent's source already checked the
+//! Per batch: every event's routing fields (event time and host,
+//! [`RoutingFields`]) are read — the agent's source already checked the
 //! whole datum — and events are grouped by directory; each group becomes one
 //! block (several for a big group) appended to that directory's open file
 //! (opened on demand, header first); then every file touched is synced.
@@ -39,7 +39,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use clickstream_avro_ipc::flume::event_body;
 use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
 use clickstream_contract::RoutingFields;
 use tokio::task::JoinSet;
@@ -698,8 +697,8 @@ impl<S: Storage> HdfsSink<S> {
         }))
     }
 
-    /// Groups a batch by directory, skipping (and counting) events that are
-    /// not a Flume event carrying a ClickEvent datum. Only the routing fields
+    /// Groups a batch by directory, skipping (and counting) records that are
+    /// not a ClickEvent datum. Only the routing fields
     /// are read: the source checked every event in full.
     fn group<'a, E: AsRef<[u8]>>(&self, events: &'a [E]) -> Vec<Group<'a>> {
         let mut groups: Vec<Group<'a>> = Vec::new();
@@ -708,15 +707,13 @@ impl<S: Storage> HdfsSink<S> {
         // (a template without %H), and so a group.
         let mut routes: Vec<(i64, &'a str, usize)> = Vec::new();
         let uses_host = self.template.uses_host();
-        for (i, encoded) in events.iter().enumerate() {
-            let routed = event_body(encoded.as_ref())
-                .map_err(|e| e.to_string())
-                .and_then(|body| RoutingFields::decode(body).map(|r| (body, r)).map_err(|e| e.to_string()));
-            let (body, click) = match routed {
+        for (i, datum) in events.iter().enumerate() {
+            let body = datum.as_ref();
+            let click = match RoutingFields::decode(body) {
                 Ok(x) => x,
                 Err(why) => {
                     self.stats.events_rejected.inc();
-                    warn!(index = i, error = %why, "HDFS sink: event skipped: not a Flume event with a ClickEvent body");
+                    warn!(index = i, error = %why, "HDFS sink: event skipped: not a ClickEvent datum");
                     continue;
                 }
             };

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clickstream_avro_ipc::flume::event_body;
 use clickstream_contract::schema::click_event_fingerprint;
 use clickstream_contract::{RoutingFields, SINGLE_OBJECT_MARKER};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -156,10 +155,10 @@ impl KafkaSink {
     /// Hands every event to the producer; returns what counts their delivery reports.
     async fn produce<E: AsRef<[u8]>>(&mut self, events: &[E]) -> Result<Arc<BatchDeliveries>, SinkError> {
         let batch = BatchDeliveries::new(events.len());
-        for (i, encoded) in events.iter().enumerate() {
-            let body = event_body(encoded.as_ref()).map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a Flume event: {e}")))?;
+        for (i, datum) in events.iter().enumerate() {
+            let body = datum.as_ref();
             let event = RoutingFields::decode(body)
-                .map_err(|e| SinkError::Permanent(format!("event {i} of the batch has a body that is not a ClickEvent: {e}")))?;
+                .map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a ClickEvent datum: {e}")))?;
             self.value.clear();
             self.value.extend_from_slice(&self.header);
             self.value.extend_from_slice(body);
