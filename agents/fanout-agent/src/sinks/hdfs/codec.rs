@@ -32,24 +32,32 @@ impl BlockCompressor {
         self.codec
     }
 
-    /// Appends the compressed form of `raw` to `out`.
-    pub fn compress(&mut self, raw: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
+    /// Compresses `raw` into the front of `buf` and returns the compressed
+    /// length: the result is `buf[..n]`. `buf` is grown to the codec's bound
+    /// but never shrunk, so a buffer reused for every block is zeroed once,
+    /// not once per block (that memset was 1 % of the agent's CPU).
+    pub fn compress_into(&mut self, raw: &[u8], buf: &mut Vec<u8>) -> usize {
+        let grow = |buf: &mut Vec<u8>, len: usize| {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+        };
         match self.codec {
-            Codec::Null => out.extend_from_slice(raw),
+            Codec::Null => {
+                grow(buf, raw.len());
+                buf[..raw.len()].copy_from_slice(raw);
+                raw.len()
+            }
             Codec::Deflate => {
                 let c = self.deflate.as_mut().expect("deflate compressor exists for the deflate codec");
-                let bound = c.deflate_compress_bound(raw.len());
-                out.resize(start + bound, 0);
-                let n = c.deflate_compress(raw, &mut out[start..]).expect("output sized by deflate_compress_bound");
-                out.truncate(start + n);
+                grow(buf, c.deflate_compress_bound(raw.len()));
+                c.deflate_compress(raw, buf).expect("output sized by deflate_compress_bound")
             }
             Codec::Snappy => {
-                let bound = snap::raw::max_compress_len(raw.len());
-                out.resize(start + bound, 0);
-                let n = self.snappy.compress(raw, &mut out[start..]).expect("snappy accepts any input below 4 GiB");
-                out.truncate(start + n);
-                out.extend_from_slice(&libdeflater::crc32(raw).to_be_bytes());
+                grow(buf, snap::raw::max_compress_len(raw.len()) + 4);
+                let n = self.snappy.compress(raw, buf).expect("snappy accepts any input below 4 GiB");
+                buf[n..n + 4].copy_from_slice(&libdeflater::crc32(raw).to_be_bytes());
+                n + 4
             }
         }
     }
@@ -118,12 +126,14 @@ mod tests {
         let raw: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
         for codec in [Codec::Null, Codec::Deflate, Codec::Snappy] {
             let mut c = BlockCompressor::new(codec, 6);
-            let mut out = vec![9, 9];
-            c.compress(&raw, &mut out);
-            assert_eq!(&out[..2], &[9, 9], "appends");
-            let mut back = Vec::new();
-            BlockDecompressor::default().decompress(codec, &out[2..], 1 << 30, &mut back).unwrap();
-            assert_eq!(back, raw, "{codec:?}");
+            // A reused buffer, longer than the result: only its front is the block.
+            let mut buf = vec![9; 1 << 20];
+            for _ in 0..2 {
+                let n = c.compress_into(&raw, &mut buf);
+                let mut back = Vec::new();
+                BlockDecompressor::default().decompress(codec, &buf[..n], 1 << 30, &mut back).unwrap();
+                assert_eq!(back, raw, "{codec:?}");
+            }
         }
     }
 
@@ -133,7 +143,8 @@ mod tests {
         // inflater is miniz_oxide: an independent check of "raw deflate".)
         let raw = b"hello hello hello hello".repeat(10);
         let mut out = Vec::new();
-        BlockCompressor::new(Codec::Snappy, 6).compress(&raw, &mut out);
+        let n = BlockCompressor::new(Codec::Snappy, 6).compress_into(&raw, &mut out);
+        out.truncate(n);
         let crc = u32::from_be_bytes(out[out.len() - 4..].try_into().unwrap());
         assert_eq!(crc, crc32fast_like(&raw));
         let last = out.len() - 1;
@@ -150,8 +161,8 @@ mod tests {
         assert!(d.decompress(Codec::Snappy, &[1, 2], 1 << 20, &mut out).is_err());
         let raw = vec![0u8; 1 << 20];
         let mut packed = Vec::new();
-        BlockCompressor::new(Codec::Deflate, 6).compress(&raw, &mut packed);
-        assert!(d.decompress(Codec::Deflate, &packed, 1 << 16, &mut out).is_err());
+        let n = BlockCompressor::new(Codec::Deflate, 6).compress_into(&raw, &mut packed);
+        assert!(d.decompress(Codec::Deflate, &packed[..n], 1 << 16, &mut out).is_err());
     }
 
     /// Bitwise CRC-32 (IEEE), to check libdeflate's without trusting it.

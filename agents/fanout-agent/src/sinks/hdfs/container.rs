@@ -105,10 +105,9 @@ impl BlockEncoder {
             put_long(out, self.raw.len() as i64);
             out.extend_from_slice(&self.raw);
         } else {
-            self.packed.clear();
-            self.compressor.compress(&self.raw, &mut self.packed);
-            put_long(out, self.packed.len() as i64);
-            out.extend_from_slice(&self.packed);
+            let n = self.compressor.compress_into(&self.raw, &mut self.packed);
+            put_long(out, n as i64);
+            out.extend_from_slice(&self.packed[..n]);
         }
         // Keep big buffers from one huge batch from pinning memory forever.
         if self.raw.capacity() > 64 << 20 {
