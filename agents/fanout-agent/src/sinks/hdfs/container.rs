@@ -10,7 +10,8 @@
 //!
 //! The records are the channel's records, the Flume event bodies as
 //! received: each already is the Avro binary datum of a `ClickEvent`, so a
-//! block is their concatenation, compressed. Nothing is decoded or encoded again on the write path.
+//! block is their concatenation, compressed. Nothing is decoded or encoded
+//! again on the write path.
 //!
 //! Reading ([`Scanner`]) is push-based in the style of a frame codec: feed it
 //! bytes in any chunks; an incomplete block means "more bytes needed", not an

@@ -698,8 +698,8 @@ impl<S: Storage> HdfsSink<S> {
     }
 
     /// Groups a batch by directory, skipping (and counting) records that are
-    /// not a ClickEvent datum. Only the routing fields
-    /// are read: the source checked every event in full.
+    /// not a ClickEvent datum. Only the routing fields are read: the source
+    /// checked every event in full.
     fn group<'a, E: AsRef<[u8]>>(&self, events: &'a [E]) -> Vec<Group<'a>> {
         let mut groups: Vec<Group<'a>> = Vec::new();
         // (hour, host) -> group: rendering the directory once per hour and
