@@ -21,14 +21,22 @@
 // --deflate puts Netty's ZlibEncoder(6)/ZlibDecoder (zlib wrapper) first in the pipeline, exactly
 // as Flume's AvroSource (AdvancedChannelPipelineFactory) and NettyAvroRpcClient
 // (SSLCompressionChannelFactory) do for compression-type = deflate.
+// --tls-trust PEM (client and replay) speaks TLS as Flume's Avro sink does with ssl = true: a
+// JDK SSLEngine in client mode in a Netty SslHandler ahead of compression, trusting the CA
+// certificates of the PEM file (Flume's truststore), TLS 1.2 (see SSLCompressionChannelFactory).
 
 import java.io.BufferedWriter;
 import java.io.File;
+import java.io.FileInputStream;
 import java.io.FileOutputStream;
+import java.io.InputStream;
 import java.io.OutputStreamWriter;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
@@ -36,6 +44,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
+
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.TrustManagerFactory;
 
 import org.apache.avro.Protocol;
 import org.apache.avro.Schema;
@@ -54,6 +66,7 @@ import org.jboss.netty.channel.socket.nio.NioClientSocketChannelFactory;
 import org.jboss.netty.channel.socket.nio.NioServerSocketChannelFactory;
 import org.jboss.netty.handler.codec.compression.ZlibDecoder;
 import org.jboss.netty.handler.codec.compression.ZlibEncoder;
+import org.jboss.netty.handler.ssl.SslHandler;
 
 public class FlumeAvroPeer {
   private static final String EVENT_TYPE = "org.apache.flume.source.avro.AvroFlumeEvent";
@@ -66,12 +79,14 @@ public class FlumeAvroPeer {
     boolean deflate = false, append = false;
     int failFirst = 0;
     String avpr = "schemas/avro/flume.avpr";
+    String tlsTrust = null;
     for (int i = 1; i < args.length; i++) {
       switch (args[i]) {
         case "--deflate": deflate = true; break;
         case "--append": append = true; break;
         case "--fail-first": failFirst = Integer.parseInt(args[++i]); break;
         case "--protocol": avpr = args[++i]; break;
+        case "--tls-trust": tlsTrust = args[++i]; break;
         default: positional.add(args[i]);
       }
     }
@@ -83,11 +98,11 @@ public class FlumeAvroPeer {
         server(protocol, Integer.parseInt(positional.get(0)), positional.get(1), failFirst, deflate);
       } else if (args[0].equals("client") && positional.size() == 4) {
         boolean ok = client(protocol, positional.get(0), Integer.parseInt(positional.get(1)),
-            Integer.parseInt(positional.get(2)), Integer.parseInt(positional.get(3)), deflate, append);
+            Integer.parseInt(positional.get(2)), Integer.parseInt(positional.get(3)), deflate, tlsTrust, append);
         System.exit(ok ? 0 : 1);
       } else if (args[0].equals("replay") && positional.size() == 4) {
         boolean ok = replay(protocol, positional.get(0), Integer.parseInt(positional.get(1)),
-            positional.get(2), Integer.parseInt(positional.get(3)), deflate);
+            positional.get(2), Integer.parseInt(positional.get(3)), deflate, tlsTrust);
         System.exit(ok ? 0 : 1);
       } else {
         usage();
@@ -101,8 +116,8 @@ public class FlumeAvroPeer {
 
   private static void usage() {
     System.err.println("usage: FlumeAvroPeer server PORT OUTFILE [--fail-first N] [--deflate] [--protocol AVPR]\n"
-        + "       FlumeAvroPeer client HOST PORT EVENTS BATCH [--deflate] [--append] [--protocol AVPR]\n"
-        + "       FlumeAvroPeer replay HOST PORT JSONL BATCH [--deflate] [--protocol AVPR]");
+        + "       FlumeAvroPeer client HOST PORT EVENTS BATCH [--deflate] [--tls-trust PEM] [--append] [--protocol AVPR]\n"
+        + "       FlumeAvroPeer replay HOST PORT JSONL BATCH [--deflate] [--tls-trust PEM] [--protocol AVPR]");
     System.exit(2);
   }
 
@@ -176,18 +191,58 @@ public class FlumeAvroPeer {
 
   // ------------------------------------------------------------------------------------ client
 
-  /** What Flume's NettyAvroRpcClient passes to NettyTransceiver for compression-type = deflate. */
-  private static class CompressionChannelFactory extends NioClientSocketChannelFactory {
-    CompressionChannelFactory() {
+  /**
+   * What Flume's NettyAvroRpcClient passes to NettyTransceiver for compression-type = deflate
+   * and/or ssl = true: TLS outermost (added first last), compression inside it.
+   */
+  private static class SSLCompressionChannelFactory extends NioClientSocketChannelFactory {
+    private final boolean deflate;
+    private final SSLContext tls;
+    private final String host;
+    private final int port;
+
+    SSLCompressionChannelFactory(boolean deflate, SSLContext tls, String host, int port) {
       super(Executors.newCachedThreadPool(), Executors.newCachedThreadPool());
+      this.deflate = deflate;
+      this.tls = tls;
+      this.host = host;
+      this.port = port;
     }
 
     @Override
     public SocketChannel newChannel(ChannelPipeline pipeline) {
-      pipeline.addFirst("deflater", new ZlibEncoder(COMPRESSION_LEVEL));
-      pipeline.addFirst("inflater", new ZlibDecoder());
+      if (deflate) {
+        pipeline.addFirst("deflater", new ZlibEncoder(COMPRESSION_LEVEL));
+        pipeline.addFirst("inflater", new ZlibDecoder());
+      }
+      if (tls != null) {
+        SSLEngine engine = tls.createSSLEngine(host, port);
+        engine.setUseClientMode(true);
+        // Netty 3.9's SslHandler cannot drive the JDK's TLS 1.3 handshake (it stalls on the
+        // server's compatibility ChangeCipherSpec): Flume on JDK 11+ runs its Avro sink with
+        // TLS 1.2 (include-protocols = TLSv1.2), and so does this peer.
+        engine.setEnabledProtocols(new String[] {"TLSv1.2"});
+        pipeline.addFirst("ssl", new SslHandler(engine));
+      }
       return super.newChannel(pipeline);
     }
+  }
+
+  /** An SSLContext trusting the CA certificates of a PEM file (Flume's truststore). */
+  private static SSLContext trusting(String pem) throws Exception {
+    KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+    store.load(null, null);
+    int n = 0;
+    try (InputStream in = new FileInputStream(pem)) {
+      for (Certificate c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+        store.setCertificateEntry("ca" + n++, c);
+      }
+    }
+    TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+    tmf.init(store);
+    SSLContext context = SSLContext.getInstance("TLS");
+    context.init(null, tmf.getTrustManagers(), null);
+    return context;
   }
 
   /**
@@ -196,7 +251,7 @@ public class FlumeAvroPeer {
    */
   @SuppressWarnings("unchecked")
   private static boolean replay(Protocol protocol, String host, int port, String jsonl, int batch,
-      boolean deflate) throws Exception {
+      boolean deflate, String tlsTrust) throws Exception {
     ObjectMapper json = new ObjectMapper();
     List<Map<String, String>> headers = new ArrayList<>();
     List<byte[]> bodies = new ArrayList<>();
@@ -206,11 +261,11 @@ public class FlumeAvroPeer {
       headers.add((Map<String, String>) v.get("headers"));
       bodies.add(Base64.getDecoder().decode((String) v.get("body_base64")));
     }
-    return send(protocol, host, port, headers, bodies, batch, deflate, false);
+    return send(protocol, host, port, headers, bodies, batch, deflate, tlsTrust, false);
   }
 
   private static boolean client(Protocol protocol, String host, int port, int events, int batch,
-      boolean deflate, boolean append) throws Exception {
+      boolean deflate, String tlsTrust, boolean append) throws Exception {
     List<Map<String, String>> headers = new ArrayList<>();
     List<byte[]> bodies = new ArrayList<>();
     for (int i = 0; i < events; i++) {
@@ -220,15 +275,16 @@ public class FlumeAvroPeer {
       headers.add(h);
       bodies.add(("event-" + i).getBytes(StandardCharsets.UTF_8));
     }
-    return send(protocol, host, port, headers, bodies, batch, deflate, append);
+    return send(protocol, host, port, headers, bodies, batch, deflate, tlsTrust, append);
   }
 
   private static boolean send(Protocol protocol, String host, int port, List<Map<String, String>> headerList,
-      List<byte[]> bodies, int batch, boolean deflate, boolean append) throws Exception {
+      List<byte[]> bodies, int batch, boolean deflate, String tlsTrust, boolean append) throws Exception {
     int events = bodies.size();
     InetSocketAddress addr = new InetSocketAddress(host, port);
-    NettyTransceiver transceiver = deflate
-        ? new NettyTransceiver(addr, new CompressionChannelFactory())
+    SSLContext tls = tlsTrust == null ? null : trusting(tlsTrust);
+    NettyTransceiver transceiver = deflate || tls != null
+        ? new NettyTransceiver(addr, new SSLCompressionChannelFactory(deflate, tls, host, port))
         : new NettyTransceiver(addr);
     GenericRequestor requestor = new GenericRequestor(protocol, transceiver);
     Schema eventSchema = protocol.getType(EVENT_TYPE);

@@ -16,6 +16,8 @@
 //! `SINK_BATCH` (default 5000) is each sink's `batch_size`.
 //! `KAFKA_PRODUCER="linger.ms=20,batch.size=1048576"` passes librdkafka
 //! properties to both the bare producer and the agent's Kafka sink.
+//! `SOURCE_TLS=true` serves the source over TLS (a throw-away test
+//! certificate) and the senders connect with TLS: what TLS costs.
 //! `CHANNEL_FSYNC=false` turns off the HDFS channel's fsync per put: a
 //! diagnosis only (how much of the source's time is the disk), never a
 //! result to quote.
@@ -225,6 +227,11 @@ fn main() {
             chfsync = std::env::var("CHANNEL_FSYNC").unwrap_or_else(|_| "true".into()),
         );
     }
+    let tls = (std::env::var("SOURCE_TLS").as_deref() == Ok("true")).then(|| {
+        let pki = clickstream_avro_ipc::test_pki::write_test_pki(dir.path());
+        config = config.replace("[metrics]\n", &format!("[source.tls]\ncert = \"{}\"\nkey = \"{}\"\n[metrics]\n", pki.cert.display(), pki.key.display()));
+        clickstream_avro_ipc::ClientTls::from_pem_file(&pki.ca, "127.0.0.1").unwrap()
+    });
     std::fs::write(dir.path().join("fanout.toml"), config).unwrap();
     // FANOUT_AGENT_BIN: another build, e.g. a copy of the previous one for a before/after run.
     let binary = std::env::var_os("FANOUT_AGENT_BIN")
@@ -249,9 +256,10 @@ fn main() {
         let mut tasks = Vec::new();
         for c in 0..senders {
             let encoded = Arc::clone(&encoded);
+            let options = ClientOptions { tls: tls.clone(), ..ClientOptions::default() };
             tasks.push(tokio::spawn(async move {
                 let addr = format!("127.0.0.1:{listen}");
-                let mut client = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+                let mut client = FlumeClient::connect(addr.as_str(), options).await.unwrap();
                 for chunk in encoded.chunks(1000).skip(c).step_by(senders) {
                     while client.append_batch_encoded(chunk).await.unwrap() != Status::Ok {}
                 }
@@ -283,7 +291,7 @@ fn main() {
     let cpu = cpu_secs(child.id()) - cpu_before;
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
-    println!("events: {n}   senders: {senders}   sinks: {sinks}   brokers: {brokers}   hdfs: {hdfs}");
+    println!("events: {n}   senders: {senders}   sinks: {sinks}   brokers: {brokers}   hdfs: {hdfs}   tls: {}", tls.is_some());
     println!("source accepted all (durable in every channel): {:>10.0} events/s", n as f64 / accepted);
     if let Some(h) = hdfs_done {
         println!("HDFS sink done:                                 {:>10.0} events/s", n as f64 / h);

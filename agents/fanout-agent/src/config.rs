@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clickstream_avro_ipc::ServerTls;
 use clickstream_channel::{ChannelConfig, ChannelKind};
 use serde::Deserialize;
 
@@ -88,6 +89,28 @@ pub struct SourceConfig {
     /// Client addresses allowed to connect; empty allows all.
     #[serde(default)]
     pub allow: Vec<IpAddr>,
+    /// `[source.tls]`: serve TLS (Flume's `ssl = true`); absent = plain TCP.
+    #[serde(default)]
+    pub tls: Option<SourceTlsConfig>,
+}
+
+/// `[source.tls]`: the certificate the source presents. The senders must
+/// trust its CA (a spool agent's `[sink.tls] ca`, a Flume Avro sink's
+/// truststore).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTlsConfig {
+    /// PEM certificate chain, the source's own certificate first.
+    pub cert: PathBuf,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl SourceTlsConfig {
+    /// Reads and checks the certificate and key.
+    pub fn load(&self) -> Result<ServerTls, String> {
+        ServerTls::from_pem_files(&self.cert, &self.key).map_err(|e| format!("source.tls: {e}"))
+    }
 }
 
 /// `[sinks]`: the agent runs the sinks whose tables are present, at least
@@ -193,6 +216,9 @@ impl Config {
         let s = &self.source;
         if s.max_batch_events == 0 || s.max_frame_bytes < 1024 || s.max_connections == 0 {
             return Err("source.max_batch_events, source.max_frame_bytes (>= 1024) and source.max_connections must be positive".into());
+        }
+        if let Some(tls) = &s.tls {
+            tls.load()?;
         }
         let state = self.agent.state_dir.clone();
         let sinks = &mut self.sinks;

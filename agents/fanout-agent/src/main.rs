@@ -40,7 +40,8 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Validate { config } => match load(&config) {
             Ok(c) => {
-                println!("{}: valid (instance {}, listening on {}, sinks: {})", config.display(), c.agent.instance_id, c.source.listen, c.sinks.names().join(", "));
+                let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
+                println!("{}: valid (instance {}, listening on {}{tls}, sinks: {})", config.display(), c.agent.instance_id, c.source.listen, c.sinks.names().join(", "));
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use clickstream_avro_ipc::StatsSnapshot;
 use clickstream_channel::Channel;
 use clickstream_telemetry::prometheus_client::metrics::counter::Counter;
 use clickstream_telemetry::prometheus_client::metrics::family::Family;
@@ -38,6 +39,10 @@ pub struct Metrics {
     pub sink_last_success: Family<Labels, Gauge>,
     /// Open sender connections.
     pub connections: Gauge,
+    /// Sender connections the source closed, by reason: `refused` (over
+    /// `max_connections` or not in `allow`), `tls_handshake`, `bad_frame`,
+    /// `idle`.
+    pub connections_closed: Family<Labels, Counter>,
     /// The HDFS sink's own figures (files open, rolled, recovered, bytes, sync time).
     pub hdfs: crate::sinks::hdfs::HdfsSinkStats,
 }
@@ -58,8 +63,25 @@ impl Metrics {
         r.register("sink_errors", "Failed sink writes, by sink", self.sink_errors.clone());
         r.register("sink_last_success_timestamp_seconds", "Unix time of each sink's last durable write", self.sink_last_success.clone());
         r.register("connections", "Open sender connections", self.connections.clone());
+        r.register("connections_closed", "Sender connections closed by the source, by reason", self.connections_closed.clone());
         self.hdfs.register(&mut r);
         Arc::new(Mutex::new(r))
+    }
+
+    /// Updates the source's series from its server's counters; `last` is
+    /// the snapshot of the previous call (the counters only grow).
+    pub fn observe_source(&self, now: &StatsSnapshot, last: &mut StatsSnapshot) {
+        self.connections.set(now.connections_open as i64);
+        let closed = [
+            ("refused", now.connections_refused, last.connections_refused),
+            ("tls_handshake", now.tls_handshakes_failed, last.tls_handshakes_failed),
+            ("bad_frame", now.frames_rejected, last.frames_rejected),
+            ("idle", now.connections_idle_closed, last.connections_idle_closed),
+        ];
+        for (reason, now, before) in closed {
+            self.connections_closed.get_or_create(&label("reason", reason)).inc_by(now.saturating_sub(before));
+        }
+        *last = *now;
     }
 
     /// Updates a sink's channel gauges.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clickstream_avro_ipc::server::{serve_with_stats, ServerLimits};
+use clickstream_avro_ipc::StatsSnapshot;
 use clickstream_avro_ipc::ServerStats;
 use clickstream_channel::{Channel, ChannelKind};
 use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
@@ -119,21 +120,23 @@ pub async fn run(cfg: Config) -> Result<()> {
         idle_timeout: cfg.source.idle_timeout,
         deflate: cfg.source.deflate,
         allow: cfg.source.allow.clone(),
+        tls: cfg.source.tls.as_ref().map(|t| t.load()).transpose().map_err(anyhow::Error::msg)?,
         ..ServerLimits::default()
     };
     let (source_stop_tx, source_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let gauge_stats = Arc::clone(&server_stats);
-    let connections = metrics.connections.clone();
+    let source_metrics = metrics.clone();
     let gauge_task = tokio::spawn(async move {
+        let mut last = StatsSnapshot::default();
         loop {
-            connections.set(gauge_stats.snapshot().connections_open as i64);
+            source_metrics.observe_source(&gauge_stats.snapshot(), &mut last);
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });
     let source_task = tokio::spawn(serve_with_stats(listener, replicator, limits, server_stats, async move {
         let _ = source_stop_rx.await;
     }));
-    info!(instance = %cfg.agent.instance_id, listen = %cfg.source.listen, sinks = ?cfg.sinks.names(), "fan-out agent running");
+    info!(instance = %cfg.agent.instance_id, listen = %cfg.source.listen, tls = cfg.source.tls.is_some(), sinks = ?cfg.sinks.names(), "fan-out agent running");
 
     shutdown_signal().await;
     let _ = source_stop_tx.send(());

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
 use clickstream_avro_ipc::flume::Status;
-use clickstream_testkit::java::send_with_java;
+use clickstream_testkit::java::{send_with_java, send_with_java_over};
 use common::*;
 
 #[test]
@@ -24,11 +24,7 @@ fn java_netty_transceiver_batches_land_in_kafka_and_hdfs() {
     assert_eq!(in_kafka.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "every event at least once in Kafka");
     wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= want.len() as f64);
     assert_eq!(agent.terminate(), Some(0));
-    let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));
-    assert!(open.is_empty(), "files left open after a clean shutdown: {open:?}");
-    let counts = id_counts(&records);
-    assert_eq!(counts.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want);
-    assert!(counts.values().all(|c| *c == 1), "every event exactly once in HDFS");
+    let records = assert_exactly_once_in_hdfs(&s, &events);
     // Partitioned by event time.
     for (path, e) in &records {
         let t = e.event_time_ms / 1000;
@@ -156,6 +152,17 @@ fn validate_and_help() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("validate"));
 }
 
+/// After a clean stop: no file of the master copy is left open and every
+/// event of `events` is in it exactly once. Returns the records.
+fn assert_exactly_once_in_hdfs(s: &Setup, events: &[SampleEvent]) -> Vec<(String, clickstream_contract::ClickEvent<'static>)> {
+    let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));
+    assert!(open.is_empty(), "files left open after a clean shutdown: {open:?}");
+    let counts = id_counts(&records);
+    assert_eq!(counts.keys().cloned().collect::<std::collections::BTreeSet<_>>(), ids_of(events));
+    assert!(counts.values().all(|c| *c == 1), "every event exactly once in HDFS");
+    records
+}
+
 /// `config` without the sink table `header` (and its sub-tables).
 fn without_section(config: &str, header: &str) -> String {
     let mut out = String::new();
@@ -186,9 +193,58 @@ fn an_agent_with_only_the_hdfs_sink_writes_the_master_copy() {
     assert_eq!(agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\""), 0.0, "no Kafka sink runs");
     assert!(!s.dir.path().join("state/channel-kafka").exists(), "no Kafka channel is made");
     assert_eq!(agent.terminate(), Some(0));
-    let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));
-    assert!(open.is_empty(), "{open:?}");
-    let counts = id_counts(&records);
-    assert_eq!(counts.keys().cloned().collect::<std::collections::BTreeSet<_>>(), ids_of(&events));
-    assert!(counts.values().all(|c| *c == 1), "every event exactly once in HDFS");
+    assert_exactly_once_in_hdfs(&s, &events);
+}
+
+/// TLS at the source (`[source.tls]`) with an allow-list: senders that
+/// trust the agent's CA (Apache Avro's Java client behind a JDK TLS engine,
+/// as Flume's Avro sink with `ssl = true`, and the Rust client) are served
+/// and their events land exactly once in the master copy; a plain-TCP sender is closed and counted; bad TLS files are
+/// configuration errors that `validate` names.
+#[test]
+fn tls_senders_are_served_and_plain_ones_closed_and_counted() {
+    use clickstream_avro_ipc::test_pki::write_test_pki;
+    use clickstream_avro_ipc::ClientTls;
+
+    let s = Setup::new("tls");
+    let pki = write_test_pki(s.dir.path());
+    let tls_table = format!("allow = [\"127.0.0.1\"]\n[source.tls]\ncert = \"{}\"\nkey = \"{}\"\n", pki.cert.display(), pki.key.display());
+    let config = without_section(&s.config(&kafka_brokers(), ""), "[sinks.kafka]").replace("put_timeout = \"2s\"\n", &format!("put_timeout = \"2s\"\n{tls_table}"));
+    let path = s.dir.path().join("tls.toml");
+    let validate = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("validate").arg(&path).output().unwrap()
+    };
+    let good = validate(&config);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("with TLS"), "{}", String::from_utf8_lossy(&good.stdout));
+    let bad = validate(&config.replace("server.key", "missing.key"));
+    assert_eq!(bad.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(stderr.contains("source.tls") && stderr.contains("missing.key"), "{stderr}");
+
+    let agent = Service::start(env!("CARGO_BIN_EXE_fanout-agent"), s.dir.path(), "fanout", &config, s.metrics);
+    let events = sample_events("weblog1", 1200);
+    let enc = encoded(&events);
+    // Apache Avro's Java NettyTransceiver behind a JDK TLS engine, as Flume's
+    // Avro sink with ssl = true: half the events.
+    let (java_half, rust_half) = (&events[..600], &enc[600..]);
+    let java_events: Vec<_> = java_half.iter().map(|(h, b, _)| (h.clone(), b.clone())).collect();
+    let (ok, out) = send_with_java_over(s.dir.path(), s.listen, &java_events, 200, false, Some(&pki.ca));
+    assert!(ok, "the Java client did not get OK over TLS:\n{out}");
+    rt().block_on(async {
+        let addr = format!("127.0.0.1:{}", s.listen);
+        let mut plain = FlumeClient::connect(addr.as_str(), ClientOptions::default()).await.unwrap();
+        assert!(plain.append_batch_encoded(&enc[..10]).await.is_err(), "a plain-TCP sender is not served");
+        let tls = ClientTls::from_pem_file(&pki.ca, "localhost").unwrap();
+        let mut client = FlumeClient::connect(addr.as_str(), ClientOptions { tls: Some(tls), ..ClientOptions::default() }).await.unwrap();
+        for batch in rust_half.chunks(200) {
+            assert_eq!(client.append_batch_encoded(batch).await.unwrap(), Status::Ok);
+        }
+    });
+    wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1200.0);
+    wait_until(Duration::from_secs(10), "the failed handshake counted", || agent.metric("fanout_agent_connections_closed_total", "reason=\"tls_handshake\"") >= 1.0);
+    assert_eq!(agent.metric("fanout_agent_events_received_total", ""), 1200.0, "nothing of the plain sender was taken");
+    assert_eq!(agent.terminate(), Some(0));
+    assert_exactly_once_in_hdfs(&s, &events);
 }

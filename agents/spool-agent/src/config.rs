@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clickstream_avro_ipc::ClientTls;
 use clickstream_channel::{ChannelConfig, ChannelKind};
 use clickstream_logparse::ParserConfig;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -181,6 +182,33 @@ pub struct Receiver {
     /// Higher is preferred by the failover selector.
     #[serde(default)]
     pub priority: i32,
+    /// The TLS settings for this receiver, made from `[sink.tls]` by
+    /// [`Config::validate`] (the expected name differs per receiver).
+    #[serde(skip)]
+    pub tls: Option<ClientTls>,
+}
+
+/// `[sink.tls]`: speak TLS to the receivers (Flume's `ssl = true`),
+/// checking each one's certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkTlsConfig {
+    /// PEM file of the CA certificates to trust: the private CA that signed
+    /// the fan-out agents' certificates, or a system bundle.
+    pub ca: PathBuf,
+    /// Name every receiver's certificate must carry; by default each
+    /// receiver's own host (the part of its address before the port).
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+impl SinkTlsConfig {
+    /// The client TLS settings for a receiver at `address` (`host:port`).
+    fn for_receiver(&self, address: &str) -> Result<ClientTls, String> {
+        let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+        let name = self.server_name.as_deref().unwrap_or_else(|| host.trim_start_matches('[').trim_end_matches(']'));
+        ClientTls::from_pem_file(&self.ca, name).map_err(|e| format!("sink.tls (receiver {address}): {e}"))
+    }
 }
 
 fn default_connect_timeout() -> Duration {
@@ -234,6 +262,9 @@ pub struct SinkConfig {
     /// `none` (default) or `deflate`.
     #[serde(default)]
     pub compression: Compression,
+    /// TLS to the receivers; absent = plain TCP.
+    #[serde(default)]
+    pub tls: Option<SinkTlsConfig>,
 }
 
 fn default_metrics_listen() -> Option<SocketAddr> {
@@ -298,7 +329,7 @@ impl Config {
     }
 
     /// Checks every value and resolves defaults.
-    pub fn validate(self) -> Result<Validated, String> {
+    pub fn validate(mut self) -> Result<Validated, String> {
         let a = &self.agent;
         if a.host.is_empty() || a.host.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("agent.host {:?} must be a non-empty name without spaces", a.host));
@@ -338,6 +369,12 @@ impl Config {
         if k.backoff_initial.is_zero() || k.backoff_max < k.backoff_initial {
             return Err("sink.backoff_initial must be > 0 and <= sink.backoff_max".into());
         }
+        if let Some(tls) = self.sink.tls.clone() {
+            for r in &mut self.sink.receivers {
+                r.tls = Some(tls.for_receiver(&r.address)?);
+            }
+        }
+        let (a, s) = (&self.agent, &self.source);
         let mut channel = self.channel.clone();
         if channel.kind == ChannelKind::Durable && channel.dir.is_none() {
             channel.dir = Some(a.state_dir.join("channel"));
@@ -400,5 +437,26 @@ mod tests {
         assert!(toml::from_str::<Config>(&glob).unwrap().validate().unwrap_err().contains("source.include"));
         let parser = format!("{MINIMAL}\n[parser]\nformat = \"regex\"");
         assert!(toml::from_str::<Config>(&parser).unwrap().validate().unwrap_err().contains("parser.regex"));
+    }
+
+    #[test]
+    fn sink_tls_expects_each_receivers_host_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = clickstream_avro_ipc::test_pki::write_test_pki(dir.path());
+        let two = MINIMAL.replace(
+            r#"receivers = [{ address = "127.0.0.1:41414" }]"#,
+            r#"receivers = [{ address = "127.0.0.1:41414" }, { address = "fanout2.example.org:41414" }]"#,
+        );
+        let with_tls = |extra: &str| format!("{two}\n[sink.tls]\nca = \"{}\"\n{extra}", pki.ca.display());
+        let v = toml::from_str::<Config>(&with_tls("")).unwrap().validate().unwrap();
+        let names: Vec<String> = v.config.sink.receivers.iter().map(|r| r.tls.as_ref().unwrap().server_name()).collect();
+        assert_eq!(names, ["127.0.0.1", "fanout2.example.org"]);
+        let v = toml::from_str::<Config>(&with_tls("server_name = \"localhost\"")).unwrap().validate().unwrap();
+        assert!(v.config.sink.receivers.iter().all(|r| r.tls.as_ref().unwrap().server_name() == "localhost"));
+        let plain = toml::from_str::<Config>(MINIMAL).unwrap().validate().unwrap();
+        assert!(plain.config.sink.receivers[0].tls.is_none());
+        let missing = with_tls("").replace("ca.pem", "nope.pem");
+        let err = toml::from_str::<Config>(&missing).unwrap().validate().unwrap_err();
+        assert!(err.contains("sink.tls") && err.contains("nope.pem"), "{err}");
     }
 }

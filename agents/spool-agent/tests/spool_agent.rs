@@ -368,3 +368,32 @@ fn apache_avro_java_netty_server_receives_the_agents_batches() {
     assert_eq!(ids, want.ids.keys().cloned().collect::<BTreeSet<_>>());
     assert_eq!(agent.terminate(), Some(0));
 }
+
+/// `[sink.tls]`: an agent that does not trust the receiver's certificate
+/// delivers nothing and loses nothing (the batches wait in its channel);
+/// restarted with the right CA it delivers every event exactly once.
+#[test]
+fn delivers_over_tls_only_to_a_receiver_it_trusts() {
+    use clickstream_avro_ipc::server::ServerLimits;
+    use clickstream_avro_ipc::test_pki::write_test_pki;
+    use clickstream_avro_ipc::ServerTls;
+
+    let dirs = AgentDirs::new();
+    let pki = write_test_pki(dirs.root.path());
+    let tls = ServerTls::from_pem_files(&pki.cert, &pki.key).unwrap();
+    let receiver = TestReceiver::start_with(ServerLimits { tls: Some(tls), ..ServerLimits::default() });
+    let trusting = |ca: &std::path::Path| format!("[sink.tls]\nca = \"{}\"\n", ca.display());
+    let agent = start(&dirs, &receiver, &trusting(&pki.other_ca));
+    let content = sample();
+    dirs.drop_file("access.log", &content);
+    let want = expected(HOST, &content, &content, MAX_LINE);
+    wait_until(Duration::from_secs(30), "failed deliveries", || agent.metric("spool_agent_batches_failed_total", "") >= 2.0);
+    assert_eq!(receiver.count(), 0, "nothing reaches a receiver whose certificate is not trusted");
+    assert_eq!(agent.terminate(), Some(0));
+
+    let agent = start(&dirs, &receiver, &trusting(&pki.ca));
+    wait_until(Duration::from_secs(30), "all events delivered over TLS", || receiver.count() >= want.ids.len());
+    assert_eq!(receiver.count(), want.ids.len(), "each event exactly once");
+    assert_eq!(receiver.ids(), want.ids.keys().cloned().collect::<BTreeSet<_>>());
+    assert_eq!(agent.terminate(), Some(0));
+}

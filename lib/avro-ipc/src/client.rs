@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::net::{TcpStream, ToSocketAddrs};
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout_at, Instant};
 
 use crate::avro::{DecodeError, Reader};
 use crate::call;
@@ -28,6 +28,7 @@ use crate::flume::{self, Status};
 use crate::frame::{FrameError, FrameLimits};
 use crate::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse, Md5Hash};
 use crate::protocol;
+use crate::tls::{ClientTls, Stream};
 
 /// How a client connects and how long it waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,9 @@ pub struct ClientOptions {
     /// handshake with the server's protocol text); the limit stops a
     /// misbehaving peer from making the client buffer without bound.
     pub max_response_bytes: usize,
+    /// Speak TLS (Flume's `ssl = true`), checking the server's certificate;
+    /// `None` is plain TCP. Must match the server's setting.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +57,7 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(20),
             deflate: false,
             max_response_bytes: 1 << 20,
+            tls: None,
         }
     }
 }
@@ -117,7 +122,17 @@ pub enum ClientError {
         /// What was wrong.
         detail: String,
     },
-    /// The handshake did not complete.
+    /// The TLS handshake failed (see [`ClientOptions::tls`]).
+    #[error("TLS handshake with {peer} failed: {source}; check that the server has TLS on, that its certificate is issued for {server_name:?} and signed by a CA in the configured file")]
+    Tls {
+        /// The server.
+        peer: SocketAddr,
+        /// The name its certificate must carry.
+        server_name: String,
+        /// What rustls reported.
+        source: std::io::Error,
+    },
+    /// The Avro IPC handshake did not complete.
     #[error("handshake with {peer} failed: {detail}")]
     Handshake {
         /// The server.
@@ -202,14 +217,23 @@ impl FlumeClient {
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
         let name = addr.to_string();
-        let stream = match timeout(options.connect_timeout, TcpStream::connect(addr)).await {
+        let deadline = Instant::now() + options.connect_timeout;
+        let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
             Err(_) => return Err(ClientError::ConnectTimeout { peer: name, after: options.connect_timeout }),
             Ok(Err(source)) => return Err(ClientError::Connect { peer: name, source }),
             Ok(Ok(stream)) => stream,
         };
         // Netty's transceiver sets TCP_NODELAY too: calls are request/response.
         stream.set_nodelay(true).map_err(|source| ClientError::Connect { peer: name.clone(), source })?;
-        let peer = stream.peer_addr().map_err(|source| ClientError::Connect { peer: name, source })?;
+        let peer = stream.peer_addr().map_err(|source| ClientError::Connect { peer: name.clone(), source })?;
+        let stream = match &options.tls {
+            None => Stream::Plain(stream),
+            Some(tls) => match timeout_at(deadline, tls.connect(stream)).await {
+                Err(_) => return Err(ClientError::ConnectTimeout { peer: name, after: options.connect_timeout }),
+                Ok(Err(source)) => return Err(ClientError::Tls { peer, server_name: tls.server_name(), source }),
+                Ok(Ok(stream)) => stream,
+            },
+        };
         let limits = FrameLimits {
             max_frame_bytes: options.max_response_bytes,
             max_buffers: FrameLimits::default().max_buffers,

@@ -1,4 +1,4 @@
-//! Frames over a TCP stream: buffered [`Connection::read_frame`] and
+//! Frames over a TCP (or TLS) stream: buffered [`Connection::read_frame`] and
 //! [`Connection::write_frame`], optionally through deflate.
 //!
 //! This is the mini-redis `connection.rs` half of the codec: it owns the socket
@@ -13,10 +13,10 @@ use std::io;
 use bytes::{Buf, BytesMut};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::deflate::{Deflater, Inflater, DEFAULT_LEVEL};
 use crate::frame::{self, Frame, FrameError, FrameLimits};
+use crate::tls::Stream;
 
 /// Read-buffer growth step; also the most bytes one inflate step produces.
 const CHUNK: usize = 16 * 1024;
@@ -73,7 +73,7 @@ struct Compressed {
 
 /// One Avro-over-Netty connection.
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     limits: FrameLimits,
     /// Inflated (or plain) bytes not yet parsed into frames.
     plain: BytesMut,
@@ -84,7 +84,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, limits: FrameLimits, deflate: bool) -> Self {
+    pub(crate) fn new(stream: Stream, limits: FrameLimits, deflate: bool) -> Self {
         let compressed = deflate.then(|| {
             Box::new(Compressed {
                 raw: BytesMut::new(),
@@ -158,6 +158,8 @@ impl Connection {
                 shrink(&mut c.out);
             }
         }
+        // TLS holds written bytes in its session until flushed (plain TCP: no-op).
+        self.stream.flush().await?;
         shrink(&mut self.write_buf);
         Ok(())
     }

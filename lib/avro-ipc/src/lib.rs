@@ -14,7 +14,8 @@
 //! | [`avro`] | Avro binary primitives (zig-zag longs, strings, bytes, maps, unions, fixed); bounds-checked [`avro::Reader`] |
 //! | [`frame`] | Netty framing: serial, buffer count, length-prefixed buffers; [`frame::check`] / [`frame::parse`] / [`frame::encode`] with hard limits |
 //! | `deflate` | zlib stream matching Netty's `ZlibEncoder`/`ZlibDecoder` (Flume's `compression-type = deflate`) |
-//! | `connection` | frames over a `TcpStream`: buffered `read_frame` / `write_frame` |
+//! | [`tls`] | optional TLS (rustls): [`ServerTls`], [`ClientTls`] from PEM files; the plain-or-TLS stream |
+//! | `connection` | frames over that stream: buffered `read_frame` / `write_frame` |
 //! | [`protocol`] | Flume's `AvroSourceProtocol` text, its MD5, compatibility check of a peer's protocol |
 //! | [`handshake`] | `HandshakeRequest` / `HandshakeResponse` records |
 //! | [`call`] | call envelope: metadata, message name, error flag |
@@ -55,8 +56,12 @@ pub mod protocol;
 mod responder;
 pub mod server;
 pub mod stats;
+pub mod tls;
+#[cfg(feature = "test-pki")]
+pub mod test_pki;
 
 pub use client::{ClientError, ClientOptions, FlumeClient};
 pub use flume::{decode_event, encode_event, EventRef, ReceivedEvent, Status};
 pub use server::{serve, serve_with_stats, BatchHandler, ServerLimits};
 pub use stats::{ServerStats, StatsSnapshot};
+pub use tls::{ClientTls, ServerTls, TlsError};

@@ -32,6 +32,7 @@ use crate::flume::{ReceivedEvent, Status};
 use crate::frame::FrameLimits;
 use crate::responder::{KnownClients, Reply, Responder};
 use crate::stats::ServerStats;
+use crate::tls::{ServerTls, Stream};
 
 /// Receives the events of each `appendBatch` (and of each `append`, as a batch
 /// of one) and decides the status returned to the sender.
@@ -45,7 +46,8 @@ pub trait BatchHandler: Send + Sync + 'static {
     fn on_batch(&self, events: Vec<ReceivedEvent>) -> impl Future<Output = Status> + Send;
 }
 
-/// Limits that keep one server's memory and sockets bounded.
+/// How the server takes connections: the limits that keep its memory and
+/// sockets bounded, compression, who may connect, and TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLimits {
     /// Largest request frame, in bytes on the wire (after inflating, with
@@ -68,6 +70,10 @@ pub struct ServerLimits {
     /// Client addresses allowed to connect (Flume's `ipFilter`); empty allows
     /// every client. Others are closed on arrival and counted as refused.
     pub allow: Vec<std::net::IpAddr>,
+    /// Serve TLS with this certificate (Flume's `ssl = true`); `None` serves
+    /// plain TCP. A client that fails the TLS handshake (a plain-TCP sender,
+    /// an unknown CA) is closed and counted, like a bad frame.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerLimits {
@@ -83,6 +89,7 @@ impl Default for ServerLimits {
             idle_timeout: Duration::from_secs(300),
             deflate: false,
             allow: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -107,7 +114,7 @@ pub async fn serve_with_stats<H: BatchHandler>(
     shutdown: impl Future,
 ) {
     let local = listener.local_addr().ok();
-    info!(addr = ?local, deflate = limits.deflate, "Flume Avro RPC server listening");
+    info!(addr = ?local, deflate = limits.deflate, tls = limits.tls.is_some(), "Flume Avro RPC server listening");
     let shared = Arc::new(Shared { handler, limits, stats, known: Arc::default() });
     let slots = Arc::new(Semaphore::new(shared.limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -158,6 +165,9 @@ pub async fn serve_with_stats<H: BatchHandler>(
     while connections.join_next().await.is_some() {}
 }
 
+/// Longest TLS handshake a connection gets (or `idle_timeout`, if shorter).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What every connection task shares.
 struct Shared<H> {
     handler: Arc<H>,
@@ -192,9 +202,32 @@ async fn run_connection<H: BatchHandler>(
     let _open = OpenGuard { stats: shared.stats.clone(), slot: Some(slot) };
     let _ = socket.set_nodelay(true);
     let limits = &shared.limits;
+    let stream = match &limits.tls {
+        None => Stream::Plain(socket),
+        Some(tls) => {
+            let handshake = tokio::time::timeout(limits.idle_timeout.min(TLS_HANDSHAKE_TIMEOUT), tls.accept(socket));
+            let accepted = tokio::select! {
+                _ = stop.changed() => return,
+                accepted = handshake => accepted,
+            };
+            match accepted {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    ServerStats::add(&shared.stats.tls_handshakes_failed, 1);
+                    warn!(%peer, error = %e, "closing connection: TLS handshake failed (a plain-TCP sender, or one that does not trust this certificate?)");
+                    return;
+                }
+                Err(_) => {
+                    ServerStats::add(&shared.stats.tls_handshakes_failed, 1);
+                    warn!(%peer, "closing connection: no TLS handshake within {:?}", limits.idle_timeout.min(TLS_HANDSHAKE_TIMEOUT));
+                    return;
+                }
+            }
+        }
+    };
     let frame_limits =
         FrameLimits { max_frame_bytes: limits.max_frame_bytes, max_buffers: limits.max_buffers_per_frame };
-    let mut conn = Connection::new(socket, frame_limits, limits.deflate);
+    let mut conn = Connection::new(stream, frame_limits, limits.deflate);
     let mut responder =
         Responder::new(shared.handler.clone(), shared.known.clone(), shared.stats.clone(), limits.max_batch_events);
     debug!(%peer, "connection opened");

@@ -11,10 +11,13 @@ pub struct ServerStats {
     pub connections_open: AtomicU64,
     /// Connections accepted since start.
     pub connections_accepted: AtomicU64,
-    /// Connections closed at once because `max_connections` were open.
+    /// Connections closed at once: `max_connections` were open, or the
+    /// client address is not in the allow list.
     pub connections_refused: AtomicU64,
     /// Connections closed for being idle longer than `idle_timeout`.
     pub connections_idle_closed: AtomicU64,
+    /// TLS handshakes that failed or did not finish in time (TLS on only).
+    pub tls_handshakes_failed: AtomicU64,
     /// Frames that closed their connection: broken framing, limits exceeded,
     /// undecodable payloads, oversized batches.
     pub frames_rejected: AtomicU64,
@@ -40,6 +43,7 @@ pub struct StatsSnapshot {
     pub connections_accepted: u64,
     pub connections_refused: u64,
     pub connections_idle_closed: u64,
+    pub tls_handshakes_failed: u64,
     pub frames_rejected: u64,
     pub protocols_rejected: u64,
     pub handshakes_both: u64,
@@ -58,6 +62,7 @@ impl ServerStats {
             connections_accepted: get(&self.connections_accepted),
             connections_refused: get(&self.connections_refused),
             connections_idle_closed: get(&self.connections_idle_closed),
+            tls_handshakes_failed: get(&self.tls_handshakes_failed),
             frames_rejected: get(&self.frames_rejected),
             protocols_rejected: get(&self.protocols_rejected),
             handshakes_both: get(&self.handshakes_both),

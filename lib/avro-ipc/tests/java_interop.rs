@@ -390,3 +390,32 @@ async fn java_client_with_an_incompatible_protocol_is_refused_with_a_reason() {
     assert!(ok, "{stdout}");
     server.stop().await;
 }
+
+/// Flume's Avro sink with `ssl = true` (a JDK `SSLEngine` in Netty's
+/// `SslHandler`, ahead of compression) against the rustls server, with and
+/// without deflate inside TLS; a Java client trusting another CA is refused.
+#[tokio::test]
+async fn java_client_over_tls_to_rust_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = clickstream_avro_ipc::test_pki::write_test_pki(dir.path());
+    let tls = clickstream_avro_ipc::ServerTls::from_pem_files(&pki.cert, &pki.key).unwrap();
+    for deflate in [false, true] {
+        let limits = ServerLimits { deflate, tls: Some(tls.clone()), ..ServerLimits::default() };
+        let server = TestServer::start(limits, Recorder::default()).await;
+        let ca = pki.ca.display().to_string();
+        let mut flags = vec!["--tls-trust", ca.as_str()];
+        if deflate {
+            flags.push("--deflate");
+        }
+        let (ok, stdout) = run_java_client(server.addr.port(), 1_000, 100, &flags, None).await;
+        assert!(ok, "Java over TLS (deflate {deflate}):\n{stdout}\nserver: {:?}", server.stats.snapshot());
+        assert_java_events(&server.handler.batches.lock().unwrap(), 1_000);
+
+        let other = pki.other_ca.display().to_string();
+        let (ok, stdout) = run_java_client(server.addr.port(), 10, 10, &["--tls-trust", other.as_str()], None).await;
+        assert!(!ok, "a Java client that does not trust the server's CA must fail:\n{stdout}");
+        server.wait_for("the refused handshake", |s| s.tls_handshakes_failed >= 1).await;
+        assert_eq!(server.handler.events().len(), 1_000);
+        server.stop().await;
+    }
+}

@@ -110,6 +110,12 @@ pub type JavaEvent = (Vec<(String, String)>, Vec<u8>);
 /// in `appendBatch` calls of `batch`; returns the peer's output and whether it
 /// got OK for everything.
 pub fn send_with_java(dir: &Path, port: u16, events: &[JavaEvent], batch: usize, deflate: bool) -> (bool, String) {
+    send_with_java_over(dir, port, events, batch, deflate, None)
+}
+
+/// [`send_with_java`], over TLS when `tls_trust` names a PEM file of CA
+/// certificates to trust (Flume's Avro sink with `ssl = true`).
+pub fn send_with_java_over(dir: &Path, port: u16, events: &[JavaEvent], batch: usize, deflate: bool, tls_trust: Option<&Path>) -> (bool, String) {
     use base64::Engine as _;
     let file = dir.join("java-send.jsonl");
     let mut text = String::new();
@@ -128,6 +134,9 @@ pub fn send_with_java(dir: &Path, port: u16, events: &[JavaEvent], batch: usize,
         .arg(avpr());
     if deflate {
         cmd.arg("--deflate");
+    }
+    if let Some(pem) = tls_trust {
+        cmd.arg("--tls-trust").arg(pem);
     }
     let out = cmd.output().expect("java on PATH");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -133,8 +133,8 @@ impl Forwarder {
     }
 
     async fn send(&mut self, i: usize, events: &[Bytes]) -> Result<Status, String> {
-        let options = self.options.clone();
         let r = self.receivers.get(i);
+        let options = ClientOptions { tls: r.cfg.tls.clone(), ..self.options.clone() };
         if r.client.is_none() {
             let client = FlumeClient::connect(r.cfg.address.as_str(), options).await.map_err(|e| e.to_string())?;
             r.client = Some(client);

@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn r(addr: &str, priority: i32) -> Receiver {
-        Receiver { address: addr.into(), priority }
+        Receiver { address: addr.into(), priority, tls: None }
     }
 
     fn addr(rs: &mut Receivers) -> String {

@@ -58,32 +58,40 @@ impl BatchHandler for Recorder {
 pub struct TestReceiver {
     pub addr: SocketAddr,
     recorder: Arc<Recorder>,
+    limits: ServerLimits,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestReceiver {
     pub fn start() -> TestReceiver {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), Arc::new(Recorder { events: Mutex::new(Vec::new()), fail_next: AtomicUsize::new(0), delay_ms: AtomicU64::new(0), batches: AtomicUsize::new(0) }))
+        Self::start_with(ServerLimits::default())
     }
 
-    fn start_on(addr: SocketAddr, recorder: Arc<Recorder>) -> TestReceiver {
+    /// A receiver with these server settings (TLS, say).
+    pub fn start_with(limits: ServerLimits) -> TestReceiver {
+        let recorder = Recorder { events: Mutex::new(Vec::new()), fail_next: AtomicUsize::new(0), delay_ms: AtomicU64::new(0), batches: AtomicUsize::new(0) };
+        Self::start_on("127.0.0.1:0".parse().unwrap(), Arc::new(recorder), limits)
+    }
+
+    fn start_on(addr: SocketAddr, recorder: Arc<Recorder>, limits: ServerLimits) -> TestReceiver {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
         let rec = Arc::clone(&recorder);
+        let served = limits.clone();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
                 bound_tx.send(listener.local_addr().unwrap()).unwrap();
-                serve(listener, rec, ServerLimits::default(), async {
+                serve(listener, rec, served, async {
                     let _ = rx.await;
                 })
                 .await;
             });
         });
         let addr = bound_rx.recv().unwrap();
-        TestReceiver { addr, recorder, stop: Some(tx), thread: Some(thread) }
+        TestReceiver { addr, recorder, limits, stop: Some(tx), thread: Some(thread) }
     }
 
     /// Stops listening (the agent sees the receiver go down).
@@ -99,7 +107,7 @@ impl TestReceiver {
     /// Starts again on the same address, keeping what was received.
     pub fn restart(&mut self) {
         self.stop();
-        let again = Self::start_on(self.addr, Arc::clone(&self.recorder));
+        let again = Self::start_on(self.addr, Arc::clone(&self.recorder), self.limits.clone());
         *self = again;
     }
 
