@@ -225,6 +225,15 @@ impl Config {
         if sinks.kafka.is_none() && sinks.hdfs.is_none() {
             return Err("no sink is configured: add [sinks.kafka] (speed layer) and/or [sinks.hdfs] (master copy)".into());
         }
+        let max_batch = s.max_batch_events as u64;
+        for (name, channel) in [("kafka", sinks.kafka.as_ref().map(|k| &k.channel)), ("hdfs", sinks.hdfs.as_ref().map(|h| &h.channel))] {
+            if let Some(c) = channel.filter(|c| c.max_events < max_batch) {
+                return Err(format!(
+                    "sinks.{name}.channel.max_events = {} is below source.max_batch_events = {max_batch}: a full batch could never be put; raise it or lower the batch limit",
+                    c.max_events
+                ));
+            }
+        }
         let mut channels = Vec::new();
         if let Some(k) = &mut sinks.kafka {
             k.validate_common("kafka", &state)?;

@@ -94,7 +94,10 @@ fn put_route(route: &Route, refs: &[&[u8]], timeout: Duration, metrics: &Metrics
             metrics.observe_channel(route.sink, &*route.channel);
             true
         }
-        Err(e @ (ChannelError::Full { .. } | ChannelError::DiskFloor { .. })) if !route.required => {
+        // A batch larger than the whole channel can never fit: for an
+        // optional sink that is the same as full (validation keeps
+        // max_events >= source.max_batch_events; max_bytes may still be small).
+        Err(e @ (ChannelError::Full { .. } | ChannelError::DiskFloor { .. } | ChannelError::BatchTooLarge { .. })) if !route.required => {
             metrics.events_skipped.get_or_create(&label("sink", route.sink)).inc_by(refs.len() as u64);
             warn!(sink = route.sink, error = %e, "optional sink's channel has no room; batch skipped for it");
             true
@@ -152,5 +155,90 @@ impl BatchHandler for Replicator {
                 Status::Failed
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clickstream_avro_ipc::flume::encode_event;
+    use clickstream_channel::MemoryChannel;
+    use clickstream_logparse::{LineOrigin, Parser};
+
+    use super::*;
+
+    /// `n` valid events as the source receives them.
+    fn received(n: usize) -> Vec<ReceivedEvent> {
+        let parser = Parser::default();
+        (0..n)
+            .map(|i| {
+                let line = format!("10.0.0.{} - - [20/Nov/2026:10:00:{:02} +0000] \"GET /products/{i} HTTP/1.1\" 200 512", i % 250, i % 60);
+                let origin = LineOrigin { source_host: "weblog1", source_file: "access.log", file_fingerprint: "fp", byte_offset: i as u64 * 100 };
+                let mut datum = Vec::new();
+                parser.parse_event(line.as_bytes(), &origin).expect("a valid line").encode_datum(&mut datum);
+                let mut encoded = Vec::new();
+                encode_event(&[("host", "weblog1")], &datum, &mut encoded);
+                ReceivedEvent { body: Bytes::from(datum), encoded: Bytes::from(encoded) }
+            })
+            .collect()
+    }
+
+    fn route(sink: &'static str, max_events: u64, required: bool) -> Route {
+        Route { sink, channel: Arc::new(MemoryChannel::new(max_events, 1 << 30)), required }
+    }
+
+    fn skipped(metrics: &Metrics, sink: &'static str) -> u64 {
+        metrics.events_skipped.get_or_create(&label("sink", sink)).get()
+    }
+
+    #[tokio::test]
+    async fn a_full_optional_channel_is_skipped_and_counted_a_full_required_one_fails_the_batch() {
+        let (required, optional) = (route("hdfs", 30, true), route("kafka", 10, false));
+        let metrics = Metrics::default();
+        let dir = tempfile::tempdir().unwrap();
+        let replicator = Replicator::new(vec![required.clone(), optional.clone()], Duration::from_millis(50), metrics.clone(), dir.path().join("dead-letter.jsonl"));
+        let events = |r: &Route| r.channel.stats().events;
+
+        assert_eq!(replicator.on_batch(received(8)).await, Status::Ok);
+        assert_eq!((events(&required), events(&optional)), (8, 8), "both channels get every batch while there is room");
+
+        // The optional channel has room for 2 more: the batch of 8 is skipped for it, not cut.
+        assert_eq!(replicator.on_batch(received(8)).await, Status::Ok, "a full optional channel does not hold the sender");
+        assert_eq!((events(&required), events(&optional)), (16, 8));
+        assert_eq!(skipped(&metrics, "kafka"), 8);
+        assert_eq!(skipped(&metrics, "hdfs"), 0);
+
+        // The required channel has room for 14: a batch of 20 is refused, after put_timeout.
+        assert_eq!(replicator.on_batch(received(20)).await, Status::Failed, "the sender must retry");
+        assert_eq!(events(&required), 16);
+        assert_eq!(metrics.batches_refused.get(), 1);
+        assert_eq!(skipped(&metrics, "kafka"), 28, "each route is put on its own: the optional one skipped it too");
+
+        // Once the sinks drain, the same batch goes through.
+        for r in [&required, &optional] {
+            let taken = r.channel.take(100, Duration::ZERO).unwrap().unwrap();
+            r.channel.commit(taken.id).unwrap();
+        }
+        assert_eq!(replicator.on_batch(received(20)).await, Status::Ok);
+        assert_eq!((events(&required), events(&optional)), (20, 0), "20 > the optional channel's whole 10: skipped, not an error");
+        assert_eq!(skipped(&metrics, "kafka"), 48);
+    }
+
+    #[tokio::test]
+    async fn invalid_bodies_go_to_the_dead_letter_file_and_the_rest_is_accepted() {
+        let only = route("hdfs", 100, true);
+        let metrics = Metrics::default();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead-letter.jsonl");
+        let replicator = Replicator::new(vec![only.clone()], Duration::from_millis(50), metrics.clone(), path.clone());
+        let mut batch = received(5);
+        let mut encoded = Vec::new();
+        encode_event(&[("host", "weblog1")], b"\xff not a datum", &mut encoded);
+        batch.insert(2, ReceivedEvent { body: Bytes::from_static(b"\xff not a datum"), encoded: Bytes::from(encoded) });
+        assert_eq!(replicator.on_batch(batch).await, Status::Ok);
+        assert_eq!(only.channel.stats().events, 5);
+        assert_eq!(metrics.events_invalid.get(), 1);
+        let dead = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(dead.lines().count(), 1);
+        assert!(dead.contains("not a ClickEvent") && dead.contains("weblog1"), "{dead}");
     }
 }

@@ -141,6 +141,10 @@ fn validate_and_help() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sinks.kafka.topic"));
     let bad = run(&good.replace("instance_id = \"fanout-test\"", "instance_id = \"a/b\""));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("agent.instance_id"));
+    // A channel that cannot hold one full batch would refuse it forever.
+    let small = run(&good.replace("[sinks.hdfs.channel]\n", "[sinks.hdfs.channel]\nmax_events = 100\n"));
+    assert_eq!(small.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&small.stderr).contains("sinks.hdfs.channel.max_events = 100 is below source.max_batch_events"), "{}", String::from_utf8_lossy(&small.stderr));
     // One sink alone is a valid agent; none is not.
     let hdfs_only = run(&without_section(&good, "[sinks.kafka]"));
     assert!(hdfs_only.status.success(), "{}", String::from_utf8_lossy(&hdfs_only.stderr));
