@@ -20,7 +20,7 @@ struct Cli {
 enum Command {
     /// Run the agent until SIGTERM or SIGINT.
     Run {
-        /// Configuration file (TOML; see conf/spool-agent.example.toml).
+        /// Configuration file (TOML; see conf/spool-agent/weblog1.toml).
         #[arg(short, long)]
         config: PathBuf,
     },
