@@ -153,12 +153,20 @@ pub struct SinkSection<T> {
 
 impl<T> SinkSection<T> {
     /// Checks the agent's keys of the table and gives a durable channel
-    /// without `dir` one under the state directory.
-    fn validate_common(&mut self, name: &str, state_dir: &Path) -> Result<(), String> {
+    /// without `dir` one under the state directory. The channel must hold
+    /// the largest batch the source accepts (`max_batch`), or such a batch
+    /// could never be put.
+    fn validate_common(&mut self, name: &str, state_dir: &Path, max_batch: u64) -> Result<(), String> {
         if self.channel.kind == ChannelKind::Durable && self.channel.dir.is_none() {
             self.channel.dir = Some(state_dir.join(format!("channel-{name}")));
         }
         self.channel.validate(&format!("sinks.{name}.channel"))?;
+        if self.channel.max_events < max_batch {
+            return Err(format!(
+                "sinks.{name}.channel.max_events = {} is below source.max_batch_events = {max_batch}: a full batch could never be put; raise it or lower the batch limit",
+                self.channel.max_events
+            ));
+        }
         if self.batch_size == 0 || self.batch_size > 100_000 {
             return Err(format!("sinks.{name}.batch_size = {} must be between 1 and 100000", self.batch_size));
         }
@@ -226,22 +234,14 @@ impl Config {
             return Err("no sink is configured: add [sinks.kafka] (speed layer) and/or [sinks.hdfs] (master copy)".into());
         }
         let max_batch = s.max_batch_events as u64;
-        for (name, channel) in [("kafka", sinks.kafka.as_ref().map(|k| &k.channel)), ("hdfs", sinks.hdfs.as_ref().map(|h| &h.channel))] {
-            if let Some(c) = channel.filter(|c| c.max_events < max_batch) {
-                return Err(format!(
-                    "sinks.{name}.channel.max_events = {} is below source.max_batch_events = {max_batch}: a full batch could never be put; raise it or lower the batch limit",
-                    c.max_events
-                ));
-            }
-        }
         let mut channels = Vec::new();
         if let Some(k) = &mut sinks.kafka {
-            k.validate_common("kafka", &state)?;
+            k.validate_common("kafka", &state, max_batch)?;
             k.settings.validate("sinks.kafka")?;
             channels.push(k.channel.dir.clone());
         }
         if let Some(h) = &mut sinks.hdfs {
-            h.validate_common("hdfs", &state)?;
+            h.validate_common("hdfs", &state, max_batch)?;
             h.settings.validate("sinks.hdfs")?;
             channels.push(h.channel.dir.clone());
         }

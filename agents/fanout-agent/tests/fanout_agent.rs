@@ -129,11 +129,7 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
 #[test]
 fn validate_and_help() {
     let s = Setup::new("validate");
-    let path = s.dir.path().join("c.toml");
-    let run = |text: &str| {
-        std::fs::write(&path, text).unwrap();
-        std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("validate").arg(&path).output().unwrap()
-    };
+    let run = |text: &str| validate_config(&s, text);
     let good = s.config(&kafka_brokers(), "");
     assert!(run(&good).status.success());
     let bad = run(&good.replace("topic = \"", "topic = \"bad topic "));
@@ -165,6 +161,13 @@ fn assert_exactly_once_in_hdfs(s: &Setup, events: &[SampleEvent]) -> Vec<(String
     assert_eq!(counts.keys().cloned().collect::<std::collections::BTreeSet<_>>(), ids_of(events));
     assert!(counts.values().all(|c| *c == 1), "every event exactly once in HDFS");
     records
+}
+
+/// `fanout-agent validate` on `text`, written to a file in the test's directory.
+fn validate_config(s: &Setup, text: &str) -> std::process::Output {
+    let path = s.dir.path().join("validate.toml");
+    std::fs::write(&path, text).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("validate").arg(&path).output().unwrap()
 }
 
 /// `config` without the sink table `header` (and its sub-tables).
@@ -214,11 +217,7 @@ fn tls_senders_are_served_and_plain_ones_closed_and_counted() {
     let pki = write_test_pki(s.dir.path());
     let tls_table = format!("allow = [\"127.0.0.1\"]\n[source.tls]\ncert = \"{}\"\nkey = \"{}\"\n", pki.cert.display(), pki.key.display());
     let config = without_section(&s.config(&kafka_brokers(), ""), "[sinks.kafka]").replace("put_timeout = \"2s\"\n", &format!("put_timeout = \"2s\"\n{tls_table}"));
-    let path = s.dir.path().join("tls.toml");
-    let validate = |text: &str| {
-        std::fs::write(&path, text).unwrap();
-        std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("validate").arg(&path).output().unwrap()
-    };
+    let validate = |text: &str| validate_config(&s, text);
     let good = validate(&config);
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
     assert!(String::from_utf8_lossy(&good.stdout).contains("with TLS"), "{}", String::from_utf8_lossy(&good.stdout));

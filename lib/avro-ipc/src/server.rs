@@ -205,10 +205,10 @@ async fn run_connection<H: BatchHandler>(
     let stream = match &limits.tls {
         None => Stream::Plain(socket),
         Some(tls) => {
-            let handshake = tokio::time::timeout(limits.idle_timeout.min(TLS_HANDSHAKE_TIMEOUT), tls.accept(socket));
+            let limit = limits.idle_timeout.min(TLS_HANDSHAKE_TIMEOUT);
             let accepted = tokio::select! {
                 _ = stop.changed() => return,
-                accepted = handshake => accepted,
+                accepted = tokio::time::timeout(limit, tls.accept(socket)) => accepted,
             };
             match accepted {
                 Ok(Ok(stream)) => stream,
@@ -219,7 +219,7 @@ async fn run_connection<H: BatchHandler>(
                 }
                 Err(_) => {
                     ServerStats::add(&shared.stats.tls_handshakes_failed, 1);
-                    warn!(%peer, "closing connection: no TLS handshake within {:?}", limits.idle_timeout.min(TLS_HANDSHAKE_TIMEOUT));
+                    warn!(%peer, "closing connection: no TLS handshake within {limit:?}");
                     return;
                 }
             }
