@@ -11,9 +11,11 @@ use clap::{Args, Parser, Subcommand};
 /// id and writes unique visitors, success vs failure, day-wise and hourly
 /// distributions to MySQL.
 ///
-/// Exit codes: 0 done; 1 runtime failure (HDFS, MySQL); 2 bad command line;
+/// Exit codes: 0 done; 1 runtime failure (retry); 2 bad command line;
 /// 3 no data yet for a requested day / day not complete yet (try later);
-/// 4 corrupt input file (nothing written; see --skip-corrupt); 78 invalid configuration.
+/// 4 corrupt input file (nothing written; see --skip-corrupt); 75 HDFS or
+/// MySQL unreachable within the configured time (retry); 78 invalid
+/// configuration, including a master-copy root that does not exist.
 #[derive(Debug, Parser)]
 #[command(name = "batch-job", version, max_term_width = 100)]
 pub struct Cli {
@@ -47,6 +49,11 @@ pub enum Command {
     /// period, no .avro.tmp file left, at least one data file); exit 3 if not yet.
     /// Airflow's sensor calls this.
     CheckComplete(CheckArgs),
+    /// Report again each of the last days whose master copy changed since it
+    /// was reported (late logs, recovered or removed files); each re-run is
+    /// its own batch_runs row with the reason. Days never reported, and days
+    /// with a file still being written, are left for later.
+    Reconcile(ReconcileArgs),
     /// Check a configuration file and print the settings it results in.
     Validate(ValidateArgs),
 }
@@ -70,6 +77,32 @@ pub struct RunArgs {
     #[arg(long)]
     pub skip_corrupt: bool,
     /// Never show the progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Why this run happens, recorded in batch_runs.reason (the Airflow DAG
+    /// says `scheduled`, `manual` or `backfill`).
+    #[arg(long, default_value = "manual", value_parser = reason)]
+    pub reason: String,
+}
+
+fn reason(s: &str) -> Result<String, String> {
+    match s.chars().count() {
+        0 => Err("the reason must not be empty".into()),
+        1..=200 => Ok(s.to_string()),
+        n => Err(format!("the reason has {n} characters; at most 200")),
+    }
+}
+
+/// `reconcile`
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The last day to look at (YYYY-MM-DD; the DAG gives the day it just reported).
+    #[arg(long)]
+    pub through: NaiveDate,
+    /// How many days, ending with --through, to look at.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+    /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
 }

@@ -38,15 +38,25 @@ pub struct SourceConfig {
     /// `hdfs://host:port/root` or `file:///root`.
     #[serde(default = "default_source_url")]
     pub url: String,
+    /// Longest wait for the NameNode to answer one listing or open (and for
+    /// a file's bytes, plus one second per MiB), before the job gives up
+    /// with exit 75. hdfs-native itself retries an unreachable NameNode
+    /// without end.
+    #[serde(default = "default_source_timeout")]
+    pub timeout_seconds: u64,
 }
 
 fn default_source_url() -> String {
     "hdfs://127.0.0.1:8020/clickstream/master".into()
 }
 
+fn default_source_timeout() -> u64 {
+    30
+}
+
 impl Default for SourceConfig {
     fn default() -> Self {
-        SourceConfig { url: default_source_url() }
+        SourceConfig { url: default_source_url(), timeout_seconds: default_source_timeout() }
     }
 }
 
@@ -57,15 +67,23 @@ pub struct MysqlConfig {
     /// `mysql://user:password@host:port/database`.
     #[serde(default = "default_mysql_url")]
     pub url: String,
+    /// Longest wait for a connection to MySQL before the job gives up with
+    /// exit 75 (a silent host would otherwise hold the job for minutes).
+    #[serde(default = "default_mysql_timeout")]
+    pub connect_timeout_seconds: u64,
 }
 
 fn default_mysql_url() -> String {
     "mysql://clickstream:clickstream@127.0.0.1:3306/clickstream".into()
 }
 
+fn default_mysql_timeout() -> u64 {
+    10
+}
+
 impl Default for MysqlConfig {
     fn default() -> Self {
-        MysqlConfig { url: default_mysql_url() }
+        MysqlConfig { url: default_mysql_url(), connect_timeout_seconds: default_mysql_timeout() }
     }
 }
 
@@ -137,6 +155,10 @@ pub struct Settings {
     pub grace: chrono::Duration,
     /// Decoding threads (at least 1).
     pub workers: usize,
+    /// Bound on each master-copy call (`source.timeout_seconds`).
+    pub source_timeout: std::time::Duration,
+    /// Bound on connecting to MySQL (`mysql.connect_timeout_seconds`).
+    pub mysql_connect_timeout: std::time::Duration,
 }
 
 impl ConfigFile {
@@ -171,6 +193,15 @@ impl ConfigFile {
         if self.completeness.grace_minutes > 7 * 24 * 60 {
             return Err(bad("completeness.grace_minutes must be at most 10080 (a week)".into()));
         }
+        let seconds = |key: &str, v: u64| {
+            if (1..=3600).contains(&v) {
+                Ok(std::time::Duration::from_secs(v))
+            } else {
+                Err(bad(format!("{key} = {v} must be between 1 and 3600 seconds")))
+            }
+        };
+        let source_timeout = seconds("source.timeout_seconds", self.source.timeout_seconds)?;
+        let mysql_connect_timeout = seconds("mysql.connect_timeout_seconds", self.mysql.connect_timeout_seconds)?;
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Ok(Settings {
             source_url,
@@ -178,6 +209,8 @@ impl ConfigFile {
             reports: ReportSettings { visitor_key: self.reports.visitor, success_below: sb },
             grace: chrono::Duration::minutes(self.completeness.grace_minutes as i64),
             workers: if self.run.workers == 0 { cores } else { self.run.workers.min(64) },
+            source_timeout,
+            mysql_connect_timeout,
         })
     }
 }
@@ -204,5 +237,10 @@ mod tests {
         assert_eq!(cfg.validate("x", None, None).unwrap().reports.visitor_key, VisitorKey::ClientAndUserAgent);
         let cfg: ConfigFile = toml::from_str("[source]\nurl = \"s3://x\"\n").unwrap();
         assert!(cfg.validate("x", None, None).is_err());
+        let cfg: ConfigFile = toml::from_str("[source]\ntimeout_seconds = 0\n").unwrap();
+        let e = cfg.validate("x", None, None).unwrap_err().to_string();
+        assert!(e.contains("source.timeout_seconds = 0"), "{e}");
+        let cfg: ConfigFile = toml::from_str("[mysql]\nconnect_timeout_seconds = 5\n").unwrap();
+        assert_eq!(cfg.validate("x", None, None).unwrap().mysql_connect_timeout, std::time::Duration::from_secs(5));
     }
 }

@@ -7,8 +7,12 @@
 
 use std::fmt;
 
-/// Process exit codes. Airflow's sensor retries on [`ExitCode::NOT_READY`];
-/// everything else non-zero fails the task (and its retries).
+/// Process exit codes, one per kind of outcome, so that a scheduler can act
+/// on the code alone: Airflow's DAG (`conf/airflow/clickstream_batch.py`)
+/// and the systemd unit (`conf/systemd/clickstream-batch-job.service`) wait
+/// on [`ExitCode::NOT_READY`], retry [`ExitCode::FAILURE`] and
+/// [`ExitCode::UNAVAILABLE`], and fail at once on [`ExitCode::USAGE`],
+/// [`ExitCode::CORRUPT_INPUT`] and [`ExitCode::CONFIG`], which no retry fixes.
 pub struct ExitCode;
 
 impl ExitCode {
@@ -24,7 +28,11 @@ impl ExitCode {
     /// A corrupt Avro file was found and `--skip-corrupt` was not given.
     /// Nothing was written; fix or move the file, or re-run with `--skip-corrupt`.
     pub const CORRUPT_INPUT: i32 = 4;
-    /// The configuration file is invalid (`EX_CONFIG` from sysexits.h).
+    /// HDFS or MySQL did not answer within the configured time, or refused
+    /// the connection (`EX_TEMPFAIL` from sysexits.h): retry later.
+    pub const UNAVAILABLE: i32 = 75;
+    /// The configuration is invalid, or points at something that does not
+    /// exist, such as a master-copy root (`EX_CONFIG` from sysexits.h).
     pub const CONFIG: i32 = 78;
 }
 
@@ -76,6 +84,17 @@ pub enum BatchError {
     /// A corrupt input file (without `--skip-corrupt`).
     #[error("{0}. MySQL was not changed. Move the file out of the master copy or re-run with --skip-corrupt to count the day without it")]
     Corrupt(#[from] CorruptFile),
+    /// A service did not answer in time or refused the connection: worth a
+    /// retry, unlike [`BatchError::Config`].
+    #[error("{service} at {url} is unreachable: {message}")]
+    Unavailable {
+        /// `HDFS` or `MySQL`.
+        service: &'static str,
+        /// Where (passwords redacted).
+        url: String,
+        /// What happened and what to check.
+        message: String,
+    },
     /// MySQL refused a connection, migration or statement.
     #[error("MySQL: {context}: {message}")]
     Mysql {
@@ -92,6 +111,7 @@ impl BatchError {
         match self {
             BatchError::Config { .. } => ExitCode::CONFIG,
             BatchError::Corrupt(_) => ExitCode::CORRUPT_INPUT,
+            BatchError::Unavailable { .. } => ExitCode::UNAVAILABLE,
             BatchError::Source { .. } | BatchError::Mysql { .. } => ExitCode::FAILURE,
         }
     }

@@ -11,7 +11,8 @@
 //! - [`dedup`] and [`visitors`]: exact deduplication by event id, exact visitor counts;
 //! - [`aggregate`]: a day's numbers for the four reports;
 //! - [`sink`]: MySQL (diesel): migrations, `batch_runs`, one-transaction day replacement;
-//! - [`run`], [`complete`], [`output`]: the commands' logic and what they print;
+//! - [`run`], [`complete`], [`reconcile`], [`output`]: the commands' logic and
+//!   what they print (`reconcile` re-reports days whose files changed: late logs);
 //! - [`config`], [`cli`], [`error`]: settings, flags, errors and exit codes.
 //!
 //! Definitions and guarantees are in `docs/batch-layer.md`; the SQL side for
@@ -28,6 +29,7 @@ pub mod dedup;
 pub mod error;
 pub mod output;
 pub mod pipeline;
+pub mod reconcile;
 pub mod run;
 pub mod sink;
 pub mod source;

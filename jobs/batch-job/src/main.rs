@@ -7,7 +7,8 @@ use batch_job::complete::{check, Completeness};
 use batch_job::config::{ConfigFile, Settings};
 use batch_job::error::{BatchError, ExitCode};
 use batch_job::output::{render_tables, summary_line};
-use batch_job::run::{compute, run_and_write, RunRequest};
+use batch_job::reconcile::{self, Verdict};
+use batch_job::run::{compute, run_and_write, RunOutcome, RunRequest};
 use batch_job::sink::{redact, Sink};
 use batch_job::source::MasterCopy;
 use clap::Parser;
@@ -47,6 +48,28 @@ fn settings(cli: &Cli) -> Result<Settings, BatchError> {
     file.validate(&shown, cli.source.as_deref(), cli.mysql_url.as_deref())
 }
 
+fn connect_and_migrate(s: &Settings) -> Result<Sink, BatchError> {
+    let mut sink = Sink::connect(&s.mysql_url, s.mysql_connect_timeout)?;
+    let applied = sink.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!("applied migrations {}", applied.join(", "));
+    }
+    Ok(sink)
+}
+
+fn run_summary(o: &RunOutcome) -> String {
+    let status = if o.exit_code == ExitCode::OK { "succeeded" } else { "no data" };
+    summary_line(status, o.run_id, &o.computed, o.write_elapsed.as_secs_f64())
+}
+
+/// The error of a failed run, after saying where it was recorded.
+fn recorded((run_id, e): (Option<u64>, BatchError)) -> BatchError {
+    if let Some(id) = run_id {
+        eprintln!("batch-job: run {id} failed (recorded in batch_runs)");
+    }
+    e
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, BatchError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -61,10 +84,12 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
             let file = ConfigFile::load(&v.file)?;
             let s = file.validate(&v.file.display().to_string(), None, None)?;
             println!(
-                "{}: valid\n  source.url = {}\n  mysql.url = {}\n  reports.visitor = {}\n  reports.success_below = {}\n  completeness.grace_minutes = {}\n  run.workers = {}",
+                "{}: valid\n  source.url = {}\n  source.timeout_seconds = {}\n  mysql.url = {}\n  mysql.connect_timeout_seconds = {}\n  reports.visitor = {}\n  reports.success_below = {}\n  completeness.grace_minutes = {}\n  run.workers = {}",
                 v.file.display(),
                 s.source_url,
+                s.source_timeout.as_secs(),
                 redact(&s.mysql_url),
+                s.mysql_connect_timeout.as_secs(),
                 s.reports.visitor_key.as_str(),
                 s.reports.success_below,
                 s.grace.num_minutes(),
@@ -74,7 +99,7 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
         }
         Command::Migrate => {
             let s = settings(&cli)?;
-            let mut sink = Sink::connect(&s.mysql_url)?;
+            let mut sink = Sink::connect(&s.mysql_url, s.mysql_connect_timeout)?;
             let applied = sink.migrate()?;
             if applied.is_empty() {
                 println!("batch-job migrate: {} is up to date", redact(&s.mysql_url));
@@ -88,8 +113,10 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
             if let Some(g) = args.grace_minutes {
                 s.grace = chrono::Duration::minutes(g as i64);
             }
-            let store = MasterCopy::open(&s.source_url)?;
-            let listing = runtime()?.block_on(store.list_day(args.date))?;
+            let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
+            let rt = runtime()?;
+            rt.block_on(store.check_root())?;
+            let listing = rt.block_on(store.list_day(args.date))?;
             match check(args.date, &listing, s.grace, chrono::Utc::now()) {
                 Completeness::Complete { files } => {
                     println!(
@@ -119,9 +146,11 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
                 dry_run: args.dry_run,
                 skip_corrupt: args.skip_corrupt,
                 progress: !args.no_progress,
+                reason: args.reason.clone(),
             };
-            let store = MasterCopy::open(&s.source_url)?;
+            let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
             let rt = runtime()?;
+            rt.block_on(store.check_root())?;
             if req.dry_run {
                 let c = compute(&rt, &store, &s, &req)?;
                 print!("{}", render_tables(&c.reports()));
@@ -129,24 +158,34 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
                 println!("{}", summary_line("dry run", None, &c, 0.0));
                 return Ok(code);
             }
-            let mut sink = Sink::connect(&s.mysql_url)?;
-            let applied = sink.migrate()?;
-            if !applied.is_empty() {
-                tracing::info!("applied migrations {}", applied.join(", "));
-            }
+            let mut sink = connect_and_migrate(&s)?;
             match run_and_write(&rt, &store, &mut sink, &s, &req) {
                 Ok(o) => {
-                    let status = if o.exit_code == ExitCode::OK { "succeeded" } else { "no data" };
-                    println!("{}", summary_line(status, o.run_id, &o.computed, o.write_elapsed.as_secs_f64()));
+                    println!("{}", run_summary(&o));
                     Ok(o.exit_code)
                 }
-                Err((run_id, e)) => {
-                    if let Some(id) = run_id {
-                        eprintln!("batch-job: run {id} failed (recorded in batch_runs)");
-                    }
-                    Err(e)
-                }
+                Err(failed) => Err(recorded(failed)),
             }
+        }
+        Command::Reconcile(args) => {
+            let s = settings(&cli)?;
+            let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
+            let rt = runtime()?;
+            rt.block_on(store.check_root())?;
+            let mut sink = connect_and_migrate(&s)?;
+            let days = reconcile::window(args.through, args.days);
+            let done = reconcile::reconcile(&rt, &store, &mut sink, &s, &days, !args.no_progress).map_err(recorded)?;
+            for d in &done {
+                let what = match (&d.verdict, &d.rerun) {
+                    (Verdict::NeverReported, _) => "never reported, left alone".to_string(),
+                    (Verdict::Unchanged, _) => "unchanged since its report".to_string(),
+                    (Verdict::BeingWritten(n), _) => format!("{n} file(s) still being written, next time"),
+                    (Verdict::Changed { .. }, Some(o)) => format!("changed, reported again: {}", run_summary(o)),
+                    (Verdict::Changed { .. }, None) => unreachable!("a changed day is always re-run"),
+                };
+                println!("batch-job reconcile: {}: {what}", d.day);
+            }
+            Ok(ExitCode::OK)
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::error::{BatchError, CorruptFile, ExitCode};
 use crate::pipeline::{read_day, ReadOptions};
 use crate::sink::{NewRun, RunEnd, Sink};
-use crate::source::{DayListing, MasterCopy};
+use crate::source::{DayListing, ListingFingerprint, MasterCopy};
 
 /// What the operator asked for.
 #[derive(Debug, Clone)]
@@ -30,6 +30,8 @@ pub struct RunRequest {
     pub skip_corrupt: bool,
     /// Show a progress bar (only honoured on a terminal).
     pub progress: bool,
+    /// Why: recorded in `batch_runs.reason`.
+    pub reason: String,
 }
 
 /// One day's outcome.
@@ -62,6 +64,11 @@ impl Computed {
     /// Reports of the days that had data.
     pub fn reports(&self) -> Vec<DayReport> {
         self.days.iter().filter_map(|d| d.report.clone()).collect()
+    }
+
+    /// The listing each of [`Computed::reports`] was counted from, in the same order.
+    pub fn reported_listings(&self) -> Vec<ListingFingerprint> {
+        self.days.iter().filter(|d| d.report.is_some()).map(|d| d.listing.fingerprint()).collect()
     }
 
     /// Days without data.
@@ -169,6 +176,7 @@ pub fn new_run(settings: &Settings, req: &RunRequest) -> NewRun {
     NewRun {
         started_at: chrono::Utc::now().naive_utc(),
         outcome: "running".into(),
+        reason: req.reason.clone(),
         day_from: *req.days.first().expect("at least one day"),
         day_to: *req.days.last().expect("at least one day"),
         source_url: settings.source_url.clone(),
@@ -229,8 +237,11 @@ pub fn run_and_write(
     let t = Instant::now();
     let reports = computed.reports();
     let end = computed.run_end(outcome);
-    let written =
-        if reports.is_empty() { sink.end_run(run_id, &end) } else { sink.replace_days(run_id, &reports, &end) };
+    let written = if reports.is_empty() {
+        sink.end_run(run_id, &end)
+    } else {
+        sink.replace_days(run_id, &reports, &computed.reported_listings(), &end)
+    };
     if let Err(e) = written {
         let fail = RunEnd {
             finished_at: Some(chrono::Utc::now().naive_utc()),

@@ -17,7 +17,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::aggregate::DayReport;
 use crate::error::BatchError;
-use schema::{batch_runs, daily_status_codes, daily_traffic, hourly_traffic};
+use crate::source::ListingFingerprint;
+use schema::{batch_runs, daily_status_codes, daily_traffic, hourly_traffic, reported_inputs};
 
 /// The migrations in `jobs/batch-job/migrations`, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -35,6 +36,9 @@ pub struct NewRun {
     pub started_at: NaiveDateTime,
     /// Always `running` at insert.
     pub outcome: String,
+    /// Why the run happened: `scheduled`, `manual`, `backfill`, or
+    /// `reconcile: …` with what changed.
+    pub reason: String,
     /// First day requested.
     pub day_from: NaiveDate,
     /// Last day requested.
@@ -125,6 +129,26 @@ struct HourRowSql {
     failure_requests: u64,
 }
 
+#[derive(Insertable, Queryable)]
+#[diesel(table_name = reported_inputs)]
+struct InputsRow {
+    day: NaiveDate,
+    files: u32,
+    bytes: u64,
+    digest: String,
+    run_id: u64,
+    reported_at: NaiveDateTime,
+}
+
+/// A day as it was last reported: from which listing, by which run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedDay {
+    /// The listing the report counted.
+    pub listing: ListingFingerprint,
+    /// The run that wrote the report.
+    pub run_id: u64,
+}
+
 #[derive(QueryableByName)]
 struct LastId {
     #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::Bigint>)]
@@ -149,17 +173,39 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Whether a connection error means "the server could not be reached" (the
+/// client library's errors 2002, 2003, 2005, 2013), as opposed to a refused
+/// login or a missing database.
+fn is_unreachable(e: &diesel::ConnectionError) -> bool {
+    let text = e.to_string();
+    ["Can't connect", "Unknown MySQL server host", "Lost connection"].iter().any(|m| text.contains(m))
+}
+
 impl Sink {
-    /// Connects to `url` (`mysql://user:password@host:port/database`).
-    pub fn connect(url: &str) -> Result<Sink, BatchError> {
+    /// Connects to `url` (`mysql://user:password@host:port/database`),
+    /// giving up after `timeout`: the client library would wait minutes for
+    /// a host that drops packets. A refused or timed-out connection is
+    /// [`BatchError::Unavailable`] (retry); a refused login is not.
+    pub fn connect(url: &str, timeout: std::time::Duration) -> Result<Sink, BatchError> {
         let shown = redact(url);
-        let conn = MysqlConnection::establish(url).map_err(|e| {
-            BatchError::mysql(
-                format!("connecting to {shown}"),
-                format!("{e} (is MariaDB up? `scripts/stack up mariadb`)"),
-            )
-        })?;
-        Ok(Sink { conn, url_for_messages: shown })
+        let (tx, rx) = std::sync::mpsc::channel();
+        let owned = url.to_string();
+        // On a timeout the thread is left behind; the process is about to exit with the error.
+        std::thread::spawn(move || {
+            let _ = tx.send(MysqlConnection::establish(&owned));
+        });
+        let unavailable = |message: String| BatchError::Unavailable { service: "MySQL", url: shown.clone(), message };
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(conn)) => Ok(Sink { conn, url_for_messages: shown }),
+            Ok(Err(e)) if is_unreachable(&e) => {
+                Err(unavailable(format!("{e} (is MariaDB up? `scripts/stack up mariadb`)")))
+            }
+            Ok(Err(e)) => Err(BatchError::mysql(format!("connecting to {shown}"), e)),
+            Err(_) => Err(unavailable(format!(
+                "no connection within {} s (is the host reachable? mysql.connect_timeout_seconds sets the limit)",
+                timeout.as_secs()
+            ))),
+        }
     }
 
     /// Applies pending migrations; returns the versions applied now.
@@ -190,9 +236,36 @@ impl Sink {
             .map_err(|e| BatchError::mysql(format!("closing batch_runs row {run_id}"), e))
     }
 
-    /// Replaces the rows of every day in `reports` and closes the run's
-    /// audit row, all in one transaction.
-    pub fn replace_days(&mut self, run_id: u64, reports: &[DayReport], end: &RunEnd) -> Result<(), BatchError> {
+    /// The days among `days` that have been reported, with the listing
+    /// each report counted.
+    pub fn reported_days(
+        &mut self,
+        days: &[NaiveDate],
+    ) -> Result<std::collections::BTreeMap<NaiveDate, ReportedDay>, BatchError> {
+        let rows = reported_inputs::table
+            .filter(reported_inputs::day.eq_any(days))
+            .load::<InputsRow>(&mut self.conn)
+            .map_err(|e| BatchError::mysql("reading reported_inputs", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let listing = ListingFingerprint { files: r.files, bytes: r.bytes, digest: r.digest };
+                (r.day, ReportedDay { listing, run_id: r.run_id })
+            })
+            .collect())
+    }
+
+    /// Replaces the rows of every day in `reports` (and the listing each was
+    /// counted from, `inputs`, one per report) and closes the run's audit
+    /// row, all in one transaction.
+    pub fn replace_days(
+        &mut self,
+        run_id: u64,
+        reports: &[DayReport],
+        inputs: &[ListingFingerprint],
+        end: &RunEnd,
+    ) -> Result<(), BatchError> {
+        assert_eq!(reports.len(), inputs.len(), "one listing per reported day");
         let now = chrono::Utc::now().naive_utc();
         let pause = std::env::var(FAULT_PAUSE_ENV).ok().and_then(|v| v.parse::<u64>().ok());
         self.conn
@@ -246,6 +319,18 @@ impl Sink {
                         })
                         .collect();
                     diesel::insert_into(hourly_traffic::table).values(&hours).execute(c)?;
+                }
+                for (r, l) in reports.iter().zip(inputs) {
+                    diesel::replace_into(reported_inputs::table)
+                        .values(InputsRow {
+                            day: r.day,
+                            files: l.files,
+                            bytes: l.bytes,
+                            digest: l.digest.clone(),
+                            run_id,
+                            reported_at: now,
+                        })
+                        .execute(c)?;
                 }
                 diesel::update(batch_runs::table.find(run_id)).set(end).execute(c)?;
                 if let Some(ms) = pause {

@@ -9,6 +9,7 @@ diesel::table! {
         started_at -> Datetime,
         finished_at -> Nullable<Datetime>,
         outcome -> Varchar,
+        reason -> Varchar,
         day_from -> Date,
         day_to -> Date,
         source_url -> Varchar,
@@ -74,6 +75,19 @@ diesel::table! {
         bytes_sent -> Unsigned<Bigint>,
         success_requests -> Unsigned<Bigint>,
         failure_requests -> Unsigned<Bigint>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    /// What each reported day was computed from (`batch-job reconcile`).
+    reported_inputs (day) {
+        day -> Date,
+        files -> Unsigned<Integer>,
+        bytes -> Unsigned<Bigint>,
+        digest -> Char,
+        run_id -> Unsigned<Bigint>,
+        reported_at -> Datetime,
     }
 }
 

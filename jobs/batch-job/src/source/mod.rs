@@ -8,7 +8,9 @@
 
 pub mod layout;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 
@@ -46,11 +48,48 @@ impl DayListing {
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.len).sum()
     }
+
+    /// What the closed data files are, in a form that is cheap to store and
+    /// compare: a late drop adds files, a recovered `.avro.tmp` becomes a
+    /// file, an operator moves one away, and each changes the digest.
+    pub fn fingerprint(&self) -> ListingFingerprint {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        // `files` is sorted by hour then path, so equal listings hash alike.
+        for f in &self.files {
+            h.update(f.path.as_bytes());
+            h.update(&[0]);
+            h.update(&f.len.to_le_bytes());
+        }
+        ListingFingerprint { files: self.files.len() as u32, bytes: self.bytes(), digest: format!("{:016x}", h.digest()) }
+    }
 }
 
-/// Where the master copy lives.
+/// The identity of a day's listing of data files (paths and sizes), as
+/// recorded with each reported day in MySQL's `reported_inputs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingFingerprint {
+    /// Closed data files.
+    pub files: u32,
+    /// Their total size.
+    pub bytes: u64,
+    /// xxh3-64, hex, of the sorted (path, size) list.
+    pub digest: String,
+}
+
+/// The master copy: where it lives, and how long one call may take.
+///
+/// Every call to the store is bounded by `timeout`: hdfs-native retries an
+/// unreachable NameNode without end, and a job that hangs looks to Airflow
+/// like a slow day instead of an outage.
 #[derive(Clone)]
-pub enum MasterCopy {
+pub struct MasterCopy {
+    backend: Backend,
+    timeout: Duration,
+}
+
+/// Where the bytes come from.
+#[derive(Clone)]
+enum Backend {
     /// A real HDFS.
     Hdfs {
         /// The client.
@@ -81,9 +120,77 @@ struct Entry {
 }
 
 impl MasterCopy {
-    /// Opens `hdfs://host:port/root` or `file:///root`. Connecting is lazy:
-    /// an unreachable NameNode is reported by the first listing.
-    pub fn open(url: &str) -> Result<MasterCopy, BatchError> {
+    /// Opens `hdfs://host:port/root` or `file:///root`, each later call
+    /// bounded by `timeout`. Connecting is lazy: an unreachable NameNode is
+    /// reported by the first call ([`MasterCopy::check_root`]).
+    pub fn open(url: &str, timeout: Duration) -> Result<MasterCopy, BatchError> {
+        Ok(MasterCopy { backend: Backend::open(url)?, timeout })
+    }
+
+    /// Fails unless the root exists: a missing root is a configuration
+    /// error (a typo in `source.url`), not a day that is "not ready yet",
+    /// which would keep a sensor waiting for hours. Also the first contact
+    /// with the NameNode, so an unreachable one is reported here, in time.
+    pub async fn check_root(&self) -> Result<(), BatchError> {
+        let root = self.root_path();
+        match self.list(&root).await? {
+            Some(_) => Ok(()),
+            None => Err(BatchError::Config {
+                path: "source.url".into(),
+                message: format!(
+                    "the master copy's root {} does not exist. Check source.url (or --source): it must be the \
+                     fan-out agent's HDFS sink root, which holds the date=YYYY-MM-DD directories",
+                    self.url()
+                ),
+            }),
+        }
+    }
+
+    /// `fut`, or [`BatchError::Unavailable`] when it takes longer than `limit`.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        path: &str,
+        fut: impl Future<Output = Result<T, BatchError>>,
+    ) -> Result<T, BatchError> {
+        match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(BatchError::Unavailable {
+                service: self.service(),
+                url: self.url_of(path),
+                message: format!(
+                    "no answer within {} s while {what} (is the NameNode up? `scripts/stack status`; \
+                     source.timeout_seconds sets the limit)",
+                    limit.as_secs()
+                ),
+            }),
+        }
+    }
+
+    fn service(&self) -> &'static str {
+        match self.backend {
+            Backend::Hdfs { .. } => "HDFS",
+            Backend::Local { .. } => "the local master copy",
+        }
+    }
+
+    /// The root as a URL.
+    pub fn url(&self) -> String {
+        self.backend.url()
+    }
+
+    fn url_of(&self, path: &str) -> String {
+        self.backend.url_of(path)
+    }
+
+    fn root_path(&self) -> String {
+        self.backend.root_path()
+    }
+}
+
+impl Backend {
+    fn open(url: &str) -> Result<Backend, BatchError> {
         if let Some(rest) = url.strip_prefix("hdfs://") {
             let (host, root) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
@@ -97,43 +204,49 @@ impl MasterCopy {
                 .with_url(authority.clone())
                 .build()
                 .map_err(|e| BatchError::source(url, format!("cannot create an HDFS client: {e}")))?;
-            Ok(MasterCopy::Hdfs { client, authority, root: root.trim_end_matches('/').to_string() })
+            Ok(Backend::Hdfs { client, authority, root: root.trim_end_matches('/').to_string() })
         } else if let Some(path) = url.strip_prefix("file://") {
             if !path.starts_with('/') {
                 return Err(BatchError::source(url, "file URLs need an absolute path (file:///dir)"));
             }
-            Ok(MasterCopy::Local { root: PathBuf::from(path) })
+            Ok(Backend::Local { root: PathBuf::from(path) })
         } else {
             Err(BatchError::source(url, "unsupported URL scheme (use hdfs://host:port/path or file:///path)"))
         }
     }
 
-    /// The root as a URL.
-    pub fn url(&self) -> String {
+    fn url(&self) -> String {
         match self {
-            MasterCopy::Hdfs { authority, root, .. } => format!("{authority}{root}"),
-            MasterCopy::Local { root } => format!("file://{}", root.display()),
+            Backend::Hdfs { authority, root, .. } => format!("{authority}{root}"),
+            Backend::Local { root } => format!("file://{}", root.display()),
         }
     }
 
     fn url_of(&self, path: &str) -> String {
         match self {
-            MasterCopy::Hdfs { authority, .. } => format!("{authority}{path}"),
-            MasterCopy::Local { .. } => format!("file://{path}"),
+            Backend::Hdfs { authority, .. } => format!("{authority}{path}"),
+            Backend::Local { .. } => format!("file://{path}"),
         }
     }
 
     fn root_path(&self) -> String {
         match self {
-            MasterCopy::Hdfs { root, .. } => root.clone(),
-            MasterCopy::Local { root } => root.display().to_string().trim_end_matches('/').to_string(),
+            Backend::Hdfs { root, .. } => root.clone(),
+            Backend::Local { root } => root.display().to_string().trim_end_matches('/').to_string(),
         }
     }
 
+}
+
+impl MasterCopy {
     /// Entries of a directory; `None` when it does not exist.
     async fn list(&self, dir: &str) -> Result<Option<Vec<Entry>>, BatchError> {
-        match self {
-            MasterCopy::Hdfs { client, .. } => match client.list_status(dir, false).await {
+        self.bounded(self.timeout, "listing", dir, self.list_unbounded(dir)).await
+    }
+
+    async fn list_unbounded(&self, dir: &str) -> Result<Option<Vec<Entry>>, BatchError> {
+        match &self.backend {
+            Backend::Hdfs { client, .. } => match client.list_status(dir, false).await {
                 Ok(statuses) => Ok(Some(
                     statuses
                         .into_iter()
@@ -146,12 +259,17 @@ impl MasterCopy {
                         .collect(),
                 )),
                 Err(hdfs_native::HdfsError::FileNotFound(_)) => Ok(None),
+                Err(hdfs_native::HdfsError::IOError(e)) => Err(BatchError::Unavailable {
+                    service: "HDFS",
+                    url: self.url_of(dir),
+                    message: format!("{e} (is the NameNode up? `scripts/stack status`)"),
+                }),
                 Err(e) => Err(BatchError::source(
                     self.url_of(dir),
                     format!("listing failed: {e} (is the NameNode up? `scripts/stack status`)"),
                 )),
             },
-            MasterCopy::Local { .. } => {
+            Backend::Local { .. } => {
                 let mut rd = match tokio::fs::read_dir(dir).await {
                     Ok(rd) => rd,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -202,10 +320,15 @@ impl MasterCopy {
         Ok(listing)
     }
 
-    /// Reads a whole file.
+    /// Reads a whole file, within the timeout plus a second per MiB.
     pub async fn read(&self, file: &DataFile) -> Result<Vec<u8>, BatchError> {
-        match self {
-            MasterCopy::Hdfs { client, .. } => {
+        let limit = self.timeout + Duration::from_secs(file.len >> 20);
+        self.bounded(limit, "reading a file", &file.path, self.read_unbounded(file)).await
+    }
+
+    async fn read_unbounded(&self, file: &DataFile) -> Result<Vec<u8>, BatchError> {
+        match &self.backend {
+            Backend::Hdfs { client, .. } => {
                 let reader = client
                     .read(&file.path)
                     .await
@@ -218,7 +341,7 @@ impl MasterCopy {
                     .map_err(|e| BatchError::source(&file.url, format!("read failed: {e} (is the DataNode up?)")))?;
                 Ok(buf)
             }
-            MasterCopy::Local { .. } => tokio::fs::read(&file.path)
+            Backend::Local { .. } => tokio::fs::read(&file.path)
                 .await
                 .map_err(|e| BatchError::source(&file.url, format!("read failed: {e}"))),
         }

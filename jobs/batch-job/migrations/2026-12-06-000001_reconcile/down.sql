@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS reported_inputs;
+ALTER TABLE batch_runs DROP COLUMN reason;
