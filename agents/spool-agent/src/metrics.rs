@@ -28,7 +28,9 @@ pub struct Metrics {
     pub lines_rejected: Family<Labels, Counter>,
     /// Bytes read from spooled files.
     pub bytes_read: Counter,
-    /// Times the source waited for the channel, by reason (`channel_full`, `disk_floor`, `channel_error`).
+    /// Pauses of the source, by reason (`channel_full`, `disk_floor`,
+    /// `channel_error`): one per pause, however many attempts it took (a
+    /// pause ends when a put goes through, or when its reason changes).
     pub source_paused: Family<Labels, Counter>,
     /// Events in the channel, not yet acknowledged by a receiver.
     pub channel_events: Gauge,
@@ -57,7 +59,7 @@ impl Metrics {
         r.register("lines_accepted", "Lines turned into events", self.lines_accepted.clone());
         r.register("lines_rejected", "Lines rejected into dead-letter files, by reason", self.lines_rejected.clone());
         r.register("bytes_read", "Bytes read from spooled files", self.bytes_read.clone());
-        r.register("source_paused", "Times the source waited for the channel, by reason", self.source_paused.clone());
+        r.register("source_paused", "Pauses of the source (the channel refused its puts), by reason; one per pause, not per attempt", self.source_paused.clone());
         r.register("channel_events", "Events in the channel not yet acknowledged by a receiver", self.channel_events.clone());
         r.register("channel_bytes", "Bytes in the channel not yet acknowledged by a receiver", self.channel_bytes.clone());
         r.register("channel_capacity_events", "Channel capacity in events", self.channel_capacity_events.clone());

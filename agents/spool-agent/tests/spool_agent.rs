@@ -288,17 +288,9 @@ fn failed_status_is_retried_not_lost() {
 #[test]
 fn disk_floor_pauses_the_source_until_space_returns() {
     let dirs = AgentDirs::new();
-    let mnt = dirs.root.path().join("small-disk");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"]).arg(&mnt).status().unwrap();
-    assert!(mounted.success(), "this test mounts a 64 MiB tmpfs as the channel's disk and needs root (CI runs as root)");
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
+    let disk = SmallDisk::mount(&dirs.root.path().join("small-disk"), "64m")
+        .unwrap_or_else(|e| panic!("this test mounts a 64 MiB tmpfs as the channel's disk and needs root (CI runs as root): {e}"));
+    let mnt = disk.path.clone();
     let receiver = TestReceiver::start();
     let cfg = config_text(&dirs, HOST, &[receiver.addr], free_port(), "");
     let cfg = with_setting(&cfg, "channel", "min_free_disk_bytes", "33554432");
@@ -316,6 +308,63 @@ fn disk_floor_pauses_the_source_until_space_returns() {
     std::fs::remove_file(&ballast).unwrap();
     let want: BTreeSet<String> = expected(HOST, &content, &content, MAX_LINE).ids.into_keys().collect();
     wait_until(Duration::from_secs(30), "resumed and delivered", || receiver.ids().len() == want.len());
+    assert_eq!(agent.terminate(), Some(0));
+}
+
+/// The issue-17 scenario: the receiver is down, the channel fills a small
+/// disk up to its floor, the source pauses (once, without spinning); the
+/// receiver comes back, the channel drains, gives back the space of its
+/// acknowledged active segment, and the source resumes by itself. Every
+/// line arrives (distinct ids counted downstream).
+#[test]
+fn a_full_disk_pauses_without_spinning_and_recovers_by_itself() {
+    let dirs = AgentDirs::new();
+    let disk = match SmallDisk::mount(&dirs.root.path().join("small-disk"), "24m") {
+        Ok(d) => d,
+        Err(e) => {
+            println!("SKIPPED a_full_disk_pauses_without_spinning_and_recovers_by_itself: cannot mount a small tmpfs here ({e}); run as root");
+            return;
+        }
+    };
+    let mut receiver = TestReceiver::start();
+    receiver.stop();
+    let floor: u64 = 8 << 20;
+    let cfg = config_text(&dirs, HOST, &[receiver.addr], free_port(), "");
+    let cfg = with_setting(&cfg, "channel", "min_free_disk_bytes", &floor.to_string());
+    // The default 64 MiB segment never rolls on this disk: only reclaiming frees it.
+    let cfg = with_setting(&cfg, "channel", "dir", &format!("\"{}\"", disk.path.join("channel").display()));
+    let agent = Agent::start(&dirs, &cfg);
+    let mut want = BTreeSet::new();
+    for f in 0..4 {
+        let content = generated_lines(f * 30_000, 30_000);
+        let name = format!("web-{f}.log");
+        want.extend(expected(HOST, &content, &content, MAX_LINE).ids.into_keys());
+        dirs.drop_file(&name, &content);
+    }
+    assert_eq!(want.len(), 120_000);
+    let paused = |agent: &Service| agent.metric("spool_agent_source_paused_total", "reason=\"disk_floor\"");
+    wait_until(Duration::from_secs(120), "source paused on the disk floor", || paused(&agent) >= 1.0);
+    assert!(disk.available() < floor, "the channel filled the disk to its floor");
+    assert_eq!(receiver.count(), 0);
+
+    // The pause: no spin, counted once.
+    let pid = agent.child.id();
+    let cpu_before = cpu_time(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let cpu = cpu_time(pid) - cpu_before;
+    assert!(cpu < Duration::from_millis(300), "the paused agent used {cpu:?} of CPU in 3 s");
+    assert_eq!(paused(&agent), 1.0, "one pause, one count (not one per attempt)");
+
+    // The receiver comes back: nothing else is done by hand.
+    receiver.restart();
+    wait_until(Duration::from_secs(180), "every line delivered after the disk-full", || receiver.ids().len() >= want.len());
+    assert_eq!(receiver.ids(), want, "0 lost, no foreign ids");
+    assert!(disk.available() > floor, "the drained channel gave its disk back");
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    let pauses = agent.metric("spool_agent_source_paused_total", "");
+    assert_eq!(log.matches("source paused").count() as f64, pauses, "one log line per pause");
+    assert!(log.contains("reclaimed the acknowledged active segment"));
+    assert!(log.contains("source resumed"));
     assert_eq!(agent.terminate(), Some(0));
 }
 

@@ -33,6 +33,9 @@ struct Writer {
     next_seq: u64,
     positions: HashMap<String, Vec<u8>>,
     buf: Vec<u8>,
+    /// Whether the active segment holds a put record (a freshly rolled one
+    /// holds only the positions snapshot: nothing to reclaim).
+    holds_puts: bool,
 }
 
 /// The take side: pending batches and which segments hold them.
@@ -60,8 +63,20 @@ pub struct DurableChannel {
     written: Mutex<(u64, u64)>,
     synced: Mutex<(u64, u64)>,
     ack: Mutex<File>,
+    /// Free bytes of the channel's file system; a field so that unit tests
+    /// can stand in a small disk.
+    free_space: FreeSpace,
     _lock: File,
 }
+
+/// Reports the bytes available under a directory.
+type FreeSpace = Box<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>;
+
+/// Share of `segment_bytes` an acknowledged active segment must reach before
+/// a commit reclaims it by rolling. Below that, rolling on every idle commit
+/// would cost a file creation and two fsyncs per batch; the disk floor
+/// reclaims any acknowledged active segment regardless of size.
+const RECLAIM_SHARE: u64 = 4;
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.wal"))
@@ -107,16 +122,24 @@ impl DurableChannel {
         let mut max_seq = acked;
         let ids = list_segments(&dir)?;
         let (mut recovered_events, mut corrupt) = (0u64, 0u64);
+        // Whether the newest segment holds a put, and whether it lacks the
+        // magic and positions snapshot it is created with (a crash while it
+        // was being created: it must be written again before anything is
+        // appended, or its appends would be unreadable).
+        let (mut last_holds_puts, mut last_headless) = (false, false);
         for (i, &id) in ids.iter().enumerate() {
             let is_last = i + 1 == ids.len();
             let path = segment_path(&dir, id);
             let data = std::fs::read(&path).map_err(|e| ChannelError::io(&path, e))?;
             let mut last_seq_in_segment = max_seq;
             let mut offset = if data.starts_with(SEGMENT_MAGIC) { SEGMENT_MAGIC.len() } else { data.len() };
-            if offset == data.len() && !data.starts_with(SEGMENT_MAGIC) && !data.is_empty() {
+            let torn_creation = is_last && data.len() <= SEGMENT_MAGIC.len() && SEGMENT_MAGIC.starts_with(&data);
+            if offset == data.len() && !data.starts_with(SEGMENT_MAGIC) && !data.is_empty() && !torn_creation {
                 error!(path = %path.display(), "not a channel segment (bad magic); skipping it");
                 corrupt += 1;
             }
+            let mut first_record = true;
+            let mut headless = torn_creation;
             while offset < data.len() {
                 match wal::decode(&data[offset..]) {
                     Ok((Record::Put { seq, events, position }, len)) => {
@@ -131,12 +154,16 @@ impl DurableChannel {
                         max_seq = max_seq.max(seq);
                         last_seq_in_segment = seq;
                         offset += len;
+                        if is_last {
+                            last_holds_puts = true;
+                        }
                     }
                     Ok((Record::Positions(map), len)) => {
                         positions.extend(map);
                         offset += len;
                     }
                     Err(RecordError::Incomplete) | Err(RecordError::Corrupt(_)) if is_last => {
+                        headless = first_record;
                         warn!(path = %path.display(), offset, "torn record at the end of the newest segment (a write interrupted by a crash); truncating it");
                         let f = OpenOptions::new().write(true).open(&path).map_err(|e| ChannelError::io(&path, e))?;
                         f.set_len(offset as u64).and_then(|_| f.sync_all()).map_err(|e| ChannelError::io(&path, e))?;
@@ -148,11 +175,20 @@ impl DurableChannel {
                         break;
                     }
                 }
+                first_record = false;
+            }
+            if is_last {
+                last_headless = headless;
             }
             segments.insert(id, last_seq_in_segment);
         }
 
         let (active, file, size) = match ids.last() {
+            Some(&id) if last_headless => {
+                warn!(path = %segment_path(&dir, id).display(), "the newest segment was being created when the process stopped; writing its header again");
+                let (file, size) = create_segment(&dir, id, &positions)?;
+                (id, file, size)
+            }
             Some(&id) => {
                 let path = segment_path(&dir, id);
                 let file = OpenOptions::new().append(true).open(&path).map_err(|e| ChannelError::io(&path, e))?;
@@ -169,13 +205,22 @@ impl DurableChannel {
             segment_bytes: config.segment_bytes,
             min_free_disk_bytes: config.min_free_disk_bytes,
             fsync: config.fsync,
-            writer: Mutex::new(Writer { file: Arc::new(file), segment: active, size, next_seq: max_seq + 1, positions, buf: Vec::new() }),
+            writer: Mutex::new(Writer {
+                file: Arc::new(file),
+                segment: active,
+                size,
+                next_seq: max_seq + 1,
+                positions,
+                buf: Vec::new(),
+                holds_puts: last_holds_puts,
+            }),
             written: Mutex::new((active, size)),
             synced: Mutex::new((active, size)),
             index: Mutex::new(Index { ledger, segments, active }),
             changed: Condvar::new(),
             readers: Mutex::new(HashMap::new()),
             ack: Mutex::new(ack),
+            free_space: Box::new(|dir: &Path| fs4::available_space(dir)),
             _lock: lock_file,
             dir,
         };
@@ -193,7 +238,7 @@ impl DurableChannel {
         if self.min_free_disk_bytes == 0 {
             return Ok(());
         }
-        let available = fs4::available_space(&self.dir).map_err(|e| ChannelError::io(&self.dir, e))?;
+        let available = (self.free_space)(&self.dir).map_err(|e| ChannelError::io(&self.dir, e))?;
         if available < self.min_free_disk_bytes {
             return Err(ChannelError::DiskFloor { dir: self.dir.clone(), available, floor: self.min_free_disk_bytes });
         }
@@ -202,18 +247,56 @@ impl DurableChannel {
 
     fn roll(&self, w: &mut Writer) -> Result<(), ChannelError> {
         let id = w.segment + 1;
-        let (file, size) = create_segment(&self.dir, id, &w.positions)?;
+        let (file, size) = create_segment(&self.dir, id, &w.positions).inspect_err(|_| {
+            // E.g. ENOSPC half-way: leave no torn segment behind (open would
+            // write it again anyway); the active segment stays in use.
+            let _ = std::fs::remove_file(segment_path(&self.dir, id));
+        })?;
         if self.fsync {
             w.file.sync_data().map_err(|e| ChannelError::io(segment_path(&self.dir, w.segment), e))?;
         }
         w.file = Arc::new(file);
         w.segment = id;
         w.size = size;
+        w.holds_puts = false;
         *lock(&self.written) = (id, size);
         let mut index = lock(&self.index);
         index.segments.insert(id, w.next_seq - 1);
         index.active = id;
         Ok(())
+    }
+
+    /// Gives back the disk space of the active segment once every put in it
+    /// is acknowledged: rolls to a new segment (which opens with the
+    /// positions snapshot) and deletes the old one. Without this, a segment
+    /// rolls only when a put overflows it, so after a disk-full the
+    /// acknowledged active segment would hold its space for good and the
+    /// disk floor would never clear.
+    ///
+    /// Crash-safe at every step: the new segment is created and synced
+    /// (with its directory entry) before the old one is unlinked; the ACK
+    /// file already covers every put of the old one, so a restart between
+    /// the two steps deletes it then. A new segment torn by a crash is
+    /// written again at open (see [`DurableChannel::open`]).
+    ///
+    /// Returns whether it reclaimed anything. `min_bytes`: only when the
+    /// active segment is at least this large.
+    fn reclaim_active(&self, w: &mut Writer, min_bytes: u64) -> Result<bool, ChannelError> {
+        if !w.holds_puts || w.size < min_bytes {
+            return Ok(false);
+        }
+        {
+            let index = lock(&self.index);
+            let last = index.segments.get(&w.segment).copied().unwrap_or(u64::MAX);
+            if last > index.ledger.acked_upto() {
+                return Ok(false);
+            }
+        }
+        let (old, bytes) = (w.segment, w.size);
+        self.roll(w)?;
+        self.delete_acked_segments();
+        info!(dir = %self.dir.display(), segment = old, bytes, "reclaimed the acknowledged active segment");
+        Ok(true)
     }
 
     fn reader(&self, segment: u64) -> Result<Arc<File>, ChannelError> {
@@ -329,7 +412,14 @@ impl Channel for DurableChannel {
                 index = self.changed.wait_timeout(index, left).unwrap_or_else(|p| p.into_inner()).0;
             }
         }
-        self.check_disk()?;
+        if let Err(e) = self.check_disk() {
+            // Below the floor: the active segment may be holding space that
+            // is all acknowledged; give it back and look again.
+            if !matches!(e, ChannelError::DiskFloor { .. }) || !self.reclaim_active(&mut w, 0)? {
+                return Err(e);
+            }
+            self.check_disk()?;
+        }
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.buf);
         buf.clear();
@@ -348,6 +438,7 @@ impl Channel for DurableChannel {
         w.size += buf.len() as u64;
         w.next_seq += 1;
         w.buf = buf;
+        w.holds_puts = true;
         if let Some(p) = position {
             apply_position(&mut w.positions, p);
         }
@@ -412,6 +503,13 @@ impl Channel for DurableChannel {
         if let Some(upto) = moved {
             self.write_ack(upto)?;
             self.delete_acked_segments();
+            // Reclaim a large acknowledged active segment now, unless a put
+            // holds the writer (it then reclaims itself if the disk needs it).
+            if let Ok(mut w) = self.writer.try_lock() {
+                if let Err(e) = self.reclaim_active(&mut w, self.segment_bytes / RECLAIM_SHARE) {
+                    warn!(dir = %self.dir.display(), error = %e, "could not reclaim the acknowledged active segment; the next put below the disk floor tries again");
+                }
+            }
         }
         self.changed.notify_all();
         Ok(())
@@ -430,3 +528,7 @@ impl Channel for DurableChannel {
         lock(&self.index).ledger.stats()
     }
 }
+
+#[cfg(test)]
+#[path = "durable_reclaim_tests.rs"]
+mod reclaim_tests;

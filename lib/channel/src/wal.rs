@@ -26,6 +26,15 @@
 //! holding every live source position, so positions survive the deletion of
 //! the segments they were first written in.
 //!
+//! Reclaiming: once every put of the *active* segment is acknowledged, the
+//! channel rolls to a new segment and deletes the old one (on a commit when
+//! the segment holds at least a quarter of `segment_bytes`, and on any put
+//! refused by the disk floor), so a drained channel gives its disk back.
+//! The new segment is synced before the old one is unlinked; a newest
+//! segment torn before its Positions snapshot was complete (a crash while
+//! it was created) is written again at open from the positions read in the
+//! older segments, before anything is appended to it.
+//!
 //! `ACK` := seq:u64le  crc:u32le (of seq)  magic `ACK1`. It is rewritten in
 //! place after each commit; a torn write fails its CRC and reads as "nothing
 //! acknowledged beyond what the segments say", which can only resend.

@@ -22,6 +22,7 @@ mod dead_letter;
 mod done;
 pub mod fingerprint;
 mod lines;
+mod pause;
 mod position;
 mod quarantine;
 mod scan;
@@ -47,7 +48,7 @@ use self::position::FilePosition;
 use self::quarantine::{quarantine, Reason};
 use self::scan::{ReadyFile, Scanner};
 use crate::config::{Completion, DuplicatePolicy, InvalidUtf8, Validated};
-use crate::metrics::{label, pause_reason, Metrics};
+use crate::metrics::{label, Metrics};
 
 pub use self::quarantine::Reason as QuarantineReason;
 
@@ -407,28 +408,47 @@ impl SpoolSource {
 
     /// Puts until it succeeds or shutdown is requested: a full channel or a
     /// disk below its floor pauses the source (backpressure), never drops.
+    /// Each pause is logged and counted once, and ends with a log line; the
+    /// attempts in between are spaced out ([`pause::Pause`]), never spun.
     fn put_blocking(&self, events: &[&[u8]], position: Option<Position>) -> bool {
-        let mut logged = false;
+        let mut pause = pause::Pause::default();
         loop {
             match self.channel.put(events, position.clone(), Duration::from_millis(500)) {
                 Ok(()) => {
                     self.metrics.channel_events.set(self.channel.stats().events as i64);
+                    if let Some((reason, waited)) = pause.ended() {
+                        info!(reason, waited_ms = waited.as_millis() as u64, "source resumed");
+                    }
                     return true;
                 }
                 Err(e) => {
-                    self.metrics.source_paused.get_or_create(&label("reason", pause_reason(&e))).inc();
-                    if !logged {
-                        warn!(error = %e, "source paused");
-                        logged = true;
+                    let refusal = pause.refused(&e);
+                    if let Some(reason) = refusal.started {
+                        self.metrics.source_paused.get_or_create(&label("reason", reason)).inc();
+                        warn!(reason, error = %e, "source paused; retrying until the channel takes the batch");
                     }
-                    if !e.is_transient() {
-                        std::thread::sleep(Duration::from_millis(500));
-                    }
-                    if self.stopping() {
+                    if !self.sleep_unless_stopping(refusal.wait) {
                         return false;
                     }
                 }
             }
+        }
+    }
+
+    /// Sleeps `wait` in short steps; `false` as soon as shutdown is requested.
+    fn sleep_unless_stopping(&self, wait: Duration) -> bool {
+        let step = Duration::from_millis(50);
+        let mut left = wait;
+        loop {
+            if self.stopping() {
+                return false;
+            }
+            if left.is_zero() {
+                return true;
+            }
+            let now = left.min(step);
+            std::thread::sleep(now);
+            left -= now;
         }
     }
 
