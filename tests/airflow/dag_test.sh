@@ -1,35 +1,27 @@
 #!/usr/bin/env bash
-# Runs conf/airflow/clickstream_batch.py for one logical date with the real Airflow
-# (`airflow dags test`), against whatever batch-job binary and configuration the caller
-# gives. Called by jobs/batch-job/tests/airflow.rs, which prepares the data and the
-# database and checks the results.
+# Runs conf/airflow/clickstream_batch.py once with the real Airflow (`airflow dags test`, as a
+# manual run triggered at DATE: it reports the last day completed by then, or the `day`
+# parameter given with -c), against whatever batch-job binary and configuration the caller
+# gives. Called by jobs/batch-job/tests/airflow.rs, which prepares the data and the database
+# and checks the results. The real scheduler is tested by tests/e2e/tests/airflow.rs.
 #
-#   tests/airflow/dag_test.sh DATE        (env: CLICKSTREAM_BATCH_JOB_BIN, CLICKSTREAM_BATCH_JOB_CONFIG)
+#   tests/airflow/dag_test.sh DATE [dags test options, e.g. -c '{"day": "2026-11-20"}']
+#                                     (env: CLICKSTREAM_BATCH_JOB_BIN, CLICKSTREAM_BATCH_JOB_CONFIG)
 #
-# apache-airflow==3.3.2 is installed once into $CLICKSTREAM_CACHE_DIR/airflow-venv
-# (default ~/.cache/clickstream/airflow-venv; about a minute); later runs reuse it.
+# apache-airflow is installed once into $CLICKSTREAM_CACHE_DIR/airflow-venv by
+# tests/airflow/airflow.sh (default ~/.cache/clickstream/airflow-venv; about a minute).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-DATE=${1:?usage: dag_test.sh YYYY-MM-DD}
+DATE=${1:?usage: dag_test.sh YYYY-MM-DD [dags test options]}
+shift
 CACHE_DIR=${CLICKSTREAM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clickstream}
 VENV=$CACHE_DIR/airflow-venv
-AIRFLOW_VERSION=3.3.2
 say() { printf '[dag-test] %s\n' "$*" >&2; }
 
 : "${CLICKSTREAM_BATCH_JOB_BIN:?set CLICKSTREAM_BATCH_JOB_BIN to the batch-job binary}"
 : "${CLICKSTREAM_BATCH_JOB_CONFIG:?set CLICKSTREAM_BATCH_JOB_CONFIG to its configuration}"
 
-# One installer at a time (parallel test runs share the cache).
-mkdir -p "$CACHE_DIR"
-exec 8>"$CACHE_DIR/airflow-venv.lock"
-flock -w 900 8
-if ! "$VENV/bin/python" -c "import airflow, sys; sys.exit(airflow.__version__ != '$AIRFLOW_VERSION')" 2>/dev/null; then
-  say "installing apache-airflow==$AIRFLOW_VERSION into $VENV (one time, about a minute)"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "apache-airflow==$AIRFLOW_VERSION" >&2
-fi
-flock -u 8
+"$REPO/tests/airflow/airflow.sh" install
 
 # A private Airflow home: SQLite metadata, only our DAG folder, no examples.
 AIRFLOW_HOME=$(mktemp -d "${TMPDIR:-/tmp}/airflow-home.XXXXXX")
@@ -48,10 +40,24 @@ say "checking the DAG imports cleanly"
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder="$REPO/conf/airflow")
 assert not bag.import_errors, bag.import_errors
-dag = bag.get_dag("clickstream_batch")
+dag = bag.dags.get("clickstream_batch")
 assert dag is not None and dag.catchup, "clickstream_batch must exist and catch up (backfill)"
-assert [t.task_id for t in dag.topological_sort()] == ["wait_for_complete_partitions", "run_batch_job"]
+assert [t.task_id for t in dag.topological_sort()] == ["wait_for_complete_partitions", "run_batch_job", "reconcile_late_logs"]
 assert all(t.retries >= 1 for t in dag.tasks)
+# The scheduler's own view: a run is created for a day only once the day is over.
+from airflow.serialization.encoders import coerce_to_core_timetable
+from airflow.timetables.base import TimeRestriction
+import pendulum
+timetable = coerce_to_core_timetable(dag.timetable)
+assert type(timetable).__name__ == "CronDataIntervalTimetable", type(timetable)
+first = timetable.next_dagrun_info(
+    last_automated_data_interval=None,
+    restriction=TimeRestriction(earliest=pendulum.datetime(2026, 11, 20, tz="UTC"), latest=None, catchup=True),
+)
+assert first.data_interval.start == pendulum.datetime(2026, 11, 20, tz="UTC"), first
+assert first.run_after == pendulum.datetime(2026, 11, 21, tz="UTC"), first
+manual = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 21, 9, 30, tz="UTC"))
+assert manual.start == pendulum.datetime(2026, 11, 20, tz="UTC"), manual
 PY
-say "airflow dags test clickstream_batch $DATE"
-"$VENV/bin/airflow" dags test clickstream_batch "$DATE"
+say "airflow dags test clickstream_batch $DATE $*"
+"$VENV/bin/airflow" dags test clickstream_batch "$DATE" "$@"

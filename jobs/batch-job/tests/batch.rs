@@ -290,6 +290,7 @@ fn cli_help_validate_and_usage_errors() {
         &["run", "--help"],
         &["migrate", "--help"],
         &["check-complete", "--help"],
+        &["reconcile", "--help"],
         &["validate", "--help"],
     ] {
         let out = batch_job().args(cmd).output().unwrap();
@@ -321,4 +322,102 @@ fn migrate_is_idempotent() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
     let out = batch_job().args(["--mysql-url", &db.url, "migrate"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+}
+
+#[test]
+fn unreachable_services_fail_fast_with_their_own_exit_code() {
+    // A port nobody listens on: hdfs-native retries it without end, so only
+    // the job's own deadline (source.timeout_seconds) ends the wait.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("batch-job.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[source]\nurl = \"hdfs://127.0.0.1:{dead}/clickstream/master\"\ntimeout_seconds = 3\n\
+             [mysql]\nurl = \"mysql://u:p@127.0.0.1:{dead}/db\"\nconnect_timeout_seconds = 3\n[completeness]\ngrace_minutes = 0\n"
+        ),
+    )
+    .unwrap();
+    for args in [&["check-complete", "--date", "2026-11-20"][..], &["run", "--date", "2026-11-20"]] {
+        let t = std::time::Instant::now();
+        let out = batch_job().arg("--config").arg(&conf).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(75), "{args:?}: {stderr}");
+        assert!(t.elapsed() < Duration::from_secs(20), "{args:?} took {:?}", t.elapsed());
+        assert!(stderr.contains("HDFS at hdfs://127.0.0.1:") && stderr.contains("unreachable"), "{stderr}");
+    }
+
+    // MySQL down, the master copy fine: the run fails at the connection, exit 75.
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &sample_events(), 1);
+    let t = std::time::Instant::now();
+    let out = run(&["run", "--date", "2026-11-20"], &target.url(), &format!("mysql://u:p@127.0.0.1:{dead}/db"));
+    assert_eq!(out.status.code(), Some(75));
+    assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MySQL at mysql://u:***@127.0.0.1:") && stderr.contains("unreachable"), "{stderr}");
+}
+
+#[test]
+fn a_missing_master_copy_root_is_a_configuration_error() {
+    let db = TestDb::create();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("file://{}/wrong", dir.path().display());
+    for args in [&["check-complete", "--date", "2026-11-20"][..], &["run", "--date", "2026-11-20"]] {
+        let out = run(args, &missing, &db.url);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: not 3 (a sensor would wait for hours)");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("/wrong does not exist") && stderr.contains("source.url"), "{stderr}");
+    }
+    let hdfs = Target::hdfs(&format!("/clickstream_test/{}/missing", unique_name("root")));
+    let out = run(&["check-complete", "--date", "2026-11-20"], &hdfs.url(), &db.url);
+    assert_eq!(out.status.code(), Some(78), "on HDFS too");
+}
+
+#[test]
+fn reconcile_reports_again_exactly_the_days_whose_files_changed() {
+    let events = sample_events();
+    let (early, late): (Vec<_>, Vec<_>) =
+        events.iter().cloned().partition(|e| !(e.source_host == "web2" && partition(e).0 == d("2026-11-20")));
+    assert!(!late.is_empty());
+    let target = Target::hdfs(&format!("/clickstream_test/{}/master", unique_name("reconcile")));
+    target.write_master("fanout-a", &early, 2);
+    let db = TestDb::create();
+    let out = run(&["run", "--from", "2026-11-20", "--to", "2026-11-21", "--reason", "scheduled"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(db.rows(), expected(&early, false, 400));
+
+    // Nothing changed: nothing re-run.
+    let reconcile = || run(&["reconcile", "--through", "2026-11-22", "--days", "5", "--no-progress"], &target.url(), &db.url);
+    let out = reconcile();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("2026-11-20: unchanged") && stdout.contains("2026-11-22: never reported"), "{stdout}");
+    assert_eq!(db.runs().len(), 1);
+
+    // web2's logs of the 20th arrive late; a file still being written waits.
+    target.write_master("fanout-b", &late, 1);
+    let tmp = "date=2026-11-20/hour=23/fanout-b-1795219140000-99.avro.tmp";
+    target.put(tmp, b"Obj\x01half written".to_vec());
+    let out = reconcile();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2026-11-20: 1 file(s) still being written"));
+    assert_eq!(db.rows(), expected(&early, false, 400));
+    target.remove(tmp);
+
+    let out = reconcile();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("2026-11-20: changed, reported again") && stdout.contains("2026-11-21: unchanged"), "{stdout}");
+    assert_eq!(db.rows(), expected(&events, false, 400), "the late logs are counted, the other day untouched");
+    let runs = db.runs();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].reason, "scheduled");
+    assert!(runs[1].reason.starts_with(&format!("reconcile: the day's files changed since run {}", runs[0].run_id)), "{}", runs[1].reason);
+
+    // Reconciled once: a second reconcile finds nothing to do.
+    let out = reconcile();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2026-11-20: unchanged"));
+    assert_eq!(db.runs().len(), 2);
+    target.cleanup();
 }

@@ -378,7 +378,7 @@ impl TestDb {
     /// (outcome, files_read, files_in_progress, files_corrupt, events_read, events_unique, inputs, error) per run.
     pub fn runs(&self) -> Vec<Run> {
         diesel::sql_query(
-            "SELECT run_id, outcome, CAST(files_read AS SIGNED) AS files_read, CAST(files_in_progress AS SIGNED) AS files_in_progress, \
+            "SELECT run_id, outcome, reason, CAST(files_read AS SIGNED) AS files_read, CAST(files_in_progress AS SIGNED) AS files_in_progress, \
              CAST(files_corrupt AS SIGNED) AS files_corrupt, CAST(events_read AS SIGNED) AS events_read, \
              CAST(events_unique AS SIGNED) AS events_unique, inputs, error, finished_at IS NOT NULL AS finished \
              FROM batch_runs ORDER BY run_id",
@@ -394,6 +394,8 @@ pub struct Run {
     pub run_id: u64,
     #[diesel(sql_type = Text)]
     pub outcome: String,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
     #[diesel(sql_type = Bigint)]
     pub files_read: i64,
     #[diesel(sql_type = Bigint)]

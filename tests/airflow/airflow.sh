@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The real Airflow 3 for the tests: installed once into a cached venv, then run in a private
+# AIRFLOW_HOME (SQLite metadata, LocalExecutor, only conf/airflow as the DAG folder).
+#
+#   tests/airflow/airflow.sh install             install apache-airflow into the cache (once)
+#   tests/airflow/airflow.sh up HOME             db migrate, then start the scheduler, the
+#                                                DAG processor and the API server (which the
+#                                                task runner of Airflow 3 reports to) in HOME
+#   tests/airflow/airflow.sh cli HOME ARGS...    the airflow command line against HOME
+#   tests/airflow/airflow.sh down HOME           stop what `up` started
+#
+# The DAG reads its settings from the environment of `up` (CLICKSTREAM_BATCH_JOB_BIN,
+# CLICKSTREAM_BATCH_JOB_CONFIG, CLICKSTREAM_BATCH_START_DATE, ...). Logs: HOME/logs/*.log.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE_DIR=${CLICKSTREAM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clickstream}
+VENV=$CACHE_DIR/airflow-venv
+AIRFLOW_VERSION=3.3.2
+say() { printf '[airflow] %s\n' "$*" >&2; }
+
+install() {
+  # One installer at a time (parallel test runs share the cache).
+  mkdir -p "$CACHE_DIR"
+  exec 8>"$CACHE_DIR/airflow-venv.lock"
+  flock -w 900 8
+  if ! "$VENV/bin/python" -c "import airflow, sys; sys.exit(airflow.__version__ != '$AIRFLOW_VERSION')" 2>/dev/null; then
+    say "installing apache-airflow==$AIRFLOW_VERSION into $VENV (one time, about a minute)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "apache-airflow==$AIRFLOW_VERSION" >&2
+  fi
+  flock -u 8
+  exec 8>&-
+}
+
+# The settings of a private Airflow: read by every airflow process started with HOME.
+use_home() {
+  export AIRFLOW_HOME=$1
+  mkdir -p "$AIRFLOW_HOME/logs"
+  export AIRFLOW__CORE__DAGS_FOLDER=$REPO/conf/airflow
+  export AIRFLOW__CORE__LOAD_EXAMPLES=False
+  export AIRFLOW__CORE__UNIT_TEST_MODE=False
+  export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+  export AIRFLOW__CORE__PARALLELISM=4
+  export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+  export AIRFLOW__LOGGING__LOGGING_LEVEL=INFO
+  export AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=2
+  export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
+  # The API server the task runner reports to, on a port of this HOME's own.
+  [[ -s $AIRFLOW_HOME/api.port ]] || python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' >"$AIRFLOW_HOME/api.port"
+  local port; port=$(cat "$AIRFLOW_HOME/api.port")
+  export AIRFLOW__API__PORT=$port
+  export AIRFLOW__API__HOST=127.0.0.1
+  export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$port/execution/
+  [[ -s $AIRFLOW_HOME/jwt.secret ]] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$AIRFLOW_HOME/jwt.secret"
+  AIRFLOW__API_AUTH__JWT_SECRET=$(cat "$AIRFLOW_HOME/jwt.secret")
+  export AIRFLOW__API_AUTH__JWT_SECRET
+}
+
+up() {
+  install
+  use_home "$1"
+  say "airflow db migrate ($AIRFLOW_HOME)"
+  "$VENV/bin/airflow" db migrate >"$AIRFLOW_HOME/logs/migrate.log" 2>&1 || { tail -n 30 "$AIRFLOW_HOME/logs/migrate.log" >&2; exit 1; }
+  local part
+  for part in api-server dag-processor scheduler; do
+    (exec setsid "$VENV/bin/airflow" "$part" >"$AIRFLOW_HOME/logs/$part.log" 2>&1 </dev/null) &
+    echo $! >"$AIRFLOW_HOME/$part.pid"
+  done
+  local deadline=$((SECONDS + 180)) port; port=$(cat "$AIRFLOW_HOME/api.port")
+  until curl -fsS "http://127.0.0.1:$port/api/v2/monitor/health" >/dev/null 2>&1; do
+    for part in api-server dag-processor scheduler; do
+      kill -0 "$(cat "$AIRFLOW_HOME/$part.pid")" 2>/dev/null || { tail -n 30 "$AIRFLOW_HOME/logs/$part.log" >&2; say "$part exited"; exit 1; }
+    done
+    ((SECONDS < deadline)) || { tail -n 30 "$AIRFLOW_HOME/logs/api-server.log" >&2; say "API server not up after 180 s"; exit 1; }
+    sleep 1
+  done
+  say "scheduler, DAG processor and API server (port $port) up in $AIRFLOW_HOME"
+}
+
+down() {
+  local part pid
+  for part in scheduler dag-processor api-server; do
+    [[ -s $1/$part.pid ]] || continue
+    pid=$(cat "$1/$part.pid")
+    # Each runs in its own session: end the whole group (gunicorn/uvicorn workers, task runners).
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$1/$part.pid"
+  done
+}
+
+case ${1:-} in
+  install) install ;;
+  up) up "${2:?usage: airflow.sh up HOME}" ;;
+  cli) use_home "${2:?usage: airflow.sh cli HOME ARGS...}"; shift 2; exec "$VENV/bin/airflow" "$@" ;;
+  down) down "${2:?usage: airflow.sh down HOME}" ;;
+  *) echo "usage: tests/airflow/airflow.sh install | up HOME | cli HOME ARGS... | down HOME" >&2; exit 2 ;;
+esac
