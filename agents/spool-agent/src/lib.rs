@@ -8,6 +8,7 @@
 //! ```
 //!
 //! - [`config`]: the TOML file, validated once;
+//! - [`preflight`]: what `validate` checks on the machine (directories);
 //! - [`source`]: the spooling-directory source;
 //! - [`sink`]: the Avro forwarder with failover / load balancing;
 //! - [`metrics`]: the Prometheus metrics;
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod preflight;
 pub mod run;
 pub mod sink;
 pub mod source;

@@ -24,10 +24,16 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Check a configuration file and exit: 0 when valid, 78 with the offending key otherwise.
+    /// Check a configuration file and the directories it names, and exit: 0
+    /// when valid, 78 with the offending key (and path) otherwise.
     Validate {
         /// Configuration file.
         config: PathBuf,
+        /// Check the file's values only, not the directories (for a
+        /// configuration checked away from the machine it is for, e.g. a
+        /// container's configuration on the build host).
+        #[arg(long)]
+        config_only: bool,
     },
 }
 
@@ -41,8 +47,15 @@ fn load(path: &std::path::Path) -> Result<spool_agent::config::Validated, String
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config } => match load(&config) {
+        Command::Validate { config, config_only } => match load(&config) {
             Ok(v) => {
+                let problems = if config_only { Vec::new() } else { spool_agent::preflight::check_paths(&v) };
+                if !problems.is_empty() {
+                    for problem in problems {
+                        eprintln!("invalid configuration: {}: {problem}", config.display());
+                    }
+                    return ExitCode::from(EX_CONFIG);
+                }
                 println!("{}: valid (host {}, {} spool dir(s), {} receiver(s))", config.display(), v.config.agent.host, v.config.source.spool_dirs.len(), v.config.sink.receivers.len());
                 ExitCode::SUCCESS
             }

@@ -14,7 +14,9 @@ type Labels = Vec<(&'static str, String)>;
 /// Every metric of the spool agent.
 #[derive(Clone, Default)]
 pub struct Metrics {
-    /// Files found ready in a spool directory.
+    /// Times a file was found ready (quiet) in a spool directory and picked
+    /// up; a file that changes before it is read is counted again when it is
+    /// quiet again.
     pub files_seen: Counter,
     /// Files fully delivered into the channel and completed.
     pub files_completed: Counter,
@@ -22,8 +24,12 @@ pub struct Metrics {
     pub files_duplicate: Counter,
     /// Files moved to quarantine, by reason.
     pub files_quarantined: Family<Labels, Counter>,
-    /// Lines turned into events.
+    /// Lines turned into events and put into the channel (durable there):
+    /// counted when the put returns, not when the line is parsed.
     pub lines_accepted: Counter,
+    /// Symbolic links and sub-directories of spool directories skipped, by
+    /// `kind`; each counted once while it stays (as it is logged).
+    pub files_skipped: Family<Labels, Counter>,
     /// Lines rejected into dead-letter files, by reason.
     pub lines_rejected: Family<Labels, Counter>,
     /// Bytes read from spooled files.
@@ -52,11 +58,12 @@ impl Metrics {
     /// Registers every metric in a new registry.
     pub fn register(&self) -> Arc<Mutex<Registry>> {
         let mut r = Registry::with_prefix("spool_agent");
-        r.register("files_seen", "Files found ready in a spool directory", self.files_seen.clone());
+        r.register("files_seen", "Times a file was found ready in a spool directory and picked up", self.files_seen.clone());
         r.register("files_completed", "Files fully delivered into the channel and completed", self.files_completed.clone());
         r.register("files_duplicate", "Files skipped because their content was delivered before", self.files_duplicate.clone());
         r.register("files_quarantined", "Files moved to quarantine, by reason", self.files_quarantined.clone());
-        r.register("lines_accepted", "Lines turned into events", self.lines_accepted.clone());
+        r.register("lines_accepted", "Lines turned into events and put into the channel", self.lines_accepted.clone());
+        r.register("files_skipped", "Symbolic links and sub-directories of spool directories skipped, by kind; once each", self.files_skipped.clone());
         r.register("lines_rejected", "Lines rejected into dead-letter files, by reason", self.lines_rejected.clone());
         r.register("bytes_read", "Bytes read from spooled files", self.bytes_read.clone());
         r.register("source_paused", "Pauses of the source (the channel refused its puts), by reason; one per pause, not per attempt", self.source_paused.clone());
@@ -71,6 +78,9 @@ impl Metrics {
         // `increase()` and alerts then see the first event instead of a new series.
         for reason in crate::source::QuarantineReason::ALL {
             let _ = self.files_quarantined.get_or_create(&label("reason", reason.as_str()));
+        }
+        for kind in crate::source::Skipped::ALL {
+            let _ = self.files_skipped.get_or_create(&label("kind", kind.as_str()));
         }
         for reason in clickstream_logparse::RejectReason::ALL {
             let _ = self.lines_rejected.get_or_create(&label("reason", reason.as_str()));

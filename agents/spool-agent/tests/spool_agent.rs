@@ -374,10 +374,7 @@ fn validate_names_the_bad_key_and_help_works() {
     let receiver = TestReceiver::start();
     let good = config_text(&dirs, HOST, &[receiver.addr], free_port(), "");
     let path = dirs.root.path().join("c.toml");
-    let run = |text: &str| {
-        std::fs::write(&path, text).unwrap();
-        std::process::Command::new(env!("CARGO_BIN_EXE_spool-agent")).arg("validate").arg(&path).output().unwrap()
-    };
+    let run = |text: &str| run_validate(&path, text, &[]);
     let ok = run(&good);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let bad = run(&with_setting(&good, "source", "batch_size", "0"));
@@ -388,6 +385,129 @@ fn validate_names_the_bad_key_and_help_works() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("reciever"));
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_spool-agent")).arg("--help").output().unwrap();
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("validate"));
+}
+
+/// `validate` checks the directories too: each problem names the key, the
+/// path and what is wrong; `--config-only` checks the values alone.
+#[test]
+fn validate_reports_missing_unreadable_and_unwritable_directories() {
+    let dirs = AgentDirs::new();
+    let receiver = TestReceiver::start();
+    let good = config_text(&dirs, HOST, &[receiver.addr], free_port(), "");
+    let path = dirs.root.path().join("c.toml");
+    let validate = |text: &str, extra: &[&str]| {
+        let out = run_validate(&path, text, extra);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(validate(&good, &[]).0, Some(0));
+    assert!(!dirs.state.exists(), "validate creates nothing");
+    let quoted = |p: &std::path::Path| format!("\"{}\"", p.display());
+
+    let missing = dirs.root.path().join("no-such-spool");
+    let cfg = with_setting(&good, "source", "spool_dirs", &format!("[{}]", quoted(&missing)));
+    let (code, err) = validate(&cfg, &[]);
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("source.spool_dirs[0]") && err.contains("no-such-spool") && err.contains("does not exist"), "{err}");
+    assert_eq!(validate(&cfg, &["--config-only"]).0, Some(0), "--config-only does not look at the machine");
+
+    let a_file = dirs.root.path().join("a-file");
+    std::fs::write(&a_file, "x").unwrap();
+    let cfg = with_setting(&good, "source", "spool_dirs", &format!("[{}]", quoted(&a_file)));
+    let (code, err) = validate(&cfg, &[]);
+    assert!(code == Some(78) && err.contains("source.spool_dirs[0]") && err.contains("is not a directory"), "{err}");
+
+    let cfg = with_setting(&good, "agent", "state_dir", &quoted(&a_file.join("state")));
+    let (code, err) = validate(&cfg, &[]);
+    assert!(code == Some(78) && err.contains("agent.state_dir") && err.contains("cannot be created"), "{err}");
+    assert!(err.contains("channel.dir") && err.contains("source.quarantine_dir") && err.contains("source.dead_letter_dir"), "every directory under it is named: {err}");
+
+    // A read-only file system: not writable even for root.
+    let ro = dirs.root.path().join("read-only");
+    std::fs::create_dir_all(&ro).unwrap();
+    match std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"]).arg(&ro).output() {
+        Ok(out) if out.status.success() => {
+            let cfg = with_setting(&good, "agent", "state_dir", &quoted(&ro));
+            let (code, err) = validate(&cfg, &[]);
+            let _ = std::process::Command::new("umount").arg(&ro).status();
+            assert!(code == Some(78) && err.contains("agent.state_dir") && err.contains("cannot be written") && err.contains("Read-only"), "{err}");
+        }
+        other => println!("SKIPPED the read-only state_dir case: cannot mount a tmpfs here ({other:?})"),
+    }
+
+    // A spool directory the agent's user cannot list (root would read anything: run as nobody).
+    let closed = dirs.root.path().join("closed");
+    std::fs::create_dir_all(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(dirs.root.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = with_setting(&good, "source", "spool_dirs", &format!("[{}]", quoted(&closed)));
+    let cfg = with_setting(&cfg, "agent", "state_dir", "\"/tmp\"");
+    std::fs::write(&path, &cfg).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let as_nobody = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_spool-agent"), "validate"])
+        .arg(&path)
+        .output();
+    match as_nobody {
+        Ok(out) if out.status.code() != Some(127) && !String::from_utf8_lossy(&out.stderr).contains("setpriv:") => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(78), "{err}");
+            assert!(err.contains("source.spool_dirs[0]") && err.contains("cannot be"), "{err}");
+        }
+        other => println!("SKIPPED the unreadable spool directory case: cannot run as another user here ({other:?})"),
+    }
+}
+
+/// Symbolic links and sub-directories in a spool directory are not read;
+/// each is logged and counted once, not at every rescan.
+#[test]
+fn symlinks_and_subdirectories_are_logged_once_each() {
+    let dirs = AgentDirs::new();
+    let receiver = TestReceiver::start();
+    let agent = start(&dirs, &receiver, "");
+    let content = sample();
+    let outside = dirs.root.path().join("outside.log");
+    std::fs::write(&outside, &content).unwrap();
+    std::os::unix::fs::symlink(&outside, dirs.spool.join("link.log")).unwrap();
+    std::fs::create_dir(dirs.spool.join("sub")).unwrap();
+    std::fs::write(dirs.spool.join("sub/inner.log"), &content).unwrap();
+    dirs.drop_file("real.log", &content);
+    wait_until(Duration::from_secs(30), "real.log completed", || completed(&dirs, "real.log"));
+    // Several rescans (at most 500 ms apart in this configuration).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(agent.metric("spool_agent_files_skipped_total", "kind=\"symlink\""), 1.0);
+    assert_eq!(agent.metric("spool_agent_files_skipped_total", "kind=\"directory\""), 1.0);
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    assert_eq!(log.matches("symbolic link in a spool directory skipped").count(), 1, "{log}");
+    assert_eq!(log.matches("sub-directory of a spool directory skipped").count(), 1);
+    assert!(dirs.spool.join("link.log").symlink_metadata().unwrap().file_type().is_symlink(), "the link is left alone");
+    assert!(dirs.spool.join("sub/inner.log").exists());
+    let want = expected(HOST, &content, &content, MAX_LINE).ids.len();
+    wait_until(Duration::from_secs(30), "real.log delivered", || receiver.count() >= want);
+    assert_eq!(receiver.count(), want, "only real.log was read");
+    assert_eq!(agent.metric("spool_agent_lines_accepted_total", ""), want as f64);
+    assert_eq!(agent.terminate(), Some(0));
+}
+
+/// `lines_accepted` counts lines that reached the channel: while the channel
+/// is full, lines read into the batch that waits are not counted yet.
+#[test]
+fn lines_accepted_counts_what_reached_the_channel() {
+    let dirs = AgentDirs::new();
+    let mut receiver = TestReceiver::start();
+    receiver.stop();
+    let cfg = config_text(&dirs, HOST, &[receiver.addr], free_port(), "");
+    let cfg = with_setting(&cfg, "channel", "max_events", "1000");
+    let agent = Agent::start(&dirs, &cfg);
+    let content = generated_lines(0, 5000);
+    dirs.drop_file("big.log", &content);
+    wait_until(Duration::from_secs(30), "channel full", || agent.metric("spool_agent_source_paused_total", "reason=\"channel_full\"") >= 1.0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(agent.metric("spool_agent_channel_events", ""), 1000.0);
+    assert_eq!(agent.metric("spool_agent_lines_accepted_total", ""), 1000.0, "the batch of 500 waiting for room is not counted");
+    receiver.restart();
+    wait_until(Duration::from_secs(60), "delivered", || receiver.ids().len() >= 5000);
+    wait_until(Duration::from_secs(10), "counted", || agent.metric("spool_agent_lines_accepted_total", "") == 5000.0);
+    assert_eq!(agent.terminate(), Some(0));
 }
 
 #[test]

@@ -51,6 +51,7 @@ use crate::config::{Completion, DuplicatePolicy, InvalidUtf8, Validated};
 use crate::metrics::{label, Metrics};
 
 pub use self::quarantine::Reason as QuarantineReason;
+pub use self::scan::Skipped;
 
 /// The source; run it on its own thread with [`SpoolSource::run`].
 pub struct SpoolSource {
@@ -179,7 +180,15 @@ impl SpoolSource {
         let poll = (s.quiet_period / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
         info!(dirs = ?s.spool_dirs, "spool source started");
         while !self.stopping() {
-            for file in scanner.ready_files() {
+            let ready = scanner.ready_files();
+            for (path, why) in scanner.newly_skipped() {
+                self.metrics.files_skipped.get_or_create(&label("kind", why.as_str())).inc();
+                match why {
+                    scan::Skipped::Symlink => warn!(path = %path.display(), "symbolic link in a spool directory skipped: links are not followed; drop (rename in) the file itself"),
+                    scan::Skipped::Directory => warn!(path = %path.display(), "sub-directory of a spool directory skipped (source.recursive = false)"),
+                }
+            }
+            for file in ready {
                 if self.stopping() {
                     break;
                 }
@@ -328,7 +337,6 @@ impl SpoolSource {
                             encoded.clear();
                             clickstream_avro_ipc::flume::encode_event(&headers, &datum, &mut encoded);
                             batch.push(encoded);
-                            self.metrics.lines_accepted.inc();
                         }
                         Err(rej) => {
                             rejected += 1;
@@ -401,6 +409,7 @@ impl SpoolSource {
         let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
         let ok = self.put_blocking(&refs, Some(FilePosition { offset, complete }.to_position(fp)));
         if ok {
+            self.metrics.lines_accepted.inc_by(batch.len() as u64);
             pool.append(batch);
         }
         ok

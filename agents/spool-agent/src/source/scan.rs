@@ -5,7 +5,7 @@
 //! rescan is what guarantees nothing is missed (events can be dropped, and
 //! a spool directory can be removed and re-created under the watcher).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -26,6 +26,29 @@ pub struct ReadyFile {
     pub size: u64,
     /// Modification time when it became quiet.
     pub mtime: SystemTime,
+}
+
+/// An entry of a spool directory that is not read, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// A symbolic link: links are not followed (the target may change or
+    /// vanish under the agent, and its completion would rename the link).
+    Symlink,
+    /// A sub-directory while `source.recursive` is off.
+    Directory,
+}
+
+impl Skipped {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skipped::Symlink => "symlink",
+            Skipped::Directory => "directory",
+        }
+    }
+
+    /// Every value, for metrics registered at 0.
+    pub const ALL: [Skipped; 2] = [Skipped::Symlink, Skipped::Directory];
 }
 
 struct Observation {
@@ -49,6 +72,10 @@ pub struct Scanner {
     /// Spool dir -> inode it was watched with (re-watched when re-created).
     watched: HashMap<PathBuf, u64>,
     missing: HashMap<PathBuf, bool>,
+    /// Skipped entries already reported (each is reported once while it stays).
+    reported: HashSet<PathBuf>,
+    /// Skipped entries not reported yet.
+    newly_skipped: Vec<(PathBuf, Skipped)>,
 }
 
 /// Wakes the source when a spool directory changes.
@@ -88,6 +115,8 @@ impl Scanner {
             watcher,
             watched: HashMap::new(),
             missing: HashMap::new(),
+            reported: HashSet::new(),
+            newly_skipped: Vec::new(),
         };
         (scanner, rx)
     }
@@ -111,15 +140,27 @@ impl Scanner {
         !name.starts_with('.') && self.include.is_match(name) && !self.ignore.is_match(name)
     }
 
-    fn list(&self, dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) {
+    fn list(&self, dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>, skipped: &mut Vec<(PathBuf, Skipped)>) {
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(meta) = entry.metadata() else { continue }; // vanished meanwhile
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue; // hidden: never read, never reported
+            }
             if meta.is_dir() {
-                if self.recursive && !name.starts_with('.') && !self.skip_dirs.iter().any(|s| s == &path) {
-                    self.list(&path, out);
+                if self.skip_dirs.iter().any(|s| s == &path) {
+                    continue; // the agent's own directories
+                }
+                if self.recursive {
+                    self.list(&path, out, skipped);
+                } else {
+                    skipped.push((path, Skipped::Directory));
+                }
+            } else if meta.file_type().is_symlink() {
+                if self.wanted(&name) {
+                    skipped.push((path, Skipped::Symlink));
                 }
             } else if meta.is_file() && self.wanted(&name) {
                 out.push((path, meta));
@@ -127,10 +168,18 @@ impl Scanner {
         }
     }
 
+    /// Entries skipped by the scans so far and not reported before: each
+    /// symlink or sub-directory is reported once while it stays (again if it
+    /// is removed and comes back).
+    pub fn newly_skipped(&mut self) -> Vec<(PathBuf, Skipped)> {
+        std::mem::take(&mut self.newly_skipped)
+    }
+
     /// Files that are quiet now, in consume order.
     pub fn ready_files(&mut self) -> Vec<ReadyFile> {
         let now = Instant::now();
         let mut found = Vec::new();
+        let mut skipped = Vec::new();
         for dir in self.dirs.clone() {
             match std::fs::metadata(&dir) {
                 Ok(meta) if meta.is_dir() => {
@@ -138,7 +187,7 @@ impl Scanner {
                         info!(dir = %dir.display(), "spool directory is back");
                     }
                     self.ensure_watched(&dir, meta.ino());
-                    self.list(&dir, &mut found);
+                    self.list(&dir, &mut found, &mut skipped);
                 }
                 _ => {
                     if self.missing.insert(dir.clone(), true).is_none() {
@@ -146,6 +195,13 @@ impl Scanner {
                     }
                     self.watched.remove(&dir);
                 }
+            }
+        }
+        let present: HashSet<&PathBuf> = skipped.iter().map(|(p, _)| p).collect();
+        self.reported.retain(|p| present.contains(p));
+        for (path, why) in skipped {
+            if self.reported.insert(path.clone()) {
+                self.newly_skipped.push((path, why));
             }
         }
         let mut ready = Vec::new();
@@ -219,5 +275,42 @@ mod tests {
         std::fs::write(dir.path().join("a.log"), "xy").unwrap();
         let names: Vec<_> = s.ready_files().into_iter().map(|r| r.path).collect();
         assert_eq!(names, vec![dir.path().join("b.log")]);
+    }
+
+    #[test]
+    fn symlinks_and_subdirectories_are_skipped_and_reported_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("quarantine");
+        let (mut s, _rx) = Scanner::new(vec![dir.path().to_path_buf()], false, set(&["*"]), set(&["*.tmp"]), Duration::ZERO, ConsumeOrder::Oldest, vec![own.clone()]);
+        std::fs::write(dir.path().join("real.log"), "x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.log"), dir.path().join("link.log")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("dangling.log")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.log"), dir.path().join("ignored.tmp")).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/inner.log"), "x").unwrap();
+        std::fs::create_dir(&own).unwrap();
+        std::fs::create_dir(dir.path().join(".hidden")).unwrap();
+        let ready: Vec<_> = s.ready_files().into_iter().map(|r| r.path).collect();
+        assert_eq!(ready, vec![dir.path().join("real.log")], "links and sub-directories are not read");
+        let mut first = s.newly_skipped();
+        first.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            first,
+            vec![
+                (dir.path().join("dangling.log"), Skipped::Symlink),
+                (dir.path().join("link.log"), Skipped::Symlink),
+                (dir.path().join("sub"), Skipped::Directory),
+            ],
+            "ignored names, hidden entries and the agent's own directories are not reported"
+        );
+        for _ in 0..3 {
+            s.ready_files();
+            assert!(s.newly_skipped().is_empty(), "reported once, not per scan");
+        }
+        std::fs::remove_file(dir.path().join("link.log")).unwrap();
+        s.ready_files();
+        std::os::unix::fs::symlink(dir.path().join("real.log"), dir.path().join("link.log")).unwrap();
+        s.ready_files();
+        assert_eq!(s.newly_skipped(), vec![(dir.path().join("link.log"), Skipped::Symlink)], "a link that comes back is reported again");
     }
 }

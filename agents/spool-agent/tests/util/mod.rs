@@ -235,6 +235,12 @@ pub fn with_setting(config: &str, table: &str, key: &str, value: &str) -> String
     out
 }
 
+/// Writes `config` to `path` and runs `spool-agent validate [extra…] path`.
+pub fn run_validate(path: &Path, config: &str, extra: &[&str]) -> std::process::Output {
+    std::fs::write(path, config).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_spool-agent")).arg("validate").args(extra).arg(path).output().unwrap()
+}
+
 /// The real `spool-agent` binary.
 pub struct Agent;
 
