@@ -322,6 +322,17 @@ fn migrate_is_idempotent() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
     let out = batch_job().args(["--mysql-url", &db.url, "migrate"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+
+    // Runs starting together on a new database (Airflow's catch-up) all succeed:
+    // one migrates, the others wait for it.
+    let fresh = TestDb::create();
+    let children: Vec<_> = (0..4)
+        .map(|_| batch_job().args(["--mysql-url", &fresh.url, "migrate"]).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[test]

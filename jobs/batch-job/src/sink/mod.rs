@@ -150,6 +150,12 @@ pub struct ReportedDay {
 }
 
 #[derive(QueryableByName)]
+struct LockResult {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    id: Option<i64>,
+}
+
+#[derive(QueryableByName)]
 struct LastId {
     #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::Bigint>)]
     id: u64,
@@ -209,12 +215,25 @@ impl Sink {
     }
 
     /// Applies pending migrations; returns the versions applied now.
+    ///
+    /// Runs that start together on a new database (Airflow's catch-up starts
+    /// several days at once) would each try to create the tables, and all
+    /// but one would fail; a MySQL named lock per database lets one migrate
+    /// while the others wait, then find nothing to do.
     pub fn migrate(&mut self) -> Result<Vec<String>, BatchError> {
-        let applied = self
-            .conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| BatchError::mysql(format!("migrating {}", self.url_for_messages), e))?;
-        Ok(applied.into_iter().map(|v| v.to_string()).collect())
+        let context = || format!("migrating {}", self.url_for_messages);
+        let lock = "CONCAT('clickstream_batch_migrate:', DATABASE())";
+        let got = diesel::sql_query(format!("SELECT GET_LOCK({lock}, 120) AS id"))
+            .get_result::<LockResult>(&mut self.conn)
+            .map_err(|e| BatchError::mysql(context(), e))?;
+        if got.id != Some(1) {
+            return Err(BatchError::mysql(context(), "another batch-job held the migration lock for 120 s"));
+        }
+        let applied = self.conn.run_pending_migrations(MIGRATIONS).map(|v| v.into_iter().map(|v| v.to_string()).collect());
+        let released = diesel::sql_query(format!("SELECT RELEASE_LOCK({lock}) AS id")).get_result::<LockResult>(&mut self.conn);
+        let applied = applied.map_err(|e| BatchError::mysql(context(), e))?;
+        released.map_err(|e| BatchError::mysql(context(), e))?;
+        Ok(applied)
     }
 
     /// Inserts the run's audit row; returns its id.
