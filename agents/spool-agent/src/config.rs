@@ -70,7 +70,8 @@ pub enum ConsumeOrder {
     Youngest,
 }
 
-/// A file whose content was already delivered, dropped again.
+/// A file that is a copy of a delivered version of its log stream (the
+/// same content under any name, compressed or not, or a shorter copy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicatePolicy {

@@ -20,7 +20,8 @@ pub struct Metrics {
     pub files_seen: Counter,
     /// Files fully delivered into the channel and completed.
     pub files_completed: Counter,
-    /// Files skipped because their content was delivered before.
+    /// Files that were copies of a delivered version of their log stream
+    /// (skipped, or delivered again with the same ids, per `source.duplicates`).
     pub files_duplicate: Counter,
     /// Files moved to quarantine, by reason.
     pub files_quarantined: Family<Labels, Counter>,
@@ -32,7 +33,8 @@ pub struct Metrics {
     pub files_skipped: Family<Labels, Counter>,
     /// Lines rejected into dead-letter files, by reason.
     pub lines_rejected: Family<Labels, Counter>,
-    /// Bytes read from spooled files.
+    /// Bytes of log streams read and delivered (decompressed), not counting
+    /// a delivered prefix that was only checked.
     pub bytes_read: Counter,
     /// Pauses of the source, by reason (`channel_full`, `disk_floor`,
     /// `channel_error`): one per pause, however many attempts it took (a
@@ -60,12 +62,12 @@ impl Metrics {
         let mut r = Registry::with_prefix("spool_agent");
         r.register("files_seen", "Times a file was found ready in a spool directory and picked up", self.files_seen.clone());
         r.register("files_completed", "Files fully delivered into the channel and completed", self.files_completed.clone());
-        r.register("files_duplicate", "Files skipped because their content was delivered before", self.files_duplicate.clone());
+        r.register("files_duplicate", "Files that were copies of a delivered version of their log stream", self.files_duplicate.clone());
         r.register("files_quarantined", "Files moved to quarantine, by reason", self.files_quarantined.clone());
         r.register("lines_accepted", "Lines turned into events and put into the channel", self.lines_accepted.clone());
         r.register("files_skipped", "Symbolic links and sub-directories of spool directories skipped, by kind; once each", self.files_skipped.clone());
         r.register("lines_rejected", "Lines rejected into dead-letter files, by reason", self.lines_rejected.clone());
-        r.register("bytes_read", "Bytes read from spooled files", self.bytes_read.clone());
+        r.register("bytes_read", "Bytes of log streams read and delivered (decompressed)", self.bytes_read.clone());
         r.register("source_paused", "Pauses of the source (the channel refused its puts), by reason; one per pause, not per attempt", self.source_paused.clone());
         r.register("channel_events", "Events in the channel not yet acknowledged by a receiver", self.channel_events.clone());
         r.register("channel_bytes", "Bytes in the channel not yet acknowledged by a receiver", self.channel_bytes.clone());

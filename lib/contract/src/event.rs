@@ -44,12 +44,14 @@ pub struct ClickEvent<'a> {
     pub raw_line: Cow<'a, str>,
 }
 
-/// Where a line was read: file, content fingerprint and byte offset.
+/// Where a line was read: file, stream fingerprint and byte offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestMeta<'a> {
     /// Path of the spooled file.
     pub source_file: Cow<'a, str>,
-    /// Content fingerprint of the file (hex).
+    /// Fingerprint of the log stream the line belongs to (hex): XXH3-128 of
+    /// the stream's first line, shared by every copy of the log (see
+    /// [`crate::event_id`]). The Avro field keeps its name `file_fingerprint`.
     pub file_fingerprint: Cow<'a, str>,
     /// Offset of the line's first byte.
     pub byte_offset: i64,

@@ -72,9 +72,10 @@ pub struct LineOrigin<'a> {
     pub source_host: &'a str,
     /// Path of the file as first seen.
     pub source_file: &'a str,
-    /// Content fingerprint of the file.
+    /// Fingerprint of the log stream (its first line; see
+    /// `clickstream_contract::event_id`), part of the event id.
     pub file_fingerprint: &'a str,
-    /// Offset of the line's first byte.
+    /// Offset of the line's first byte in the (decompressed) stream.
     pub byte_offset: u64,
 }
 
@@ -223,7 +224,7 @@ impl Parser {
 impl<'a> ParsedLine<'a> {
     /// The event for this line: fields plus id and ingest metadata.
     pub fn into_event(self, raw_line: &'a str, origin: &LineOrigin<'a>) -> ClickEvent<'a> {
-        let id = EventId::derive(origin.source_host, origin.file_fingerprint, origin.byte_offset);
+        let id = EventId::of_line(origin.source_host, origin.file_fingerprint, origin.byte_offset, raw_line.as_bytes());
         let id_hex = id.to_hex();
         ClickEvent {
             event_id: Cow::Owned(String::from_utf8_lossy(&id_hex).into_owned()),

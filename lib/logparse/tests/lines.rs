@@ -144,8 +144,13 @@ fn event_ids_are_deterministic_and_events_carry_origin() {
     let a = parser.parse_event(line, &origin).unwrap();
     let b = parser.parse_event(line, &origin).unwrap();
     assert_eq!(a, b);
-    assert_eq!(a.event_id, clickstream_contract::EventId::derive("web1", "fp", 99).to_string());
+    // The id of this line at this offset of this host's stream (the line without its terminator).
+    assert_eq!(a.event_id, clickstream_contract::EventId::of_line("web1", "fp", 99, line).to_string());
+    let crlf = [&line[..], b"\r\n"].concat();
+    assert_eq!(parser.parse_event(&crlf, &origin).unwrap().event_id, a.event_id, "the terminator is not part of the line");
     assert_eq!((a.ingest.byte_offset, a.raw_line.as_bytes()), (99, &line[..]));
     let other = parser.parse_event(line, &LineOrigin { byte_offset: 100, ..origin }).unwrap();
     assert_ne!(a.event_id, other.event_id);
+    let other_line = br#"1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET /b HTTP/1.1" 200 1 "-" "ua""#;
+    assert_ne!(parser.parse_event(other_line, &origin).unwrap().event_id, a.event_id, "another line at the same place of the same stream");
 }

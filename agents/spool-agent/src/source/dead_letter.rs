@@ -1,5 +1,7 @@
 //! Rejected lines, kept aside with their reason: one JSON-lines file per
-//! input file, `<dead_letter_dir>/<file name>.<fingerprint>.rejected.jsonl`.
+//! input file, `<dead_letter_dir>/<file name>.<stream>.rejected.jsonl` (the
+//! first 16 hex digits of the log stream's fingerprint); offsets are in the
+//! decompressed stream.
 //!
 //! Each line: `{"offset":…,"reason":"bad_status","message":"…","line":"…"}`;
 //! a line that is not UTF-8 is written as `"line_base64"` instead, so nothing

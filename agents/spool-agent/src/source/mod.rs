@@ -1,34 +1,46 @@
 //! The spooling-directory source: finds ready files, reads them line by line,
 //! validates every line, and puts events into the channel in batches, each
-//! together with the file's position, so progress survives any crash.
+//! together with the stream's position, so progress survives any crash.
 //!
-//! One file's life: ready (quiet) → fingerprinted → skipped if its content
-//! was delivered before → read from its saved position → every line either
-//! an event or a dead letter → verified unchanged → completed (renamed,
-//! deleted or moved) and recorded in the done ledger. A file that cannot be
-//! read whole goes to quarantine with a reason; the source goes on.
+//! Identity: a file is a copy of (part of) a log *stream*, named by the
+//! fingerprint of its first line ([`stream`]); every line's id is derived
+//! from the host, the stream, the line's offset in the decompressed stream
+//! and the line itself (`clickstream_contract::event_id`). So a shorter,
+//! grown, repaired, compressed or renamed copy gives its lines the ids they
+//! had, and what was delivered of a stream is recognised ([`streams`]).
+//!
+//! One file's life: ready (quiet) → its size and first line read → compared
+//! with what was delivered of its stream (a copy of a delivered version is
+//! a duplicate; a copy that extends the delivered prefix, checked against
+//! its hash, is read from there) → read up to the size it had when picked
+//! up → every line either an event or a dead letter → completed (renamed,
+//! deleted or moved) and recorded in the stream ledger. A file that grew
+//! while it was read is left in place (its extension is read once it is
+//! quiet again); a file that cannot be read whole goes to quarantine with a
+//! reason, what it delivered recorded; the source goes on.
 //!
 //! Order of effects at the end of a file, and why it is crash-safe:
-//! 1. the last batch is put with position `{offset: EOF, complete: true}`;
+//! 1. the last batch is put with the position `{at, complete: whole file}`;
 //! 2. the file is renamed/deleted/moved;
-//! 3. the done ledger records its fingerprint;
+//! 3. the stream ledger records what was delivered;
 //! 4. an empty put forgets the position.
 //!
-//! A crash before 1 resumes reading at the last saved offset; between 1 and
-//! 3 the restart finds the file complete and finishes 2–3; after 3 the stale
-//! position is forgotten at start-up.
+//! A crash before 1 resumes at the last saved position (once the file's
+//! bytes up to it match its hash); after 1, the restart records the
+//! complete position in the ledger and forgets it, and the file, if still
+//! there, is recognised as a duplicate and completed.
 
+mod batch;
+mod binary;
 mod dead_letter;
-mod done;
-pub mod fingerprint;
 mod lines;
 mod pause;
 mod position;
 mod quarantine;
 mod scan;
+pub mod stream;
+mod streams;
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,17 +48,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clickstream_channel::{Channel, Position};
-use clickstream_logparse::{LineOrigin, Parser};
-use flate2::read::MultiGzDecoder;
 use tracing::{debug, error, info, warn};
 
+use self::batch::Batcher;
 use self::dead_letter::DeadLetters;
-use self::done::DoneLedger;
-use self::fingerprint::{fingerprint, FileId, Hasher};
-use self::lines::{Line, LineReader};
+use self::lines::{Boundary, LineReader};
 use self::position::FilePosition;
 use self::quarantine::{quarantine, Reason};
 use self::scan::{ReadyFile, Scanner};
+use self::stream::is_gzip;
+use self::streams::{push_checkpoint, StreamLedger};
 use crate::config::{Completion, DuplicatePolicy, InvalidUtf8, Validated};
 use crate::metrics::{label, Metrics};
 
@@ -58,41 +69,30 @@ pub struct SpoolSource {
     cfg: Arc<Validated>,
     channel: Arc<dyn Channel>,
     metrics: Metrics,
-    done: DoneLedger,
+    streams: StreamLedger,
     shutdown: Arc<AtomicBool>,
 }
 
 /// How reading a file ended.
 enum Outcome {
-    /// Every line is in the channel.
-    Complete { lines: u64, rejected: u64 },
+    /// Every line is in the channel; `end` is the whole file.
+    Complete { end: Boundary, lines: u64, rejected: u64 },
+    /// Every line up to the size it had when picked up is in the channel;
+    /// it grew since, and its extension is read later.
+    Grew { lines: u64, rejected: u64 },
     /// Shutdown was requested; the position is saved.
     Interrupted,
     /// The file cannot be read whole.
-    Quarantine { reason: Reason, detail: String, delivered_up_to: u64 },
+    Quarantine { reason: Reason, detail: String },
 }
 
-/// Reads raw bytes and hashes them, so the content can be checked against
-/// the fingerprint taken before reading (gzip files are hashed compressed).
-struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-    bytes: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: Read> HashingReader<R> {
-    fn drain(&mut self) -> std::io::Result<()> {
-        std::io::copy(self, &mut std::io::sink()).map(|_| ())
-    }
+/// A file being read: its stream, the size it is read up to, and the
+/// checkpoints of its stream delivered so far.
+struct Reading<'f> {
+    file: &'f ReadyFile,
+    stream: String,
+    size: u64,
+    checkpoints: Vec<Boundary>,
 }
 
 /// `path`, or `path.1`, `path.2`, … — a reused file name never overwrites
@@ -111,49 +111,17 @@ fn unused_name(path: PathBuf) -> PathBuf {
         .expect("some suffix is free")
 }
 
-fn is_gzip(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "gz")
-}
-
-/// Share of the first 64 KiB that cannot be text (NUL and other control
-/// bytes, invalid UTF-8) above which a file is binary, not a log.
-const BINARY_SHARE: f64 = 0.10;
-
-/// Whether the file's head says "binary" (a core dump, an image, random
-/// bytes). A log with a few corrupted lines is text: those lines are
-/// rejected one by one (`not_utf8`) and everything else is delivered.
-fn looks_binary(path: &Path) -> std::io::Result<bool> {
-    let mut head = vec![0u8; 64 * 1024];
-    let mut f = File::open(path)?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(not_text_share(&head[..n]) > BINARY_SHARE)
-}
-
-/// Fraction of `bytes` that are NUL or other control bytes, or not valid UTF-8.
-fn not_text_share(bytes: &[u8]) -> f64 {
-    if bytes.is_empty() {
-        return 0.0;
-    }
-    let mut bad = 0usize;
-    for chunk in bytes.utf8_chunks() {
-        bad += chunk.invalid().len();
-        bad += chunk.valid().bytes().filter(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)).count();
-    }
-    bad as f64 / bytes.len() as f64
+/// Whether the file at `path` is now larger than `size` (appended to).
+fn grew(path: &Path, size: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > size)
 }
 
 impl SpoolSource {
     /// A source over the configured spool directories.
     pub fn new(cfg: Arc<Validated>, channel: Arc<dyn Channel>, metrics: Metrics, shutdown: Arc<AtomicBool>) -> Result<SpoolSource> {
-        let done = DoneLedger::open(&cfg.config.agent.state_dir)
-            .with_context(|| format!("opening the done ledger in {}", cfg.config.agent.state_dir.display()))?;
-        Ok(SpoolSource { cfg, channel, metrics, done, shutdown })
+        let streams = StreamLedger::open(&cfg.config.agent.state_dir)
+            .with_context(|| format!("opening the stream ledger in {} (check that the agent's user can write there)", cfg.config.agent.state_dir.display()))?;
+        Ok(SpoolSource { cfg, channel, metrics, streams, shutdown })
     }
 
     fn stopping(&self) -> bool {
@@ -163,7 +131,7 @@ impl SpoolSource {
     /// Runs until shutdown is requested. Returns an error only for what the
     /// agent cannot go on without (its state directory).
     pub fn run(mut self) -> Result<()> {
-        self.forget_positions_of_done_files();
+        self.settle_positions();
         let cfg = Arc::clone(&self.cfg);
         let s = &cfg.config.source;
         let mut skip_dirs = vec![self.cfg.quarantine_dir.clone(), self.cfg.dead_letter_dir.clone(), self.cfg.config.agent.state_dir.clone()];
@@ -205,212 +173,177 @@ impl SpoolSource {
         Ok(())
     }
 
-    fn forget_positions_of_done_files(&self) {
-        for fp in self.channel.positions().keys() {
-            if self.done.contains(fp) {
-                self.put_blocking(&[], Some(FilePosition::forget(fp)));
+    /// At start-up: a complete position (a crash between the last put and
+    /// the ledger entry) goes to the ledger; a position of an earlier agent
+    /// version (keyed by a whole-file fingerprint) is forgotten.
+    fn settle_positions(&mut self) {
+        for (key, value) in self.channel.positions() {
+            match FilePosition::decode(&value) {
+                Some(FilePosition { at, complete: Some(end) }) => {
+                    if let Err(e) = self.streams.record(&key, Path::new("(completed before a restart)"), &[at], Some(end), 0, 0) {
+                        error!(ledger = %self.streams.path().display(), error = %e, "cannot record a completed stream; it stays in the channel's positions");
+                        continue;
+                    }
+                }
+                Some(_) => continue,
+                None => warn!(key, "forgetting a position saved by an earlier agent version (a whole-file fingerprint); that file, if still in a spool directory, is read again from its start"),
             }
+            self.put_blocking(&[], Some(FilePosition::forget(&key)));
         }
     }
 
     fn process(&mut self, file: &ReadyFile) {
         self.metrics.files_seen.inc();
-        let id = match fingerprint(&file.path) {
-            Ok(id) => id,
+        let head = match stream::head(&file.path) {
+            Ok(h) => h,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => return self.quarantine(file, Reason::Unreadable, &format!("cannot read: {e}"), None, 0),
+            Err(e) => {
+                let reason = if is_gzip(&file.path) { Reason::TruncatedGzip } else { Reason::Unreadable };
+                return self.quarantine(file, reason, &format!("cannot read its first line: {e}"), None, &[]);
+            }
         };
-        if id.size != file.size || id.mtime != file.mtime {
+        if head.size != file.size || head.mtime != file.mtime {
             debug!(file = %file.path.display(), "changed since it was found quiet; waiting again");
             return;
         }
-        let saved = self.channel.positions().get(&id.fingerprint).and_then(|v| FilePosition::decode(v));
-        if saved.is_none() && self.done.contains(&id.fingerprint) {
+        let Some(stream) = head.stream else {
+            // Empty: no line to deliver, no stream to identify.
+            return self.complete(file, None, &[], None, 0, 0);
+        };
+        if !is_gzip(&file.path) {
+            match binary::looks_binary(&file.path) {
+                Ok(true) => return self.quarantine(file, Reason::NotText, "more than 10% of the first 64 KiB is not text (NUL or control bytes, invalid UTF-8)", Some(&stream), &[]),
+                Ok(false) => {}
+                Err(e) => return self.quarantine(file, Reason::Unreadable, &e.to_string(), Some(&stream), &[]),
+            }
+        }
+        let known = self.streams.get(&stream).cloned().unwrap_or_default();
+        let mut checkpoints = known.checkpoints;
+        if let Some(p) = self.channel.positions().get(&stream).and_then(|v| FilePosition::decode(v)) {
+            // Reading was interrupted (a restart): its position is one more checkpoint.
+            checkpoints.retain(|c| c.offset != p.at.offset);
+            checkpoints.push(p.at);
+            checkpoints.sort_by_key(|c| c.offset);
+        }
+        let r = if checkpoints.is_empty() && known.versions.is_empty() {
+            // A stream never seen: nothing to compare with, no second pass.
+            stream::Recognition { from: stream::Boundary::START, end: None, duplicate: false }
+        } else {
+            stream::recognise(&file.path, head.size, self.cfg.parser.max_line_bytes(), &checkpoints, &known.versions)
+        };
+        let verified: Vec<Boundary> = checkpoints.into_iter().filter(|c| c.offset <= r.from.offset).collect();
+        let mut from = r.from;
+        if r.duplicate {
             self.metrics.files_duplicate.inc();
             match self.cfg.config.source.duplicates {
                 DuplicatePolicy::Skip => {
-                    warn!(file = %file.path.display(), fingerprint = %id.fingerprint, "content already delivered (duplicate drop); completing without sending");
-                    return self.complete(file, &id, 0, 0);
+                    warn!(file = %file.path.display(), stream = %stream, "content already delivered (a copy of a delivered version of this log); completing without sending");
+                    return self.complete(file, Some(&stream), &verified, r.end, 0, 0);
                 }
                 DuplicatePolicy::Deliver => {
-                    info!(file = %file.path.display(), "content already delivered; delivering again as configured");
+                    info!(file = %file.path.display(), "content already delivered; delivering again as configured (same ids)");
+                    from = Boundary::START;
                 }
             }
         }
-        if let Some(pos) = saved {
-            if pos.complete {
-                return self.complete(file, &id, 0, 0);
+        if from.offset > 0 {
+            info!(file = %file.path.display(), stream = %stream, offset = from.offset, "the first bytes of this log were delivered before (checked against their hash); reading from there");
+        }
+        let checkpoints = if from.offset > 0 { verified } else { Vec::new() };
+        let mut reading = Reading { file, stream, size: head.size, checkpoints };
+        match self.read_file(&mut reading, from) {
+            Outcome::Complete { end, lines, rejected } => self.complete(file, Some(&reading.stream), &reading.checkpoints, Some(end), lines, rejected),
+            Outcome::Grew { lines, rejected } => {
+                let upto = reading.checkpoints.last().map_or(0, |c| c.offset);
+                info!(file = %file.path.display(), size = head.size, delivered_up_to = upto, lines, rejected, "file grew while it was read: delivered up to the size it had when picked up; the rest is read as its extension once it is quiet again");
+                self.record_progress(&reading, None, lines, rejected);
             }
-        }
-        if !is_gzip(&file.path) {
-            match looks_binary(&file.path) {
-                Ok(true) => return self.quarantine(file, Reason::NotText, "more than 10% of the first 64 KiB is not text (NUL or control bytes, invalid UTF-8)", Some(&id.fingerprint), 0),
-                Ok(false) => {}
-                Err(e) => return self.quarantine(file, Reason::Unreadable, &e.to_string(), Some(&id.fingerprint), 0),
-            }
-        }
-        let resume = saved.map_or(0, |p| p.offset);
-        if resume > 0 {
-            info!(file = %file.path.display(), offset = resume, "resuming after restart");
-        }
-        match self.read_file(file, &id, resume) {
-            Outcome::Complete { lines, rejected } => self.complete(file, &id, lines, rejected),
             Outcome::Interrupted => {}
-            Outcome::Quarantine { reason, detail, delivered_up_to } => {
-                self.quarantine(file, reason, &detail, Some(&id.fingerprint), delivered_up_to)
-            }
+            Outcome::Quarantine { reason, detail } => self.quarantine(file, reason, &detail, Some(&reading.stream.clone()), &reading.checkpoints.clone()),
         }
     }
 
-    /// Reads from `resume` to the end, putting batches into the channel.
-    fn read_file(&mut self, file: &ReadyFile, id: &FileId, resume: u64) -> Outcome {
+    /// Reads the file from `from` up to the size it had when picked up,
+    /// putting batches into the channel.
+    fn read_file(&mut self, reading: &mut Reading<'_>, from: Boundary) -> Outcome {
         let cfg = Arc::clone(&self.cfg);
-        let parser: &Parser = &cfg.parser;
-        let host = cfg.config.agent.host.as_str();
+        let file = reading.file;
         let source_file = file.path.to_string_lossy().into_owned();
         let name = file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut dead = DeadLetters::new(&cfg.dead_letter_dir, &name, &id.fingerprint);
-        let raw = match File::open(&file.path) {
-            Ok(f) => HashingReader { inner: f, hasher: Hasher::default(), bytes: 0 },
-            Err(e) => return Outcome::Quarantine { reason: Reason::Unreadable, detail: e.to_string(), delivered_up_to: resume },
-        };
+        let dead = DeadLetters::new(&cfg.dead_letter_dir, &name, &reading.stream);
+        let stream_id = reading.stream.clone();
+        let replace = cfg.config.source.invalid_utf8 == InvalidUtf8::Replace;
+        let metrics = self.metrics.clone();
+        let mut b = Batcher::new(&cfg.parser, &cfg.config.agent.host, &source_file, &stream_id, replace, &metrics, dead);
         let gz = is_gzip(&file.path);
-        // The hashing reader sits under the decompressor; keep a handle to it.
-        let mut reader: LineReader<Box<dyn Read>> = if gz {
-            LineReader::new(Box::new(MultiGzDecoder::new(raw)), parser.max_line_bytes())
-        } else {
-            LineReader::new(Box::new(raw), parser.max_line_bytes())
-        };
         let fail = |e: std::io::Error, at: u64| {
             let reason = if gz { Reason::TruncatedGzip } else { Reason::Unreadable };
-            Outcome::Quarantine { reason, detail: format!("read error at offset {at}: {e}"), delivered_up_to: at }
+            Outcome::Quarantine { reason, detail: format!("read error at offset {at} of the decompressed stream: {e}") }
         };
-        if let Err(e) = reader.skip_to(resume) {
-            return fail(e, resume);
+        let mut reader = match stream::open(&file.path, reading.size) {
+            Ok(s) => LineReader::new(s, cfg.parser.max_line_bytes()).hold_tail(),
+            Err(e) => return Outcome::Quarantine { reason: Reason::Unreadable, detail: e.to_string() },
+        };
+        match reader.skip_to(from.offset) {
+            Ok(true) if reader.hash() == from.hash => {}
+            Ok(_) => return Outcome::Quarantine { reason: Reason::Modified, detail: format!("its first {} bytes changed between recognising and reading it", from.offset) },
+            Err(e) => return fail(e, from.offset),
         }
         let batch_size = cfg.config.source.batch_size;
-        let mut batch: Vec<Vec<u8>> = Vec::with_capacity(batch_size);
-        let mut pool: Vec<Vec<u8>> = Vec::new();
-        let (mut lines, mut rejected) = (0u64, 0u64);
-        let mut datum = Vec::with_capacity(1024);
-        let mut id_buf = [0u8; 32];
-        let replace = cfg.config.source.invalid_utf8 == InvalidUtf8::Replace;
         loop {
-            let line = match reader.next_line() {
-                Ok(Some(l)) => l,
+            match reader.next_line() {
+                Ok(Some(line)) => b.add(line),
                 Ok(None) => break,
                 Err(e) => {
-                    let at = reader.offset();
-                    self.flush(&mut batch, &mut pool, &mut dead, &id.fingerprint, at, false);
-                    return fail(e, at);
-                }
-            };
-            lines += 1;
-            match line {
-                Line::TooLong { offset, len, prefix } => {
-                    rejected += 1;
-                    let msg = format!("line of {len} bytes exceeds max_line_bytes = {} (first {} bytes kept)", parser.max_line_bytes(), prefix.len());
-                    self.reject(&mut dead, offset, "too_long", &msg, prefix);
-                }
-                Line::Ok { offset, bytes } => {
-                    let origin = LineOrigin { source_host: host, source_file: &source_file, file_fingerprint: &id.fingerprint, byte_offset: offset };
-                    let replaced;
-                    let text: &[u8] = if replace && std::str::from_utf8(bytes).is_err() {
-                        replaced = String::from_utf8_lossy(bytes).into_owned();
-                        replaced.as_bytes()
-                    } else {
-                        bytes
-                    };
-                    match parser.parse_event(text, &origin) {
-                        Ok(event) => {
-                            datum.clear();
-                            event.encode_datum(&mut datum);
-                            id_buf.copy_from_slice(event.event_id.as_bytes());
-                            let ts = event.event_time_ms.to_string();
-                            let headers = [
-                                ("timestamp", ts.as_str()),
-                                ("host", host),
-                                ("event_id", std::str::from_utf8(&id_buf).unwrap_or_default()),
-                                ("category", event.category.as_ref()),
-                            ];
-                            let mut encoded = pool.pop().unwrap_or_default();
-                            encoded.clear();
-                            clickstream_avro_ipc::flume::encode_event(&headers, &datum, &mut encoded);
-                            batch.push(encoded);
-                        }
-                        Err(rej) => {
-                            rejected += 1;
-                            self.reject(&mut dead, offset, rej.reason.as_str(), &rej.message, bytes);
-                        }
-                    }
+                    let at = reader.boundary();
+                    self.flush(reading, &mut b, at, None);
+                    return fail(e, at.offset);
                 }
             }
-            if batch.len() >= batch_size {
-                if !self.flush(&mut batch, &mut pool, &mut dead, &id.fingerprint, reader.offset(), false) {
-                    return Outcome::Interrupted;
-                }
-                if self.stopping() {
-                    return Outcome::Interrupted;
-                }
+            if b.batch.len() >= batch_size && (!self.flush(reading, &mut b, reader.boundary(), None) || self.stopping()) {
+                return Outcome::Interrupted;
             }
         }
-        let end = reader.offset();
-        // Drain and verify: the bytes read must be the bytes fingerprinted.
-        drop(reader);
-        let verdict = self.verify(file, id);
-        let complete = verdict.is_none();
-        if !self.flush(&mut batch, &mut pool, &mut dead, &id.fingerprint, end, complete) {
+        // Appended to since it was picked up: a final line without its
+        // newline is half of a line being written, read with the extension.
+        let grown = grew(&file.path, reading.size);
+        if !grown {
+            if let Some(tail) = reader.tail() {
+                b.add(tail);
+            }
+        }
+        let end = Boundary { offset: reader.offset(), hash: reader.hash() };
+        let at = reader.boundary();
+        self.metrics.bytes_read.inc_by(end.offset.saturating_sub(from.offset));
+        if let Ok(m) = std::fs::metadata(&file.path) {
+            if m.len() < reading.size {
+                self.flush(reading, &mut b, at, None);
+                return Outcome::Quarantine { reason: Reason::Truncated, detail: format!("size went from {} to {} bytes while reading", reading.size, m.len()) };
+            }
+        }
+        let complete = (!grown).then_some(end);
+        if !self.flush(reading, &mut b, at, complete) {
             return Outcome::Interrupted;
         }
-        self.metrics.bytes_read.inc_by(id.size.saturating_sub(resume));
-        match verdict {
-            None => Outcome::Complete { lines, rejected },
-            Some((reason, detail)) => Outcome::Quarantine { reason, detail, delivered_up_to: end },
+        if grown {
+            Outcome::Grew { lines: b.lines, rejected: b.rejected }
+        } else {
+            Outcome::Complete { end, lines: b.lines, rejected: b.rejected }
         }
     }
 
-    /// Re-reads the file's metadata and content hash after reading it.
-    fn verify(&self, file: &ReadyFile, id: &FileId) -> Option<(Reason, String)> {
-        let meta = match std::fs::metadata(&file.path) {
-            Ok(m) => m,
-            // Renamed or deleted while read: what was read is what was fingerprinted
-            // (the open descriptor kept the content), so delivery is complete.
-            Err(_) => return None,
-        };
-        if meta.len() < id.size {
-            return Some((Reason::Truncated, format!("size went from {} to {} bytes while reading", id.size, meta.len())));
+    /// Puts the batch with the stream's position at `at`; `false` if
+    /// shutdown interrupted the wait.
+    fn flush(&self, reading: &mut Reading<'_>, b: &mut Batcher<'_>, at: Boundary, complete: Option<Boundary>) -> bool {
+        if let Err(e) = b.dead.sync() {
+            error!(file = %b.dead.path().display(), error = %e, "cannot sync dead-letter file");
         }
-        if meta.len() != id.size || meta.modified().ok() != Some(id.mtime) {
-            return Some((Reason::Modified, format!("size {} -> {} bytes or modification time changed while reading", id.size, meta.len())));
-        }
-        let mut raw = match File::open(&file.path) {
-            Ok(f) => HashingReader { inner: f, hasher: Hasher::default(), bytes: 0 },
-            Err(_) => return None,
-        };
-        if raw.drain().is_ok() && raw.hasher.finish() != id.fingerprint {
-            return Some((Reason::Modified, "content changed while reading (fingerprint differs)".into()));
-        }
-        None
-    }
-
-    fn reject(&self, dead: &mut DeadLetters, offset: u64, reason: &str, message: &str, line: &[u8]) {
-        self.metrics.lines_rejected.get_or_create(&label("reason", reason)).inc();
-        if let Err(e) = dead.write(offset, reason, message, line) {
-            // Never drop silently: without a dead-letter file the line is only in the log.
-            error!(file = %dead.path().display(), offset, reason, error = %e, line = %String::from_utf8_lossy(line), "cannot write dead-letter file; rejected line logged here instead");
-        }
-    }
-
-    /// Puts the batch with the position; `false` if shutdown interrupted the wait.
-    fn flush(&self, batch: &mut Vec<Vec<u8>>, pool: &mut Vec<Vec<u8>>, dead: &mut DeadLetters, fp: &str, offset: u64, complete: bool) -> bool {
-        if let Err(e) = dead.sync() {
-            error!(file = %dead.path().display(), error = %e, "cannot sync dead-letter file");
-        }
-        let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
-        let ok = self.put_blocking(&refs, Some(FilePosition { offset, complete }.to_position(fp)));
+        let refs: Vec<&[u8]> = b.batch.iter().map(Vec::as_slice).collect();
+        let ok = self.put_blocking(&refs, Some(FilePosition { at, complete }.to_position(&reading.stream)));
         if ok {
-            self.metrics.lines_accepted.inc_by(batch.len() as u64);
-            pool.append(batch);
+            self.metrics.lines_accepted.inc_by(b.batch.len() as u64);
+            b.pool.append(&mut b.batch);
+            push_checkpoint(&mut reading.checkpoints, at);
         }
         ok
     }
@@ -461,7 +394,7 @@ impl SpoolSource {
         }
     }
 
-    fn complete(&mut self, file: &ReadyFile, id: &FileId, lines: u64, rejected: u64) {
+    fn complete(&mut self, file: &ReadyFile, stream: Option<&str>, checkpoints: &[Boundary], version: Option<Boundary>, lines: u64, rejected: u64) {
         let s = &self.cfg.config.source;
         let result = match s.completion {
             Completion::Rename => {
@@ -483,39 +416,36 @@ impl SpoolSource {
             }
             Err(e) => error!(file = %file.path.display(), error = %e, "cannot complete file; it will be recognised as delivered if seen again"),
         }
-        if let Err(e) = self.done.record(&id.fingerprint, &file.path, lines, rejected) {
-            error!(ledger = %self.done.path().display(), error = %e, "cannot record completed file");
+        if let Some(stream) = stream {
+            let reading = Reading { file, stream: stream.to_string(), size: 0, checkpoints: checkpoints.to_vec() };
+            self.record_progress(&reading, version, lines, rejected);
         }
-        self.put_blocking(&[], Some(FilePosition::forget(&id.fingerprint)));
         self.metrics.files_completed.inc();
         info!(file = %file.path.display(), lines, rejected, "file completed");
     }
 
-    fn quarantine(&mut self, file: &ReadyFile, reason: Reason, detail: &str, fp: Option<&str>, delivered_up_to: u64) {
+    /// Records what was delivered of the file's stream in the ledger, then
+    /// forgets the stream's position (in that order: a crash between the
+    /// two leaves both, which agree).
+    fn record_progress(&mut self, reading: &Reading<'_>, version: Option<Boundary>, lines: u64, rejected: u64) {
+        if !reading.checkpoints.is_empty() || version.is_some() {
+            if let Err(e) = self.streams.record(&reading.stream, &reading.file.path, &reading.checkpoints, version, lines, rejected) {
+                error!(ledger = %self.streams.path().display(), error = %e, "cannot record what was delivered of a stream; a copy dropped again is delivered again (same ids)");
+            }
+        }
+        self.put_blocking(&[], Some(FilePosition::forget(&reading.stream)));
+    }
+
+    fn quarantine(&mut self, file: &ReadyFile, reason: Reason, detail: &str, stream: Option<&str>, checkpoints: &[Boundary]) {
+        let delivered_up_to = checkpoints.last().map_or(0, |c| c.offset);
         self.metrics.files_quarantined.get_or_create(&label("reason", reason.as_str())).inc();
-        match quarantine(&self.cfg.quarantine_dir, &file.path, reason, detail, fp, delivered_up_to) {
-            Ok(to) => warn!(file = %file.path.display(), quarantined_as = %to.display(), reason = reason.as_str(), detail, delivered_up_to, "file quarantined"),
+        match quarantine(&self.cfg.quarantine_dir, &file.path, reason, detail, stream, delivered_up_to) {
+            Ok(to) => warn!(file = %file.path.display(), quarantined_as = %to.display(), reason = reason.as_str(), detail, delivered_up_to, "file quarantined; fix it and drop it again: what was delivered is recognised and not sent again"),
             Err(e) => error!(file = %file.path.display(), reason = reason.as_str(), error = %e, "cannot quarantine file"),
         }
-        if let Some(fp) = fp {
-            self.put_blocking(&[], Some(FilePosition::forget(fp)));
+        if let Some(stream) = stream {
+            let reading = Reading { file, stream: stream.to_string(), size: 0, checkpoints: checkpoints.to_vec() };
+            self.record_progress(&reading, None, 0, 0);
         }
-    }
-}
-
-#[cfg(test)]
-mod binary_tests {
-    use super::not_text_share;
-
-    #[test]
-    fn a_log_with_a_few_corrupt_lines_is_text_and_a_dump_is_not() {
-        let mut log = b"1.2.3.4 - - [20/Nov/2026:01:00:07 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n".repeat(300);
-        log.extend_from_slice(b"\x00\x01\xff\xfe binary noise \x00\x00\n");
-        assert!(not_text_share(&log) < super::BINARY_SHARE);
-        let mut dump = vec![0u8; 4096];
-        dump[100] = 7;
-        assert!(not_text_share(&dump) > super::BINARY_SHARE);
-        let noise: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-        assert!(not_text_share(&noise) > super::BINARY_SHARE, "{}", not_text_share(&noise));
     }
 }

@@ -11,7 +11,9 @@ use serde_json::json;
 /// Why a file was quarantined (stable names, also metric labels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    /// Its content changed after reading started.
+    /// Its first bytes changed between recognising and reading it (a file
+    /// rewritten in place). Appending is not a modification: what was
+    /// appended is read later as the file's extension.
     Modified,
     /// It became shorter than what was already read.
     Truncated,
@@ -39,14 +41,16 @@ impl Reason {
     }
 }
 
-/// Moves `path` into `dir` (if it still exists) and writes `<name>.reason`.
+/// Moves `path` into `dir` (if it still exists) and writes `<name>.reason`
+/// (with the file's stream fingerprint and the offset of the decompressed
+/// stream up to which its lines were delivered).
 /// Returns where the file went.
 pub fn quarantine(
     dir: &Path,
     path: &Path,
     reason: Reason,
     detail: &str,
-    fingerprint: Option<&str>,
+    stream: Option<&str>,
     delivered_up_to: u64,
 ) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
@@ -68,7 +72,7 @@ pub fn quarantine(
         "quarantined_as": if moved { Some(target.display().to_string()) } else { None },
         "reason": reason.as_str(),
         "detail": detail,
-        "fingerprint": fingerprint,
+        "stream": stream,
         "delivered_up_to_offset": delivered_up_to,
         "at_unix_ms": stamp,
     });

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[allow(unused_imports)] // used by some of the test crates sharing this module
 pub use clickstream_testkit::java::JavaFlumeServer;
 pub use clickstream_testkit::{free_port, wait_until, Service};
 
@@ -258,12 +259,22 @@ pub struct Expected {
     pub rejected: BTreeMap<u64, String>,
 }
 
-pub fn fingerprint_of(content: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(content))
+/// The stream fingerprint of a log, computed here from the rule in
+/// `clickstream_contract::event_id`: XXH3-128 of its first line (with its
+/// `\n`; at most 64 KiB) of the decompressed content.
+pub fn stream_of(decompressed: &[u8]) -> String {
+    let first = match decompressed.iter().position(|b| *b == b'\n') {
+        Some(i) => &decompressed[..i + 1],
+        None => decompressed,
+    };
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&first[..first.len().min(64 * 1024)]))
 }
 
-pub fn expected(host: &str, content: &[u8], decompressed: &[u8], max_line: usize) -> Expected {
-    let fp = fingerprint_of(content);
+/// The events a log stream's lines become: id by the rule in
+/// `clickstream_contract::event_id` (host, stream, offset, the line without
+/// its terminator), computed here.
+pub fn expected(host: &str, decompressed: &[u8], max_line: usize) -> Expected {
+    let stream = stream_of(decompressed);
     let parser = Parser::default();
     let mut ids = BTreeMap::new();
     let mut rejected = BTreeMap::new();
@@ -275,7 +286,8 @@ pub fn expected(host: &str, content: &[u8], decompressed: &[u8], max_line: usize
         } else {
             match parser.parse(body) {
                 Ok(_) => {
-                    ids.insert(EventId::derive(host, &fp, offset).to_string(), offset);
+                    let raw = body.strip_suffix(b"\r").unwrap_or(body);
+                    ids.insert(EventId::of_line(host, &stream, offset, raw).to_string(), offset);
                 }
                 Err(r) => {
                     rejected.insert(offset, r.reason.as_str().to_string());
@@ -285,6 +297,14 @@ pub fn expected(host: &str, content: &[u8], decompressed: &[u8], max_line: usize
         offset += line.len() as u64;
     }
     Expected { ids, rejected }
+}
+
+/// Gzip of `data`.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
 }
 
 /// Offsets and reasons in a dead-letter directory (all files).
