@@ -13,8 +13,9 @@ is *for* D, a day that has just begun.
 - **Backfill**: ``airflow backfill create --dag-id clickstream_batch
   --from-date 2026-11-01 --to-date 2026-11-30`` runs each of those days once
   (reason ``backfill`` in ``batch_runs``).
-- **Manual trigger**: reports the last completed day (the data interval
-  Airflow infers for a manual run), or the day given as the ``day`` parameter
+- **Manual trigger**: reports the last day completed when it was triggered
+  (with a logical date, the data interval Airflow infers for it, which is the
+  same day), or the day given as the ``day`` parameter
   (``airflow dags trigger clickstream_batch --conf '{"day": "2026-11-20"}'``).
 
 Each run has three tasks:
@@ -83,12 +84,20 @@ log = logging.getLogger("clickstream_batch")
 
 
 def report_day() -> str:
-    """The UTC day this run reports: the ``day`` parameter, else the run's data interval."""
+    """The UTC day this run reports: the ``day`` parameter, else the run's data
+    interval, else (a manual run without a logical date) the last day
+    completed when the run was triggered."""
     context = get_current_context()
     day = context["params"].get("day")
     if day:
         return str(day)
-    return context["data_interval_start"].strftime("%Y-%m-%d")
+    start = context.get("data_interval_start")
+    if start is not None:
+        return start.strftime("%Y-%m-%d")
+    # Airflow 3 triggers manual runs (UI, `airflow dags trigger`, the REST API)
+    # without a logical date by default, and such a run has no data interval.
+    run_after = context["dag_run"].run_after
+    return (run_after.astimezone(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%d")
 
 
 def run_reason() -> str:
