@@ -309,19 +309,11 @@ listen = "127.0.0.1:{port}"
 
     /// Lines rejected into the agents' dead-letter files, per host.
     pub fn dead_letters(&self, host: &str) -> usize {
-        let mut n = 0;
-        let mut stack = vec![self.path(host)];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.to_string_lossy().ends_with(".rejected.jsonl") {
-                    n += std::fs::read_to_string(&p).unwrap().lines().count();
-                }
-            }
-        }
-        n
+        files_under(&self.path(host))
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".rejected.jsonl"))
+            .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+            .sum()
     }
 
     pub fn mysql_days(&self) -> BTreeMap<String, oracle::Day> {
@@ -360,6 +352,23 @@ impl Drop for Pipeline {
     }
 }
 
+
+/// Every file below `root`, at any depth (none when it does not exist).
+pub fn files_under(root: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files
+}
 
 /// Waits until both agents have delivered every file, every channel is
 /// empty and the speed job has read everything. Judged by durable facts

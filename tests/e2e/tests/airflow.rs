@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
 use clickstream_e2e::oracle::{self, Hit};
-use clickstream_e2e::pipeline::{binary, Pipeline};
+use clickstream_e2e::pipeline::{binary, files_under, Pipeline};
 use clickstream_testkit::{repo, wait_until, Service};
 
 const HOST: &str = "weblog1";
@@ -119,18 +119,10 @@ impl Airflow {
     /// What batch-job printed in every task, for failure messages.
     fn task_logs(&self) -> String {
         let mut out = String::new();
-        let mut stack = vec![self.home.join("logs")];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.to_string_lossy().contains("attempt=") {
-                    let text = std::fs::read_to_string(&p).unwrap_or_default();
-                    let events: Vec<&str> = text.lines().filter(|l| l.contains("batch-job")).collect();
-                    out += &format!("--- {}\n{}\n", p.display(), events.join("\n"));
-                }
-            }
+        for p in files_under(&self.home.join("logs")).iter().filter(|p| p.to_string_lossy().contains("attempt=")) {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let events: Vec<&str> = text.lines().filter(|l| l.contains("batch-job")).collect();
+            out += &format!("--- {}\n{}\n", p.display(), events.join("\n"));
         }
         out
     }
