@@ -2,8 +2,9 @@
 //! received batch goes into each sink's channel; the sender hears OK only
 //! when every required channel holds it durably.
 //!
-//! Bodies are checked to be `ClickEvent`s on the way in: a malformed event
-//! would otherwise block a sink forever. Such events go to a dead-letter file
+//! Bodies are checked to be `ClickEvent`s that keep the contract's rules on
+//! the way in: a malformed event would otherwise block a sink forever, and
+//! an impossible one (status 0, a negative size) would stop a day's report. Such events go to a dead-letter file
 //! (`<state_dir>/dead-letter.jsonl`) with a metric, and the rest of the batch
 //! is accepted.
 //!
@@ -24,7 +25,7 @@ use bytes::Bytes;
 use clickstream_avro_ipc::flume::{ReceivedEvent, Status};
 use clickstream_avro_ipc::server::BatchHandler;
 use clickstream_channel::{Channel, ChannelError};
-use clickstream_contract::ClickEvent;
+use clickstream_contract::{rules, ClickEvent};
 use tracing::{error, warn};
 
 use crate::metrics::{label, Metrics};
@@ -81,9 +82,12 @@ impl Replicator {
 }
 
 /// The one full check of an event in the agent (the server checked the Flume
-/// envelope): the sinks then read only the fields they route by.
+/// envelope): the body decodes as a `ClickEvent` and keeps the contract's
+/// rules (`clickstream_contract::rules`), so no impossible value reaches
+/// Kafka or the master copy; the sinks then read only the fields they route by.
 fn is_click_event(event: &ReceivedEvent) -> Result<(), String> {
-    ClickEvent::decode_datum(&event.body).map(|_| ()).map_err(|e| format!("body is not a ClickEvent: {e}"))
+    let e = ClickEvent::decode_datum(&event.body).map_err(|e| format!("body is not a ClickEvent: {e}"))?;
+    rules::validate(&e).map_err(|v| format!("invalid ClickEvent: {v}"))
 }
 
 /// Puts a batch into one route's channel; `false` when a required channel refused it.

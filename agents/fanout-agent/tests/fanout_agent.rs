@@ -251,3 +251,51 @@ fn tls_senders_are_served_and_plain_ones_closed_and_counted() {
     assert_eq!(agent.terminate(), Some(0));
     assert_exactly_once_in_hdfs(&s, &events);
 }
+
+/// Bodies that decode as a `ClickEvent` but break the contract's rulebook
+/// (`clickstream_contract::rules`), sent by Apache Avro's Java client among
+/// good ones: each is dead-lettered with the field it broke and counted, the
+/// sender hears OK, and none reaches Kafka or the master copy (where one
+/// would have stopped the day's batch report).
+#[test]
+fn poison_records_are_dead_lettered_and_reach_neither_kafka_nor_hdfs() {
+    use std::borrow::Cow;
+    let s = Setup::new("poison");
+    let agent = s.start(&kafka_brokers(), "");
+    let good = sample_events("weblog1", 100);
+    let template = clickstream_contract::ClickEvent::decode_datum(&good[0].1).unwrap().into_owned();
+    let poison: Vec<(&str, clickstream_contract::ClickEvent<'static>)> = vec![
+        ("event_id", clickstream_contract::ClickEvent { event_id: Cow::Borrowed("not-a-hex-id"), ..template.clone() }),
+        ("status", clickstream_contract::ClickEvent { status: 0, ..template.clone() }),
+        ("status", clickstream_contract::ClickEvent { status: 1000, ..template.clone() }),
+        ("response_bytes", clickstream_contract::ClickEvent { response_bytes: Some(-5), ..template.clone() }),
+        ("client_addr", clickstream_contract::ClickEvent { client_addr: Cow::Borrowed(""), ..template.clone() }),
+        // 275760-09-13, the largest date JavaScript can name.
+        ("event_time", clickstream_contract::ClickEvent { event_time_ms: 8_640_000_000_000_000, ..template.clone() }),
+    ];
+    let headers = vec![("host".to_string(), "weblog1".to_string())];
+    // The poison first: were any let through, the Kafka read-back below would meet it.
+    let mut java_events: Vec<_> = poison.iter().map(|(_, e)| (headers.clone(), e.to_datum())).collect();
+    java_events.extend(good.iter().map(|(h, b, _)| (h.clone(), b.clone())));
+    let (ok, out) = send_with_java(s.dir.path(), s.listen, &java_events, 50, false);
+    assert!(ok, "the Java client did not get OK for every batch:\n{out}");
+
+    let want = ids_of(&good);
+    let in_kafka = kafka_ids(&kafka_brokers(), &s.topic, want.len(), Duration::from_secs(60));
+    assert_eq!(in_kafka.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "only the good events in Kafka");
+    wait_until(Duration::from_secs(30), "HDFS sink wrote the good events", || {
+        agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= want.len() as f64
+    });
+    assert_eq!(agent.metric("fanout_agent_events_invalid_total", ""), poison.len() as f64);
+    let dead = std::fs::read_to_string(s.dir.path().join("state/dead-letter.jsonl")).unwrap();
+    let reasons: Vec<String> = dead
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons.len(), poison.len(), "{dead}");
+    for ((field, _), reason) in poison.iter().zip(&reasons) {
+        assert!(reason.starts_with(&format!("invalid ClickEvent: {field}: ")), "{field}: {reason}");
+    }
+    assert_eq!(agent.terminate(), Some(0));
+    assert_exactly_once_in_hdfs(&s, &good);
+}

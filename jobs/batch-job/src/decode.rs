@@ -9,6 +9,8 @@
 //! other writer schema) and by a test that compares every decoded field with
 //! `ClickEvent::decode_datum` on the same bytes.
 
+use clickstream_contract::rules;
+
 use crate::container::read_long;
 
 /// What one event contributes to the reports, in 32 bytes: a file's hits are
@@ -140,23 +142,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn hex_id(s: &[u8]) -> Option<u128> {
-    if s.len() != 32 {
-        return None;
-    }
-    let mut v: u128 = 0;
-    for &c in s {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u128::from(d);
-    }
-    Some(v)
-}
-
 /// Decodes `count` records filling `block` exactly, appending to `out`.
 /// Every event time must lie in `[times.start, times.end)` (the partition's
 /// hour, epoch ms): the per-hour deduplication relies on it.
@@ -196,7 +181,7 @@ fn decode_record(
     arena: &mut Vec<u8>,
 ) -> Result<Hit, String> {
     let id_text = c.bytes("event_id")?;
-    let id = hex_id(id_text)
+    let id = rules::event_id(id_text)
         .ok_or_else(|| format!("event_id {:?} is not 32 hex digits", String::from_utf8_lossy(id_text)))?;
     c.skip("source_host")?;
     let client = c.bytes("client_addr")?;
@@ -217,13 +202,10 @@ fn decode_record(
     }
     c.skip("protocol")?;
     let status = c.long("status")?;
-    let status = u16::try_from(status)
-        .ok()
-        .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| format!("status {status} is not 100..=599"))?;
+    let status = rules::status(status).ok_or_else(|| format!("status {status} is not 100..=599"))?;
     let bytes = if c.present("response_bytes")? {
         let b = c.long("response_bytes")?;
-        u64::try_from(b).map_err(|_| format!("response_bytes {b} is negative"))?
+        rules::response_bytes(b).ok_or_else(|| format!("response_bytes {b} is negative"))?
     } else {
         0
     };

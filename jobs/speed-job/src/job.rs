@@ -242,6 +242,11 @@ impl Runner {
                 return;
             }
         };
+        if let Err(v) = clickstream_contract::rules::validate(&event) {
+            self.metrics.decode_errors.inc();
+            tracing::warn!(partition, offset, event_id = %event.event_id, violation = %v, "event breaks the contract's rules; skipped");
+            return;
+        }
         let Some(click) = Click::from_event(&event) else {
             self.metrics.decode_errors.inc();
             tracing::warn!(partition, offset, event_id = %event.event_id, "event id is not 32 hex digits; skipped");

@@ -11,6 +11,8 @@
 //!   Kafka record values.
 //! - [`event_id`]: the deterministic event id that lets every sink
 //!   deduplicate, so at-least-once transport never changes a final number.
+//! - [`rules`]: what a valid event holds, field by field: the one rulebook
+//!   the parser, the fan-out agent and the jobs apply.
 //!
 //! The codec is written out by hand for speed (the edge agents encode every
 //! line); tests prove it byte-identical to `apache-avro`'s generic encoder and
@@ -20,6 +22,7 @@
 pub mod codec;
 pub mod event;
 pub mod event_id;
+pub mod rules;
 pub mod schema;
 
 pub use codec::{DecodeError, RoutingFields, SINGLE_OBJECT_MARKER};

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use clickstream_contract::{ClickEvent, EventId, IngestMeta};
+use clickstream_contract::{rules, ClickEvent, EventId, IngestMeta};
 use regex::Regex;
 
 use crate::category::CategoryRule;
@@ -96,12 +96,6 @@ fn trimmed(s: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-fn valid_client(c: &str) -> bool {
-    // IPv4, IPv6 (with zone), or a host name: letters, digits, '.', '-', '_', ':', '%'.
-    !c.is_empty()
-        && c.len() <= 255
-        && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'%'))
-}
 
 impl Parser {
     pub(crate) fn new(format: LineFormat, category: CategoryRule, max_line_bytes: usize) -> Parser {
@@ -165,7 +159,7 @@ impl Parser {
     }
 
     fn validate<'a>(&'a self, raw: RawFields<'a>) -> Result<ParsedLine<'a>, Rejection> {
-        if !valid_client(raw.client) {
+        if !rules::is_client_addr(raw.client) {
             return Err(reject(RejectReason::BadClient, format!("client {} is not an IP address or host name", excerpt(raw.client))));
         }
         let client_addr = if raw.client.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -177,9 +171,10 @@ impl Parser {
             .map_err(|why| reject(RejectReason::BadTimestamp, format!("timestamp {}: {why}", excerpt(raw.time))))?;
         let status = raw
             .status
-            .parse::<u16>()
+            .parse::<i64>()
             .ok()
-            .filter(|s| (100..=599).contains(s) && raw.status.len() == 3)
+            .filter(|_| raw.status.len() == 3)
+            .and_then(rules::status)
             .ok_or_else(|| reject(RejectReason::BadStatus, format!("status {} is not a number from 100 to 599", excerpt(raw.status))))?;
         let response_bytes = match raw.bytes {
             None | Some("-") => None,

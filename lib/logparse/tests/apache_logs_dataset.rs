@@ -111,3 +111,26 @@ fn dataset_timestamps_span_the_documented_days() {
     // 17 May 2015 00:00 UTC .. 21 May 2015 00:00 UTC
     assert!(*min >= 1_431_820_800_000 && *max < 1_432_166_400_000, "{min}..{max}");
 }
+
+#[test]
+fn every_accepted_line_keeps_the_contracts_rulebook() {
+    let data = dataset();
+    let parser = Parser::default();
+    let mut offset = 0u64;
+    let mut accepted = 0;
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        let origin = clickstream_logparse::LineOrigin {
+            source_host: "elastic",
+            source_file: "apache_logs",
+            file_fingerprint: "0123456789abcdef0123456789abcdef",
+            byte_offset: offset,
+        };
+        if let Ok(event) = parser.parse_event(line, &origin) {
+            clickstream_contract::rules::validate(&event)
+                .unwrap_or_else(|v| panic!("line at byte {offset} breaks the rulebook: {v}"));
+            accepted += 1;
+        }
+        offset += line.len() as u64;
+    }
+    assert!(accepted > 9_900, "{accepted} lines accepted");
+}

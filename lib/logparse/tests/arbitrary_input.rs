@@ -63,6 +63,10 @@ fn check(parser: &Parser, line: &[u8]) {
     if let Ok(event) = result {
         assert!((100..=599).contains(&event.status));
         assert!(!event.client_addr.is_empty() && !event.method.is_empty() && !event.category.is_empty());
+        // Whatever the parser accepts keeps the contract's rulebook, which every later hop applies.
+        if let Err(v) = clickstream_contract::rules::validate(&event) {
+            panic!("the parser produced an event the contract refuses ({v}) from {:?}", String::from_utf8_lossy(line));
+        }
         let mut buf = Vec::new();
         event.encode_datum(&mut buf);
         assert_eq!(clickstream_contract::ClickEvent::decode_datum(&buf).unwrap(), event);
