@@ -4,53 +4,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-
-fn tansu_bin() -> String {
-    if let Ok(b) = std::env::var("TANSU_BIN") {
-        return b;
-    }
-    if Command::new("tansu").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
-        return "tansu".into();
-    }
-    let shared = repo().join("../shared/bin/tansu");
-    if shared.exists() {
-        return shared.display().to_string();
-    }
-    let cache = std::env::var("HOME").map(|h| format!("{h}/.cache/clickstream/tansu/bin/tansu")).unwrap();
-    assert!(std::path::Path::new(&cache).exists(), "no tansu binary: run `scripts/stack up kafka` (it installs one) or set TANSU_BIN");
-    cache
-}
-
-struct Broker {
-    child: Child,
-}
-
-impl Broker {
-    fn start(dir: &std::path::Path, port: u16) -> Broker {
-        std::fs::create_dir_all(dir).unwrap();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_bin())
-            .current_dir(dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        wait_until(Duration::from_secs(20), "tansu listening", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        Broker { child }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn kafka_down_hdfs_goes_on_and_kafka_catches_up() {

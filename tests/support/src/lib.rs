@@ -4,9 +4,11 @@
 //! [`wait_until`] polls a condition, and [`java`] drives Apache Avro's Java
 //! IPC implementation — the code inside Flume's Avro source and sink;
 //! [`kafka::PrivateKafka`] is a broker of a test's own; [`browser`] drives
-//! the dashboard in headless Chromium.
+//! the dashboard in headless Chromium; [`disk`] mounts a small file system
+//! and reads a process's CPU time.
 
 pub mod browser;
+pub mod disk;
 pub mod java;
 pub mod kafka;
 

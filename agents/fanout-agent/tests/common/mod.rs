@@ -28,13 +28,15 @@ pub fn hdfs_url() -> String {
 /// A Flume event as the tests send it: headers, body (the ClickEvent datum) and its event id.
 pub type SampleEvent = (Vec<(String, String)>, Vec<u8>, String);
 
-/// Flume events for the lines of a sample log the parser accepts.
+/// Flume events for the lines of a sample log the parser accepts; past the
+/// end of the log, the log again further on in the stream (other offsets,
+/// so other ids), until `limit`.
 pub fn sample_events(host: &str, limit: usize) -> Vec<SampleEvent> {
     let content = std::fs::read(repo().join("sample-logs/weblog1.txt")).unwrap();
     let parser = Parser::default();
     let mut out = Vec::new();
     let mut offset = 0u64;
-    for line in content.split_inclusive(|b| *b == b'\n') {
+    for line in std::iter::repeat(&content).flat_map(|c| c.split_inclusive(|b| *b == b'\n')) {
         let origin = LineOrigin { source_host: host, source_file: "/spool/weblog1.txt", file_fingerprint: "f1", byte_offset: offset };
         offset += line.len() as u64;
         if let Ok(e) = parser.parse_event(line, &origin) {
@@ -251,4 +253,51 @@ pub fn partition_of(path: &str) -> (&str, &str) {
 
 pub fn dir_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// The Tansu binary `scripts/stack` runs.
+pub fn tansu_bin() -> String {
+    if let Ok(b) = std::env::var("TANSU_BIN") {
+        return b;
+    }
+    if std::process::Command::new("tansu").arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok() {
+        return "tansu".into();
+    }
+    let shared = repo().join("../shared/bin/tansu");
+    if shared.exists() {
+        return shared.display().to_string();
+    }
+    let cache = std::env::var("HOME").map(|h| format!("{h}/.cache/clickstream/tansu/bin/tansu")).unwrap();
+    assert!(std::path::Path::new(&cache).exists(), "no tansu binary: run `scripts/stack up kafka` (it installs one) or set TANSU_BIN");
+    cache
+}
+
+/// A Tansu broker of a test's own on `port`, with its data in a directory
+/// that survives a stop (started again, it has its topics back).
+pub struct Broker {
+    child: std::process::Child,
+}
+
+impl Broker {
+    /// Starts it and waits until it listens.
+    pub fn start(dir: &std::path::Path, port: u16) -> Broker {
+        std::fs::create_dir_all(dir).unwrap();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(tansu_bin())
+            .current_dir(dir)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        wait_until(Duration::from_secs(20), "tansu listening", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Broker { child }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
