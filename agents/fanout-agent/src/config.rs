@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clickstream_avro_ipc::ServerTls;
 use clickstream_channel::{ChannelConfig, ChannelKind};
+use clickstream_logparse::ParserConfig;
 use serde::Deserialize;
 
 use crate::sinks::hdfs::HdfsSinkConfig;
@@ -92,6 +93,36 @@ pub struct SourceConfig {
     /// `[source.tls]`: serve TLS (Flume's `ssl = true`); absent = plain TCP.
     #[serde(default)]
     pub tls: Option<SourceTlsConfig>,
+    /// What event bodies hold: see [`BodyFormat`].
+    #[serde(default)]
+    pub body: BodyFormat,
+    /// The Flume header that names a raw line's web server (Flume's host
+    /// interceptor writes `host`).
+    #[serde(default = "default_host_header")]
+    pub host_header: String,
+    /// `[source.parser]`: how raw lines are parsed and categorised, the same
+    /// table as a spool agent's `[parser]`.
+    #[serde(default)]
+    pub parser: ParserConfig,
+}
+
+fn default_host_header() -> String {
+    "host".into()
+}
+
+/// What the senders put in an event's body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    /// An Avro `ClickEvent` datum, as the spool agents send (the default).
+    #[default]
+    Clickevent,
+    /// A raw access-log line, as a stock Flume agent's LINE deserializer
+    /// sends (spooldir, taildir or exec source with an Avro sink).
+    Line,
+    /// Each event on its own: a `ClickEvent` when it is one, else a line.
+    /// For a tier where spool agents and Flume agents share the collector.
+    Auto,
 }
 
 /// `[source.tls]`: the certificate the source presents. The senders must
@@ -227,6 +258,10 @@ impl Config {
         }
         if let Some(tls) = &s.tls {
             tls.load()?;
+        }
+        s.parser.build().map_err(|e| format!("[source.parser]: {e}"))?;
+        if s.host_header.is_empty() {
+            return Err("source.host_header must name a Flume header (Flume's host interceptor writes `host`)".into());
         }
         let state = self.agent.state_dir.clone();
         let sinks = &mut self.sinks;

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub events_received: Counter,
     /// Events whose body is not a ClickEvent (kept in a dead-letter file).
     pub events_invalid: Counter,
+    /// Raw access-log lines (stock Flume senders) turned into ClickEvents.
+    pub events_from_lines: Counter,
     /// Batches answered FAILED because a required channel had no room or failed.
     pub batches_refused: Counter,
     /// Events not put into an optional sink's full channel, by sink.
@@ -53,7 +55,8 @@ impl Metrics {
         let mut r = Registry::with_prefix("fanout_agent");
         r.register("batches_received", "Batches received from senders", self.batches_received.clone());
         r.register("events_received", "Events received from senders", self.events_received.clone());
-        r.register("events_invalid", "Events whose body is not a ClickEvent", self.events_invalid.clone());
+        r.register("events_invalid", "Events kept in the dead-letter file: not a valid ClickEvent (nor, with source.body = line or auto, a valid access-log line)", self.events_invalid.clone());
+        r.register("events_from_lines", "Raw access-log lines from stock Flume senders turned into ClickEvents", self.events_from_lines.clone());
         r.register("batches_refused", "Batches answered FAILED (required channel full or failing)", self.batches_refused.clone());
         r.register("events_skipped", "Events not put into an optional sink's full channel", self.events_skipped.clone());
         r.register("channel_events", "Events waiting in each sink's channel", self.channel_events.clone());

@@ -16,14 +16,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{Config, SinkSection};
+use crate::config::{BodyFormat, Config, SinkSection};
 use crate::metrics::Metrics;
 use crate::records::check_layout;
 use crate::sinks::driver::drive;
 use crate::sinks::hdfs::HdfsSink;
 use crate::sinks::BatchSink;
 use crate::sinks::kafka::KafkaSink;
-use crate::source::{Replicator, Route};
+use crate::source::{LineReader, Replicator, Route};
 
 async fn open_channel(cfg: &clickstream_channel::ChannelConfig, name: &str) -> Result<Arc<dyn Channel>> {
     let cfg = cfg.clone();
@@ -112,7 +112,16 @@ pub async fn run(cfg: Config) -> Result<()> {
         metrics_task = Some(task);
     }
 
-    let replicator = Arc::new(Replicator::new(routes, cfg.source.put_timeout, metrics.clone(), cfg.agent.state_dir.join("dead-letter.jsonl")));
+    let mut replicator = Replicator::new(routes, cfg.source.put_timeout, metrics.clone(), cfg.agent.state_dir.join("dead-letter.jsonl"));
+    if cfg.source.body != BodyFormat::Clickevent {
+        let parser = cfg.source.parser.build().map_err(|e| anyhow::anyhow!("[source.parser]: {e}"))?;
+        replicator = replicator.with_lines(LineReader {
+            parser,
+            host_header: cfg.source.host_header.clone(),
+            auto: cfg.source.body == BodyFormat::Auto,
+        });
+    }
+    let replicator = Arc::new(replicator);
     let limits = ServerLimits {
         max_frame_bytes: cfg.source.max_frame_bytes,
         max_batch_events: cfg.source.max_batch_events,

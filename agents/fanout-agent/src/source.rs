@@ -8,6 +8,10 @@
 //! (`<state_dir>/dead-letter.jsonl`) with a metric, and the rest of the batch
 //! is accepted.
 //!
+//! A stock Flume agent sends raw access-log lines instead (`source.body =
+//! "line"` or `"auto"`): [`LineReader`] parses each with the spool agents'
+//! parser into the same `ClickEvent`, so the sinks never see the difference.
+//!
 //! The channels get the bodies only (see [`crate::records`]): neither sink
 //! reads the Flume headers, and leaving them out writes, syncs and reads a
 //! sixth less per event.
@@ -48,12 +52,37 @@ pub struct Replicator {
     metrics: Metrics,
     dead_letter: Mutex<Option<std::fs::File>>,
     dead_letter_path: PathBuf,
+    lines: Option<LineReader>,
 }
 
 impl Replicator {
     /// A replicator over `routes`.
     pub fn new(routes: Vec<Route>, put_timeout: Duration, metrics: Metrics, dead_letter_path: PathBuf) -> Replicator {
-        Replicator { routes, put_timeout, metrics, dead_letter: Mutex::new(None), dead_letter_path }
+        Replicator { routes, put_timeout, metrics, dead_letter: Mutex::new(None), dead_letter_path, lines: None }
+    }
+
+    /// Also (or, unless `lines.auto`, only) accepts raw access-log lines.
+    pub fn with_lines(mut self, lines: LineReader) -> Replicator {
+        self.lines = Some(lines);
+        self
+    }
+
+    /// The body the channels get for `event`: a checked `ClickEvent` datum,
+    /// or one made of a raw line.
+    fn accept(&self, event: &ReceivedEvent) -> Result<Bytes, String> {
+        let Some(lines) = &self.lines else {
+            return is_click_event(event).map(|()| event.body.clone());
+        };
+        if !lines.auto {
+            return lines.event_of(event).inspect(|_| {
+                self.metrics.events_from_lines.inc();
+            });
+        }
+        is_click_event(event).map(|()| event.body.clone()).or_else(|as_event| {
+            let datum = lines.event_of(event).map_err(|as_line| format!("neither a ClickEvent ({as_event}) nor an access-log line ({as_line})"))?;
+            self.metrics.events_from_lines.inc();
+            Ok(datum)
+        })
     }
 
     fn dead_letter(&self, event: &ReceivedEvent, why: &str) {
@@ -78,6 +107,56 @@ impl Replicator {
         if let Err(e) = writeln!(f, "{line}").and_then(|_| f.sync_data()) {
             error!(path = %self.dead_letter_path.display(), error = %e, event = %line, "cannot write the dead-letter file; invalid event logged here");
         }
+    }
+}
+
+/// Turns raw access-log lines from stock Flume senders into `ClickEvent`s.
+///
+/// A Flume sender says nothing about where a line sits in its log unless it
+/// is a taildir source with `fileHeader = true` and `byteOffsetHeader =
+/// true`: then the id is positional, like a spool agent's (file, offset,
+/// line), and a replayed batch keeps its ids. Otherwise the id can only come
+/// from the line itself (host and bytes), so a replay is deduplicated but
+/// two byte-identical lines of one host (same client, second and request)
+/// count once.
+pub struct LineReader {
+    /// The spool agents' parser, from `[source.parser]`.
+    pub parser: clickstream_logparse::Parser,
+    /// The header naming the web server (`source.host_header`).
+    pub host_header: String,
+    /// `auto`: try the body as a `ClickEvent` first.
+    pub auto: bool,
+}
+
+/// The stream name of lines that come without a position (see [`LineReader`]).
+const NO_POSITION: &str = "flume-line";
+
+impl LineReader {
+    /// The `ClickEvent` datum of a raw line, or why there is none.
+    fn event_of(&self, event: &ReceivedEvent) -> Result<Bytes, String> {
+        let headers = event.headers();
+        let header = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let host = header(&self.host_header).ok_or_else(|| {
+            format!("no `{}` header names the web server (Flume's host interceptor adds it)", self.host_header)
+        })?;
+        let file = header("file");
+        let stream: String;
+        let (stream, offset) = match (file, header("byteoffset").and_then(|o| o.parse::<u64>().ok())) {
+            (Some(f), Some(o)) => {
+                stream = format!("flume-file:{f}");
+                (stream.as_str(), o)
+            }
+            _ => (NO_POSITION, 0),
+        };
+        let origin = clickstream_logparse::LineOrigin {
+            source_host: host,
+            source_file: file.unwrap_or("-"),
+            file_fingerprint: stream,
+            byte_offset: offset,
+        };
+        let e = self.parser.parse_event(&event.body, &origin).map_err(|r| format!("line rejected: {r}"))?;
+        rules::validate(&e).map_err(|v| format!("invalid ClickEvent from a line: {v}"))?;
+        Ok(Bytes::from(e.to_datum()))
     }
 }
 
@@ -119,8 +198,8 @@ impl BatchHandler for Replicator {
         self.metrics.events_received.inc_by(events.len() as u64);
         let mut good: Vec<Bytes> = Vec::with_capacity(events.len());
         for e in &events {
-            match is_click_event(e) {
-                Ok(()) => good.push(e.body.clone()),
+            match self.accept(e) {
+                Ok(body) => good.push(body),
                 Err(why) => {
                     warn!(%why, "invalid event kept in the dead-letter file");
                     self.dead_letter(e, &why);

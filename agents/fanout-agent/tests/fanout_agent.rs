@@ -299,3 +299,74 @@ fn poison_records_are_dead_lettered_and_reach_neither_kafka_nor_hdfs() {
     assert_eq!(agent.terminate(), Some(0));
     assert_exactly_once_in_hdfs(&s, &good);
 }
+
+/// A stock Flume tier as the sender (`source.body = "auto"`): raw access-log
+/// lines with Flume's `host` and `timestamp` headers, sent by Apache Avro's
+/// Java client (the code inside Flume's Avro sink), beside spool agents'
+/// `ClickEvent`s. Good lines reach Kafka and HDFS as events parsed by the
+/// spool agents' parser; bad lines and a line without a host header are
+/// dead-lettered with the reason and counted; a replayed batch adds nothing;
+/// taildir's `file` and `byteoffset` headers keep two identical lines apart.
+#[test]
+fn stock_flume_lines_are_parsed_and_bad_ones_dead_lettered() {
+    use std::collections::BTreeSet;
+    let s = Setup::new("flume-lines");
+    let config = s.config(&kafka_brokers(), "").replace("put_timeout = \"2s\"", "put_timeout = \"2s\"\nbody = \"auto\"");
+    let agent = Service::start(env!("CARGO_BIN_EXE_fanout-agent"), s.dir.path(), "fanout", &config, s.metrics);
+
+    let flume = |body: &[u8]| {
+        (vec![("host".to_string(), "weblog1".to_string()), ("timestamp".to_string(), "1795132800000".to_string())], body.to_vec())
+    };
+    let content = std::fs::read(clickstream_testkit::repo().join("sample-logs/weblog1.txt")).unwrap();
+    let lines: Vec<&[u8]> = content.split(|b| *b == b'\n').filter(|l| !l.is_empty()).take(400).collect();
+    let parser = clickstream_logparse::Parser::default();
+    let origin = clickstream_logparse::LineOrigin { source_host: "weblog1", source_file: "-", file_fingerprint: "-", byte_offset: 0 };
+    let valid: BTreeSet<&[u8]> = lines.iter().copied().filter(|l| parser.parse_event(l, &origin).is_ok()).collect();
+    let rejected_in_sample = lines.iter().filter(|l| parser.parse_event(l, &origin).is_err()).count();
+
+    let mut sent: Vec<(Vec<(String, String)>, Vec<u8>)> = lines.iter().map(|l| flume(l)).collect();
+    let bad: [&[u8]; 3] = [b"not an access log line", b"\xff\xfe binary", b"10.0.0.1 - - [06/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 000 5"];
+    sent.extend(bad.iter().map(|b| flume(b)));
+    sent.push((vec![("timestamp".to_string(), "1".to_string())], lines[0].to_vec()));
+    // Two byte-identical lines that taildir says are at two offsets of one file: two requests.
+    let twice = valid.iter().next().unwrap().to_vec();
+    for offset in ["100", "5000"] {
+        let headers = [("host", "weblog1"), ("file", "/var/log/nginx/access.log"), ("byteoffset", offset)];
+        sent.push((headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), twice.clone()));
+    }
+    // Spool agents' ClickEvents through the same source.
+    let events = sample_events("weblog2", 50);
+    sent.extend(events.iter().map(|(h, b, _)| (h.clone(), b.clone())));
+    let (ok, out) = send_with_java(s.dir.path(), s.listen, &sent, 100, false);
+    assert!(ok, "the Java client did not get OK for every batch:\n{out}");
+    // A Flume sink that retries a batch sends the same lines again.
+    let (ok, out) = send_with_java(s.dir.path(), s.listen, &sent[..100], 100, false);
+    assert!(ok, "{out}");
+
+    let want = valid.len() + 2 + events.len();
+    let in_kafka = kafka_ids(&kafka_brokers(), &s.topic, want, Duration::from_secs(60));
+    assert_eq!(in_kafka.len(), want, "distinct events in Kafka");
+    let invalid = rejected_in_sample + bad.len() + 1;
+    wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || {
+        agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= want as f64
+    });
+    assert_eq!(agent.metric("fanout_agent_events_invalid_total", ""), invalid as f64);
+    assert!(agent.metric("fanout_agent_events_from_lines_total", "") >= (valid.len() + 2) as f64);
+    assert_eq!(agent.terminate(), Some(0));
+
+    let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));
+    assert!(open.is_empty(), "{open:?}");
+    let counts = id_counts(&records);
+    assert_eq!(counts.len(), want, "distinct events in the master copy");
+    let raw: BTreeSet<&[u8]> = records.iter().filter(|(_, e)| e.source_host == "weblog1").map(|(_, e)| e.raw_line.as_bytes()).collect();
+    assert_eq!(raw, valid, "every valid line, parsed, from the host header");
+    assert!(ids_of(&events).iter().all(|id| counts.contains_key(id)), "the ClickEvents are there too");
+    let positional: Vec<_> = records.iter().filter(|(_, e)| e.ingest.source_file == "/var/log/nginx/access.log").collect();
+    assert_eq!(positional.len(), 2, "taildir's two identical lines at two offsets are two events");
+
+    let dead = std::fs::read_to_string(s.dir.path().join("state/dead-letter.jsonl")).unwrap();
+    assert_eq!(dead.lines().count(), invalid, "{dead}");
+    assert!(dead.contains("line rejected: unparseable") && dead.contains("line rejected: not_utf8"), "{dead}");
+    assert!(dead.contains("line rejected: bad_status"), "{dead}");
+    assert!(dead.contains("no `host` header names the web server"), "{dead}");
+}
