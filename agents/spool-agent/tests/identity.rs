@@ -118,3 +118,31 @@ fn a_file_appended_while_read_delivers_the_rest_as_its_extension() {
     assert!(text.contains("file grew while it was read"), "{}", agent.log_tail(20));
     assert_eq!(agent.terminate(), Some(0));
 }
+
+#[test]
+fn kill_9_while_a_grown_copy_is_read_resumes_at_its_verified_position() {
+    let dirs = AgentDirs::new();
+    let receiver = TestReceiver::start();
+    receiver.set_delay(Duration::from_millis(10));
+    let cfg = with_setting(&config_text(&dirs, HOST, &[receiver.addr], free_port(), ""), "channel", "max_events", "2000");
+    let part = generated_lines(50_000, 2000);
+    let full = generated_lines(50_000, 30_000);
+    let mut agent = Some(Agent::start(&dirs, &cfg));
+    dirs.drop_file("web.log", &part);
+    wait_until(Duration::from_secs(30), "web.log completed", || completed(&dirs, "web.log"));
+    dirs.drop_file("web.log", &full);
+    // Killed twice while the grown copy is read, past the delivered part.
+    for target in [6_000, 15_000] {
+        wait_until(Duration::from_secs(60), "progress into the extension", || receiver.count() >= target);
+        agent.take().unwrap().kill9();
+        agent = Some(Agent::start(&dirs, &cfg));
+    }
+    wait_until(Duration::from_secs(60), "grown copy completed", || dirs.spool.join("web.log.COMPLETED.1").exists());
+    let want: BTreeSet<String> = expected(HOST, &full, MAX_LINE).ids.into_keys().collect();
+    wait_until(Duration::from_secs(60), "every line delivered", || receiver.ids().is_superset(&want));
+    assert_eq!(receiver.ids(), want, "no line lost, no foreign id");
+    let again = receiver.count() - want.len();
+    // At most what was in the channel, unacknowledged, at each kill (2 × 2,000).
+    assert!(again <= 2 * 2000, "{again} events sent twice");
+    assert_eq!(agent.unwrap().terminate(), Some(0));
+}
