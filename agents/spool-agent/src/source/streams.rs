@@ -20,7 +20,8 @@ use super::lines::Boundary;
 
 /// Most checkpoints kept per stream: when a file adds more, every other one
 /// is dropped (the last one always stays), so a copy that differs from the
-/// delivered stream is read again from at most about 1/32 of it back.
+/// delivered stream is read again from at most about 1/16 of it back (the
+/// spacing is between 1/32 and 1/16 of the delivered prefix once thinned).
 pub const MAX_CHECKPOINTS: usize = 32;
 
 /// What is known of one stream.
