@@ -2,11 +2,13 @@
 //! same operational surface: its TOML configuration read with errors that
 //! name the file or key ([`config`]), structured logs through `tracing`
 //! ([`init_logging`]), a Prometheus `/metrics` and a `/health` endpoint
-//! ([`serve_metrics`]), and one shutdown signal for SIGTERM and SIGINT
-//! ([`shutdown_signal`]).
+//! ([`serve_metrics`]), one shutdown signal for SIGTERM and SIGINT
+//! ([`shutdown_signal`]), and the systemd readiness and watchdog protocol
+//! ([`systemd`]).
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod systemd;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
