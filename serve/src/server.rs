@@ -82,7 +82,8 @@ pub async fn run(
         }
         None => None,
     };
-    tokio::spawn(probe(state.clone(), health, stopped()));
+    let service = clickstream_telemetry::systemd::Service::from_env();
+    tokio::spawn(probe(state.clone(), health, service.progress(), stopped()));
     let poller = tokio::spawn(crate::stream::run_poller(state.clone()));
 
     tracing::info!(
@@ -95,9 +96,12 @@ pub async fn run(
     let hub = state.hub.clone();
     let app = crate::api::router(state);
     let stop = stopped();
+    // The listener is bound: connections made from now on are answered.
+    service.ready(&format!("serving on http://{bound}/"));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;
+            service.stopping("closing dashboard streams, finishing requests");
             hub.close();
         })
         .await
@@ -110,11 +114,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Refreshes the metrics endpoint's `/health` from a store check.
-async fn probe(state: AppState, health: Arc<Mutex<Health>>, stopped: impl Future<Output = ()>) {
+/// Refreshes the metrics endpoint's `/health` from a store check, and
+/// beats the systemd watchdog once per round: the checks carry their own
+/// timeouts, so only a hung runtime or a check that ignores them stops it.
+async fn probe(
+    state: AppState,
+    health: Arc<Mutex<Health>>,
+    progress: clickstream_telemetry::systemd::Progress,
+    stopped: impl Future<Output = ()>,
+) {
     tokio::pin!(stopped);
     let mut tick = tokio::time::interval(PROBE_INTERVAL);
     loop {
+        progress.beat();
         tokio::select! {
             _ = tick.tick() => {}
             _ = &mut stopped => return,

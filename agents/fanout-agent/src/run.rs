@@ -10,6 +10,7 @@ use clickstream_avro_ipc::server::{serve_with_stats, ServerLimits};
 use clickstream_avro_ipc::StatsSnapshot;
 use clickstream_avro_ipc::ServerStats;
 use clickstream_channel::{Channel, ChannelKind};
+use clickstream_telemetry::systemd::Service;
 use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -135,9 +136,15 @@ pub async fn run(cfg: Config) -> Result<()> {
     let (source_stop_tx, source_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let gauge_stats = Arc::clone(&server_stats);
     let source_metrics = metrics.clone();
+    let service = Service::from_env();
+    let progress = service.progress();
+    // The once-a-second metrics loop beats the systemd watchdog: it shares
+    // the runtime with the source and the sinks, so a runtime they block
+    // stops the pings.
     let gauge_task = tokio::spawn(async move {
         let mut last = StatsSnapshot::default();
         loop {
+            progress.beat();
             source_metrics.observe_source(&gauge_stats.snapshot(), &mut last);
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
@@ -147,7 +154,10 @@ pub async fn run(cfg: Config) -> Result<()> {
     }));
     info!(instance = %cfg.agent.instance_id, listen = %cfg.source.listen, tls = cfg.source.tls.is_some(), sinks = ?cfg.sinks.names(), "fan-out agent running");
 
+    service.ready(&format!("serving Flume Avro on {}", cfg.source.listen));
+
     shutdown_signal().await;
+    service.stopping("draining: source stopped, sinks flushing");
     let _ = source_stop_tx.send(());
     source_task.await?;
     let _ = stop_tx.send(true);

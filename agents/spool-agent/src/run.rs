@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use clickstream_telemetry::systemd::Service;
 use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -58,8 +59,21 @@ pub async fn run(cfg: Validated) -> Result<()> {
     let forwarder = Forwarder::new(&cfg.config.sink, Arc::clone(&channel), metrics.clone(), receivers_health);
     let forwarder_task = tokio::spawn(forwarder.run(stop_rx.clone()));
     info!(host = %cfg.config.agent.host, "spool agent running");
+    // The watchdog is beaten by the runtime's own loop here, not by the
+    // source thread's poll loop: it catches a hung runtime, not a hung source.
+    let service = Service::from_env();
+    let progress = service.progress();
+    let beat_task = tokio::spawn(async move {
+        loop {
+            progress.beat();
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    service.ready(&format!("spool agent for {} running", cfg.config.agent.host));
 
     shutdown_signal().await;
+    service.stopping("finishing the batch and saving the position");
+    beat_task.abort();
     stop_flag.store(true, Ordering::Relaxed);
     let source_result = tokio::task::spawn_blocking(move || source_thread.join()).await?;
     let _ = stop_tx.send(true);

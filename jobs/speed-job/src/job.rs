@@ -25,6 +25,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use clickstream_contract::ClickEvent;
+use clickstream_telemetry::systemd::{Progress, Service};
 use clickstream_telemetry::{serve_metrics, Health, HealthCheck};
 
 use crate::config::Config;
@@ -175,11 +176,18 @@ pub async fn run(
         shutdown: stop_rx,
         clock: ListeningClock::start(),
     };
-    runner.main_loop().await
+    // Ready once subscribed: the checkpoint is restored and the loop starts now.
+    let service = Service::from_env();
+    service.ready(&format!("consuming {}", runner.cfg.kafka.topic));
+    runner.main_loop(service).await
 }
 
 impl Runner {
-    async fn main_loop(&mut self) -> Result<RunSummary, JobError> {
+    /// Beats `service`'s watchdog once per iteration: a flush that hangs
+    /// (not one that fails and is retried on the next tick) withholds the
+    /// pings, and systemd restarts the job from its checkpoint.
+    async fn main_loop(&mut self, service: Service) -> Result<RunSummary, JobError> {
+        let progress: Progress = service.progress();
         let mut tick = tokio::time::interval(self.cfg.job.flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut since_flush = 0usize;
@@ -187,6 +195,7 @@ impl Runner {
         let consumer = self.consumer.clone();
         let mut stop = self.shutdown.clone();
         loop {
+            progress.beat();
             tokio::select! {
                 biased;
                 _ = stopped(&mut stop) => break,
@@ -221,6 +230,7 @@ impl Runner {
             }
         }
         tracing::info!("shutting down: final flush, checkpoint and commit");
+        service.stopping("final flush, checkpoint and commit");
         self.flush(true).await?;
         let stats = self.core.stats();
         tracing::info!(

@@ -1,5 +1,6 @@
 //! Deployment files are checked, not just shipped: every systemd unit passes
-//! `systemd-analyze verify` with no warning, against binaries that exist.
+//! `systemd-analyze verify` with no warning, against binaries that exist, and
+//! every long-running unit is rated OK by `systemd-analyze security`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,7 +110,8 @@ fn the_check_catches_a_broken_unit() {
     let root = install_root(&units);
     let unit: PathBuf = root.path().join("etc/systemd/system/clickstream-fanout-agent.service");
     let text = std::fs::read_to_string(&unit).unwrap();
-    std::fs::write(&unit, text.replace("Type=simple", "Type=simpel")).unwrap();
+    assert!(text.contains("Type=notify"), "the mutation below must change the unit");
+    std::fs::write(&unit, text.replace("Type=notify", "Type=notifyy")).unwrap();
     let (ok, out) = verify(root.path(), &["clickstream-fanout-agent.service"]);
     assert!(!ok, "a bad Type= passed verification: {out}");
     std::fs::write(&unit, text.replace("Restart=on-failure", "Restart=on-failure\nRestartt=always")).unwrap();
@@ -186,4 +188,157 @@ fn docker_compose_is_consistent() {
     for b in BINARIES {
         assert!(dockerfile.contains(&format!("/release/{b}")), "Dockerfile does not install {b}");
     }
+}
+
+/// The highest `systemd-analyze security` exposure a long-running unit may
+/// have: 2.5 is the top of the "OK" band.
+const MAX_EXPOSURE: f64 = 2.5;
+
+/// `systemd-analyze security --offline=yes` of one unit file: its overall
+/// exposure (0 = locked down, 10 = unprotected), with the full table for the
+/// failure message.
+fn exposure(unit: &Path) -> (f64, String) {
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(unit)
+        .output()
+        .expect("systemd-analyze (Debian package systemd)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let score = text
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for ")?.1.split_once(": ")?.1.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no overall exposure level from systemd-analyze security {}:\n{text}", unit.display()));
+    (score, text)
+}
+
+/// The units that run for good (not the batch job's oneshot).
+fn long_running_units() -> Vec<PathBuf> {
+    let dir = repo().join("conf/systemd");
+    let mut units: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "service"))
+        .filter(|p| !std::fs::read_to_string(p).unwrap().contains("Type=oneshot"))
+        .collect();
+    units.sort();
+    units
+}
+
+/// Every long-running unit: the notify protocol with a watchdog (the binaries
+/// send READY=1/WATCHDOG=1, lib/telemetry/src/systemd.rs), private files
+/// (UMask=0027, StateDirectory= where it keeps state), no capabilities, a
+/// syscall filter, and an OK rating from systemd's own scoring.
+#[test]
+fn long_running_units_are_notify_watchdog_and_rated_ok() {
+    let units = long_running_units();
+    let names: Vec<String> = units.iter().map(|u| u.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for needed in ["clickstream-fanout-agent.service", "clickstream-spool-agent@.service", "clickstream-speed-job.service", "clickstream-serve.service"] {
+        assert!(names.iter().any(|n| n == needed), "{needed} is not a long-running unit: {names:?}");
+    }
+    for unit in &units {
+        let name = unit.file_name().unwrap().to_string_lossy();
+        let text = std::fs::read_to_string(unit).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for line in ["Type=notify", "UMask=0027", "CapabilityBoundingSet=", "AmbientCapabilities=", "SystemCallFilter=@system-service", "SystemCallArchitectures=native"] {
+            assert!(lines.contains(&line), "{name} lacks the line {line}");
+        }
+        let watchdog = lines.iter().find_map(|l| l.strip_prefix("WatchdogSec=")).unwrap_or_else(|| panic!("{name} lacks WatchdogSec="));
+        let secs: u64 = watchdog.trim_end_matches('s').parse().unwrap_or_else(|_| panic!("{name}: WatchdogSec={watchdog} is not N s"));
+        // The binaries ping while their loop beat within WatchdogSec/2 and
+        // their slowest loop (serve's store probe) goes round every 5 s.
+        assert!(secs >= 20, "{name}: WatchdogSec={watchdog} leaves the slowest main loop too little time");
+        let (score, table) = exposure(unit);
+        assert!(score <= MAX_EXPOSURE, "{name}: systemd-analyze security rates it {score} (> {MAX_EXPOSURE}):\n{table}");
+    }
+}
+
+/// The score check can fail: the fan-out unit as it was before hardening
+/// (Type=simple, no filter, all capabilities) is rated far above OK.
+#[test]
+fn the_security_check_catches_a_weak_unit() {
+    let unit = repo().join("conf/systemd/clickstream-fanout-agent.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let weak: String = text
+        .lines()
+        .filter(|l| {
+            !["SystemCallFilter=", "CapabilityBoundingSet=", "PrivateUsers=", "RestrictNamespaces=", "ProtectKernelLogs=", "ProtectClock=", "MemoryDenyWriteExecute=", "SystemCallArchitectures="]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clickstream-fanout-agent.service");
+    std::fs::write(&path, weak).unwrap();
+    let (score, table) = exposure(&path);
+    assert!(score > MAX_EXPOSURE, "a unit without its filter and capability limits is rated OK ({score}):\n{table}");
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the binary).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real `serve` binary under the protocol systemd speaks with a
+/// `Type=notify` unit with `WatchdogSec=2s`: a datagram socket named by
+/// NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID (set to the binary's own
+/// pid by a shell that then execs it). READY=1 arrives once the API answers,
+/// WATCHDOG=1 follows while it runs, STOPPING=1 on SIGTERM, then a clean exit.
+#[test]
+fn a_real_binary_speaks_the_systemd_notify_protocol() {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("notify");
+    let sock = UnixDatagram::bind(&socket).unwrap();
+    let (http, metrics) = (free_port(), free_port());
+    let config = std::fs::read_to_string(repo().join("conf/serve.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{http}"))
+        .replace("127.0.0.1:9465", &format!("127.0.0.1:{metrics}"));
+    let config_path = dir.path().join("serve.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let bin = repo().join("target/debug/serve");
+    assert!(bin.exists(), "{} not built: run `cargo build --workspace --bins`", bin.display());
+    let mut child = Command::new("sh")
+        .args(["-c", r#"WATCHDOG_PID=$$ exec "$0" run --config "$1""#])
+        .arg(&bin)
+        .arg(&config_path)
+        .env("NOTIFY_SOCKET", &socket)
+        .env("WATCHDOG_USEC", "2000000")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut answered_when_ready = None;
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    while Instant::now() < deadline && got.iter().filter(|m| m.trim() == "WATCHDOG=1").count() < 3 {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if m.lines().any(|l| l == "READY=1") {
+                // Ready means serving: the API port takes connections now.
+                answered_when_ready = Some(std::net::TcpStream::connect(("127.0.0.1", http)).is_ok());
+            }
+            got.push(m);
+        }
+    }
+    let ready_at = got.iter().position(|m| m.lines().any(|l| l == "READY=1"));
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let mut stopping = false;
+    let stop_deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < stop_deadline && !stopping {
+        if let Ok(n) = sock.recv(&mut buf) {
+            stopping = String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "STOPPING=1");
+        }
+    }
+    let status = child.wait().unwrap();
+    let ready_at = ready_at.unwrap_or_else(|| panic!("no READY=1 from serve within 30 s: {got:?}"));
+    assert_eq!(answered_when_ready, Some(true), "READY=1 came before the API listened");
+    let pings = got[ready_at..].iter().filter(|m| m.trim() == "WATCHDOG=1").count();
+    assert!(pings >= 3, "fewer than 3 WATCHDOG=1 after READY=1 in 30 s (WatchdogSec=2s): {got:?}");
+    assert!(stopping, "no STOPPING=1 after SIGTERM: {got:?}");
+    assert!(status.success(), "serve exited {status} after SIGTERM");
 }
