@@ -286,7 +286,7 @@ fn main() {
         assert!(t.elapsed() < Duration::from_secs(900), "timed out");
     }
     let machine_after = machine_ticks();
-    let hsync_secs = metric(metrics, "fanout_agent_hdfs_sink_sync_micros", "") / 1e6;
+    let hsync_secs = metric(metrics, "fanout_agent_hdfs_sink_sync_seconds", "");
     let rss = peak_rss_kb(child.id());
     let cpu = cpu_secs(child.id()) - cpu_before;
     let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();

@@ -727,7 +727,7 @@ async fn throughput_hdfs_batches_of_1000() {
         sink.shutdown().await.unwrap();
         let total = t.elapsed();
         let stats = sink.stats();
-        let sync = Duration::from_micros(stats.sync_micros.get());
+        let sync = Duration::from_secs_f64(stats.sync_seconds.get());
         println!(
             "{}: {n} events ({:.1} MB of datums) codec {codec:?} level {level}: {:.0} events/s ({:.1} MB/s in); per batch of 1000: sync {:.2} ms, the rest {:.2} ms; {:.1} MB written; with the final close {:.0} events/s",
             if backend.is_hdfs() { "hdfs" } else { "file" },

@@ -8,6 +8,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 use crate::core::{CoreStats, StateSize};
 
@@ -59,8 +60,9 @@ pub struct Metrics {
     pub write_errors: Counter,
     /// Checkpoints written.
     pub checkpoints: Counter,
-    /// The global watermark, ms since the epoch.
-    pub watermark_ms: Gauge,
+    /// The global watermark, seconds since the epoch (Prometheus base unit;
+    /// the job itself keeps milliseconds).
+    pub watermark_timestamp_seconds: Gauge<f64, AtomicU64>,
     /// Open (window, key) aggregates.
     pub state_keys: Gauge,
     /// Event ids held for deduplication.
@@ -129,9 +131,9 @@ impl Metrics {
         );
         r.register("checkpoints", "Checkpoints written", m.checkpoints.clone());
         r.register(
-            "watermark_ms",
-            "Global event-time watermark (ms since the epoch)",
-            m.watermark_ms.clone(),
+            "watermark_timestamp_seconds",
+            "Global event-time watermark (Unix time in seconds)",
+            m.watermark_timestamp_seconds.clone(),
         );
         r.register(
             "state_keys",
@@ -196,7 +198,7 @@ impl Metrics {
         self.state_keys.set(size.open_keys as i64);
         self.dedup_ids.set(size.dedup_ids as i64);
         if watermark > i64::MIN {
-            self.watermark_ms.set(watermark);
+            self.watermark_timestamp_seconds.set(watermark as f64 / 1000.0);
         }
     }
 }

@@ -678,7 +678,7 @@ impl<S: Storage> HdfsSink<S> {
                 w.suspect = true;
                 timed(limit, "sync", &tmp, w.inner.sync()).await.map_err(|e| storage_failure(&stats, e))?;
                 w.suspect = false;
-                stats.sync_micros.inc_by(started.elapsed().as_micros() as u64);
+                stats.sync_seconds.inc_by(started.elapsed().as_secs_f64());
                 Ok(())
             });
         }

@@ -5,6 +5,7 @@
 use clickstream_telemetry::prometheus_client::metrics::counter::Counter;
 use clickstream_telemetry::prometheus_client::metrics::gauge::Gauge;
 use clickstream_telemetry::prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Counters and gauges of one HDFS sink.
 #[derive(Debug, Clone, Default)]
@@ -30,9 +31,9 @@ pub struct HdfsSinkStats {
     pub events_rejected: Counter,
     /// Failed storage calls (each fails its batch as retryable).
     pub write_errors: Counter,
-    /// Time spent in hsync/fsync, in microseconds, summed over files (the
-    /// files of one batch are synced at once, in the background).
-    pub sync_micros: Counter,
+    /// Time spent in hsync/fsync, in seconds (Prometheus base unit), summed
+    /// over files (the files of one batch are synced at once, in the background).
+    pub sync_seconds: Counter<f64, AtomicU64>,
 }
 
 impl HdfsSinkStats {
@@ -49,6 +50,6 @@ impl HdfsSinkStats {
         r.register("blocks_written", "Avro blocks written (per file and batch, one per core-sized piece of it)", self.blocks_written.clone());
         r.register("events_rejected", "Events skipped: body is not a ClickEvent datum", self.events_rejected.clone());
         r.register("write_errors", "Failed storage calls", self.write_errors.clone());
-        r.register("sync_micros", "Microseconds spent in hsync/fsync", self.sync_micros.clone());
+        r.register("sync_seconds", "Seconds spent in hsync/fsync, summed over files", self.sync_seconds.clone());
     }
 }
