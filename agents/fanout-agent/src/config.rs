@@ -46,13 +46,28 @@ fn default_listen() -> SocketAddr {
     ([127, 0, 0, 1], 41414).into()
 }
 fn default_max_frame() -> usize {
-    64 << 20
+    16 << 20
 }
 fn default_max_batch() -> usize {
     10_000
 }
 fn default_max_conn() -> usize {
     256
+}
+fn default_max_first_frame() -> usize {
+    4 << 20
+}
+fn default_max_buffered() -> usize {
+    64 << 20
+}
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_frame_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_conn_per_address() -> usize {
+    64
 }
 fn default_idle() -> Duration {
     Duration::from_secs(300)
@@ -77,6 +92,25 @@ pub struct SourceConfig {
     /// Most concurrent connections.
     #[serde(default = "default_max_conn")]
     pub max_connections: usize,
+    /// Largest frame before a connection's handshake has completed (its
+    /// first batch must fit): unknown peers cannot make the agent buffer more.
+    #[serde(default = "default_max_first_frame")]
+    pub max_first_frame_bytes: usize,
+    /// Bytes all connections together may buffer (at least
+    /// `max_frame_bytes`): the bound on the source's memory, whatever the
+    /// peers send. A connection waits for room before reading more.
+    #[serde(default = "default_max_buffered")]
+    pub max_buffered_bytes: usize,
+    /// Longest wait for a connection's first frame (and TLS handshake).
+    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Longest a begun frame may take to arrive in full.
+    #[serde(default = "default_frame_timeout", with = "humantime_serde")]
+    pub frame_timeout: Duration,
+    /// Most connections from one client address (0: no limit), so that one
+    /// host cannot take every slot of `max_connections`.
+    #[serde(default = "default_max_conn_per_address")]
+    pub max_connections_per_address: usize,
     /// Idle connections are closed after this long.
     #[serde(default = "default_idle", with = "humantime_serde")]
     pub idle_timeout: Duration,
@@ -255,6 +289,21 @@ impl Config {
         let s = &self.source;
         if s.max_batch_events == 0 || s.max_frame_bytes < 1024 || s.max_connections == 0 {
             return Err("source.max_batch_events, source.max_frame_bytes (>= 1024) and source.max_connections must be positive".into());
+        }
+        if s.max_first_frame_bytes < 1024 || s.max_first_frame_bytes > s.max_frame_bytes {
+            return Err(format!(
+                "source.max_first_frame_bytes = {} must be between 1024 and source.max_frame_bytes = {}",
+                s.max_first_frame_bytes, s.max_frame_bytes
+            ));
+        }
+        if s.max_buffered_bytes < s.max_frame_bytes {
+            return Err(format!(
+                "source.max_buffered_bytes = {} must hold at least one frame (source.max_frame_bytes = {})",
+                s.max_buffered_bytes, s.max_frame_bytes
+            ));
+        }
+        if s.handshake_timeout.is_zero() || s.frame_timeout.is_zero() {
+            return Err("source.handshake_timeout and source.frame_timeout must be positive".into());
         }
         if let Some(tls) = &s.tls {
             tls.load()?;

@@ -37,6 +37,9 @@ fn load(path: &std::path::Path) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
+    // Connection frames come and go on every worker thread: keep the memory
+    // that source.max_buffered_bytes bounds the memory the process holds.
+    clickstream_telemetry::alloc::pin_mmap_threshold();
     match Cli::parse().command {
         Command::Validate { config } => match load(&config) {
             Ok(c) => {

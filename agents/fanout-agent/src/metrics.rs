@@ -23,6 +23,10 @@ pub struct Metrics {
     pub events_invalid: Counter,
     /// Raw access-log lines (stock Flume senders) turned into ClickEvents.
     pub events_from_lines: Counter,
+    /// Bytes of frames the source's connections buffer (bounded by source.max_buffered_bytes).
+    pub source_buffered_bytes: Gauge,
+    /// Times a connection waited for room in source.max_buffered_bytes.
+    pub source_buffer_waits: Counter,
     /// Batches answered FAILED because a required channel had no room or failed.
     pub batches_refused: Counter,
     /// Events not put into an optional sink's full channel, by sink.
@@ -42,8 +46,10 @@ pub struct Metrics {
     /// Open sender connections.
     pub connections: Gauge,
     /// Sender connections the source closed, by reason: `refused` (over
-    /// `max_connections` or not in `allow`), `tls_handshake`, `bad_frame`,
-    /// `idle`.
+    /// `max_connections` or not in `allow`), `per_address` (over
+    /// `max_connections_per_address`), `tls_handshake`, `bad_frame`, `idle`,
+    /// `slow` (no handshake within `handshake_timeout`, or a frame not
+    /// finished within `frame_timeout`).
     pub connections_closed: Family<Labels, Counter>,
     /// The HDFS sink's own figures (files open, rolled, recovered, bytes, sync time).
     pub hdfs: crate::sinks::hdfs::HdfsSinkStats,
@@ -56,6 +62,8 @@ impl Metrics {
         r.register("batches_received", "Batches received from senders", self.batches_received.clone());
         r.register("events_received", "Events received from senders", self.events_received.clone());
         r.register("events_invalid", "Events kept in the dead-letter file: not a valid ClickEvent (nor, with source.body = line or auto, a valid access-log line)", self.events_invalid.clone());
+        r.register("source_buffered_bytes", "Bytes of frames the source's connections buffer (at most source.max_buffered_bytes)", self.source_buffered_bytes.clone());
+        r.register("source_buffer_waits", "Times a connection waited for room in source.max_buffered_bytes before reading more", self.source_buffer_waits.clone());
         r.register("events_from_lines", "Raw access-log lines from stock Flume senders turned into ClickEvents", self.events_from_lines.clone());
         r.register("batches_refused", "Batches answered FAILED (required channel full or failing)", self.batches_refused.clone());
         r.register("events_skipped", "Events not put into an optional sink's full channel", self.events_skipped.clone());
@@ -80,7 +88,11 @@ impl Metrics {
             ("tls_handshake", now.tls_handshakes_failed, last.tls_handshakes_failed),
             ("bad_frame", now.frames_rejected, last.frames_rejected),
             ("idle", now.connections_idle_closed, last.connections_idle_closed),
+            ("slow", now.connections_slow_closed, last.connections_slow_closed),
+            ("per_address", now.connections_refused_per_address, last.connections_refused_per_address),
         ];
+        self.source_buffered_bytes.set(now.buffered_bytes as i64);
+        self.source_buffer_waits.inc_by(now.buffer_waits.saturating_sub(last.buffer_waits));
         for (reason, now, before) in closed {
             self.connections_closed.get_or_create(&label("reason", reason)).inc_by(now.saturating_sub(before));
         }

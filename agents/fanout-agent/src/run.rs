@@ -131,6 +131,11 @@ pub async fn run(cfg: Config) -> Result<()> {
         deflate: cfg.source.deflate,
         allow: cfg.source.allow.clone(),
         tls: cfg.source.tls.as_ref().map(|t| t.load()).transpose().map_err(anyhow::Error::msg)?,
+        max_first_frame_bytes: cfg.source.max_first_frame_bytes,
+        max_buffered_bytes: cfg.source.max_buffered_bytes,
+        handshake_timeout: cfg.source.handshake_timeout,
+        frame_timeout: cfg.source.frame_timeout,
+        max_connections_per_address: cfg.source.max_connections_per_address,
         ..ServerLimits::default()
     };
     let (source_stop_tx, source_stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -172,6 +172,10 @@ impl ClientError {
     }
 }
 
+/// Largest call sent together with the handshake; a larger first call is
+/// preceded by a ping, since servers give unknown peers a small first frame.
+const INLINE_HANDSHAKE_BYTES: usize = 64 * 1024;
+
 /// Where the handshake stands on this connection.
 #[derive(Debug, Clone, Copy)]
 enum Handshake {
@@ -285,7 +289,15 @@ impl FlumeClient {
         call::encode_request_header(message, &mut body);
         write_params(&mut body);
         let deadline = Instant::now() + self.options.request_timeout;
-        let result = match timeout_at(deadline, self.exchange(&body)).await {
+        let exchange = async {
+            // Servers limit an unknown peer's first frame (our fan-out agent's
+            // max_first_frame_bytes): a large first call waits for a ping.
+            if body.len() > INLINE_HANDSHAKE_BYTES && matches!(self.handshake, Handshake::Pending { .. }) {
+                self.shake_hands().await?;
+            }
+            self.exchange(&body).await
+        };
+        let result = match timeout_at(deadline, exchange).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Timeout { peer: self.peer, after: self.options.request_timeout }),
         };
@@ -296,6 +308,45 @@ impl FlumeClient {
             self.poisoned = false;
         }
         result
+    }
+
+    /// Completes the handshake with an empty call (Avro's ping): at most two
+    /// round trips (the second after a `NONE`).
+    async fn shake_hands(&mut self) -> Result<(), ClientError> {
+        let mut ping = Vec::new();
+        call::encode_request_header("", &mut ping);
+        while let Handshake::Pending { send_protocol, server_hash } = self.handshake {
+            let serial = self.next_serial;
+            self.next_serial = self.next_serial.wrapping_add(1);
+            let sent = HandshakeRequest {
+                client_hash: protocol::md5(),
+                client_protocol: send_protocol.then(|| protocol::text().to_string()),
+                server_hash,
+                meta: None,
+            };
+            self.conn
+                .write_frame(serial, |out| {
+                    sent.encode(out);
+                    out.extend_from_slice(&ping);
+                })
+                .await
+                .map_err(|e| self.conn_error(e))?;
+            let frame = match self.conn.read_frame().await {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Err(ClientError::Closed { peer: self.peer }),
+                Err(e) => return Err(self.conn_error(e)),
+            };
+            if frame.serial != serial {
+                return Err(self.protocol_error(format!(
+                    "response serial {} does not match request serial {serial}",
+                    frame.serial
+                )));
+            }
+            let response = HandshakeResponse::decode(&mut Reader::new(&frame.payload))
+                .map_err(|e| self.decode_error("handshake response", e))?;
+            self.accept_handshake(&sent, &response)?;
+        }
+        Ok(())
     }
 
     /// One call: at most two round trips (the second after a `NONE`).
@@ -380,6 +431,8 @@ impl FlumeClient {
             ConnectionError::Io(source) => ClientError::Io { peer: self.peer, source },
             ConnectionError::Frame { source, .. } => ClientError::Frame { peer: self.peer, source },
             ConnectionError::ClosedMidFrame { .. } => ClientError::Closed { peer: self.peer },
+            // Only servers set a frame timeout.
+            ConnectionError::TooSlow { .. } => ClientError::Closed { peer: self.peer },
         }
     }
 

@@ -86,6 +86,11 @@ impl<H: BatchHandler> Responder<H> {
         Responder { handler, known, stats, max_batch_events, established: false }
     }
 
+    /// Whether the handshake has completed: the peer speaks Flume's protocol.
+    pub(crate) fn established(&self) -> bool {
+        self.established
+    }
+
     /// Answers one request payload.
     pub(crate) async fn respond(&mut self, payload: Bytes) -> Reply {
         let mut out = Vec::new();

@@ -16,10 +16,21 @@
 //! accepted and closed at once (and counted), rather than left waiting in the
 //! kernel backlog: the sender sees the failure immediately and can back off or
 //! fail over, instead of waiting for its request timeout.
+//!
+//! Admission before trust: a peer is unknown until its first frame (the Avro
+//! handshake, with the first call) has arrived. Until then it gets a small
+//! frame limit (`max_first_frame_bytes`) and a deadline
+//! (`handshake_timeout`); every begun frame must finish within
+//! `frame_timeout`; one client address may hold at most
+//! `max_connections_per_address` connections; and all connections together
+//! buffer at most `max_buffered_bytes` (a connection waits for room before
+//! reading more). So idle, slow or hostile peers can neither exhaust memory
+//! nor hold every connection slot for long.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -27,7 +38,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::connection::{Connection, ConnectionError};
+use crate::connection::{Budget, Connection, ConnectionError};
 use crate::flume::{ReceivedEvent, Status};
 use crate::frame::FrameLimits;
 use crate::responder::{KnownClients, Reply, Responder};
@@ -74,6 +85,18 @@ pub struct ServerLimits {
     /// plain TCP. A client that fails the TLS handshake (a plain-TCP sender,
     /// an unknown CA) is closed and counted, like a bad frame.
     pub tls: Option<ServerTls>,
+    /// Largest frame before the handshake has completed (the first frame
+    /// carries the handshake and the first call, so a sender's first batch
+    /// must fit); at most `max_frame_bytes`.
+    pub max_first_frame_bytes: usize,
+    /// Bytes all connections together may buffer; at least `max_frame_bytes`.
+    pub max_buffered_bytes: usize,
+    /// Longest wait for a connection's first frame (and its TLS handshake).
+    pub handshake_timeout: Duration,
+    /// Longest a begun frame may take to arrive in full.
+    pub frame_timeout: Duration,
+    /// Most connections open at once from one client address (0: no limit).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ServerLimits {
@@ -90,6 +113,11 @@ impl Default for ServerLimits {
             deflate: false,
             allow: Vec::new(),
             tls: None,
+            max_first_frame_bytes: 4 << 20,
+            max_buffered_bytes: 256 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(60),
+            max_connections_per_address: 64,
         }
     }
 }
@@ -115,7 +143,16 @@ pub async fn serve_with_stats<H: BatchHandler>(
 ) {
     let local = listener.local_addr().ok();
     info!(addr = ?local, deflate = limits.deflate, tls = limits.tls.is_some(), "Flume Avro RPC server listening");
-    let shared = Arc::new(Shared { handler, limits, stats, known: Arc::default() });
+    // Room for at least one whole frame, or a frame could never be read.
+    let budget = limits.max_buffered_bytes.max(limits.max_frame_bytes + 64 * 1024);
+    let shared = Arc::new(Shared {
+        handler,
+        limits,
+        stats,
+        known: Arc::default(),
+        budget: Arc::new(Semaphore::new(budget)),
+        per_address: Arc::default(),
+    });
     let slots = Arc::new(Semaphore::new(shared.limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -136,9 +173,15 @@ pub async fn serve_with_stats<H: BatchHandler>(
                         drop(socket);
                         continue;
                     }
+                    let Some(address_slot) = AddressSlot::take(&shared, peer.ip()) else {
+                        ServerStats::add(&shared.stats.connections_refused_per_address, 1);
+                        warn!(%peer, limit = shared.limits.max_connections_per_address, "refusing connection: this client address has max_connections_per_address open");
+                        drop(socket);
+                        continue;
+                    };
                     match slots.clone().try_acquire_owned() {
                         Ok(permit) => {
-                            connections.spawn(run_connection(socket, peer, shared.clone(), stop_rx.clone(), permit));
+                            connections.spawn(run_connection(socket, peer, shared.clone(), stop_rx.clone(), (permit, address_slot)));
                         }
                         Err(_) => {
                             ServerStats::add(&shared.stats.connections_refused, 1);
@@ -165,15 +208,47 @@ pub async fn serve_with_stats<H: BatchHandler>(
     while connections.join_next().await.is_some() {}
 }
 
-/// Longest TLS handshake a connection gets (or `idle_timeout`, if shorter).
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What every connection task shares.
 struct Shared<H> {
     handler: Arc<H>,
     limits: ServerLimits,
     stats: Arc<ServerStats>,
     known: Arc<KnownClients>,
+    /// `max_buffered_bytes`, as permits of one byte.
+    budget: Arc<Semaphore>,
+    /// Open connections per client address.
+    per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One of a client address's `max_connections_per_address`, given back on drop.
+struct AddressSlot {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl AddressSlot {
+    fn take<H>(shared: &Shared<H>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut counts = shared.per_address.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_default();
+        let limit = shared.limits.max_connections_per_address;
+        if limit > 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot { counts: shared.per_address.clone(), ip })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Holds a connection's slot and keeps the open-connections gauge right
@@ -181,7 +256,7 @@ struct Shared<H> {
 /// gauge below the limit always means a new connection will be served.
 struct OpenGuard {
     stats: Arc<ServerStats>,
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<(OwnedSemaphorePermit, AddressSlot)>,
 }
 
 impl Drop for OpenGuard {
@@ -196,7 +271,7 @@ async fn run_connection<H: BatchHandler>(
     peer: SocketAddr,
     shared: Arc<Shared<H>>,
     mut stop: watch::Receiver<bool>,
-    slot: OwnedSemaphorePermit,
+    slot: (OwnedSemaphorePermit, AddressSlot),
 ) {
     ServerStats::add(&shared.stats.connections_open, 1);
     let _open = OpenGuard { stats: shared.stats.clone(), slot: Some(slot) };
@@ -205,7 +280,7 @@ async fn run_connection<H: BatchHandler>(
     let stream = match &limits.tls {
         None => Stream::Plain(socket),
         Some(tls) => {
-            let limit = limits.idle_timeout.min(TLS_HANDSHAKE_TIMEOUT);
+            let limit = limits.idle_timeout.min(limits.handshake_timeout);
             let accepted = tokio::select! {
                 _ = stop.changed() => return,
                 accepted = tokio::time::timeout(limit, tls.accept(socket)) => accepted,
@@ -225,9 +300,11 @@ async fn run_connection<H: BatchHandler>(
             }
         }
     };
-    let frame_limits =
-        FrameLimits { max_frame_bytes: limits.max_frame_bytes, max_buffers: limits.max_buffers_per_frame };
-    let mut conn = Connection::new(stream, frame_limits, limits.deflate);
+    let first_frame = limits.max_first_frame_bytes.min(limits.max_frame_bytes);
+    let frame_limits = FrameLimits { max_frame_bytes: first_frame, max_buffers: limits.max_buffers_per_frame };
+    let budget = Budget::new(shared.budget.clone(), shared.stats.clone());
+    let mut conn = Connection::new(stream, frame_limits, limits.deflate).guarded(budget, limits.frame_timeout);
+    let mut trusted = false;
     let mut responder =
         Responder::new(shared.handler.clone(), shared.known.clone(), shared.stats.clone(), limits.max_batch_events);
     debug!(%peer, "connection opened");
@@ -237,12 +314,22 @@ async fn run_connection<H: BatchHandler>(
                 debug!(%peer, "closing connection: server shutting down");
                 break;
             }
-            read = tokio::time::timeout(limits.idle_timeout, conn.read_frame()) => read,
+            read = tokio::time::timeout(if trusted { limits.idle_timeout } else { limits.handshake_timeout.min(limits.idle_timeout) }, conn.read_frame()) => read,
         };
         let frame = match read {
+            Err(_) if !trusted => {
+                ServerStats::add(&shared.stats.connections_slow_closed, 1);
+                warn!(%peer, limit = ?limits.handshake_timeout, "closing connection: no handshake within handshake_timeout");
+                break;
+            }
             Err(_) => {
                 ServerStats::add(&shared.stats.connections_idle_closed, 1);
                 info!(%peer, idle = ?limits.idle_timeout, "closing idle connection");
+                break;
+            }
+            Ok(Err(e @ ConnectionError::TooSlow { .. })) => {
+                ServerStats::add(&shared.stats.connections_slow_closed, 1);
+                warn!(%peer, reason = %e, "closing connection");
                 break;
             }
             Ok(Ok(Some(frame))) => frame,
@@ -260,7 +347,12 @@ async fn run_connection<H: BatchHandler>(
                 break;
             }
         };
-        let (payload, close_reason) = match responder.respond(frame.payload).await {
+        let answered = responder.respond(frame.payload).await;
+        if !trusted && responder.established() {
+            trusted = true;
+            conn.set_max_frame_bytes(limits.max_frame_bytes);
+        }
+        let (payload, close_reason) = match answered {
             Reply::Send(payload) => (payload, None),
             Reply::SendAndClose(payload, reason) => (payload, Some(reason)),
             Reply::Close(reason) => {
@@ -272,6 +364,8 @@ async fn run_connection<H: BatchHandler>(
             debug!(%peer, error = %e, "could not send the response");
             break;
         }
+        // The frame has been answered and dropped: its bytes go back to the budget.
+        conn.release_buffers();
         if let Some(reason) = close_reason {
             warn!(%peer, %reason, "closing connection after an error reply");
             break;

@@ -16,6 +16,17 @@ pub struct ServerStats {
     pub connections_refused: AtomicU64,
     /// Connections closed for being idle longer than `idle_timeout`.
     pub connections_idle_closed: AtomicU64,
+    /// Connections closed at once because their client address already had
+    /// `max_connections_per_address` open (not in `connections_refused`).
+    pub connections_refused_per_address: AtomicU64,
+    /// Connections closed for being too slow: no handshake (first frame)
+    /// within `handshake_timeout`, or a frame not finished within `frame_timeout`.
+    pub connections_slow_closed: AtomicU64,
+    /// Times a connection waited for room in the `max_buffered_bytes`
+    /// budget before reading more (backpressure on every sender).
+    pub buffer_waits: AtomicU64,
+    /// Bytes of frames buffered by all connections (a gauge).
+    pub buffered_bytes: AtomicU64,
     /// TLS handshakes that failed or did not finish in time (TLS on only).
     pub tls_handshakes_failed: AtomicU64,
     /// Frames that closed their connection: broken framing, limits exceeded,
@@ -43,6 +54,10 @@ pub struct StatsSnapshot {
     pub connections_accepted: u64,
     pub connections_refused: u64,
     pub connections_idle_closed: u64,
+    pub connections_refused_per_address: u64,
+    pub connections_slow_closed: u64,
+    pub buffer_waits: u64,
+    pub buffered_bytes: u64,
     pub tls_handshakes_failed: u64,
     pub frames_rejected: u64,
     pub protocols_rejected: u64,
@@ -62,6 +77,10 @@ impl ServerStats {
             connections_accepted: get(&self.connections_accepted),
             connections_refused: get(&self.connections_refused),
             connections_idle_closed: get(&self.connections_idle_closed),
+            connections_refused_per_address: get(&self.connections_refused_per_address),
+            connections_slow_closed: get(&self.connections_slow_closed),
+            buffer_waits: get(&self.buffer_waits),
+            buffered_bytes: get(&self.buffered_bytes),
             tls_handshakes_failed: get(&self.tls_handshakes_failed),
             frames_rejected: get(&self.frames_rejected),
             protocols_rejected: get(&self.protocols_rejected),

@@ -276,3 +276,119 @@ async fn shutdown_lets_the_call_in_flight_finish() {
     server.stop().await;
     assert_eq!(call.await.unwrap().unwrap(), Status::Ok);
 }
+
+/// A frame header declaring one buffer of `len` bytes, then `sent` of them.
+fn partial_frame(len: u32, sent: usize) -> Vec<u8> {
+    let mut wire = vec![0, 0, 0, 1, 0, 0, 0, 1];
+    wire.extend_from_slice(&len.to_be_bytes());
+    wire.resize(wire.len() + sent, b'x');
+    wire
+}
+
+#[tokio::test]
+async fn the_first_frame_is_small_until_the_handshake_completes() {
+    let limits = ServerLimits { max_first_frame_bytes: 64 * 1024, max_frame_bytes: 4 << 20, ..ServerLimits::default() };
+    let server = TestServer::start(limits, Recorder::default()).await;
+    // An unknown peer cannot start with a large frame: refused on its header.
+    let mut stranger = TcpStream::connect(server.addr).await.unwrap();
+    stranger.write_all(&partial_frame(100_000, 10)).await.unwrap();
+    assert_closed_by_server(&mut stranger).await;
+    server.wait_for("the refused first frame", |s| s.frames_rejected == 1).await;
+    // Our client pings first when its first call is large, then sends it whole;
+    // after the handshake, frames up to max_frame_bytes are fine.
+    let big: Vec<Vec<u8>> = (0..2000).map(encoded_test_event).collect();
+    assert!(big.iter().map(Vec::len).sum::<usize>() > 64 * 1024);
+    let mut client = FlumeClient::connect(server.addr, options()).await.unwrap();
+    assert_eq!(client.append_batch_encoded(&big).await.unwrap(), Status::Ok);
+    assert_eq!(client.append_batch_encoded(&big).await.unwrap(), Status::Ok);
+    assert_eq!(server.handler.batch_sizes(), vec![2000, 2000]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn silent_and_slow_peers_are_closed_at_their_deadlines() {
+    let limits = ServerLimits {
+        handshake_timeout: Duration::from_millis(300),
+        frame_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(60),
+        ..ServerLimits::default()
+    };
+    let server = TestServer::start(limits, Recorder::default()).await;
+    // Connects and says nothing: no handshake in time.
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    // Begins a frame and stalls.
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(&partial_frame(1000, 10)).await.unwrap();
+    let t = std::time::Instant::now();
+    assert_closed_by_server(&mut silent).await;
+    assert_closed_by_server(&mut slow).await;
+    assert!(t.elapsed() < Duration::from_secs(3), "closed after {:?}", t.elapsed());
+    server.wait_for("two slow closes", |s| s.connections_slow_closed == 2 && s.connections_open == 0).await;
+    // A sender that keeps its pace is served, then left idle without being closed for it.
+    let mut client = FlumeClient::connect(server.addr, options()).await.unwrap();
+    assert_eq!(client.append(&[], b"x").await.unwrap(), Status::Ok);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(client.append(&[], b"y").await.unwrap(), Status::Ok);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let limits = ServerLimits { max_connections_per_address: 2, ..ServerLimits::default() };
+    let server = TestServer::start(limits, Recorder::default()).await;
+    let _a = TcpStream::connect(server.addr).await.unwrap();
+    let _b = TcpStream::connect(server.addr).await.unwrap();
+    server.wait_for("two open", |s| s.connections_open == 2).await;
+    let mut third = TcpStream::connect(server.addr).await.unwrap();
+    assert_closed_by_server(&mut third).await;
+    server.wait_for("the refusal", |s| s.connections_refused_per_address == 1).await;
+    // Another client address is still served.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let stream = other.connect(server.addr).await.unwrap();
+    drop(stream);
+    server.wait_for("the other address served", |s| s.connections_accepted == 4 && s.connections_refused == 0).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unfinished_frames_cannot_buffer_more_than_the_budget() {
+    let limits = ServerLimits {
+        max_frame_bytes: 512 * 1024,
+        max_first_frame_bytes: 512 * 1024,
+        max_buffered_bytes: 1 << 20,
+        handshake_timeout: Duration::from_secs(2),
+        frame_timeout: Duration::from_secs(2),
+        ..ServerLimits::default()
+    };
+    let server = TestServer::start(limits, Recorder::default()).await;
+    // Six peers each begin a 500 KB frame, send 400 KB of it and stall: 2.4 MB wanted.
+    let mut hogs = Vec::new();
+    for _ in 0..6 {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let wire = partial_frame(500_000, 400_000);
+        // The server may stop reading (budget spent): do not wait for the write to finish.
+        tokio::spawn(async move {
+            let _ = s.write_all(&wire).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        });
+        hogs.push(());
+    }
+    let mut peak = 0;
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_millis(1500) {
+        peak = peak.max(server.stats.snapshot().buffered_bytes);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = server.stats.snapshot();
+    assert!(peak > 0 && peak <= (1 << 20) + 64 * 1024, "buffered {peak} bytes, budget 1 MiB");
+    assert!(stats.buffer_waits > 0, "someone waited for the budget: {stats:?}");
+    // A real sender gets through once the hogs have been closed at their deadline.
+    let mut client = FlumeClient::connect(server.addr, options()).await.unwrap();
+    assert_eq!(client.append_batch_encoded(&[encoded_test_event(1)]).await.unwrap(), Status::Ok);
+    server.wait_for("the hogs closed", |s| s.connections_slow_closed >= 6).await;
+    drop(client);
+    server.wait_for("every connection closed, every byte given back", |s| s.connections_open == 0 && s.buffered_bytes == 0).await;
+    server.stop().await;
+}

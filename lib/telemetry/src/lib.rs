@@ -3,10 +3,11 @@
 //! name the file or key ([`config`]), structured logs through `tracing`
 //! ([`init_logging`]), a Prometheus `/metrics` and a `/health` endpoint
 //! ([`serve_metrics`]), one shutdown signal for SIGTERM and SIGINT
-//! ([`shutdown_signal`]), and the systemd readiness and watchdog protocol
-//! ([`systemd`]).
+//! ([`shutdown_signal`]), the systemd readiness and watchdog protocol
+//! ([`systemd`]), and allocator tuning for large buffers ([`alloc`]).
 #![deny(missing_docs)]
 
+pub mod alloc;
 pub mod config;
 pub mod systemd;
 
