@@ -85,3 +85,110 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// A GET on 127.0.0.1:`port`: the body, if it answered.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+/// Prometheus (Debian's package) with `dir/prometheus.yml`, killed on drop.
+struct Prometheus(std::process::Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real Prometheus scrapes a real spool agent whose only receiver is a
+/// dead port, with the shipped rules (their `for:` shortened to 0s, so the
+/// test does not wait minutes): ClickstreamSpoolAgentNoReceiver fires, read
+/// from Prometheus' HTTP API, while ClickstreamTargetDown stays quiet (the
+/// agent is scraped). Under a minute.
+#[test]
+fn a_real_prometheus_fires_an_alert_on_an_injected_fault() {
+    use clickstream_testkit::{free_port, wait_until, Service};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["spool", "state", "tsdb"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    // The fault: nothing listens on the receiver's port.
+    let (dead, metrics, prom) = (free_port(), free_port(), free_port());
+    let config = std::fs::read_to_string(repo().join("conf/spool-agent/weblog1.toml"))
+        .unwrap()
+        .replace("/var/lib/clickstream/weblog1", &d.join("state").display().to_string())
+        .replace("/var/spool/clickstream/weblog1", &d.join("spool").display().to_string())
+        .replace("127.0.0.1:41414", &format!("127.0.0.1:{dead}"))
+        .replace("127.0.0.1:9101", &format!("127.0.0.1:{metrics}"))
+        .replace("quiet_period = \"2s\"", "quiet_period = \"100ms\"")
+        .replace("min_free_disk_bytes = 536870912", "min_free_disk_bytes = 0")
+        .replace("backoff_max = \"30s\"", "backoff_max = \"1s\"");
+    // Lines to deliver: the agent only finds out the receiver is down when it sends.
+    // (Sample logs hold invalid UTF-8 on purpose: bytes, not a String.)
+    let sample = std::fs::read(repo().join("sample-logs/weblog1.txt")).unwrap();
+    let lines: Vec<u8> = sample.split_inclusive(|b| *b == b'\n').take(20).flatten().copied().collect();
+    std::fs::write(d.join("spool/access.log"), lines).unwrap();
+    let bin = repo().join("target/debug/spool-agent");
+    assert!(bin.exists(), "{} not built: run `cargo build --workspace --bins`", bin.display());
+    let agent = Service::start(bin.to_str().unwrap(), d, "spool-agent", &config, metrics);
+
+    let rules = std::fs::read_to_string(rules_dir().join("clickstream-rules.yml")).unwrap();
+    let rules = regex::Regex::new(r"(?m)^(\s+)for: \d+m$").unwrap().replace_all(&rules, "${1}for: 0s");
+    std::fs::write(d.join("rules.yml"), rules.as_ref()).unwrap();
+    std::fs::write(
+        d.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: spool-agent\n    static_configs:\n      - targets: ['127.0.0.1:{metrics}']\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(d.join("prometheus.log")).unwrap();
+    let _prometheus = Prometheus(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", d.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom}"))
+            .current_dir(d)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus (Debian package prometheus; `scripts/stack deps` installs it)"),
+    );
+    let firing = |name: &str| -> Option<serde_json::Value> {
+        let body = http_get(prom, "/api/v1/alerts")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["data"]["alerts"].as_array()?.iter().find(|a| a["labels"]["alertname"] == name && a["state"] == "firing").cloned()
+    };
+    let prometheus_log = || std::fs::read_to_string(d.join("prometheus.log")).unwrap_or_default();
+    let mut alert = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while alert.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ClickstreamSpoolAgentNoReceiver did not fire within 90 s; agent: receiver_up = {}\n{}\nprometheus:\n{}",
+            agent.metric("spool_agent_receiver_up", ""),
+            agent.log_tail(20),
+            prometheus_log()
+        );
+        alert = firing("ClickstreamSpoolAgentNoReceiver");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let alert = alert.unwrap();
+    assert_eq!(alert["labels"]["instance"], format!("127.0.0.1:{metrics}"), "{alert}");
+    assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
+    // Scraped all along: the target is up, so the down alert is quiet.
+    let up = http_get(prom, "/api/v1/query?query=up%7Bjob%3D%22spool-agent%22%7D").unwrap_or_default();
+    let up_value = serde_json::from_str::<serde_json::Value>(&up).ok().and_then(|v| v["data"]["result"][0]["value"][1].as_str().map(str::to_string));
+    assert_eq!(up_value.as_deref(), Some("1"), "up for the agent is not 1: {up}");
+    assert!(firing("ClickstreamTargetDown").is_none(), "the scraped agent was reported down");
+    wait_until(Duration::from_secs(1), "agent still running", || agent.try_metrics().is_some());
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clickstream_testkit::repo;
+use clickstream_testkit::{free_port, repo};
 
 const BINARIES: [&str; 5] = ["spool-agent", "fanout-agent", "speed-job", "batch-job", "serve"];
 
@@ -273,11 +273,6 @@ fn the_security_check_catches_a_weak_unit() {
     std::fs::write(&path, weak).unwrap();
     let (score, table) = exposure(&path);
     assert!(score > MAX_EXPOSURE, "a unit without its filter and capability limits is rated OK ({score}):\n{table}");
-}
-
-/// A free TCP port on 127.0.0.1 (bound, then released for the binary).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The real `serve` binary under the protocol systemd speaks with a
