@@ -23,6 +23,9 @@ pub struct Metrics {
     pub events_invalid: Counter,
     /// Raw access-log lines (stock Flume senders) turned into ClickEvents.
     pub events_from_lines: Counter,
+    /// Pauses of the source: a required sink's channel refused batches
+    /// (full, or its disk below the floor), by sink and reason; one per pause.
+    pub source_paused: Family<Labels, Counter>,
     /// Bytes of frames the source's connections buffer (bounded by source.max_buffered_bytes).
     pub source_buffered_bytes: Gauge,
     /// Times a connection waited for room in source.max_buffered_bytes.
@@ -64,6 +67,7 @@ impl Metrics {
         r.register("events_invalid", "Events kept in the dead-letter file: not a valid ClickEvent (nor, with source.body = line or auto, a valid access-log line)", self.events_invalid.clone());
         r.register("source_buffered_bytes", "Bytes of frames the source's connections buffer (at most source.max_buffered_bytes)", self.source_buffered_bytes.clone());
         r.register("source_buffer_waits", "Times a connection waited for room in source.max_buffered_bytes before reading more", self.source_buffer_waits.clone());
+        r.register("source_paused", "Pauses of the source (a required channel refused batches: channel_full, disk_floor, channel_error), by sink and reason; one per pause, not per refused batch", self.source_paused.clone());
         r.register("events_from_lines", "Raw access-log lines from stock Flume senders turned into ClickEvents", self.events_from_lines.clone());
         r.register("batches_refused", "Batches answered FAILED (required channel full or failing)", self.batches_refused.clone());
         r.register("events_skipped", "Events not put into an optional sink's full channel", self.events_skipped.clone());

@@ -30,7 +30,7 @@ use clickstream_avro_ipc::flume::{ReceivedEvent, Status};
 use clickstream_avro_ipc::server::BatchHandler;
 use clickstream_channel::{Channel, ChannelError};
 use clickstream_contract::{rules, ClickEvent};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::metrics::{label, Metrics};
 
@@ -53,12 +53,50 @@ pub struct Replicator {
     dead_letter: Mutex<Option<std::fs::File>>,
     dead_letter_path: PathBuf,
     lines: Option<LineReader>,
+    pauses: Arc<Pauses>,
+}
+
+/// The required channels that are refusing batches, and why. While a disk
+/// is full the senders retry every few seconds; one log line and one
+/// `source_paused` increment per pause (not per refused batch) say so, and
+/// one line says when the channel takes batches again.
+#[derive(Default)]
+struct Pauses(Mutex<std::collections::HashMap<&'static str, &'static str>>);
+
+impl Pauses {
+    fn refused(&self, sink: &'static str, error: &ChannelError, metrics: &Metrics) {
+        let reason = match error {
+            ChannelError::Full { .. } | ChannelError::BatchTooLarge { .. } => "channel_full",
+            ChannelError::DiskFloor { .. } => "disk_floor",
+            _ => "channel_error",
+        };
+        let mut paused = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if paused.insert(sink, reason) != Some(reason) {
+            metrics.source_paused.get_or_create(&vec![("sink", sink.to_string()), ("reason", reason.to_string())]).inc();
+            warn!(sink, reason, %error, "required channel refuses batches; answering FAILED so the senders keep them (logged once per pause)");
+        }
+    }
+
+    fn accepted(&self, sink: &'static str) {
+        let mut paused = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = paused.remove(sink) {
+            info!(sink, reason, "required channel takes batches again");
+        }
+    }
 }
 
 impl Replicator {
     /// A replicator over `routes`.
     pub fn new(routes: Vec<Route>, put_timeout: Duration, metrics: Metrics, dead_letter_path: PathBuf) -> Replicator {
-        Replicator { routes, put_timeout, metrics, dead_letter: Mutex::new(None), dead_letter_path, lines: None }
+        Replicator {
+            routes,
+            put_timeout,
+            metrics,
+            dead_letter: Mutex::new(None),
+            dead_letter_path,
+            lines: None,
+            pauses: Arc::default(),
+        }
     }
 
     /// Also (or, unless `lines.auto`, only) accepts raw access-log lines.
@@ -170,11 +208,12 @@ fn is_click_event(event: &ReceivedEvent) -> Result<(), String> {
 }
 
 /// Puts a batch into one route's channel; `false` when a required channel refused it.
-fn put_route(route: &Route, refs: &[&[u8]], timeout: Duration, metrics: &Metrics) -> bool {
+fn put_route(route: &Route, refs: &[&[u8]], timeout: Duration, metrics: &Metrics, pauses: &Pauses) -> bool {
     let wait = if route.required { timeout } else { Duration::ZERO };
     match route.channel.put(refs, None, wait) {
         Ok(()) => {
             metrics.observe_channel(route.sink, &*route.channel);
+            pauses.accepted(route.sink);
             true
         }
         // A batch larger than the whole channel can never fit: for an
@@ -186,7 +225,7 @@ fn put_route(route: &Route, refs: &[&[u8]], timeout: Duration, metrics: &Metrics
             true
         }
         Err(e) => {
-            warn!(sink = route.sink, error = %e, "required channel did not take the batch; answering FAILED so the sender retries");
+            pauses.refused(route.sink, &e, metrics);
             false
         }
     }
@@ -212,6 +251,7 @@ impl BatchHandler for Replicator {
         let routes = self.routes.clone();
         let timeout = self.put_timeout;
         let metrics = self.metrics.clone();
+        let pauses = self.pauses.clone();
         // Channel puts block on fsync: keep them off the async workers, and
         // put into every channel at once so the fsyncs overlap (the last
         // one on this thread: with one sink, no thread is started).
@@ -222,11 +262,11 @@ impl BatchHandler for Replicator {
                 let puts: Vec<_> = others
                     .iter()
                     .map(|route| {
-                        let (refs, metrics) = (&refs, &metrics);
-                        scope.spawn(move || put_route(route, refs, timeout, metrics))
+                        let (refs, metrics, pauses) = (&refs, &metrics, &*pauses);
+                        scope.spawn(move || put_route(route, refs, timeout, metrics, pauses))
                     })
                     .collect();
-                let here = put_route(last, &refs, timeout, &metrics);
+                let here = put_route(last, &refs, timeout, &metrics, &pauses);
                 puts.into_iter().fold(here, |ok, p| p.join().unwrap_or(false) && ok)
             })
         })
@@ -290,11 +330,15 @@ mod tests {
         assert_eq!(skipped(&metrics, "kafka"), 8);
         assert_eq!(skipped(&metrics, "hdfs"), 0);
 
-        // The required channel has room for 14: a batch of 20 is refused, after put_timeout.
+        // The required channel has room for 14: a batch of 20 is refused, after put_timeout,
+        // and again when the sender retries: one pause, counted once.
+        let paused = || metrics.source_paused.get_or_create(&vec![("sink", "hdfs".into()), ("reason", "channel_full".into())]).get();
         assert_eq!(replicator.on_batch(received(20)).await, Status::Failed, "the sender must retry");
+        assert_eq!(replicator.on_batch(received(20)).await, Status::Failed);
         assert_eq!(events(&required), 16);
-        assert_eq!(metrics.batches_refused.get(), 1);
-        assert_eq!(skipped(&metrics, "kafka"), 28, "each route is put on its own: the optional one skipped it too");
+        assert_eq!(metrics.batches_refused.get(), 2);
+        assert_eq!(paused(), 1, "one pause, however many batches it refused");
+        assert_eq!(skipped(&metrics, "kafka"), 48, "each route is put on its own: the optional one skipped it too");
 
         // Once the sinks drain, the same batch goes through.
         for r in [&required, &optional] {
@@ -303,7 +347,10 @@ mod tests {
         }
         assert_eq!(replicator.on_batch(received(20)).await, Status::Ok);
         assert_eq!((events(&required), events(&optional)), (20, 0), "20 > the optional channel's whole 10: skipped, not an error");
-        assert_eq!(skipped(&metrics, "kafka"), 48);
+        assert_eq!(skipped(&metrics, "kafka"), 68);
+        // The pause ended with that put: the next refusal is a new pause.
+        assert_eq!(replicator.on_batch(received(20)).await, Status::Failed);
+        assert_eq!(paused(), 2);
     }
 
     #[tokio::test]

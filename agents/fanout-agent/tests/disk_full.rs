@@ -77,12 +77,18 @@ fn a_full_disk_refuses_batches_without_spinning_and_clears_by_itself() {
     }
     let cpu = cpu_time(pid) - before;
     assert!(cpu < Duration::from_millis(500), "the refusing agent used {cpu:?} of CPU in 3 s");
+    // Sixteen refused batches, one pause: one log line and one count.
+    let paused = || agent.metric("fanout_agent_source_paused_total", "reason=\"disk_floor\"");
+    assert_eq!(paused(), 1.0, "one pause, however many batches it refused");
+    let log = std::fs::read_to_string(&agent.log).unwrap();
+    assert_eq!(log.matches("required channel refuses batches").count(), 1, "{}", agent.log_tail(10));
     // Kafka comes back: the channel drains, gives its disk back, and the
     // same batch goes through; nothing else is done by hand.
     let _broker = Broker::start(&data, port);
     wait_until(Duration::from_secs(180), "a batch accepted again", || send(&mut next, &mut acked) == Status::Ok);
     let text = std::fs::read_to_string(&agent.log).unwrap();
     assert!(text.contains("reclaimed the acknowledged active segment"), "{}", agent.log_tail(10));
+    assert!(text.contains("required channel takes batches again"), "the end of the pause is logged");
     let got = kafka_ids(&brokers, &s.topic, acked.len(), Duration::from_secs(180));
     assert!(acked.iter().all(|id| got.contains_key(id)), "an acknowledged event is missing from Kafka");
     assert_eq!(agent.terminate(), Some(0));
