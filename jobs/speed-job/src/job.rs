@@ -102,6 +102,10 @@ struct Runner {
     healthy: Arc<Mutex<bool>>,
     shutdown: watch::Receiver<bool>,
     clock: ListeningClock,
+    /// Beaten by the main loop and by each Cassandra retry: a job that
+    /// retries through an outage is alive (its health says failing), a job
+    /// stuck in one call is not.
+    progress: Progress,
 }
 
 /// Runs the job until `shutdown` resolves (then flushes, checkpoints and commits).
@@ -162,6 +166,7 @@ pub async fn run(
         SourceContext::new(&cfg.kafka.topic, starts, metrics.clone()),
         &all_partitions,
     )?;
+    let service = Service::from_env();
     let mut runner = Runner {
         cfg,
         core,
@@ -175,19 +180,19 @@ pub async fn run(
         healthy,
         shutdown: stop_rx,
         clock: ListeningClock::start(),
+        progress: service.progress(),
     };
     // Ready once subscribed: the checkpoint is restored and the loop starts now.
-    let service = Service::from_env();
     service.ready(&format!("consuming {}", runner.cfg.kafka.topic));
     runner.main_loop(service).await
 }
 
 impl Runner {
-    /// Beats `service`'s watchdog once per iteration: a flush that hangs
-    /// (not one that fails and is retried on the next tick) withholds the
-    /// pings, and systemd restarts the job from its checkpoint.
+    /// Beats the systemd watchdog once per iteration (and [`Runner::retry`]
+    /// once per attempt): a call that hangs withholds the pings, and systemd
+    /// restarts the job from its checkpoint.
     async fn main_loop(&mut self, service: Service) -> Result<RunSummary, JobError> {
-        let progress: Progress = service.progress();
+        let progress = self.progress.clone();
         let mut tick = tokio::time::interval(self.cfg.job.flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut since_flush = 0usize;
@@ -386,6 +391,7 @@ impl Runner {
         let mut delay = Duration::from_millis(100);
         let started = Instant::now();
         loop {
+            self.progress.beat();
             match f().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
