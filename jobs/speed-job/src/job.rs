@@ -6,7 +6,8 @@
 //!    until all are acknowledged;
 //! 3. only then the checkpoint row (per partition: resume offset, watermark
 //!    state) is written;
-//! 4. only then the same resume offsets are committed to the consumer group.
+//! 4. only then the offsets counted so far are committed to the consumer
+//!    group (monitoring: lag tools read them; restarts use the checkpoint).
 //!
 //! A crash between any two steps loses nothing: the next run starts from the
 //! previous checkpoint and rewrites the same rows. A flush that fails is
@@ -30,7 +31,7 @@ use clickstream_telemetry::{serve_metrics, Health, HealthCheck};
 
 use crate::config::Config;
 use crate::core::{Click, Core, CoreConfig, CoreStats, Verdict};
-use crate::metrics::{Metrics, Reason};
+use crate::metrics::{Metrics, Partition, Reason};
 use crate::partition::PartitionCheckpoint;
 use crate::sink::{Sink, SinkError};
 use crate::source::{self, Source, SourceContext, SourceError};
@@ -361,6 +362,12 @@ impl Runner {
             })
             .await?;
             self.metrics.checkpoints.inc();
+            for c in &cp.0 {
+                self.metrics
+                    .replay_window_records
+                    .get_or_create(&Partition { partition: c.partition })
+                    .set(c.replay_window());
+            }
             self.commit(&cp.0, last);
             self.consumer
                 .context()
@@ -409,14 +416,18 @@ impl Runner {
         }
     }
 
-    /// Commits the resume offsets to the group (monitoring; the checkpoint is authoritative).
+    /// Commits what is counted to the group, for lag monitoring only: each
+    /// partition's [`PartitionCheckpoint::committed_offset`] (everything
+    /// below it is counted and written), not its resume offset, so a
+    /// caught-up job shows lag 0. Restarts seek to the checkpoint's resume
+    /// offsets instead, which is why this may run ahead of them.
     fn commit(&self, cps: &[PartitionCheckpoint], sync: bool) {
         let mut tpl = TopicPartitionList::new();
         for cp in cps {
             if let Err(e) = tpl.add_partition_offset(
                 &self.cfg.kafka.topic,
                 cp.partition,
-                Offset::Offset(cp.resume_offset),
+                Offset::Offset(cp.committed_offset()),
             ) {
                 tracing::warn!(error = %e, "building the offset commit");
             }

@@ -71,6 +71,9 @@ pub struct Metrics {
     pub consumer_lag: Family<Partition, Gauge>,
     /// Records of each partition not read yet, from librdkafka statistics.
     pub unread_records: Family<Partition, Gauge>,
+    /// Records of each partition a restart would read again (already counted:
+    /// open windows' events and the recent-ids memory), from the last checkpoint.
+    pub replay_window_records: Family<Partition, Gauge>,
 }
 
 impl Metrics {
@@ -147,8 +150,13 @@ impl Metrics {
         );
         r.register(
             "consumer_lag",
-            "Records between the committed offset (the oldest record an open window needs) and the partition end (librdkafka statistics)",
+            "Records between the committed offset (the next record not yet counted and checkpointed) and the partition end (librdkafka statistics); 0 when caught up",
             m.consumer_lag.clone(),
+        );
+        r.register(
+            "replay_window_records",
+            "Records a restart would read again, already counted (open windows' events and the recent-ids memory), from the last checkpoint",
+            m.replay_window_records.clone(),
         );
         r.register(
             "unread_records",

@@ -54,6 +54,26 @@ pub struct PartitionCheckpoint {
     pub lanes: Vec<LaneCheckpoint>,
 }
 
+impl PartitionCheckpoint {
+    /// The offset to commit to the consumer group: every record below it is
+    /// counted and its rows are written (the checkpoint is written after
+    /// them), so lag tools measured against it (`speed_job_consumer_lag`,
+    /// Burrow, `kafka-consumer-groups`) see only what is really not yet
+    /// counted, and 0 for a caught-up job. Restarts never start here: they
+    /// seek to `resume_offset` from the checkpoint row, which is authoritative.
+    pub fn committed_offset(&self) -> i64 {
+        self.replay_until
+    }
+
+    /// Records a restart would read again before reaching new ones: the
+    /// events still held by open windows plus the recent-ids memory
+    /// (`windows.dedup_recent_records`). Already counted, so not lag;
+    /// reported on its own (`speed_job_replay_window_records`).
+    pub fn replay_window(&self) -> i64 {
+        (self.replay_until - self.resume_offset).max(0)
+    }
+}
+
 /// One web server's events within a partition.
 #[derive(Debug, Clone)]
 pub struct Lane {
@@ -438,6 +458,28 @@ mod tests {
         assert_eq!(p.checkpoint(0).resume_offset, 400, "resumes early enough to refill the ids");
         p.next_offset = 50;
         assert_eq!(p.checkpoint(0).resume_offset, 0);
+    }
+
+    #[test]
+    fn a_caught_up_partition_commits_its_end_and_reports_the_replay_window_apart() {
+        // 1,000 records read and flushed, an open window pinned at offset 900,
+        // 200 recent ids: a restart resumes at 700, yet nothing is uncounted.
+        let mut p = PartitionState::new(200);
+        p.next_offset = 1_000;
+        p.lane("web1").pin(60_000, 900, 5);
+        let cp = p.checkpoint(0);
+        assert_eq!(cp.resume_offset, 700);
+        assert_eq!(cp.committed_offset(), 1_000, "lag against the partition end (1,000) is 0");
+        assert_eq!(cp.replay_window(), 300);
+        // During a replay after a restart the commit never goes back.
+        let mut r = PartitionState::restore(&cp, 200);
+        r.next_offset = 750;
+        let again = r.checkpoint(0);
+        assert_eq!(again.committed_offset(), 1_000);
+        assert!(again.replay_window() >= 300 - 50, "{again:?}");
+        // Nothing open and no recent ids: no replay window either.
+        let q = PartitionState { next_offset: 40, ..Default::default() }.checkpoint(1);
+        assert_eq!((q.committed_offset(), q.replay_window()), (40, 0));
     }
 
     #[test]

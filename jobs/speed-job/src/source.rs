@@ -17,9 +17,10 @@
 //! and it carries no watermark. The checkpoint in Cassandra holds both, so on
 //! every assignment the rebalance callback seeks each partition to its
 //! checkpointed `resume_offset` (partitions without a checkpoint follow the
-//! group's committed offset, else `auto.offset.reset`). The job commits the
-//! same resume offsets to the group after each checkpoint, so lag tools see
-//! honest numbers.
+//! group's committed offset, else `auto.offset.reset`). After each checkpoint
+//! the job commits, per partition, the next offset not yet counted (not the
+//! resume offset, which lies behind it by the replay window), so lag tools
+//! see only what is really not yet counted.
 //!
 //! A revocation (a session timeout while the broker stalls, a broker
 //! restart) is recovered in process: the callback counts it, the job loop

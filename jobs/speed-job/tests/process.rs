@@ -274,4 +274,14 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
     eprintln!("speed-job log: {}", log.display());
     assert_tables_eq(&got, &want);
     assert_eq!(want.ddos.len(), 1);
+    // Honest lag: caught up, the job commits the partition ends (lag 0),
+    // although a restart would re-read the replay window (open windows'
+    // events and the recent ids) from the checkpoint's resume offsets.
+    let ends = end_offsets(&delivered, 2);
+    assert_eq!(committed_offsets(&brokers, &ks, &topic, 2), ends, "committed offsets are the ends: lag 0");
+    let cp = read_checkpoint(&session, &ks, &ks, &topic).await;
+    assert!(
+        ends.iter().any(|(p, end)| cp[p].0 < *end),
+        "the replay window is still there, apart from the lag: {cp:?} vs {ends:?}"
+    );
 }

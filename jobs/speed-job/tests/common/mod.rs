@@ -598,6 +598,33 @@ pub async fn read_checkpoint(
     }
 }
 
+/// The offsets group `group` has committed on `topic`, per partition (what
+/// lag tools such as `kafka-consumer-groups` or Burrow measure lag against).
+pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer for committed offsets");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c
+        .committed_offsets(tpl, Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("committed offsets of group {group} on {topic}: {e}"));
+    got.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Waits until the job's checkpoint covers every delivered record and has
 /// closed every window up to `final_wm`.
 pub async fn wait_done(
