@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 done; 1 runtime failure (retry); 2 bad command line;
 /// 3 no data yet for a requested day / day not complete yet (try later);
-/// 4 corrupt input file (nothing written; see --skip-corrupt); 75 HDFS or
+/// 4 an input file whose header cannot be read (nothing written; see
+/// --skip-corrupt; damaged blocks and invalid records are skipped, not fatal); 75 HDFS or
 /// MySQL unreachable within the configured time (retry); 78 invalid
 /// configuration, including a master-copy root that does not exist.
 #[derive(Debug, Parser)]
@@ -73,7 +74,9 @@ pub struct RunArgs {
     /// Print the reports as tables instead of writing them (MySQL is not contacted).
     #[arg(long)]
     pub dry_run: bool,
-    /// Skip corrupt Avro files (listed in the summary and in batch_runs) instead of failing.
+    /// Skip Avro files whose header cannot be read (listed in the summary and
+    /// in batch_runs) instead of failing. Damaged blocks and invalid records
+    /// inside readable files are always skipped alone, reported and kept aside.
     #[arg(long)]
     pub skip_corrupt: bool,
     /// Never show the progress bar (it is shown only on a terminal anyway).

@@ -2,7 +2,7 @@
 //! the run path never meets a bad value. Unknown keys are errors (a typo in
 //! `sucess_below` must not silently fall back to the default).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -134,12 +134,26 @@ impl Default for CompletenessConfig {
 }
 
 /// Execution knobs.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// Decoding threads; 0 = one per core.
     #[serde(default)]
     pub workers: usize,
+    /// Where the records and blocks a run skips are kept aside
+    /// (`<day>.run<id>.jsonl`).
+    #[serde(default = "default_quarantine_dir")]
+    pub quarantine_dir: PathBuf,
+}
+
+fn default_quarantine_dir() -> PathBuf {
+    std::env::temp_dir().join("clickstream-batch-job-quarantine")
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { workers: 0, quarantine_dir: default_quarantine_dir() }
+    }
 }
 
 /// Validated settings.
@@ -159,6 +173,8 @@ pub struct Settings {
     pub source_timeout: std::time::Duration,
     /// Bound on connecting to MySQL (`mysql.connect_timeout_seconds`).
     pub mysql_connect_timeout: std::time::Duration,
+    /// Where skipped records and blocks are kept aside (`run.quarantine_dir`).
+    pub quarantine_dir: PathBuf,
 }
 
 impl ConfigFile {
@@ -211,6 +227,7 @@ impl ConfigFile {
             workers: if self.run.workers == 0 { cores } else { self.run.workers.min(64) },
             source_timeout,
             mysql_connect_timeout,
+            quarantine_dir: self.run.quarantine_dir.clone(),
         })
     }
 }

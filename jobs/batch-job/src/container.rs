@@ -153,32 +153,59 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, ContainerError> {
 pub struct RawBlock<'a> {
     /// Offset of the block's count field in the file.
     pub offset: usize,
+    /// Offset just after the block's sync marker.
+    pub end: usize,
     /// Number of records in the block.
     pub count: usize,
     /// Compressed payload.
     pub data: &'a [u8],
 }
 
+/// Bytes of a container file that could not be read as a block, skipped
+/// up to the next sync marker (or the end of the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedRange {
+    /// Where the unreadable block began.
+    pub offset: u64,
+    /// Where reading resumes: just after the next sync marker, or the file's end.
+    pub end: u64,
+    /// What was wrong.
+    pub what: String,
+}
+
 /// Iterates over the blocks after the header, checking every sync marker.
+///
+/// A block that cannot be read (a damaged count or size, a sync marker that
+/// does not follow it) yields a [`DamagedRange`], and the iteration goes on
+/// after the next sync marker in the file: the 16 random bytes that end every
+/// block are what Avro container files have them for, so that one damaged
+/// block costs that block only.
 pub struct Blocks<'a> {
     buf: &'a [u8],
     pos: usize,
     sync: [u8; 16],
-    failed: bool,
 }
 
 impl<'a> Blocks<'a> {
     /// Blocks of `buf`, whose header is `header`.
     pub fn new(buf: &'a [u8], header: &Header) -> Self {
-        Blocks { buf, pos: header.data_start, sync: header.sync, failed: false }
+        Blocks { buf, pos: header.data_start, sync: header.sync }
+    }
+
+    /// The range from `at` to just after the next sync marker (searched from
+    /// `at + 1`), or to the end of the file; reading resumes there.
+    fn skip_damaged(&mut self, at: usize, what: String) -> DamagedRange {
+        let end = memchr::memmem::find(&self.buf[at + 1..], &self.sync).map_or(self.buf.len(), |i| at + 1 + i + 16);
+        self.pos = end;
+        DamagedRange { offset: at as u64, end: end as u64, what }
     }
 }
 
 impl<'a> Iterator for Blocks<'a> {
-    type Item = Result<RawBlock<'a>, ContainerError>;
+    type Item = Result<RawBlock<'a>, DamagedRange>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.pos >= self.buf.len() {
+        if self.pos >= self.buf.len() {
             return None;
         }
         let at = self.pos;
@@ -203,12 +230,9 @@ impl<'a> Iterator for Blocks<'a> {
                 None => return Err(fail("file ends before the block's sync marker (file cut short?)")),
             }
             self.pos = end + 16;
-            Ok(RawBlock { offset: at, count, data })
+            Ok(RawBlock { offset: at, end: end + 16, count, data })
         })();
-        if result.is_err() {
-            self.failed = true;
-        }
-        Some(result)
+        Some(result.map_err(|e| self.skip_damaged(at, e.what)))
     }
 }
 

@@ -11,7 +11,7 @@
 
 use clickstream_contract::rules;
 
-use crate::container::read_long;
+use crate::container::{read_long, DamagedRange};
 
 /// What one event contributes to the reports, in 32 bytes: a file's hits are
 /// held until the whole file has decoded (a corrupt file must not count at
@@ -78,10 +78,31 @@ impl VisitorKey {
 /// The hits of one file and the arena holding their visitor keys.
 #[derive(Debug, Default)]
 pub struct FileHits {
-    /// One per record, in file order.
+    /// One per counted record, in file order.
     pub hits: Vec<Hit>,
     /// Visitor keys, back to back.
     pub arena: Vec<u8>,
+    /// Records that decoded but break the contract's rules: not counted.
+    pub invalid: Vec<InvalidRecord>,
+    /// Byte ranges that could not be read as blocks: not counted.
+    pub damaged: Vec<DamagedRange>,
+}
+
+/// A record that decodes but cannot be counted (an id that is not an id, a
+/// status outside 100..=599, a negative size, an event time outside the
+/// file's hour partition): skipped alone, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRecord {
+    /// Offset of its block in the file (set by the caller of [`decode_block`]).
+    pub block_offset: u64,
+    /// Index of the record in its block.
+    pub record: usize,
+    /// The rule it broke: `event_id`, `status`, `response_bytes`, `partition` or `visitor_key`.
+    pub rule: &'static str,
+    /// What was wrong.
+    pub what: String,
+    /// The record's bytes (its Avro datum), kept aside with it.
+    pub datum: Vec<u8>,
 }
 
 impl FileHits {
@@ -145,6 +166,10 @@ impl<'a> Cursor<'a> {
 /// Decodes `count` records filling `block` exactly, appending to `out`.
 /// Every event time must lie in `[times.start, times.end)` (the partition's
 /// hour, epoch ms): the per-hour deduplication relies on it.
+///
+/// A record that decodes but breaks a rule goes to `out.invalid` and the
+/// block goes on; a record that does not decode (the bytes are damaged) is
+/// an error for the whole block, whose hits the caller then drops.
 pub fn decode_block(
     block: &[u8],
     count: usize,
@@ -156,12 +181,21 @@ pub fn decode_block(
     out.hits.reserve(count);
     for record in 0..count {
         let start = c.pos;
-        let hit = decode_record(&mut c, key, &times, &mut out.arena).map_err(|what| RecordError {
+        let decoded = decode_record(&mut c, key, &times, &mut out.arena).map_err(|what| RecordError {
             record,
             offset: start,
             what,
         })?;
-        out.hits.push(hit);
+        match decoded {
+            Ok(hit) => out.hits.push(hit),
+            Err((rule, what)) => out.invalid.push(InvalidRecord {
+                block_offset: 0,
+                record,
+                rule,
+                what,
+                datum: block[start..c.pos].to_vec(),
+            }),
+        }
     }
     if c.pos != block.len() {
         return Err(RecordError {
@@ -173,28 +207,26 @@ pub fn decode_block(
     Ok(())
 }
 
+/// A rule a decoded record breaks: (rule, what).
+type Broken = (&'static str, String);
+
+/// Reads one record whole (so the next one starts in the right place), then
+/// checks it: `Err` when the bytes do not decode, `Ok(Err)` when the record
+/// decodes but breaks a rule (its visitor key is not kept).
 #[inline]
 fn decode_record(
     c: &mut Cursor<'_>,
     key: VisitorKey,
     times: &std::ops::Range<i64>,
     arena: &mut Vec<u8>,
-) -> Result<Hit, String> {
+) -> Result<Result<Hit, Broken>, String> {
     let id_text = c.bytes("event_id")?;
-    let id = rules::event_id(id_text)
-        .ok_or_else(|| format!("event_id {:?} is not 32 hex digits", String::from_utf8_lossy(id_text)))?;
     c.skip("source_host")?;
     let client = c.bytes("client_addr")?;
     if c.present("remote_user")? {
         c.skip("remote_user")?;
     }
     let time_ms = c.long("event_time")?;
-    if !times.contains(&time_ms) {
-        let (d, h) = crate::source::layout::partition_of(time_ms);
-        return Err(format!(
-            "event time {time_ms} ms belongs to date={d}/hour={h:02}, not to this partition (the HDFS sink must partition by event time)"
-        ));
-    }
     c.skip("method")?;
     c.skip("path")?;
     if c.present("query")? {
@@ -202,13 +234,7 @@ fn decode_record(
     }
     c.skip("protocol")?;
     let status = c.long("status")?;
-    let status = rules::status(status).ok_or_else(|| format!("status {status} is not 100..=599"))?;
-    let bytes = if c.present("response_bytes")? {
-        let b = c.long("response_bytes")?;
-        rules::response_bytes(b).ok_or_else(|| format!("response_bytes {b} is negative"))?
-    } else {
-        0
-    };
+    let bytes = if c.present("response_bytes")? { Some(c.long("response_bytes")?) } else { None };
     if c.present("referrer")? {
         c.skip("referrer")?;
     }
@@ -219,6 +245,33 @@ fn decode_record(
     c.long("ingest.byte_offset")?;
     c.skip("raw_line")?;
 
+    let Some(id) = rules::event_id(id_text) else {
+        return Ok(Err(("event_id", format!("event_id {:?} is not 32 hex digits", String::from_utf8_lossy(id_text)))));
+    };
+    if !times.contains(&time_ms) {
+        let (d, h) = crate::source::layout::partition_of(time_ms);
+        return Ok(Err((
+            "partition",
+            format!(
+                "event time {time_ms} ms belongs to date={d}/hour={h:02}, not to this partition (the HDFS sink must partition by event time)"
+            ),
+        )));
+    }
+    let Some(status) = rules::status(status) else {
+        return Ok(Err(("status", format!("status {status} is not 100..=599"))));
+    };
+    let bytes = match bytes.map(rules::response_bytes) {
+        None => 0,
+        Some(Some(b)) => b,
+        Some(None) => return Ok(Err(("response_bytes", format!("response_bytes {} is negative", bytes.unwrap_or(0))))),
+    };
+    let visitor_len = client.len() + if key == VisitorKey::ClientAndUserAgent { 1 + ua.map_or(0, <[u8]>::len) } else { 0 };
+    if visitor_len >= 1 << 22 {
+        return Ok(Err((
+            "visitor_key",
+            format!("visitor key of {visitor_len} bytes (client address and user agent are limited by the 64 KiB line)"),
+        )));
+    }
     let visitor_start = arena.len() as u32;
     arena.extend_from_slice(client);
     if key == VisitorKey::ClientAndUserAgent {
@@ -227,13 +280,7 @@ fn decode_record(
         arena.push(b'\t');
         arena.extend_from_slice(ua.unwrap_or_default());
     }
-    let visitor_len = (arena.len() as u32) - visitor_start;
-    if visitor_len >= 1 << 22 {
-        return Err(format!(
-            "visitor key of {visitor_len} bytes (client address and user agent are limited by the 64 KiB line)"
-        ));
-    }
-    Ok(Hit::new(id, status, bytes, visitor_start, visitor_len))
+    Ok(Ok(Hit::new(id, status, bytes, visitor_start, visitor_len as u32)))
 }
 
 #[cfg(test)]
@@ -301,11 +348,17 @@ mod tests {
         assert_eq!((e.record, e.offset), (1, one));
         let e = decode_block(&block[..block.len() - 3], 2, VisitorKey::Client, ALL, &mut out).unwrap_err();
         assert_eq!((e.record, e.offset), (1, one), "{e:?}");
-        // Event 1 is 1 ms after event 0: a partition ending before it rejects it.
+        // Event 1 is 1 ms after event 0: a partition ending before it skips it
+        // alone (it decodes; it breaks a rule), and the block goes on.
         let t0 = event(0, None, None).event_time_ms;
-        let e = decode_block(&block, 2, VisitorKey::Client, t0..t0 + 1, &mut out).unwrap_err();
-        assert_eq!(e.record, 1);
-        assert!(e.what.contains("not to this partition"), "{}", e.what);
+        let mut out = FileHits::default();
+        decode_block(&block, 2, VisitorKey::Client, t0..t0 + 1, &mut out).unwrap();
+        assert_eq!(out.hits.len(), 1);
+        assert_eq!(out.invalid.len(), 1);
+        let r = &out.invalid[0];
+        assert_eq!((r.record, r.rule), (1, "partition"));
+        assert!(r.what.contains("not to this partition"), "{}", r.what);
+        assert_eq!(r.datum, block[one..], "the record's own bytes are kept");
     }
 
     #[test]

@@ -25,8 +25,10 @@ impl ExitCode {
     /// No data for a requested day yet (`run`), or a day's partitions are not
     /// complete yet (`check-complete`). Not an error: try again later.
     pub const NOT_READY: i32 = 3;
-    /// A corrupt Avro file was found and `--skip-corrupt` was not given.
-    /// Nothing was written; fix or move the file, or re-run with `--skip-corrupt`.
+    /// An Avro file whose header cannot be read was found and `--skip-corrupt`
+    /// was not given. Nothing was written; fix or move the file, or re-run
+    /// with `--skip-corrupt`. (Damaged blocks and invalid records inside a
+    /// readable file are skipped and reported, not fatal.)
     pub const CORRUPT_INPUT: i32 = 4;
     /// HDFS or MySQL did not answer within the configured time, or refused
     /// the connection (`EX_TEMPFAIL` from sysexits.h): retry later.
@@ -51,8 +53,8 @@ impl fmt::Display for FileLocation {
     }
 }
 
-/// An Avro container file that cannot be read completely. The whole file is
-/// rejected: counting half a file would silently change the day's numbers.
+/// An Avro container file whose header cannot be read: nothing in it can be
+/// trusted (codec, schema, sync marker), so the whole file is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("corrupt Avro file {location}: {what}")]
 pub struct CorruptFile {

@@ -74,7 +74,7 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
             let file = ConfigFile::load(&v.file)?;
             let s = file.validate(&v.file.display().to_string(), None, None)?;
             println!(
-                "{}: valid\n  source.url = {}\n  source.timeout_seconds = {}\n  mysql.url = {}\n  mysql.connect_timeout_seconds = {}\n  reports.visitor = {}\n  reports.success_below = {}\n  completeness.grace_minutes = {}\n  run.workers = {}",
+                "{}: valid\n  source.url = {}\n  source.timeout_seconds = {}\n  mysql.url = {}\n  mysql.connect_timeout_seconds = {}\n  reports.visitor = {}\n  reports.success_below = {}\n  completeness.grace_minutes = {}\n  run.workers = {}\n  run.quarantine_dir = {}",
                 v.file.display(),
                 s.source_url,
                 s.source_timeout.as_secs(),
@@ -83,7 +83,8 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
                 s.reports.visitor_key.as_str(),
                 s.reports.success_below,
                 s.grace.num_minutes(),
-                s.workers
+                s.workers,
+                s.quarantine_dir.display()
             );
             Ok(ExitCode::OK)
         }

@@ -150,6 +150,17 @@ pub fn summary_line(status: &str, run_id: Option<u64>, c: &Computed, write_secs:
         for f in &d.corrupt {
             let _ = write!(line, "; skipped corrupt {} at byte {}", f.location.file, f.location.offset);
         }
+        if !d.skipped.is_empty() {
+            let rules: Vec<String> = d.skipped.records_by_rule().iter().map(|(r, n)| format!("{n} {r}")).collect();
+            let _ = write!(
+                line,
+                "; {}: skipped {} invalid record(s) ({}) and {} damaged block(s)",
+                d.day,
+                d.skipped.records.len(),
+                if rules.is_empty() { "none".into() } else { rules.join(", ") },
+                d.skipped.blocks.len()
+            );
+        }
     }
     line
 }

@@ -13,10 +13,14 @@
 //! bytes plus the hits (~45 bytes per event) of N + 2 files, whatever the
 //! number of files; the CPU decodes while HDFS streams.
 //!
-//! A file is decoded completely before any of it is counted, so a corrupt
-//! file is either counted whole or not at all (`--skip-corrupt`). The decoder
-//! also checks that every event time lies in the file's hour partition: the
-//! per-hour deduplication relies on it.
+//! One bad record never blocks a day. A file whose header cannot be read is
+//! refused whole (nothing in it can be trusted; `--skip-corrupt` skips it);
+//! otherwise a block that cannot be read is skipped up to the next sync
+//! marker, and a record that decodes but breaks a rule (the contract's
+//! rulebook, or an event time outside the file's hour partition, on which
+//! the per-hour deduplication relies) is skipped alone. Everything skipped is
+//! reported with file, byte range or record, and reason. A block's records
+//! are counted only once the whole block has decoded.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -24,13 +28,15 @@ use std::sync::mpsc;
 use chrono::NaiveDate;
 
 use crate::aggregate::{DayAggregator, DayReport, ReportSettings};
-use crate::container::{parse_header, Blocks, ContainerError, Decompressor};
-use crate::decode::{decode_block, FileHits, VisitorKey};
+use crate::container::{parse_header, Blocks, ContainerError, DamagedRange, Decompressor};
+use crate::decode::{decode_block, FileHits, InvalidRecord, VisitorKey};
 use crate::error::{BatchError, CorruptFile, FileLocation};
 use crate::source::layout::day_start_ms;
 use crate::source::{DataFile, DayListing, MasterCopy};
 
-/// Decodes a whole container file of partition (`day`, `hour`).
+/// Decodes a whole container file of partition (`day`, `hour`): `Err` only
+/// for a header that cannot be read; damaged blocks and invalid records are
+/// in the result's `damaged` and `invalid`.
 pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKey) -> Result<FileHits, CorruptFile> {
     let corrupt = |e: ContainerError| CorruptFile {
         location: FileLocation { file: file.url.clone(), offset: e.offset },
@@ -42,17 +48,60 @@ pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKe
     let mut out = FileHits::default();
     let mut inflate = Decompressor::default();
     for (index, block) in Blocks::new(bytes, &header).enumerate() {
-        let block = block.map_err(corrupt)?;
-        let at = |what: String| CorruptFile {
-            location: FileLocation { file: file.url.clone(), offset: block.offset as u64 },
-            what: format!("block {index}: {what}"),
+        let block = match block {
+            Ok(block) => block,
+            Err(damaged) => {
+                out.damaged.push(DamagedRange { what: format!("block {index}: {}", damaged.what), ..damaged });
+                continue;
+            }
         };
-        let data = inflate.decompress(header.codec, &block).map_err(corrupt)?;
-        decode_block(data, block.count, key, hour_start..hour_end, &mut out).map_err(|e| {
-            at(format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what))
-        })?;
+        let before = (out.hits.len(), out.arena.len(), out.invalid.len());
+        let decoded = inflate.decompress(header.codec, &block).map_err(|e| e.what).and_then(|data| {
+            decode_block(data, block.count, key, hour_start..hour_end, &mut out).map_err(|e| {
+                format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what)
+            })
+        });
+        match decoded {
+            Ok(()) => out.invalid[before.2..].iter_mut().for_each(|r| r.block_offset = block.offset as u64),
+            Err(what) => {
+                // Nothing of a block that does not decode whole is counted.
+                out.hits.truncate(before.0);
+                out.arena.truncate(before.1);
+                out.invalid.truncate(before.2);
+                out.damaged.push(DamagedRange {
+                    offset: block.offset as u64,
+                    end: block.end as u64,
+                    what: format!("block {index}: {what}"),
+                });
+            }
+        }
     }
     Ok(out)
+}
+
+/// What reading a day skipped inside the files it counted.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    /// Records that break a rule, with their file's URL.
+    pub records: Vec<(String, InvalidRecord)>,
+    /// Byte ranges that could not be read as blocks, with their file's URL.
+    pub blocks: Vec<(String, DamagedRange)>,
+}
+
+impl Skipped {
+    /// Skipped records per rule broken.
+    pub fn records_by_rule(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut by = std::collections::BTreeMap::new();
+        for (_, r) in &self.records {
+            *by.entry(r.rule).or_insert(0) += 1;
+        }
+        by
+    }
+
+    /// Whether nothing was skipped.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.blocks.is_empty()
+    }
 }
 
 /// What reading a day produced.
@@ -66,6 +115,8 @@ pub struct DayRead {
     pub bytes_read: u64,
     /// Files skipped as corrupt (only with `skip_corrupt`).
     pub corrupt: Vec<CorruptFile>,
+    /// Records and blocks skipped inside the files counted.
+    pub skipped: Skipped,
 }
 
 enum Decoded {
@@ -152,10 +203,18 @@ pub fn read_day(
         let mut outcome = Ok(());
         for msg in out_rx.iter() {
             match msg {
-                Decoded::Hits(i, hits) => {
+                Decoded::Hits(i, mut hits) => {
                     let f = &files[i];
                     agg.add_file(f.hour, &hits);
                     agg.file_done(f.hour);
+                    for r in hits.invalid.drain(..) {
+                        tracing::warn!(file = %f.url, block = r.block_offset, record = r.record, rule = r.rule, "skipping an invalid record: {}", r.what);
+                        tally.skipped.records.push((f.url.clone(), r));
+                    }
+                    for d in hits.damaged.drain(..) {
+                        tracing::warn!(file = %f.url, from = d.offset, to = d.end, "skipping a damaged byte range: {}", d.what);
+                        tally.skipped.blocks.push((f.url.clone(), d));
+                    }
                     tally.files_read += 1;
                     tally.bytes_read += f.len;
                     progress(f.len);
@@ -183,11 +242,15 @@ pub fn read_day(
     });
     let mut tally = result?;
     tally.corrupt.sort_by(|a, b| a.location.file.cmp(&b.location.file));
+    // Files finish in any order: sort, so that runs over the same input say the same.
+    tally.skipped.records.sort_by(|a, b| (&a.0, a.1.block_offset, a.1.record).cmp(&(&b.0, b.1.block_offset, b.1.record)));
+    tally.skipped.blocks.sort_by(|a, b| (&a.0, a.1.offset).cmp(&(&b.0, b.1.offset)));
     Ok(DayRead {
         report: agg.finish(),
         files_read: tally.files_read,
         bytes_read: tally.bytes_read,
         corrupt: tally.corrupt,
+        skipped: tally.skipped,
     })
 }
 
@@ -196,4 +259,5 @@ struct Tally {
     files_read: usize,
     bytes_read: u64,
     corrupt: Vec<CorruptFile>,
+    skipped: Skipped,
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::aggregate::DayReport;
 use crate::config::Settings;
 use crate::error::{BatchError, CorruptFile, ExitCode};
-use crate::pipeline::{read_day, ReadOptions};
+use crate::pipeline::{read_day, ReadOptions, Skipped};
 use crate::sink::{NewRun, RunEnd, Sink};
 use crate::source::{DayListing, ListingFingerprint, MasterCopy};
 
@@ -49,6 +49,8 @@ pub struct DayOutcome {
     pub bytes_read: u64,
     /// Corrupt files skipped.
     pub corrupt: Vec<CorruptFile>,
+    /// Records and blocks skipped inside the files read.
+    pub skipped: Skipped,
 }
 
 /// The whole run's outcome, before anything is written.
@@ -87,6 +89,8 @@ impl Computed {
             files_read: sum(|d| d.files_read as u64) as u32,
             files_in_progress: sum(|d| d.listing.in_progress.len() as u64) as u32,
             files_corrupt: sum(|d| d.corrupt.len() as u64) as u32,
+            records_skipped: sum(|d| d.skipped.records.len() as u64),
+            blocks_skipped: sum(|d| d.skipped.blocks.len() as u64),
             bytes_read: sum(|d| d.bytes_read),
             events_read: sum(|d| d.report.as_ref().map_or(0, |r| r.events_read)),
             events_unique: sum(|d| d.report.as_ref().map_or(0, |r| r.requests)),
@@ -109,6 +113,8 @@ impl Computed {
                     "bytes_read": d.bytes_read,
                     "in_progress": d.listing.in_progress,
                     "corrupt": d.corrupt.iter().map(|c| json!({"file": c.location.file, "offset": c.location.offset, "error": c.what})).collect::<Vec<_>>(),
+                    "records_skipped": d.skipped.records_by_rule(),
+                    "blocks_skipped": d.skipped.blocks.iter().map(|(f, b)| json!({"file": f, "from": b.offset, "to": b.end, "error": b.what})).collect::<Vec<_>>(),
                     "ignored": d.listing.ignored,
                 })
             })
@@ -152,7 +158,15 @@ pub fn compute(
     let mut days = Vec::with_capacity(listings.len());
     for (day, listing) in listings {
         bar.set_message(day.to_string());
-        let mut outcome = DayOutcome { day, report: None, files_read: 0, bytes_read: 0, corrupt: Vec::new(), listing };
+        let mut outcome = DayOutcome {
+            day,
+            report: None,
+            files_read: 0,
+            bytes_read: 0,
+            corrupt: Vec::new(),
+            skipped: Skipped::default(),
+            listing,
+        };
         if !outcome.listing.files.is_empty() {
             let opts =
                 ReadOptions { settings: settings.reports, workers: settings.workers, skip_corrupt: req.skip_corrupt };
@@ -160,6 +174,7 @@ pub fn compute(
             outcome.files_read = read.files_read;
             outcome.bytes_read = read.bytes_read;
             outcome.corrupt = read.corrupt;
+            outcome.skipped = read.skipped;
             // A day whose every file was corrupt has nothing to count.
             if read.files_read > 0 {
                 outcome.report = Some(read.report);
@@ -194,6 +209,41 @@ fn hostname() -> String {
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Writes what the run skipped inside files (records with their datum,
+/// damaged byte ranges) to `<dir>/<day>.run<id>.jsonl`, one line each, before
+/// anything is reported: skipped is never lost. Nothing is written for a day
+/// that skipped nothing.
+pub fn keep_aside(computed: &Computed, dir: &std::path::Path, run_id: u64) -> Result<(), BatchError> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    for d in computed.days.iter().filter(|d| !d.skipped.is_empty()) {
+        let path = dir.join(format!("{}.run{run_id}.jsonl", d.day));
+        let fail = |e: std::io::Error| {
+            BatchError::source(
+                path.display().to_string(),
+                format!("cannot keep the skipped records aside: {e} (run.quarantine_dir must be writable)"),
+            )
+        };
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(fail)?);
+        for (file, r) in &d.skipped.records {
+            let line = json!({
+                "kind": "record", "file": file, "block_offset": r.block_offset, "record": r.record,
+                "rule": r.rule, "error": r.what,
+                "datum_base64": base64::engine::general_purpose::STANDARD.encode(&r.datum),
+            });
+            writeln!(out, "{line}").map_err(fail)?;
+        }
+        for (file, b) in &d.skipped.blocks {
+            let line = json!({"kind": "block", "file": file, "from": b.offset, "to": b.end, "error": b.what});
+            writeln!(out, "{line}").map_err(fail)?;
+        }
+        out.into_inner().map_err(|e| fail(e.into_error()))?.sync_all().map_err(fail)?;
+        tracing::warn!(day = %d.day, records = d.skipped.records.len(), blocks = d.skipped.blocks.len(), path = %path.display(), "skipped records and blocks kept aside");
+    }
+    Ok(())
 }
 
 /// The result of a whole `run` command.
@@ -232,6 +282,16 @@ pub fn run_and_write(
             return Err((Some(run_id), e));
         }
     };
+    if let Err(e) = keep_aside(&computed, &settings.quarantine_dir, run_id) {
+        let end = RunEnd {
+            finished_at: Some(chrono::Utc::now().naive_utc()),
+            outcome: "failed".into(),
+            error: Some(e.to_string()),
+            ..RunEnd::default()
+        };
+        let _ = sink.end_run(run_id, &end);
+        return Err((Some(run_id), e));
+    }
     let no_data = !computed.days_without_data().is_empty();
     let outcome = if no_data { "no_data" } else { "succeeded" };
     let t = Instant::now();

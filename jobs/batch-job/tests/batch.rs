@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use common::*;
 
+type ClickEventOwned = clickstream_contract::ClickEvent<'static>;
+
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
@@ -111,45 +113,144 @@ fn dry_run_prints_the_four_reports_without_mysql() {
 }
 
 #[test]
-fn corrupt_file_fails_cleanly_unless_skipped() {
+fn a_damaged_block_costs_that_block_and_a_bad_header_the_file() {
     let events = sample_events();
     let dir = tempfile::tempdir().unwrap();
     let target = Target::local(dir.path());
-    let files = target.write_master("fanout-a", &events, 2);
+    target.write_master("fanout-a", &events, 2);
     let db = TestDb::create();
-    assert_eq!(run(&["run", "--date", "2026-11-20"], &target.url(), &db.url).status.code(), Some(0));
-    let before = db.rows();
+    let quarantine = dir.path().join("quarantine");
+    let config = dir.path().join("batch.toml");
+    std::fs::write(&config, format!("[run]\nquarantine_dir = \"{}\"\n", quarantine.display())).unwrap();
+    let run_with = |args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(&all, &target.url(), &db.url)
+    };
 
-    // Damage one deflate file of 2026-11-20 in the middle (a flipped byte range).
-    let victim = files.iter().find(|f| f.starts_with("date=2026-11-20/hour=12/")).unwrap();
-    let path = dir.path().join(victim);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let victim_ids = ids_in(&bytes);
-    let mid = bytes.len() / 2;
+    // One more file of hour 12: three blocks, the middle one damaged (64 bytes flipped).
+    let day = d("2026-11-20");
+    let hour12: Vec<&_> = events.iter().filter(|e| partition(e) == (day, 12)).take(90).collect();
+    let groups: Vec<Vec<&_>> = hour12.chunks(30).map(<[_]>::to_vec).collect();
+    let (mut bytes, blocks) = container_blocks(&groups, apache_avro::Codec::Deflate(apache_avro::DeflateSettings::default()));
+    let mid = (blocks[1].start + blocks[1].end) / 2 - 32;
     for b in &mut bytes[mid..mid + 64] {
         *b ^= 0x5a;
     }
-    std::fs::write(&path, &bytes).unwrap();
-    assert!(!victim_ids.is_empty());
+    let victim = "date=2026-11-20/hour=12/fanout-b-1-0.avro";
+    target.put(victim, bytes.clone());
+    // Its events are in the original files too: the day's numbers stay those of all events.
+    let out = run_with(&["run", "--date", "2026-11-20"]);
+    assert_eq!(out.status.code(), Some(0), "a damaged block does not block the day");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("skipped 0 invalid record(s) (none) and 1 damaged block(s)"), "{stdout}");
+    assert_eq!(db.rows()[&day], expected(&events, false, 400)[&day], "every event is also in its original file");
+    let r = db.runs().pop().unwrap();
+    assert_eq!((r.outcome.as_str(), r.records_skipped, r.blocks_skipped), ("succeeded", 0, 1));
+    let inputs = r.inputs.unwrap();
+    assert!(inputs.contains(victim) && inputs.contains("\"blocks_skipped\":[{"), "{inputs}");
+    let kept = std::fs::read_to_string(quarantine.join(format!("2026-11-20.run{}.jsonl", r.run_id))).unwrap();
+    assert!(kept.contains("\"kind\":\"block\"") && kept.contains(victim), "{kept}");
 
-    let out = run(&["run", "--date", "2026-11-20"], &target.url(), &db.url);
-    assert_eq!(out.status.code(), Some(4), "corrupt input");
+    // A header nothing can be read from: the whole file is refused (exit 4) unless skipped.
+    let mut broken = bytes;
+    for b in &mut broken[8..40] {
+        *b ^= 0x5a;
+    }
+    target.put(victim, broken);
+    let before = db.rows();
+    let out = run_with(&["run", "--date", "2026-11-20"]);
+    assert_eq!(out.status.code(), Some(4), "corrupt header");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(victim.as_str()) && stderr.contains("byte offset"), "names file and offset: {stderr}");
+    assert!(stderr.contains(victim) && stderr.contains("byte offset"), "names file and offset: {stderr}");
     assert_eq!(db.rows(), before, "report tables untouched");
-    let runs = db.runs();
-    assert_eq!(runs.last().unwrap().outcome, "failed");
-    assert!(runs.last().unwrap().error.as_deref().unwrap().contains(victim.as_str()));
-
-    let out = run(&["run", "--date", "2026-11-20", "--skip-corrupt"], &target.url(), &db.url);
+    assert_eq!(db.runs().last().unwrap().outcome, "failed");
+    let out = run_with(&["run", "--date", "2026-11-20", "--skip-corrupt"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("skipped corrupt file://{}", path.display())));
-    let run = db.runs().pop().unwrap();
-    assert_eq!((run.outcome.as_str(), run.files_corrupt), ("succeeded", 1));
-    assert!(run.inputs.unwrap().contains(victim.as_str()));
-    // Expected: everything except the damaged file's events.
-    let kept: Vec<_> = events.iter().filter(|e| !victim_ids.contains(e.event_id.as_ref())).cloned().collect();
-    assert_eq!(db.rows()[&d("2026-11-20")], expected(&kept, false, 400)[&d("2026-11-20")]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("skipped corrupt file://"));
+    let r = db.runs().pop().unwrap();
+    assert_eq!((r.outcome.as_str(), r.files_corrupt), ("succeeded", 1));
+    assert_eq!(db.rows()[&day], expected(&events, false, 400)[&day]);
+}
+
+/// The block's own events (no copy elsewhere): exactly they are missing.
+#[test]
+fn only_the_damaged_blocks_events_are_missing() {
+    let events = sample_events();
+    let day = d("2026-11-21");
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    let mut per_hour: std::collections::BTreeMap<u32, Vec<&_>> = std::collections::BTreeMap::new();
+    for e in events.iter().filter(|e| partition(e).0 == day) {
+        per_hour.entry(partition(e).1).or_default().push(e);
+    }
+    let mut lost = Vec::new();
+    for (hour, evs) in &per_hour {
+        let third = evs.len().div_ceil(3).max(1);
+        let groups: Vec<Vec<&_>> = evs.chunks(third).map(<[_]>::to_vec).collect();
+        let (mut bytes, blocks) = container_blocks(&groups, apache_avro::Codec::Null);
+        if *hour == 9 && groups.len() == 3 {
+            // Garbage over the middle block's count and size (between the first
+            // block's sync marker and its data): the reader resyncs at the next marker.
+            for b in &mut bytes[blocks[0].end + 16..blocks[1].start + 4] {
+                *b = 0xff;
+            }
+            lost.extend(groups[1].iter().map(|e| e.event_id.to_string()));
+        }
+        target.put(&format!("date={day}/hour={hour:02}/fanout-a-{hour}-0.avro"), bytes);
+    }
+    assert!(!lost.is_empty(), "hour 09 has events");
+    let db = TestDb::create();
+    let out = run(&["run", "--date", &day.to_string()], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0));
+    let kept: Vec<_> = events.iter().filter(|e| !lost.contains(&e.event_id.to_string())).cloned().collect();
+    assert_eq!(db.rows()[&day], expected(&kept, false, 400)[&day], "exactly the damaged block's events are missing");
+    assert_eq!(db.runs().pop().unwrap().blocks_skipped, 1);
+}
+
+#[test]
+fn invalid_records_are_skipped_counted_per_rule_and_kept_aside() {
+    use std::borrow::Cow;
+    let events = sample_events();
+    let day = d("2026-11-20");
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &events, 1);
+    // Poison written by some other writer into hour 10 of the day.
+    let base = events.iter().find(|e| partition(e) == (day, 10)).unwrap().clone();
+    let mut poison = vec![
+        ClickEventOwned { status: 0, event_id: Cow::Owned(format!("{:032x}", 1)), ..base.clone() },
+        ClickEventOwned { status: 1000, event_id: Cow::Owned(format!("{:032x}", 2)), ..base.clone() },
+        ClickEventOwned { response_bytes: Some(-5), event_id: Cow::Owned(format!("{:032x}", 3)), ..base.clone() },
+        ClickEventOwned { event_id: Cow::Borrowed("not-a-hex-id"), ..base.clone() },
+    ];
+    // An event of hour 11 in hour 10's partition.
+    let other_hour = events.iter().find(|e| partition(e) == (day, 11)).unwrap().clone();
+    poison.push(ClickEventOwned { event_id: Cow::Owned(format!("{:032x}", 4)), ..other_hour });
+    let refs: Vec<&_> = poison.iter().collect();
+    target.put("date=2026-11-20/hour=10/other-1-0.avro", container_bytes(&refs, apache_avro::Codec::Null));
+    let quarantine = dir.path().join("kept");
+    let config = dir.path().join("batch.toml");
+    std::fs::write(&config, format!("[run]\nquarantine_dir = \"{}\"\n", quarantine.display())).unwrap();
+    let db = TestDb::create();
+    let out = run(&["--config", config.to_str().unwrap(), "run", "--date", "2026-11-20"], &target.url(), &db.url);
+    assert_eq!(out.status.code(), Some(0), "poison records do not stop the day");
+    assert_eq!(db.rows()[&day], expected(&events, false, 400)[&day], "the day's numbers without them");
+    let r = db.runs().pop().unwrap();
+    assert_eq!((r.records_skipped, r.blocks_skipped), (5, 0));
+    let inputs: serde_json::Value = serde_json::from_str(&r.inputs.unwrap()).unwrap();
+    assert_eq!(
+        inputs["days"][0]["records_skipped"],
+        serde_json::json!({"event_id": 1, "partition": 1, "response_bytes": 1, "status": 2})
+    );
+    let kept = std::fs::read_to_string(quarantine.join(format!("2026-11-20.run{}.jsonl", r.run_id))).unwrap();
+    let lines: Vec<serde_json::Value> = kept.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 5);
+    assert!(lines.iter().all(|l| l["kind"] == "record" && l["file"].as_str().unwrap().ends_with("other-1-0.avro")));
+    // Each kept record is the datum as written: it decodes back to the poison event.
+    use base64::Engine as _;
+    let datum = base64::engine::general_purpose::STANDARD.decode(lines[0]["datum_base64"].as_str().unwrap()).unwrap();
+    assert_eq!(clickstream_contract::ClickEvent::decode_datum(&datum).unwrap(), poison[0]);
 }
 
 #[test]
@@ -193,7 +294,7 @@ fn in_progress_files_no_data_days_and_check_complete() {
 }
 
 #[test]
-fn misplaced_event_is_a_contract_violation() {
+fn misplaced_event_is_skipped_as_a_contract_violation() {
     let events = sample_events();
     let dir = tempfile::tempdir().unwrap();
     let target = Target::local(dir.path());
@@ -202,8 +303,9 @@ fn misplaced_event_is_a_contract_violation() {
     let rel = format!("date={day}/hour={:02}/bad-1-0.avro", (hour + 1) % 24);
     target.put(&rel, container_bytes(&[e], apache_avro::Codec::Null));
     let out = run(&["run", "--date", &day.to_string(), "--dry-run"], &target.url(), "mysql://x@127.0.0.1:1/x");
-    assert_eq!(out.status.code(), Some(4));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not to this partition"));
+    assert_eq!(out.status.code(), Some(0), "one record does not block the day");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("skipped 1 invalid record(s) (1 partition)"), "{stdout}");
 }
 
 /// kill -9 at random moments of runs that would replace day A's results with

@@ -77,6 +77,10 @@ pub struct RunEnd {
     pub files_in_progress: u32,
     /// Corrupt files skipped.
     pub files_corrupt: u32,
+    /// Invalid records skipped inside files read.
+    pub records_skipped: u64,
+    /// Damaged byte ranges (blocks) skipped inside files read.
+    pub blocks_skipped: u64,
     /// Bytes of the files read.
     pub bytes_read: u64,
     /// Records read, duplicates included.

@@ -21,6 +21,8 @@ diesel::table! {
         files_read -> Unsigned<Integer>,
         files_in_progress -> Unsigned<Integer>,
         files_corrupt -> Unsigned<Integer>,
+        records_skipped -> Unsigned<Bigint>,
+        blocks_skipped -> Unsigned<Bigint>,
         bytes_read -> Unsigned<Bigint>,
         events_read -> Unsigned<Bigint>,
         events_unique -> Unsigned<Bigint>,

@@ -61,6 +61,30 @@ pub fn partition(e: &ClickEvent) -> (NaiveDate, u32) {
     (t.date_naive(), t.hour())
 }
 
+/// One container file with one block per group, encoded with apache-avro's
+/// own writer (a flush ends a block), and the byte range of each block's
+/// data (between its header and its sync marker).
+pub fn container_blocks(groups: &[Vec<&ClickEvent>], codec: Codec) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    let schema = click_event_schema();
+    let mut w = Writer::builder().schema(schema).writer(Vec::new()).codec(codec).block_size(1 << 30).build().unwrap();
+    for group in groups {
+        for e in group {
+            let datum = e.to_datum();
+            #[allow(deprecated)]
+            let value = apache_avro::from_avro_datum(schema, &mut &datum[..], None).unwrap();
+            w.append_value(value).unwrap();
+        }
+        w.flush().unwrap();
+    }
+    let bytes = w.into_inner().unwrap();
+    // Every block, and the header, end with the file's sync marker (its last 16 bytes).
+    let sync = bytes[bytes.len() - 16..].to_vec();
+    let ends: Vec<usize> = (0..bytes.len() - 15).filter(|&i| bytes[i..i + 16] == sync[..]).map(|i| i + 16).collect();
+    assert_eq!(ends.len(), groups.len() + 1, "header plus one block per group");
+    let ranges = ends.windows(2).map(|w| w[0]..w[1] - 16).collect();
+    (bytes, ranges)
+}
+
 /// One container file, encoded with apache-avro's own writer.
 pub fn container_bytes(events: &[&ClickEvent], codec: Codec) -> Vec<u8> {
     let schema = click_event_schema();
@@ -379,7 +403,7 @@ impl TestDb {
     pub fn runs(&self) -> Vec<Run> {
         diesel::sql_query(
             "SELECT run_id, outcome, reason, CAST(files_read AS SIGNED) AS files_read, CAST(files_in_progress AS SIGNED) AS files_in_progress, \
-             CAST(files_corrupt AS SIGNED) AS files_corrupt, CAST(events_read AS SIGNED) AS events_read, \
+             CAST(files_corrupt AS SIGNED) AS files_corrupt, CAST(records_skipped AS SIGNED) AS records_skipped, CAST(blocks_skipped AS SIGNED) AS blocks_skipped, CAST(events_read AS SIGNED) AS events_read, \
              CAST(events_unique AS SIGNED) AS events_unique, inputs, error, finished_at IS NOT NULL AS finished \
              FROM batch_runs ORDER BY run_id",
         )
@@ -402,6 +426,10 @@ pub struct Run {
     pub files_in_progress: i64,
     #[diesel(sql_type = Bigint)]
     pub files_corrupt: i64,
+    #[diesel(sql_type = Bigint)]
+    pub records_skipped: i64,
+    #[diesel(sql_type = Bigint)]
+    pub blocks_skipped: i64,
     #[diesel(sql_type = Bigint)]
     pub events_read: i64,
     #[diesel(sql_type = Bigint)]

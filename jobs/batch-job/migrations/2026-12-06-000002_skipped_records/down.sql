@@ -1,0 +1,1 @@
+ALTER TABLE batch_runs DROP COLUMN blocks_skipped, DROP COLUMN records_skipped;
