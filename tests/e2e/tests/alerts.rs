@@ -123,20 +123,10 @@ fn a_real_prometheus_fires_an_alert_on_an_injected_fault() {
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for sub in ["spool", "state", "tsdb"] {
-        std::fs::create_dir_all(d.join(sub)).unwrap();
-    }
+    std::fs::create_dir_all(d.join("tsdb")).unwrap();
     // The fault: nothing listens on the receiver's port.
     let (dead, metrics, prom) = (free_port(), free_port(), free_port());
-    let config = std::fs::read_to_string(repo().join("conf/spool-agent/weblog1.toml"))
-        .unwrap()
-        .replace("/var/lib/clickstream/weblog1", &d.join("state").display().to_string())
-        .replace("/var/spool/clickstream/weblog1", &d.join("spool").display().to_string())
-        .replace("127.0.0.1:41414", &format!("127.0.0.1:{dead}"))
-        .replace("127.0.0.1:9101", &format!("127.0.0.1:{metrics}"))
-        .replace("quiet_period = \"2s\"", "quiet_period = \"100ms\"")
-        .replace("min_free_disk_bytes = 536870912", "min_free_disk_bytes = 0")
-        .replace("backoff_max = \"30s\"", "backoff_max = \"1s\"");
+    let config = clickstream_e2e::configs::spool_agent(d, dead, metrics);
     // Lines to deliver: the agent only finds out the receiver is down when it sends.
     // (Sample logs hold invalid UTF-8 on purpose: bytes, not a String.)
     let sample = std::fs::read(repo().join("sample-logs/weblog1.txt")).unwrap();

@@ -275,33 +275,28 @@ fn the_security_check_catches_a_weak_unit() {
     assert!(score > MAX_EXPOSURE, "a unit without its filter and capability limits is rated OK ({score}):\n{table}");
 }
 
-/// The real `serve` binary under the protocol systemd speaks with a
-/// `Type=notify` unit with `WatchdogSec=2s`: a datagram socket named by
-/// NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID (set to the binary's own
-/// pid by a shell that then execs it). READY=1 arrives once the API answers,
-/// WATCHDOG=1 follows while it runs, STOPPING=1 on SIGTERM, then a clean exit.
-#[test]
-fn a_real_binary_speaks_the_systemd_notify_protocol() {
+/// What a `Type=notify` unit with `WatchdogSec=watchdog` hands a binary: a
+/// datagram socket named by NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID
+/// (set to the binary's own pid by a shell that then execs it). Starts
+/// `bin run --config config` and checks the protocol: READY=1 arrives
+/// once 127.0.0.1:`port` takes connections, WATCHDOG=1 follows while it
+/// runs, STOPPING=1 on SIGTERM, then a clean exit.
+/// `watchdog` must be over twice the binary's slowest beat (the binary pings
+/// only while its last beat is at most `watchdog / 2` old).
+fn check_notify_protocol(bin: &Path, config: &Path, port: u16, watchdog: std::time::Duration) {
     use std::os::unix::net::UnixDatagram;
     use std::time::{Duration, Instant};
+    let name = bin.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(bin.exists(), "{} not built: run `cargo build --workspace --bins`", bin.display());
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("notify");
     let sock = UnixDatagram::bind(&socket).unwrap();
-    let (http, metrics) = (free_port(), free_port());
-    let config = std::fs::read_to_string(repo().join("conf/serve.toml"))
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{http}"))
-        .replace("127.0.0.1:9465", &format!("127.0.0.1:{metrics}"));
-    let config_path = dir.path().join("serve.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let bin = repo().join("target/debug/serve");
-    assert!(bin.exists(), "{} not built: run `cargo build --workspace --bins`", bin.display());
     let mut child = Command::new("sh")
         .args(["-c", r#"WATCHDOG_PID=$$ exec "$0" run --config "$1""#])
-        .arg(&bin)
-        .arg(&config_path)
+        .arg(bin)
+        .arg(config)
         .env("NOTIFY_SOCKET", &socket)
-        .env("WATCHDOG_USEC", "2000000")
+        .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
@@ -314,8 +309,8 @@ fn a_real_binary_speaks_the_systemd_notify_protocol() {
         if let Ok(n) = sock.recv(&mut buf) {
             let m = String::from_utf8_lossy(&buf[..n]).into_owned();
             if m.lines().any(|l| l == "READY=1") {
-                // Ready means serving: the API port takes connections now.
-                answered_when_ready = Some(std::net::TcpStream::connect(("127.0.0.1", http)).is_ok());
+                // Ready means serving: the port takes connections now.
+                answered_when_ready = Some(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
             }
             got.push(m);
         }
@@ -330,10 +325,37 @@ fn a_real_binary_speaks_the_systemd_notify_protocol() {
         }
     }
     let status = child.wait().unwrap();
-    let ready_at = ready_at.unwrap_or_else(|| panic!("no READY=1 from serve within 30 s: {got:?}"));
-    assert_eq!(answered_when_ready, Some(true), "READY=1 came before the API listened");
+    let ready_at = ready_at.unwrap_or_else(|| panic!("no READY=1 from {name} within 30 s: {got:?}"));
+    assert_eq!(answered_when_ready, Some(true), "{name}: READY=1 came before 127.0.0.1:{port} listened");
     let pings = got[ready_at..].iter().filter(|m| m.trim() == "WATCHDOG=1").count();
-    assert!(pings >= 3, "fewer than 3 WATCHDOG=1 after READY=1 in 30 s (WatchdogSec=2s): {got:?}");
-    assert!(stopping, "no STOPPING=1 after SIGTERM: {got:?}");
-    assert!(status.success(), "serve exited {status} after SIGTERM");
+    assert!(pings >= 3, "{name}: fewer than 3 WATCHDOG=1 after READY=1 in 30 s (WatchdogSec={watchdog:?}): {got:?}");
+    assert!(stopping, "{name}: no STOPPING=1 after SIGTERM: {got:?}");
+    assert!(status.success(), "{name} exited {status} after SIGTERM");
+}
+
+/// serve: ready once its API listens (the store probe beats the watchdog
+/// every 5 s, so WatchdogSec must be over 10 s).
+#[test]
+fn serve_speaks_the_systemd_notify_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, metrics) = (free_port(), free_port());
+    let config = std::fs::read_to_string(repo().join("conf/serve.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{http}"))
+        .replace("127.0.0.1:9465", &format!("127.0.0.1:{metrics}"));
+    let path = dir.path().join("serve.toml");
+    std::fs::write(&path, config).unwrap();
+    check_notify_protocol(&repo().join("target/debug/serve"), &path, http, std::time::Duration::from_secs(12));
+}
+
+/// The spool agent: ready once its metrics endpoint and source run (no
+/// receiver needed: it backs off and stays alive); it beats once a second.
+#[test]
+fn spool_agent_speaks_the_systemd_notify_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = free_port();
+    let config = clickstream_e2e::configs::spool_agent(dir.path(), free_port(), metrics);
+    let path = dir.path().join("spool-agent.toml");
+    std::fs::write(&path, config).unwrap();
+    check_notify_protocol(&repo().join("target/debug/spool-agent"), &path, metrics, std::time::Duration::from_secs(4));
 }
