@@ -222,22 +222,39 @@ impl Sink {
     ///
     /// Runs that start together on a new database (Airflow's catch-up starts
     /// several days at once) would each try to create the tables, and all
-    /// but one would fail; a MySQL named lock per database lets one migrate
+    /// but one would fail; under the database's `migrate` lock one migrates
     /// while the others wait, then find nothing to do.
     pub fn migrate(&mut self) -> Result<Vec<String>, BatchError> {
-        let context = || format!("migrating {}", self.url_for_messages);
-        let lock = "CONCAT('clickstream_batch_migrate:', DATABASE())";
-        let got = diesel::sql_query(format!("SELECT GET_LOCK({lock}, 120) AS id"))
+        let context = format!("migrating {}", self.url_for_messages);
+        self.locked("migrate", 120, &context, |conn| {
+            conn.run_pending_migrations(MIGRATIONS)
+                .map(|v| v.into_iter().map(|v| v.to_string()).collect())
+                .map_err(|e| BatchError::mysql(&context, e))
+        })
+    }
+
+    /// Runs `f` holding the MySQL named lock `clickstream_batch_<name>:<database>`
+    /// (waiting up to `wait_secs` for it). Named locks are the session's: a
+    /// process that dies releases them with its connection.
+    fn locked<T>(
+        &mut self,
+        name: &str,
+        wait_secs: u32,
+        context: &str,
+        f: impl FnOnce(&mut MysqlConnection) -> Result<T, BatchError>,
+    ) -> Result<T, BatchError> {
+        let lock = format!("CONCAT('clickstream_batch_{name}:', DATABASE())");
+        let got = diesel::sql_query(format!("SELECT GET_LOCK({lock}, {wait_secs}) AS id"))
             .get_result::<LockResult>(&mut self.conn)
-            .map_err(|e| BatchError::mysql(context(), e))?;
+            .map_err(|e| BatchError::mysql(context, e))?;
         if got.id != Some(1) {
-            return Err(BatchError::mysql(context(), "another batch-job held the migration lock for 120 s"));
+            return Err(BatchError::mysql(context, format!("another batch-job held the {name} lock for {wait_secs} s")));
         }
-        let applied = self.conn.run_pending_migrations(MIGRATIONS).map(|v| v.into_iter().map(|v| v.to_string()).collect());
+        let result = f(&mut self.conn);
         let released = diesel::sql_query(format!("SELECT RELEASE_LOCK({lock}) AS id")).get_result::<LockResult>(&mut self.conn);
-        let applied = applied.map_err(|e| BatchError::mysql(context(), e))?;
-        released.map_err(|e| BatchError::mysql(context(), e))?;
-        Ok(applied)
+        let value = result?;
+        released.map_err(|e| BatchError::mysql(context, e))?;
+        Ok(value)
     }
 
     /// Inserts the run's audit row; returns its id.
@@ -291,8 +308,13 @@ impl Sink {
         assert_eq!(reports.len(), inputs.len(), "one listing per reported day");
         let now = chrono::Utc::now().naive_utc();
         let pause = std::env::var(FAULT_PAUSE_ENV).ok().and_then(|v| v.parse::<u64>().ok());
-        self.conn
-            .transaction(|c| {
+        // Runs of different days write at once under Airflow's catch-up; their
+        // deletes' gap locks and inserts deadlocked InnoDB ("Deadlock found when
+        // trying to get lock"). One writer at a time per database: the
+        // transactions are short, and a run's reading went on in parallel.
+        let context = "replacing the days' rows (the transaction was rolled back; old rows are intact)";
+        self.locked("write", 600, context, |conn| {
+            conn.transaction(|c| {
                 for r in reports {
                     // Children go with the day row (ON DELETE CASCADE).
                     diesel::delete(daily_traffic::table.find(r.day)).execute(c)?;
@@ -362,9 +384,8 @@ impl Sink {
                 }
                 Ok::<_, diesel::result::Error>(())
             })
-            .map_err(|e| {
-                BatchError::mysql("replacing the days' rows (the transaction was rolled back; old rows are intact)", e)
-            })
+            .map_err(|e| BatchError::mysql(context, e))
+        })
     }
 
     /// The underlying connection (tests, `validate`).
