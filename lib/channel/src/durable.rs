@@ -142,6 +142,15 @@ impl DurableChannel {
             let mut headless = torn_creation;
             while offset < data.len() {
                 match wal::decode(&data[offset..]) {
+                    // A put whose sequence does not follow the ones read
+                    // before it (a record written twice, a segment copied
+                    // back) cannot be ordered in the ledger: it is reported
+                    // and skipped alone, keeping the first put of that
+                    // sequence; the records after it are still read.
+                    Ok((Record::Put { seq, .. }, len)) if seq > acked && seq <= max_seq => {
+                        error!(path = %path.display(), offset, seq, "put record out of sequence in a channel segment; skipping it");
+                        offset += len;
+                    }
                     Ok((Record::Put { seq, events, position }, len)) => {
                         if seq > acked {
                             let bytes: u64 = events.iter().map(|e| e.len() as u64).sum();

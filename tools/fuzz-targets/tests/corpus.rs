@@ -56,3 +56,12 @@ fn corpus_directories_name_targets() {
         }
     }
 }
+
+#[test]
+fn every_target_has_a_fuzzer_binary() {
+    for (name, _) in TARGETS {
+        assert!(fuzz_dir().join("src/bin").join(format!("{name}.rs")).is_file(), "fuzz/src/bin/{name}.rs is missing");
+    }
+    let bins = std::fs::read_dir(fuzz_dir().join("src/bin")).expect("fuzz/src/bin").count();
+    assert_eq!(bins, TARGETS.len(), "fuzz/src/bin holds a binary that is not a target");
+}
