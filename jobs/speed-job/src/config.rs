@@ -138,6 +138,19 @@ pub struct WindowsConfig {
     /// records per partition to refill it; 0 turns it off.
     #[serde(default = "default_dedup_recent")]
     pub dedup_recent_records: u64,
+    /// An event more than this ahead of its web server's newest corroborated
+    /// event time (in its partition) is *far ahead*: counted, but it moves
+    /// the watermark only once `far_ahead_quorum` such events agree. Why: a
+    /// single stray line (a clock step, a proxy, a mis-set timezone) would
+    /// otherwise make every following line of its server late.
+    #[serde(default = "one_minute", with = "humantime_serde")]
+    pub far_ahead: Duration,
+    /// How many far-ahead events (not yet caught up by the stream) make a
+    /// real clock jump; also how many events a web server's first time in
+    /// a partition needs. 1 turns the rule off (every event moves the
+    /// watermark). At most [`crate::partition::MAX_QUORUM`].
+    #[serde(default = "default_far_ahead_quorum")]
+    pub far_ahead_quorum: usize,
 }
 
 /// `[ddos]`
@@ -256,6 +269,9 @@ fn default_write_concurrency() -> usize {
 }
 fn default_lateness() -> Duration {
     Duration::from_secs(10)
+}
+fn default_far_ahead_quorum() -> usize {
+    3
 }
 fn default_dedup_recent() -> u64 {
     20_000
@@ -405,6 +421,23 @@ impl Config {
         if self.windows.allowed_lateness.as_millis() > 86_400_000 {
             return bad("windows.allowed_lateness", "must be at most 1 day".into());
         }
+        let quorum = self.windows.far_ahead_quorum;
+        if quorum == 0 || quorum > crate::partition::MAX_QUORUM {
+            return bad(
+                "windows.far_ahead_quorum",
+                format!(
+                    "{quorum}: must be between 1 (off: every event moves the watermark) and {}",
+                    crate::partition::MAX_QUORUM
+                ),
+            );
+        }
+        let far = self.windows.far_ahead;
+        if far < Duration::from_secs(1) || far.as_millis() > 86_400_000 * 365 {
+            return bad(
+                "windows.far_ahead",
+                format!("{far:?}: must be between 1s and 365 days"),
+            );
+        }
         check_window("ddos.window", self.ddos.window, self.ddos.window)?;
         check_window("health.window", self.health.window, self.health.slide)?;
         check_window(
@@ -467,7 +500,22 @@ mod tests {
             (Duration::from_secs(300), Duration::from_secs(60), 10)
         );
         assert_eq!(c.windows.allowed_lateness, Duration::from_secs(10));
+        assert_eq!((c.windows.far_ahead, c.windows.far_ahead_quorum), (Duration::from_secs(60), 3));
         assert_eq!(c.cassandra.consistency, "local_quorum");
+    }
+
+    #[test]
+    fn the_far_ahead_rule_is_validated() {
+        for (table, key) in [
+            ("far_ahead_quorum = 0", "windows.far_ahead_quorum"),
+            ("far_ahead_quorum = 9", "windows.far_ahead_quorum"),
+            ("far_ahead = \"500ms\"", "windows.far_ahead"),
+        ] {
+            let e = Config::parse(&format!("[kafka]\nbrokers = \"b\"\n[windows]\n{table}\n"), "t").unwrap_err();
+            assert!(matches!(&e, ConfigError::Invalid { key: k, .. } if *k == key), "{table}: {e}");
+        }
+        let c = Config::parse("[kafka]\nbrokers = \"b\"\n[windows]\nfar_ahead = \"2m\"\nfar_ahead_quorum = 1\n", "t").unwrap();
+        assert_eq!((c.windows.far_ahead, c.windows.far_ahead_quorum), (Duration::from_secs(120), 1));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! 1. **Duplicate?** Same event id as an event counted in a window that is
 //!    still open, or as one of the partition's recent records (a re-sent
 //!    batch): counted once, whatever the watermark says by now.
-//! 2. **Late?** Older than its lane's watermark (newest event time of the
-//!    same web server in the same partition, minus the allowed lateness; see
-//!    [`crate::partition`]): written to `late_events`, counted nowhere else.
+//! 2. **Late?** Older than its lane's watermark (newest corroborated event
+//!    time of the same web server in the same partition, minus the allowed
+//!    lateness; a single line far ahead does not move it, see
+//!    [`crate::partition::LaneClock`]): written to `late_events`, counted
+//!    nowhere else.
 //! 3. **Already final?** Every window it belongs to ended at or before the
 //!    global watermark (`closed_through`). After a restart such an event is a
 //!    replay of something the final rows already hold and is skipped;
@@ -31,7 +33,7 @@ use clickstream_sketch::Position;
 use rustc_hash::FxHashSet;
 
 use crate::aggregates::{DdosAgg, HealthAgg, HostTable, WindowStore};
-use crate::partition::{Hold, PartitionCheckpoint, PartitionState};
+use crate::partition::{ClockRule, Hold, PartitionCheckpoint, PartitionState};
 use crate::rows::*;
 use crate::windows::WindowSpec;
 
@@ -59,6 +61,9 @@ pub struct CoreConfig {
     /// Offsets per partition whose event ids are remembered beyond their
     /// windows (see [`crate::partition::RecentIds`]).
     pub recent_ids: i64,
+    /// How far ahead an event may be before it needs corroboration to move
+    /// its lane's watermark (see [`crate::partition::LaneClock`]).
+    pub clock: ClockRule,
 }
 
 impl CoreConfig {
@@ -75,6 +80,7 @@ impl CoreConfig {
             top_n: 10,
             idle_after: 30_000,
             recent_ids: 20_000,
+            clock: ClockRule { far_ahead: 60_000, quorum: 3 },
         }
     }
 
@@ -91,6 +97,10 @@ impl CoreConfig {
             top_n: c.popularity.top_n,
             idle_after: ms(c.windows.idle_partition_timeout),
             recent_ids: c.windows.dedup_recent_records as i64,
+            clock: ClockRule {
+                far_ahead: ms(c.windows.far_ahead),
+                quorum: c.windows.far_ahead_quorum,
+            },
         }
     }
 
@@ -166,6 +176,9 @@ pub struct CoreStats {
     pub late: u64,
     /// Replays skipped.
     pub replayed: u64,
+    /// Events counted while far ahead of their lane's watermark and not
+    /// (yet) corroborated: they did not move it.
+    pub held_ahead: u64,
     /// Windows closed: DDoS, health, popularity.
     pub windows_closed: [u64; 3],
     /// (address, window) pairs that crossed the DDoS threshold.
@@ -346,8 +359,8 @@ impl Core {
             ));
             return Verdict::Late(LateReason::BehindWatermark);
         }
-        let max_before = lane.max_time;
-        lane.max_time = max_before.max(t);
+        let before = lane.clock;
+        let held = lane.clock.observe(t, cfg.clock);
         if bucket <= g {
             if offset < replay_until {
                 self.stats.replayed += 1;
@@ -373,7 +386,10 @@ impl Core {
             return Verdict::Duplicate;
         }
         self.dedup_len += 1;
-        lane.pin(bucket, offset, max_before);
+        lane.pin(bucket, offset, before);
+        if held {
+            self.stats.held_ahead += 1;
+        }
 
         let ds = cfg.ddos.last_start(t);
         if ds + cfg.ddos.size > g {

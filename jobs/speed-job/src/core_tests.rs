@@ -97,6 +97,19 @@ fn end_of_input(core: &mut Core, partitions: &[i32], tables: &mut Tables) {
     tables.apply(core.drain());
 }
 
+/// The defaults with `far_ahead_quorum = 1`: every event moves its lane's
+/// watermark (the plain maximum, the rule before issue 21). The scenarios
+/// using it are about windows, thresholds and idleness and feed a server
+/// only one or two events, or events minutes apart, which under the default
+/// quorum would wait for corroboration; their expectations were written for
+/// the plain maximum and still hold for it. The far-ahead rule has its own
+/// tests, and the crash and interleaving properties run with the defaults.
+fn plain_max() -> CoreConfig {
+    let mut cfg = CoreConfig::issue_defaults();
+    cfg.clock.quorum = 1;
+    cfg
+}
+
 /// A quiet background of one request per second per partition, far from the scenario's addresses.
 fn background(from: i64, to: i64) -> Vec<Ev> {
     (0..)
@@ -165,7 +178,7 @@ fn a_burst_of_150_alerts_once_and_exactly_100_does_not() {
 
 #[test]
 fn twelve_failures_in_five_minutes_make_a_host_unhealthy_and_ten_do_not() {
-    let mut core = Core::new(CoreConfig::issue_defaults());
+    let mut core = Core::new(plain_max());
     core.assign(&[0]);
     let mut tables = Tables::default();
     let mut events = Vec::new();
@@ -253,7 +266,7 @@ fn health_rows_carry_the_sketch_of_their_visitors() {
 
 #[test]
 fn popularity_rows_and_top_n_per_window() {
-    let mut cfg = CoreConfig::issue_defaults();
+    let mut cfg = plain_max();
     cfg.top_n = 3;
     let mut core = Core::new(cfg);
     core.assign(&[0]);
@@ -296,7 +309,7 @@ fn popularity_rows_and_top_n_per_window() {
 
 #[test]
 fn out_of_order_within_lateness_counts_and_beyond_is_late() {
-    let mut core = Core::new(CoreConfig::issue_defaults());
+    let mut core = Core::new(plain_max());
     core.assign(&[0]);
     let mut tables = Tables::default();
     assert_eq!(
@@ -371,7 +384,7 @@ fn duplicates_count_once() {
 
 #[test]
 fn the_slowest_active_partition_holds_windows_open_until_idle() {
-    let mut core = Core::new(CoreConfig::issue_defaults());
+    let mut core = Core::new(plain_max());
     core.assign(&[0, 1]);
     feed(
         &mut core,
@@ -400,7 +413,7 @@ fn the_slowest_active_partition_holds_windows_open_until_idle() {
 #[test]
 fn traffic_resuming_after_a_pause_gives_idle_partitions_the_timeout_again() {
     let idle = CoreConfig::issue_defaults().idle_after;
-    let mut core = Core::new(CoreConfig::issue_defaults());
+    let mut core = Core::new(plain_max());
     core.assign(&[0, 1]);
     feed(&mut core, 0, 0, &ev(1, T0 + 100_000, "a", "web1", "x", 200));
     feed(&mut core, 1, 0, &ev(2, T0 + 100_000, "b", "web1", "x", 200));
@@ -422,7 +435,7 @@ fn traffic_resuming_after_a_pause_gives_idle_partitions_the_timeout_again() {
 
 #[test]
 fn state_is_released_when_windows_close() {
-    let mut core = Core::new(CoreConfig::issue_defaults());
+    let mut core = Core::new(plain_max());
     core.assign(&[0]);
     for i in 0..1000 {
         feed(
@@ -472,6 +485,8 @@ fn messy_stream(seed: u64) -> Vec<(i32, Ev)> {
         t += (r % 400) as i64; // ~5 events/s, 20 min in all
         id += 1;
         let jitter = match r % 50 {
+            // a single line 5 minutes ahead (a clock step): held aside
+            _ if r % 397 == 5 => 300_000,
             0 => -30_000,                          // late
             1..=5 => -(((r >> 8) % 9_000) as i64), // out of order within lateness
             _ => 0,
@@ -696,4 +711,81 @@ fn a_batch_resent_after_its_windows_closed_is_duplicate_not_late() {
     let (verdicts, tables) = run(forgetful, false);
     assert!(verdicts.iter().all(|v| *v == Verdict::Late(LateReason::BehindWatermark)));
     assert_eq!(tables.late.len(), 100);
+}
+
+/// Issue 21, point 2: one web server's line stamped five minutes ahead of
+/// its neighbours (the first line of a file) used to move that server's
+/// watermark, and the following five minutes of its lines were late. Now it
+/// is counted but held aside; only a quorum of far-ahead lines moves the
+/// watermark.
+#[test]
+fn a_single_far_ahead_line_makes_nothing_late() {
+    let mut events: Vec<Ev> = Vec::new();
+    for i in 0..600u128 {
+        let t = T0 + i as i64 * 1_000;
+        events.push(ev(i, t, "c1", "web1", if i % 2 == 0 { "books" } else { "toys" }, 200));
+        events.push(ev(10_000 + i, t, "c2", "web2", "toys", 200));
+        if i == 30 {
+            events.push(ev(99_999, t + 300_000, "c3", "web1", "books", 200));
+        }
+    }
+    let feed_all = |cfg: CoreConfig| -> (Tables, CoreStats) {
+        let mut core = Core::new(cfg);
+        core.assign(&[0]);
+        let mut tables = Tables::default();
+        for (o, e) in events.iter().enumerate() {
+            feed(&mut core, 0, o as i64, e);
+            if o % 50 == 49 {
+                flush(&mut core, &mut tables);
+            }
+        }
+        end_of_input(&mut core, &[0], &mut tables);
+        (tables, core.stats())
+    };
+    let (tables, stats) = feed_all(CoreConfig::issue_defaults());
+    assert_eq!(stats.late, 0, "{:?}", tables.late.values().take(3).collect::<Vec<_>>());
+    assert_eq!((stats.counted, stats.held_ahead), (1201, 1));
+    // The stray line is in its windows like any other.
+    let ahead = (T0 + 330_000).div_euclid(60_000) * 60_000;
+    // (window [T0 + 300 s, T0 + 600 s): lines 300..600 and the stray one)
+    assert_eq!(tables.health[&("web1".to_string(), ahead)].requests, 300 + 1);
+    // Under the plain maximum (the old rule) its server's next lines, 31 to
+    // 319 (behind 330 s - 10 s), were late.
+    let (_, old) = feed_all(plain_max());
+    assert_eq!(old.late, 289, "the scenario reproduces the issue under the old rule");
+}
+
+/// A real clock jump (every line from some point on an hour ahead) still
+/// moves the watermark, once `far_ahead_quorum` lines corroborate it: a
+/// straggler from before the jump is then late.
+#[test]
+fn a_real_clock_jump_moves_the_watermark_after_a_quorum_of_lines() {
+    let mut core = Core::new(CoreConfig::issue_defaults());
+    core.assign(&[0]);
+    let mut o = 0i64;
+    let mut next = |core: &mut Core, id: u128, t: i64| {
+        o += 1;
+        feed(core, 0, o, &ev(id, t, "c1", "web1", "books", 200))
+    };
+    for i in 0..300 {
+        assert_eq!(next(&mut core, i, T0 + i as i64 * 1_000), Verdict::Counted);
+    }
+    let jump = T0 + 3_600_000 + 300_000;
+    // Two lines an hour ahead: not corroborated yet, a straggler within the
+    // lateness of the old stream still counts.
+    assert_eq!(next(&mut core, 1_000, jump), Verdict::Counted);
+    assert_eq!(next(&mut core, 1_001, jump + 1_000), Verdict::Counted);
+    assert_eq!(next(&mut core, 1_002, T0 + 295_000), Verdict::Counted);
+    assert_eq!(core.stats().held_ahead, 2);
+    // The third corroborates the jump: the watermark follows it.
+    assert_eq!(next(&mut core, 1_003, jump + 2_000), Verdict::Counted);
+    assert_eq!(
+        next(&mut core, 1_004, T0 + 296_000),
+        Verdict::Late(LateReason::BehindWatermark),
+        "after a real jump, the old stream's stragglers are late"
+    );
+    let late = core.drain().late;
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].watermark, jump - 10_000, "the quorum-th newest far-ahead time, minus the lateness");
+    assert_eq!(next(&mut core, 1_005, jump + 3_000), Verdict::Counted);
 }

@@ -46,6 +46,9 @@ pub struct Metrics {
     pub events_duplicate: Counter,
     /// Replays of already-final events skipped after a restart.
     pub events_replayed: Counter,
+    /// Events counted far ahead of their lane's watermark without moving it
+    /// (not yet corroborated: `windows.far_ahead_quorum`).
+    pub events_held_ahead: Counter,
     /// Records that are not a decodable click event.
     pub decode_errors: Counter,
     /// Windows open now, by kind.
@@ -105,6 +108,11 @@ impl Metrics {
             "events_replayed",
             "Replayed events whose windows were already final (skipped)",
             m.events_replayed.clone(),
+        );
+        r.register(
+            "events_held_ahead",
+            "Events counted far ahead of their web server's watermark (windows.far_ahead) that did not move it: not corroborated by windows.far_ahead_quorum such events",
+            m.events_held_ahead.clone(),
         );
         r.register(
             "decode_errors",
@@ -188,6 +196,8 @@ impl Metrics {
             .inc_by(d(before.duplicates, now.duplicates));
         self.events_replayed
             .inc_by(d(before.replayed, now.replayed));
+        self.events_held_ahead
+            .inc_by(d(before.held_ahead, now.held_ahead));
         const KINDS: [&str; 3] = ["ddos", "health", "popularity"];
         for (i, kind) in KINDS.iter().enumerate() {
             self.windows_closed

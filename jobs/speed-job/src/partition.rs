@@ -16,6 +16,12 @@
 //! gives every event the same verdict in every run, whoever is ahead. This
 //! is Flink's per-split watermark, applied to the real sources.
 //!
+//! A lane's watermark follows its newest *corroborated* event time
+//! ([`LaneClock`]): a line far ahead of its server's stream (a clock step, a
+//! proxy, a mis-set timezone) is counted but held aside, and moves the
+//! watermark only once enough far-ahead lines agree (a real clock jump), so
+//! one stray line cannot make the lines after it late.
+//!
 //! Idleness (a quiet partition or web server stops holding windows open) is
 //! measured on a *listening clock* the job passes in, and a clock only starts
 //! once the partition was read to its end after the lane's last event: a
@@ -28,6 +34,123 @@ use std::collections::{BTreeMap, VecDeque};
 
 use compact_str::CompactString;
 
+/// Most far-ahead events a corroboration can ask for (`windows.far_ahead_quorum`).
+pub const MAX_QUORUM: usize = 8;
+
+/// How a lane's watermark may move (`windows.far_ahead`, `windows.far_ahead_quorum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockRule {
+    /// An event more than this (ms) ahead of the lane's newest corroborated
+    /// time is *far ahead*.
+    pub far_ahead: i64,
+    /// Far-ahead events that must agree before the watermark follows them
+    /// (1: every event moves it at once, the plain maximum).
+    pub quorum: usize,
+}
+
+/// A lane's event-time progress: its newest corroborated event time and the
+/// far-ahead times held aside until corroborated or caught up.
+///
+/// The rule, per event at `t` that is not late:
+/// - `t` within `far_ahead` of `max_time`: `max_time` follows it as a plain
+///   maximum, and held times it reached are dropped (the stream caught up);
+/// - otherwise (far ahead, or the lane has no corroborated time yet) `t` is
+///   *held*: counted into its windows like any event, but the watermark does
+///   not move. Once `quorum` times are held, the jump is real: `max_time`
+///   becomes the `quorum`-th newest of them (a time that many events have
+///   reached), and held times at or below it are dropped.
+///
+/// So a single stray line far ahead never moves the watermark on its own,
+/// while a real clock jump does after `quorum` lines; a lane's first
+/// `quorum` events corroborate its start the same way. Without jumps the
+/// result is the plain maximum, as before. The state depends only on the
+/// lane's own events in partition order, so it is the same in every run,
+/// and it is small and `Copy` (pins save it whole; checkpoints store it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneClock {
+    /// Newest corroborated event time (`i64::MIN`: none yet). The lane's
+    /// watermark is this minus the allowed lateness.
+    pub max_time: i64,
+    /// Held far-ahead times, newest first: `held[..n_held]`, all > `max_time`.
+    held: [i64; MAX_QUORUM - 1],
+    n_held: u8,
+}
+
+impl Default for LaneClock {
+    fn default() -> LaneClock {
+        LaneClock::EMPTY
+    }
+}
+
+impl LaneClock {
+    /// No event yet.
+    pub const EMPTY: LaneClock = LaneClock { max_time: i64::MIN, held: [i64::MIN; MAX_QUORUM - 1], n_held: 0 };
+
+    /// A clock as a checkpoint stored it (held times beyond what any quorum
+    /// can use are dropped: the newest are kept).
+    pub fn from_parts(max_time: i64, held: &[i64]) -> LaneClock {
+        let mut c = LaneClock { max_time, ..LaneClock::EMPTY };
+        let mut times: Vec<i64> = held.iter().copied().filter(|&t| t > max_time).collect();
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        times.truncate(MAX_QUORUM - 1);
+        c.held[..times.len()].copy_from_slice(&times);
+        c.n_held = times.len() as u8;
+        c
+    }
+
+    /// The newest event time taken into account, held ones included.
+    pub fn newest(&self) -> i64 {
+        self.held().first().map_or(self.max_time, |&h| h.max(self.max_time))
+    }
+
+    /// Held far-ahead times, newest first.
+    pub fn held(&self) -> &[i64] {
+        &self.held[..self.n_held as usize]
+    }
+
+    /// Takes the event time `t` (not late) into account; returns whether it
+    /// was held aside far ahead of the lane's corroborated time (a lane's
+    /// first events, waiting for their quorum, are not).
+    #[inline]
+    pub fn observe(&mut self, t: i64, rule: ClockRule) -> bool {
+        if rule.quorum <= 1 {
+            self.max_time = self.max_time.max(t);
+            return false;
+        }
+        if self.max_time != i64::MIN && t <= self.max_time.saturating_add(rule.far_ahead) {
+            if t > self.max_time {
+                self.max_time = t;
+                self.drop_caught_up();
+            }
+            return false;
+        }
+        let mut times = [i64::MIN; MAX_QUORUM];
+        let n = self.n_held as usize;
+        times[..n].copy_from_slice(&self.held[..n]);
+        times[n] = t;
+        let times = &mut times[..=n];
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum = rule.quorum.min(MAX_QUORUM);
+        // Before the lane has a corroborated time its first events wait for
+        // a quorum too, but they are not "ahead" of anything.
+        let ahead = self.max_time != i64::MIN;
+        if times.len() >= quorum {
+            self.max_time = self.max_time.max(times[quorum - 1]);
+        }
+        let keep: Vec<i64> = times.iter().copied().filter(|&x| x > self.max_time).collect();
+        // At most quorum - 1 are above the quorum-th newest.
+        self.held[..keep.len()].copy_from_slice(&keep);
+        self.n_held = keep.len() as u8;
+        ahead && times.len() < quorum
+    }
+
+    fn drop_caught_up(&mut self) {
+        let n = self.n_held as usize;
+        let keep = self.held[..n].iter().take_while(|&&x| x > self.max_time).count();
+        self.n_held = keep as u8;
+    }
+}
+
 /// A lane's state as saved in a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaneCheckpoint {
@@ -36,8 +159,12 @@ pub struct LaneCheckpoint {
     /// First offset of this lane an open window still needs. Its events
     /// below this offset are fully accounted for and skipped on replay.
     pub resume_offset: i64,
-    /// Newest event time of the lane before `resume_offset` (`i64::MIN`: none).
+    /// Newest corroborated event time of the lane before `resume_offset`
+    /// (`i64::MIN`: none).
     pub max_time: i64,
+    /// Far-ahead event times held aside before `resume_offset`, newest first
+    /// (see [`LaneClock`]).
+    pub held: Vec<i64>,
 }
 
 /// A partition's state as saved in a checkpoint.
@@ -78,9 +205,9 @@ impl PartitionCheckpoint {
 #[derive(Debug, Clone)]
 pub struct Lane {
     host: CompactString,
-    /// Newest event time seen (not counting events that were behind the
-    /// watermark); `i64::MIN` before the first.
-    pub max_time: i64,
+    /// Newest corroborated event time and held far-ahead times (events that
+    /// were behind the watermark do not count).
+    pub clock: LaneClock,
     /// After a restart: this lane's events below this offset were accounted
     /// for before the checkpoint and are skipped.
     pub skip_below: i64,
@@ -88,8 +215,8 @@ pub struct Lane {
     /// lane's last event; `None` while the lane may still have unread events.
     quiet_since: Option<i64>,
     /// For every "last window end" bucket still open: the first offset of
-    /// this lane that counted into it, and the lane's max time just before.
-    pins: BTreeMap<i64, (i64, i64)>,
+    /// this lane that counted into it, and the lane's clock just before.
+    pins: BTreeMap<i64, (i64, LaneClock)>,
 }
 
 /// The event ids of a partition's most recent records (the last `span`
@@ -163,7 +290,7 @@ impl Lane {
     /// This lane's watermark: its events older than this are late.
     #[inline]
     pub fn watermark(&self, lateness: i64) -> i64 {
-        self.max_time.saturating_sub(lateness)
+        self.clock.max_time.saturating_sub(lateness)
     }
 
     /// An event of this lane was read: its idle clock stops.
@@ -173,20 +300,25 @@ impl Lane {
     }
 
     /// Remembers that the event at `offset` counts into windows that all end
-    /// by `bucket_end`; `max_before` is the lane's max time before it.
+    /// by `bucket_end`; `before` is the lane's clock before it.
     #[inline]
-    pub fn pin(&mut self, bucket_end: i64, offset: i64, max_before: i64) {
-        self.pins.entry(bucket_end).or_insert((offset, max_before));
+    pub fn pin(&mut self, bucket_end: i64, offset: i64, before: LaneClock) {
+        self.pins.entry(bucket_end).or_insert((offset, before));
     }
 
     fn checkpoint(&self, next_offset: i64) -> LaneCheckpoint {
         let first = self.pins.values().min_by_key(|(offset, _)| *offset);
-        let (resume_offset, max_time) = match first {
-            Some(&(offset, max_before)) => (offset, max_before),
+        let (resume_offset, clock) = match first {
+            Some(&(offset, before)) => (offset, before),
             // Nothing open: everything of this lane so far is accounted for.
-            None => (next_offset.max(self.skip_below), self.max_time),
+            None => (next_offset.max(self.skip_below), self.clock),
         };
-        LaneCheckpoint { host: self.host.to_string(), resume_offset, max_time }
+        LaneCheckpoint {
+            host: self.host.to_string(),
+            resume_offset,
+            max_time: clock.max_time,
+            held: clock.held().to_vec(),
+        }
     }
 }
 
@@ -228,7 +360,7 @@ impl PartitionState {
                 .iter()
                 .map(|l| Lane {
                     host: CompactString::from(l.host.as_str()),
-                    max_time: l.max_time,
+                    clock: LaneClock::from_parts(l.max_time, &l.held),
                     skip_below: l.resume_offset,
                     quiet_since: None,
                     pins: BTreeMap::new(),
@@ -259,7 +391,7 @@ impl PartitionState {
             None => {
                 self.lanes.push(Lane {
                     host: CompactString::from(host),
-                    max_time: i64::MIN,
+                    clock: LaneClock::EMPTY,
                     skip_below: i64::MIN,
                     quiet_since: None,
                     pins: BTreeMap::new(),
@@ -324,9 +456,17 @@ impl PartitionState {
             .map_or(Hold::Nothing, Hold::At)
     }
 
-    /// How far the fastest lane has got (for when every partition is idle).
+    /// How far the fastest lane has got, held far-ahead events included
+    /// (for when every partition is idle). Why held ones count here: once
+    /// everything is idle the input has ended for now, nothing is left to
+    /// corroborate them, and the windows of a stream's last lines (sparse
+    /// lanes' last lines are often held) should close as they did before.
     pub fn max_watermark(&self, lateness: i64) -> Option<i64> {
-        self.lanes.iter().map(|l| l.watermark(lateness)).max()
+        self.lanes
+            .iter()
+            .filter(|l| l.clock.newest() != i64::MIN)
+            .map(|l| l.clock.newest().saturating_sub(lateness))
+            .max()
     }
 
     /// Forgets pins of windows that are all closed.
@@ -369,26 +509,101 @@ impl PartitionState {
 mod tests {
     use super::*;
 
+    /// A clock at `max_time` with nothing held.
+    fn at(max_time: i64) -> LaneClock {
+        LaneClock { max_time, ..LaneClock::EMPTY }
+    }
+
+    const RULE: ClockRule = ClockRule { far_ahead: 60_000, quorum: 3 };
+
+    /// Feeds `times` (seconds) to a fresh clock; returns max_time (seconds) after each.
+    fn run(rule: ClockRule, times: &[i64]) -> Vec<i64> {
+        let mut c = LaneClock::EMPTY;
+        times
+            .iter()
+            .map(|t| {
+                c.observe(t * 1000, rule);
+                if c.max_time == i64::MIN { -1 } else { c.max_time / 1000 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_single_far_ahead_line_does_not_move_the_clock() {
+        // The case: one line 5 minutes ahead, first of its file.
+        let got = run(RULE, &[1000, 1001, 1002, 1300, 1003, 1004, 1005]);
+        // (1001: the start's own held lines, 1001 and 1002, corroborate up to
+        // 1001 with it; 1300 itself never becomes the clock.)
+        assert_eq!(got, vec![-1, -1, 1000, 1001, 1003, 1004, 1005]);
+        // The same line as the lane's very first event.
+        let got = run(RULE, &[1300, 1000, 1001, 1002, 1003]);
+        assert_eq!(got, vec![-1, -1, 1000, 1002, 1003], "the first three corroborate 1000, not 1300");
+        // The stream catches up with the held line: from then on a plain maximum.
+        let mut c = LaneClock::EMPTY;
+        for t in [1000, 1001, 1002, 1300, 1250, 1299, 1301] {
+            c.observe(t * 1000, RULE);
+        }
+        assert_eq!((c.max_time, c.held()), (1_301_000, &[][..]));
+    }
+
+    #[test]
+    fn a_real_clock_jump_moves_the_clock_after_a_quorum_of_lines() {
+        let got = run(RULE, &[1000, 1001, 1002, 4600, 4601, 4602, 4603, 1003]);
+        assert_eq!(got, vec![-1, -1, 1000, 1001, 1002, 4600, 4603, 4603]);
+        // quorum 1 is the plain maximum (every event moves the watermark).
+        let max = ClockRule { far_ahead: 60_000, quorum: 1 };
+        assert_eq!(run(max, &[1000, 1300, 1001]), vec![1000, 1300, 1300]);
+        // Scattered far-ahead lines not caught up count towards a quorum.
+        assert_eq!(run(RULE, &[1000, 1001, 1002, 1300, 1900, 1003, 5000]), vec![-1, -1, 1000, 1001, 1002, 1003, 1300]);
+    }
+
+    #[test]
+    fn held_times_hold_nothing_open_but_count_once_everything_is_idle() {
+        let mut p = PartitionState::default();
+        for t in [1000, 1001, 1002, 1300] {
+            p.lane("web1").clock.observe(t * 1000, RULE);
+        }
+        assert_eq!(p.hold(10_000, 0, 30), Hold::At(991_000), "the corroborated 1001 s");
+        assert_eq!(p.max_watermark(10_000), Some(1_290_000), "the input ended: up to the held 1300 s");
+    }
+
+    #[test]
+    fn a_clock_survives_its_checkpoint_parts() {
+        let mut c = LaneClock::EMPTY;
+        for t in [1000, 1001, 1002, 1300, 1500] {
+            c.observe(t * 1000, RULE);
+        }
+        assert_eq!(c.held(), &[1_500_000, 1_300_000]);
+        let back = LaneClock::from_parts(c.max_time, c.held());
+        assert_eq!(back, c);
+        // A checkpoint written before held times existed: nothing held.
+        assert_eq!(LaneClock::from_parts(1_002_000, &[]), at(1_002_000));
+        let mut cont = back;
+        assert!(!cont.observe(1_003_000, RULE));
+        assert!(cont.observe(1_600_000, RULE) == false, "third far-ahead line: corroborated");
+        assert_eq!(cont.max_time, 1_300_000);
+    }
+
     #[test]
     fn resumes_from_the_oldest_pinned_offset_of_any_lane() {
         let mut p = PartitionState { next_offset: 100, ..Default::default() };
         p.lane("web1");
-        p.lane("web2").max_time = 900;
+        p.lane("web2").clock.max_time = 900;
         let a = p.lane("web1");
-        a.max_time = 5_000;
-        a.pin(60_000, 40, 1_000);
-        a.pin(120_000, 70, 3_000);
-        a.pin(60_000, 80, 4_000); // later offset, same bucket: first one stays
+        a.clock.max_time = 5_000;
+        a.pin(60_000, 40, at(1_000));
+        a.pin(120_000, 70, at(3_000));
+        a.pin(60_000, 80, at(4_000)); // later offset, same bucket: first one stays
         let b = p.lane("web2");
-        b.pin(120_000, 55, 900);
+        b.pin(120_000, 55, at(900));
         let cp = p.checkpoint(3);
         assert_eq!(cp.resume_offset, 40);
         assert_eq!(cp.replay_until, 100);
         assert_eq!(
             cp.lanes,
             vec![
-                LaneCheckpoint { host: "web1".into(), resume_offset: 40, max_time: 1_000 },
-                LaneCheckpoint { host: "web2".into(), resume_offset: 55, max_time: 900 },
+                LaneCheckpoint { host: "web1".into(), resume_offset: 40, max_time: 1_000, held: vec![] },
+                LaneCheckpoint { host: "web2".into(), resume_offset: 55, max_time: 900, held: vec![] },
             ]
         );
         p.unpin_through(60_000);
@@ -396,16 +611,16 @@ mod tests {
         p.unpin_through(120_000);
         let cp = p.checkpoint(3);
         assert_eq!(cp.resume_offset, 100);
-        assert_eq!(cp.lanes[0], LaneCheckpoint { host: "web1".into(), resume_offset: 100, max_time: 5_000 });
+        assert_eq!(cp.lanes[0], LaneCheckpoint { host: "web1".into(), resume_offset: 100, max_time: 5_000, held: vec![] });
     }
 
     #[test]
     fn a_slow_lane_holds_the_partition_watermark_back() {
         let mut p = PartitionState::default();
         assert_eq!(p.hold(10_000, 0, 30), Hold::Unknown);
-        p.lane("web1").max_time = 10_000_000;
+        p.lane("web1").clock.max_time = 10_000_000;
         assert_eq!(p.hold(10_000, 0, 30), Hold::At(9_990_000));
-        p.lane("web2").max_time = 1_000_000;
+        p.lane("web2").clock.max_time = 1_000_000;
         assert_eq!(p.hold(10_000, 0, 30), Hold::At(990_000));
         assert_eq!(p.max_watermark(10_000), Some(9_990_000));
     }
@@ -413,8 +628,8 @@ mod tests {
     #[test]
     fn only_a_lane_quiet_at_the_head_of_its_partition_goes_idle() {
         let mut p = PartitionState::default();
-        p.lane("web1").max_time = 10_000_000;
-        p.lane("web2").max_time = 1_000_000;
+        p.lane("web1").clock.max_time = 10_000_000;
+        p.lane("web2").clock.max_time = 1_000_000;
         // However long web2 is silent: while the partition is not read to
         // its end, its next event may be the very next record.
         assert_eq!(p.hold(10_000, 1_000_000, 30), Hold::At(990_000));
@@ -466,7 +681,7 @@ mod tests {
         // 200 recent ids: a restart resumes at 700, yet nothing is uncounted.
         let mut p = PartitionState::new(200);
         p.next_offset = 1_000;
-        p.lane("web1").pin(60_000, 900, 5);
+        p.lane("web1").pin(60_000, 900, at(5));
         let cp = p.checkpoint(0);
         assert_eq!(cp.resume_offset, 700);
         assert_eq!(cp.committed_offset(), 1_000, "lag against the partition end (1,000) is 0");
@@ -488,11 +703,11 @@ mod tests {
             partition: 0,
             resume_offset: 10,
             replay_until: 50,
-            lanes: vec![LaneCheckpoint { host: "web1".into(), resume_offset: 30, max_time: 7 }],
+            lanes: vec![LaneCheckpoint { host: "web1".into(), resume_offset: 30, max_time: 7, held: vec![] }],
         };
         let mut p = PartitionState::restore(&cp, 0);
         assert_eq!(p.next_offset, 10);
         let lane = p.lane("web1");
-        assert_eq!((lane.skip_below, lane.max_time), (30, 7));
+        assert_eq!((lane.skip_below, lane.clock.max_time), (30, 7));
     }
 }

@@ -149,11 +149,11 @@ impl Sink {
             .await?,
             checkpoint_write: prepare(format!(
                 "INSERT INTO {ks}.speed_checkpoints (job, topic, kafka_partition, resume_offset, lane_resume_offset, \
-                 lane_max_time, replay_until, closed_through, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 lane_max_time, lane_held_times, replay_until, closed_through, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .await?,
             checkpoint_read: prepare(format!(
-                "SELECT kafka_partition, resume_offset, lane_resume_offset, lane_max_time, replay_until, closed_through \
+                "SELECT kafka_partition, resume_offset, lane_resume_offset, lane_max_time, lane_held_times, replay_until, closed_through \
                  FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
             ))
             .await?,
@@ -333,6 +333,13 @@ impl Sink {
                     cp.lanes.iter().map(|l| (l.host.as_str(), l.resume_offset)).collect();
                 let lane_max: HashMap<&str, i64> =
                     cp.lanes.iter().map(|l| (l.host.as_str(), l.max_time)).collect();
+                // Only lanes holding far-ahead times: usually none.
+                let lane_held: HashMap<&str, &[i64]> = cp
+                    .lanes
+                    .iter()
+                    .filter(|l| !l.held.is_empty())
+                    .map(|l| (l.host.as_str(), l.held.as_slice()))
+                    .collect();
                 self.exec(
                     &self.stmts.checkpoint_write,
                     "speed_checkpoints",
@@ -343,6 +350,7 @@ impl Sink {
                         cp.resume_offset,
                         lane_resume,
                         lane_max,
+                        lane_held,
                         cp.replay_until,
                         closed_through,
                         ts(now),
@@ -375,16 +383,27 @@ impl Sink {
             .map_err(|e| err(Box::new(e)))?;
         let mut cps = Vec::new();
         let mut closed = i64::MIN;
-        type Row = (i32, i64, Option<HashMap<String, i64>>, Option<HashMap<String, i64>>, i64, i64);
+        type Row = (
+            i32,
+            i64,
+            Option<HashMap<String, i64>>,
+            Option<HashMap<String, i64>>,
+            Option<HashMap<String, Vec<i64>>>,
+            i64,
+            i64,
+        );
         for row in result.rows::<Row>().map_err(|e| err(Box::new(e)))? {
-            let (partition, resume_offset, lane_resume, lane_max, replay_until, closed_through) =
+            let (partition, resume_offset, lane_resume, lane_max, lane_held, replay_until, closed_through) =
                 row.map_err(|e| err(Box::new(e)))?;
             let lane_max = lane_max.unwrap_or_default();
+            // Absent in checkpoints written before the far-ahead rule: nothing held.
+            let mut lane_held = lane_held.unwrap_or_default();
             let mut lanes: Vec<LaneCheckpoint> = lane_resume
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(host, resume_offset)| LaneCheckpoint {
                     max_time: lane_max.get(&host).copied().unwrap_or(i64::MIN),
+                    held: lane_held.remove(&host).unwrap_or_default(),
                     host,
                     resume_offset,
                 })

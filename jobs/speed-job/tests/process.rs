@@ -285,3 +285,64 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
         "the replay window is still there, apart from the lag: {cp:?} vs {ends:?}"
     );
 }
+
+/// Issue 21, point 2, through the real binary on the real broker: one line
+/// of a web server stamped five minutes ahead of its neighbours (a clock
+/// step, the first line of a file) makes none of the lines after it late;
+/// under the old rule (the plain maximum) a few hundred were. A restart in
+/// the middle (SIGTERM, resume from the checkpoint, which holds the line's
+/// time aside) changes nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_far_ahead_line_makes_no_event_late() {
+    let broker = broker();
+    let brokers = broker.addr.clone();
+    let topic = unique("speed_ahead");
+    create_topic(&brokers, &topic, 2).await;
+    let mut web1 = events_of("weblog1", traffic(41, 3_000));
+    let stray = 40;
+    web1[stray].event_time_ms = web1[stray - 1].event_time_ms + 300_000;
+    let web2 = events_of("weblog2", traffic(42, 2_000));
+    let events = interleave(vec![web1, web2]);
+    let (first, second) = events.split_at(events.len() / 2);
+
+    let cql = cql_endpoint().await;
+    let session = cql_session(&cql).await;
+    let ks = unique("speed_ahead");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("job.toml");
+    std::fs::write(&conf, config_toml(&brokers, &topic, &cql, &ks, &ks, "")).unwrap();
+    let log = std::env::temp_dir().join(format!("{}.log", unique("speed_ahead")));
+    eprintln!("speed-job log: {}", log.display());
+
+    let mut delivered = produce(&brokers, &topic, first).await;
+    let mut job = spawn_job(&conf, &log);
+    let (_, wm1) = oracle(&delivered, 10);
+    wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm1, Duration::from_secs(120)).await;
+    assert!(sigterm(&mut job).success());
+    delivered.extend(produce(&brokers, &topic, second).await);
+    let mut job = spawn_job(&conf, &log);
+    let (want, wm2) = oracle(&delivered, 10);
+    wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm2, Duration::from_secs(120)).await;
+    let got = read_tables(&session, &ks).await;
+    assert!(sigterm(&mut job).success());
+    assert!(got.late.is_empty(), "no event is late: {:?}", got.late.iter().take(3).collect::<Vec<_>>());
+    // The scenario bites: with each lane's plain maximum as its watermark
+    // (the rule before issue 21), lines after the stray one would be late.
+    let mut in_order: Vec<&Delivered> = delivered.iter().collect();
+    in_order.sort_by_key(|d| (d.partition, d.offset));
+    let mut max: std::collections::HashMap<(i32, &str), i64> = Default::default();
+    let old_rule_late = in_order
+        .iter()
+        .filter(|d| {
+            let m = max.entry((d.partition, d.event.source_host.as_ref())).or_insert(i64::MIN);
+            let late = d.event.event_time_ms < m.saturating_sub(LATENESS);
+            if !late {
+                *m = (*m).max(d.event.event_time_ms);
+            }
+            late
+        })
+        .count();
+    assert!(old_rule_late > 50, "{old_rule_late} late under the old rule");
+    assert_tables_eq(&got, &want);
+    assert!(got.health.iter().any(|h| h.0 == "weblog1"), "weblog1's windows are there");
+}

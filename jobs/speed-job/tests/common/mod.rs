@@ -21,6 +21,51 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlTimestamp;
 
 pub const LATENESS: i64 = 10_000;
+/// `windows.far_ahead` and `windows.far_ahead_quorum` (their defaults).
+pub const FAR_AHEAD: i64 = 60_000;
+pub const QUORUM: usize = 3;
+
+/// One web server within one partition, as the oracle follows it: the
+/// newest corroborated event time, and the far-ahead times held aside.
+/// Written out naively from the rule in docs/speed-layer.md.
+#[derive(Default)]
+struct OracleLane {
+    max: Option<i64>,
+    held: Vec<i64>,
+}
+
+impl OracleLane {
+    fn watermark(&self) -> Option<i64> {
+        self.max.map(|m| m - LATENESS)
+    }
+
+    /// Where windows close once everything is idle: the newest time, held ones included.
+    fn idle_watermark(&self) -> Option<i64> {
+        self.held.iter().copied().chain(self.max).max().map(|m| m - LATENESS)
+    }
+
+    fn observe(&mut self, t: i64) {
+        match self.max {
+            Some(m) if t <= m + FAR_AHEAD => {
+                if t > m {
+                    self.max = Some(t);
+                    self.held.retain(|&h| h > t);
+                }
+            }
+            _ => {
+                // Far ahead, or nothing corroborated yet: held until QUORUM agree.
+                self.held.push(t);
+                if self.held.len() >= QUORUM {
+                    let mut newest_first = self.held.clone();
+                    newest_first.sort_by(|a, b| b.cmp(a));
+                    let m = self.max.unwrap_or(i64::MIN).max(newest_first[QUORUM - 1]);
+                    self.max = Some(m);
+                    self.held.retain(|&h| h > m);
+                }
+            }
+        }
+    }
+}
 
 /// A Kafka broker for one test: `$KAFKA_BROKERS` when set (scripts/test
 /// sets it to the stack's broker), else a private Tansu started through
@@ -301,7 +346,8 @@ pub fn day(ms: i64) -> String {
 }
 
 /// Expected tables, computed naively from what was delivered: dedup by id
-/// (first copy wins), lateness per partition and web server, every window counted by brute force, and windows
+/// (first copy wins), lateness per partition and web server (its newest
+/// corroborated event time, see [`OracleLane`]), every window counted by brute force, and windows
 /// final up to the highest partition watermark (every partition idle at the end).
 pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     let mut by_partition: BTreeMap<i32, Vec<&Delivered>> = BTreeMap::new();
@@ -315,7 +361,7 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     for (p, mut ds) in by_partition {
         ds.sort_by_key(|d| d.offset);
         // Lateness per lane: the same web server within the partition.
-        let mut lanes: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lanes: BTreeMap<String, OracleLane> = BTreeMap::new();
         for d in ds {
             let e = &d.event;
             // A copy of an earlier record is a duplicate, before any lateness
@@ -323,9 +369,9 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
             if !seen.insert(e.event_id.to_string()) {
                 continue;
             }
-            let max = lanes.get(e.source_host.as_ref()).copied();
-            if let Some(m) = max {
-                if e.event_time_ms < m - LATENESS {
+            let lane = lanes.entry(e.source_host.to_string()).or_default();
+            if let Some(wm) = lane.watermark() {
+                if e.event_time_ms < wm {
                     t.late.insert((
                         day(e.event_time_ms),
                         e.event_time_ms,
@@ -334,7 +380,7 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
                         e.client_addr.to_string(),
                         e.category.to_string(),
                         e.status,
-                        m - LATENESS,
+                        wm,
                         "behind_watermark".into(),
                         p,
                         d.offset,
@@ -342,11 +388,11 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
                     continue;
                 }
             }
-            lanes.insert(e.source_host.to_string(), max.map_or(e.event_time_ms, |m| m.max(e.event_time_ms)));
+            lane.observe(e.event_time_ms);
             counted.push(e);
         }
-        for m in lanes.values() {
-            final_wm = final_wm.max(m - LATENESS);
+        for wm in lanes.values().filter_map(OracleLane::idle_watermark) {
+            final_wm = final_wm.max(wm);
         }
     }
     // DDoS: 1 s tumbling, more than 100.
