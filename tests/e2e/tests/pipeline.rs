@@ -184,8 +184,39 @@ fn check_against_oracle(p: &Pipeline, input: &Input, speed: &SpeedTables) {
         .collect();
     assert!(diff.is_empty(), "popularity (counted + late) differs from the oracle: {diff:?}");
     assert_eq!(counted_plus_late.len(), want_pop.len());
-    let late_lines = 3 + 3; // injected by loggen (sample-logs/README.md), 2 minutes behind
-    assert!(speed.late.len() >= late_lines, "the injected late lines are late: {:?}", speed.late);
+    // Late lines: loggen injected 3 + 3 lines 2 minutes behind (and some out
+    // of order by up to 2 minutes; sample-logs/README.md). This expected at
+    // least 6 late rows under the old rule (each server's plain maximum per
+    // partition). Under the far-ahead rule (issue 21; docs/speed-layer.md) a
+    // lane's watermark follows its newest *corroborated* time: the sample
+    // logs are sparse (minutes between one server's lines in one partition),
+    // so a line after a gap longer than `windows.far_ahead` is held aside,
+    // and an injected line behind it but not behind the corroborated time is
+    // counted into its still-open windows instead (the popularity check
+    // above shows nothing is lost either way). What must hold: late lines
+    // exist for both servers, and every late row is a line that really is
+    // behind its own server's stream (more than the lateness behind the
+    // newest line before it in its file), never fallout of a stray line.
+    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
+    let behind: BTreeSet<(&str, i64)> = input
+        .hits
+        .iter()
+        .filter_map(|h| {
+            let m = newest.entry(h.host.as_str()).or_insert(i64::MIN);
+            let is_behind = h.time_ms < m.saturating_sub(LATENESS_MS);
+            *m = (*m).max(h.time_ms);
+            is_behind.then_some((h.host.as_str(), h.time_ms))
+        })
+        .collect();
+    for host in HOSTS {
+        assert!(speed.late.values().any(|l| l.host == host), "{host} has late lines: {:?}", speed.late);
+    }
+    let unexplained: Vec<_> = speed
+        .late
+        .values()
+        .filter(|l| l.reason != "behind_watermark" || l.time >= l.watermark || !behind.contains(&(l.host.as_str(), l.time)))
+        .collect();
+    assert!(unexplained.is_empty(), "late rows that are not lines behind their server's stream: {unexplained:?}");
 }
 
 /// Runs the whole pipeline on the sample logs, with `chaos` killing and
