@@ -25,7 +25,7 @@ use crate::avro::{DecodeError, Reader};
 use crate::call;
 use crate::connection::{Connection, ConnectionError};
 use crate::flume::{self, Status};
-use crate::frame::{FrameError, FrameLimits};
+use crate::frame::{Frame, FrameError, FrameLimits};
 use crate::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse, Md5Hash};
 use crate::protocol;
 use crate::tls::{ClientTls, Stream};
@@ -315,33 +315,8 @@ impl FlumeClient {
     async fn shake_hands(&mut self) -> Result<(), ClientError> {
         let mut ping = Vec::new();
         call::encode_request_header("", &mut ping);
-        while let Handshake::Pending { send_protocol, server_hash } = self.handshake {
-            let serial = self.next_serial;
-            self.next_serial = self.next_serial.wrapping_add(1);
-            let sent = HandshakeRequest {
-                client_hash: protocol::md5(),
-                client_protocol: send_protocol.then(|| protocol::text().to_string()),
-                server_hash,
-                meta: None,
-            };
-            self.conn
-                .write_frame(serial, |out| {
-                    sent.encode(out);
-                    out.extend_from_slice(&ping);
-                })
-                .await
-                .map_err(|e| self.conn_error(e))?;
-            let frame = match self.conn.read_frame().await {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Err(ClientError::Closed { peer: self.peer }),
-                Err(e) => return Err(self.conn_error(e)),
-            };
-            if frame.serial != serial {
-                return Err(self.protocol_error(format!(
-                    "response serial {} does not match request serial {serial}",
-                    frame.serial
-                )));
-            }
+        while let Some(sent) = self.handshake_request() {
+            let frame = self.round_trip(Some(&sent), &ping).await?;
             let response = HandshakeResponse::decode(&mut Reader::new(&frame.payload))
                 .map_err(|e| self.decode_error("handshake response", e))?;
             self.accept_handshake(&sent, &response)?;
@@ -349,40 +324,52 @@ impl FlumeClient {
         Ok(())
     }
 
+    /// The handshake to send with the next request, while it is pending.
+    fn handshake_request(&self) -> Option<HandshakeRequest> {
+        match self.handshake {
+            Handshake::Established => None,
+            Handshake::Pending { send_protocol, server_hash } => Some(HandshakeRequest {
+                client_hash: protocol::md5(),
+                client_protocol: send_protocol.then(|| protocol::text().to_string()),
+                server_hash,
+                meta: None,
+            }),
+        }
+    }
+
+    /// Sends one request (`handshake`, if any, then `body`) under the next
+    /// serial and reads its response, checking that the serials match.
+    async fn round_trip(&mut self, handshake: Option<&HandshakeRequest>, body: &[u8]) -> Result<Frame, ClientError> {
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1);
+        self.conn
+            .write_frame(serial, |out| {
+                if let Some(h) = handshake {
+                    h.encode(out);
+                }
+                out.extend_from_slice(body);
+            })
+            .await
+            .map_err(|e| self.conn_error(e))?;
+        let frame = match self.conn.read_frame().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Err(ClientError::Closed { peer: self.peer }),
+            Err(e) => return Err(self.conn_error(e)),
+        };
+        if frame.serial != serial {
+            return Err(self.protocol_error(format!(
+                "response serial {} does not match request serial {serial}",
+                frame.serial
+            )));
+        }
+        Ok(frame)
+    }
+
     /// One call: at most two round trips (the second after a `NONE`).
     async fn exchange(&mut self, body: &[u8]) -> Result<Status, ClientError> {
         loop {
-            let serial = self.next_serial;
-            self.next_serial = self.next_serial.wrapping_add(1);
-            let handshake = match self.handshake {
-                Handshake::Established => None,
-                Handshake::Pending { send_protocol, server_hash } => Some(HandshakeRequest {
-                    client_hash: protocol::md5(),
-                    client_protocol: send_protocol.then(|| protocol::text().to_string()),
-                    server_hash,
-                    meta: None,
-                }),
-            };
-            self.conn
-                .write_frame(serial, |out| {
-                    if let Some(h) = &handshake {
-                        h.encode(out);
-                    }
-                    out.extend_from_slice(body);
-                })
-                .await
-                .map_err(|e| self.conn_error(e))?;
-            let frame = match self.conn.read_frame().await {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Err(ClientError::Closed { peer: self.peer }),
-                Err(e) => return Err(self.conn_error(e)),
-            };
-            if frame.serial != serial {
-                return Err(self.protocol_error(format!(
-                    "response serial {} does not match request serial {serial}",
-                    frame.serial
-                )));
-            }
+            let handshake = self.handshake_request();
+            let frame = self.round_trip(handshake.as_ref(), body).await?;
             let mut r = Reader::new(&frame.payload);
             if let Some(sent) = &handshake {
                 let response =
