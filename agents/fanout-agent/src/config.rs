@@ -40,6 +40,15 @@ pub struct AgentConfig {
     pub instance_id: String,
     /// Where the channels live by default.
     pub state_dir: PathBuf,
+    /// `/health` turns unhealthy when a sink has been failing (every batch
+    /// failing) or stalled (events waiting, none written) this long; a sink
+    /// that has not started yet makes it unhealthy at once.
+    #[serde(default = "default_health_sink_failing_after", with = "humantime_serde")]
+    pub health_sink_failing_after: Duration,
+}
+
+fn default_health_sink_failing_after() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_listen() -> SocketAddr {
@@ -285,6 +294,13 @@ impl Config {
         let id = &self.agent.instance_id;
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(format!("agent.instance_id {id:?} must be non-empty letters, digits, '-' or '_' (it is part of file names)"));
+        }
+        let after = self.agent.health_sink_failing_after;
+        if after < Duration::from_secs(1) || after > Duration::from_secs(86_400) {
+            return Err(format!(
+                "agent.health_sink_failing_after = {:?} must be between 1s and 24h (how long a sink may fail or stall before /health says unhealthy)",
+                after
+            ));
         }
         let s = &self.source;
         if s.max_batch_events == 0 || s.max_frame_bytes < 1024 || s.max_connections == 0 {

@@ -42,7 +42,8 @@ pub struct Metrics {
     pub sink_events: Family<Labels, Counter>,
     /// Batches a sink wrote durably.
     pub sink_batches: Family<Labels, Counter>,
-    /// Failed sink writes (Kafka delivery errors, HDFS errors), by sink.
+    /// Failed sink writes (Kafka delivery errors, HDFS errors) and failed
+    /// start-up attempts (topic creation, HDFS crash recovery), by sink.
     pub sink_errors: Family<Labels, Counter>,
     /// Unix time of each sink's last durable write.
     pub sink_last_success: Family<Labels, Gauge>,
@@ -75,7 +76,7 @@ impl Metrics {
         r.register("channel_bytes", "Bytes waiting in each sink's channel", self.channel_bytes.clone());
         r.register("sink_events", "Events written durably by each sink", self.sink_events.clone());
         r.register("sink_batches", "Batches written durably by each sink", self.sink_batches.clone());
-        r.register("sink_errors", "Failed sink writes, by sink", self.sink_errors.clone());
+        r.register("sink_errors", "Failed sink writes and start-up attempts, by sink", self.sink_errors.clone());
         r.register("sink_last_success_timestamp_seconds", "Unix time of each sink's last durable write", self.sink_last_success.clone());
         r.register("connections", "Open sender connections", self.connections.clone());
         r.register("connections_closed", "Sender connections closed by the source, by reason", self.connections_closed.clone());

@@ -20,7 +20,8 @@ use tracing::{info, warn};
 use crate::config::{BodyFormat, Config, SinkSection};
 use crate::metrics::Metrics;
 use crate::records::check_layout;
-use crate::sinks::driver::drive;
+use crate::sinks::driver::start_and_drive;
+use crate::sinks::health::SinkHealth;
 use crate::sinks::hdfs::HdfsSink;
 use crate::sinks::BatchSink;
 use crate::sinks::kafka::KafkaSink;
@@ -40,23 +41,23 @@ async fn open_channel(cfg: &clickstream_channel::ChannelConfig, name: &str) -> R
     .await?
 }
 
-/// A configured sink, wired: its channel and the task that drains it.
+/// A configured sink, wired: its channel, the task that starts it and then
+/// drains the channel, and what it tells `/health`.
 struct Wired {
     route: Route,
     task: JoinHandle<()>,
+    health: Arc<SinkHealth>,
 }
 
-/// Opens `section`'s channel, builds its sink with `make` and starts draining.
-async fn wire<S, F>(name: &'static str, section: &SinkSection<impl Sized>, make: F, metrics: &Metrics, stop: &watch::Receiver<bool>) -> Result<Wired>
-where
-    S: BatchSink + Send + 'static,
-    F: std::future::Future<Output = Result<S, String>>,
-{
+/// Opens `section`'s channel and spawns the task that starts `sink` (with
+/// retries while its destination is unreachable) and then drains the
+/// channel. Returns at once: the source serves while the sink starts.
+async fn wire<S: BatchSink>(name: &'static str, section: &SinkSection<impl Sized>, sink: S, metrics: &Metrics, stop: &watch::Receiver<bool>) -> Result<Wired> {
     let channel = open_channel(&section.channel, name).await?;
     metrics.observe_channel(name, &*channel);
-    let sink = make.await.map_err(anyhow::Error::msg)?;
-    let task = tokio::spawn(drive(sink, Arc::clone(&channel), section.batch_size, metrics.clone(), stop.clone()));
-    Ok(Wired { route: Route { sink: name, channel, required: section.required }, task })
+    let health = Arc::new(SinkHealth::new(name));
+    let task = tokio::spawn(start_and_drive(sink, Arc::clone(&channel), section.batch_size, metrics.clone(), stop.clone(), Arc::clone(&health)));
+    Ok(Wired { route: Route { sink: name, channel, required: section.required }, task, health })
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
@@ -64,8 +65,10 @@ pub async fn run(cfg: Config) -> Result<()> {
     std::fs::create_dir_all(&cfg.agent.state_dir).with_context(|| format!("creating {}", cfg.agent.state_dir.display()))?;
     let metrics = Metrics::default();
 
-    // Bound before the sinks start (HDFS recovery can take a while): senders
-    // that connect meanwhile wait in the backlog instead of being refused.
+    // Bound before the sinks start; each sink starts in its own task (the
+    // Kafka topic, HDFS crash recovery, retried while the destination is
+    // down), and the source serves at once: a sink's events wait in its
+    // channel until it runs.
     let listener = TcpListener::bind(cfg.source.listen)
         .await
         .with_context(|| format!("binding the Avro source to {} (set source.listen to a free address)", cfg.source.listen))?;
@@ -73,12 +76,14 @@ pub async fn run(cfg: Config) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut wired = Vec::new();
     if let Some(k) = &cfg.sinks.kafka {
-        wired.push(wire("kafka", k, KafkaSink::new(&k.settings), &metrics, &stop_rx).await?);
+        let sink = KafkaSink::create(&k.settings).map_err(anyhow::Error::msg)?;
+        wired.push(wire("kafka", k, sink, &metrics, &stop_rx).await?);
     } else {
         warn!("no [sinks.kafka]: events go to the master copy only, the speed layer gets nothing");
     }
     if let Some(h) = &cfg.sinks.hdfs {
-        wired.push(wire("hdfs", h, HdfsSink::new(&h.settings, &cfg.agent.instance_id, metrics.hdfs.clone()), &metrics, &stop_rx).await?);
+        let sink = HdfsSink::open(&h.settings, &cfg.agent.instance_id, metrics.hdfs.clone()).map_err(anyhow::Error::msg)?;
+        wired.push(wire("hdfs", h, sink, &metrics, &stop_rx).await?);
     } else {
         warn!("no [sinks.hdfs]: events go to Kafka only, no master copy is kept");
     }
@@ -87,17 +92,20 @@ pub async fn run(cfg: Config) -> Result<()> {
     let server_stats = Arc::new(ServerStats::default());
     let health: HealthCheck = {
         let stats = Arc::clone(&server_stats);
-        let routes = routes.clone();
+        let sinks: Vec<(Route, Arc<SinkHealth>)> = wired.iter().map(|w| (w.route.clone(), Arc::clone(&w.health))).collect();
+        let bound = cfg.agent.health_sink_failing_after;
         Arc::new(move || {
             let mut details = vec![("connections".to_string(), stats.snapshot().connections_open.to_string())];
             let mut ok = true;
-            for route in &routes {
+            for (route, sink) in &sinks {
                 let s = route.channel.stats();
                 // A channel over 90% full means its sink is not keeping up.
-                if s.events * 10 > s.capacity_events * 9 {
-                    ok = false;
-                }
-                details.push((format!("channel {}", route.sink), format!("{} events, {} bytes", s.events, s.bytes)));
+                let full = s.events * 10 > s.capacity_events * 9;
+                let over = if full { " (over 90% full)" } else { "" };
+                details.push((format!("channel {}", route.sink), format!("{} events, {} bytes{over}", s.events, s.bytes)));
+                let verdict = sink.verdict(s.events, bound);
+                ok &= verdict.ok && !full;
+                details.push((format!("sink {}", sink.name()), verdict.detail));
             }
             Health { ok, details }
         })

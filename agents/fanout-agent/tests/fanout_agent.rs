@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
 use clickstream_avro_ipc::flume::Status;
@@ -369,4 +369,77 @@ fn stock_flume_lines_are_parsed_and_bad_ones_dead_lettered() {
     assert!(dead.contains("line rejected: unparseable") && dead.contains("line rejected: not_utf8"), "{dead}");
     assert!(dead.contains("line rejected: bad_status"), "{dead}");
     assert!(dead.contains("no `host` header names the web server"), "{dead}");
+}
+
+/// The agent's config from [`Setup::config`] with the NameNode at `port` of 127.0.0.1.
+fn with_namenode_port(s: &Setup, brokers: &str, port: u16) -> String {
+    let real = format!("url = \"{}\"", hdfs_url());
+    let config = s.config(brokers, "");
+    assert!(config.contains(&real), "{config}");
+    config.replace(&real, &format!("url = \"hdfs://127.0.0.1:{port}\""))
+}
+
+/// Issue 20, point 3: nothing answers at the NameNode address when the agent
+/// starts. It serves at once, Kafka gets every event, `/health` is 503 with
+/// the HDFS sink starting (and why); then the NameNode "comes up" at that
+/// address (a forwarder to the stack's NameNode, so the shared HDFS is not
+/// touched), the HDFS channel drains into the master copy, exactly once,
+/// and `/health` is ok.
+#[test]
+fn hdfs_down_at_start_up_the_agent_serves_kafka_and_hdfs_drains_when_it_comes() {
+    let s = Setup::new("hdfs-down-at-start");
+    let namenode = free_port();
+    let started = Instant::now();
+    let agent = s.start_config(&with_namenode_port(&s, &kafka_brokers(), namenode));
+    let events = sample_events("weblog1", 1000);
+    s.send_all(&encoded(&events), 250); // every batch answered OK
+    let served = started.elapsed();
+    assert!(served < Duration::from_secs(15), "served only after {served:?}");
+    let want = ids_of(&events);
+    let in_kafka = kafka_ids(&kafka_brokers(), &s.topic, want.len(), Duration::from_secs(60));
+    assert_eq!(in_kafka.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "Kafka gets every event while HDFS is down");
+    assert_eq!(agent.metric("fanout_agent_channel_events", "sink=\"hdfs\""), 1000.0, "HDFS's events wait in its channel");
+    wait_until(Duration::from_secs(30), "/health names the HDFS sink and why", || {
+        let (code, body) = health(&agent);
+        let hdfs = sink_detail(&body, "hdfs");
+        code == 503 && body["status"] == "unhealthy" && hdfs.starts_with("starting for ") && hdfs.contains("failed attempts, last: ") && hdfs.contains(&format!(":{namenode}"))
+    });
+    let (_, body) = health(&agent);
+    assert!(sink_detail(&body, "kafka").starts_with("ok: "), "{body}");
+    eprintln!("health while HDFS is down: {body}");
+    let _namenode = Forwarder::start(namenode, hdfs_url().trim_start_matches("hdfs://").to_string());
+    let came = Instant::now();
+    wait_until(Duration::from_secs(90), "the HDFS channel drained", || {
+        agent.metric("fanout_agent_channel_events", "sink=\"hdfs\"") == 0.0 && agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1000.0
+    });
+    wait_until(Duration::from_secs(10), "/health ok", || health(&agent).0 == 200);
+    eprintln!("served after {served:?}; HDFS drained {:?} after the NameNode came; health then: {}", came.elapsed(), health(&agent).1);
+    assert_eq!(agent.terminate(), Some(0));
+    assert_exactly_once_in_hdfs(&s, &events);
+}
+
+/// SIGTERM while both sinks retry their start-up (nothing listens at either
+/// address): the agent stops at once and cleanly, the events stay in the
+/// channels.
+#[test]
+fn sigterm_while_sinks_cannot_start_stops_promptly_and_cleanly() {
+    let s = Setup::new("sinks-down-sigterm");
+    let agent = s.start_config(&with_namenode_port(&s, &format!("127.0.0.1:{}", free_port()), free_port()));
+    let events = sample_events("weblog1", 100);
+    s.send_all(&encoded(&events), 50);
+    // Kafka's first attempt gives up after 10 s; HDFS's is still in its call
+    // (call_timeout, 30 s): one sink between attempts, one within.
+    wait_until(Duration::from_secs(20), "the Kafka sink's first failed attempt", || sink_detail(&health(&agent).1, "kafka").contains("failed attempts"));
+    let (code, body) = health(&agent);
+    assert_eq!(code, 503, "{body}");
+    assert!(sink_detail(&body, "hdfs").starts_with("starting for "), "{body}");
+    let log = agent.log.clone();
+    let asked = Instant::now();
+    assert_eq!(agent.terminate(), Some(0));
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("shutdown while the sink was starting"), "{log}");
+    assert!(log.contains("fan-out agent stopped cleanly"), "{log}");
+    eprintln!("stopped {took:?} after SIGTERM");
 }

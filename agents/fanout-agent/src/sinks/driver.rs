@@ -21,10 +21,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use super::health::SinkHealth;
 use super::{BatchSink, SinkError};
 use crate::metrics::{label, Labels, Metrics};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The first wait after a failed start-up attempt (doubling up to MAX_BACKOFF).
+const START_FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the acknowledgements of batches in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -50,12 +53,98 @@ struct Driver<S: BatchSink> {
     /// current one. Taken, so it is rolled back with the rest on failure.
     next: Option<JoinHandle<Result<Option<Taken>, ChannelError>>>,
     backoff: Duration,
+    /// What `/health` says about this sink.
+    health: Arc<SinkHealth>,
 }
 
 /// Drives `sink` until `shutdown` turns true.
-pub async fn drive<S: BatchSink>(sink: S, channel: Arc<dyn Channel>, batch_size: usize, metrics: Metrics, mut shutdown: watch::Receiver<bool>) {
+pub async fn drive<S: BatchSink>(sink: S, channel: Arc<dyn Channel>, batch_size: usize, metrics: Metrics, shutdown: watch::Receiver<bool>) {
+    let health = Arc::new(SinkHealth::new(sink.name()));
+    health.started();
+    drive_reporting(sink, channel, batch_size, metrics, shutdown, health).await
+}
+
+/// Resolves once `shutdown` is true (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Starts `sink` ([`BatchSink::start`]), again after a backoff (doubling up
+/// to [`MAX_BACKOFF`]) while that fails, with one WARN per attempt; then
+/// drives it until `shutdown`, reporting its state to `health`. Meanwhile
+/// the sink's channel takes the source's events as usual. Shutdown during
+/// the start-up ends the task at once: the events stay in the channel.
+pub async fn start_and_drive<S: BatchSink>(
+    mut sink: S,
+    channel: Arc<dyn Channel>,
+    batch_size: usize,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+    health: Arc<SinkHealth>,
+) {
+    let name = sink.name();
+    let target = sink.target();
+    health.set_target(target.clone());
+    let labels = label("sink", name);
+    for series in [&metrics.sink_events, &metrics.sink_batches, &metrics.sink_errors, &metrics.events_skipped] {
+        let _ = series.get_or_create(&labels);
+    }
+    let mut backoff = START_FIRST_BACKOFF;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = tokio::select! {
+            r = sink.start() => r,
+            _ = stopped(&mut shutdown) => {
+                info!(sink = name, destination = %target, attempt, "shutdown while the sink was starting; its events stay in its channel");
+                return;
+            }
+        };
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                health.start_failed(&e);
+                metrics.sink_errors.get_or_create(&label("sink", name)).inc();
+                warn!(
+                    sink = name, destination = %target, attempt, retry_in = ?backoff, error = %e,
+                    "sink cannot start; the agent serves meanwhile and the sink's events wait in its channel (a required sink's full channel makes senders retry); check that {target} is up and reachable from this host, and the sink's address in the config"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stopped(&mut shutdown) => {
+                        info!(sink = name, destination = %target, attempt, "shutdown while the sink was starting; its events stay in its channel");
+                        return;
+                    }
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    if attempt > 1 {
+        info!(sink = name, destination = %target, attempts = attempt, "sink started; draining the events that waited in its channel");
+    }
+    health.started();
+    drive_reporting(sink, channel, batch_size, metrics, shutdown, health).await
+}
+
+/// Drives a started `sink` until `shutdown` turns true, reporting to `health`.
+async fn drive_reporting<S: BatchSink>(
+    sink: S,
+    channel: Arc<dyn Channel>,
+    batch_size: usize,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+    health: Arc<SinkHealth>,
+) {
     let labels = label("sink", sink.name());
-    let mut d = Driver { sink, channel, batch_size, metrics, labels, in_flight: VecDeque::new(), next: None, backoff: FIRST_BACKOFF };
+    let mut d = Driver { sink, channel, batch_size, metrics, labels, in_flight: VecDeque::new(), next: None, backoff: FIRST_BACKOFF, health };
     d.register_series();
     let mut last_tick = Instant::now();
     while !*shutdown.borrow() {
@@ -148,6 +237,9 @@ impl<S: BatchSink> Driver<S> {
             Ok(Ok(Some(t))) => Some(t),
             Ok(Ok(None)) => {
                 self.metrics.observe_channel(self.name(), &*self.channel);
+                if self.in_flight.is_empty() && self.channel.stats().events == 0 {
+                    self.health.idle();
+                }
                 None
             }
             Ok(Err(e)) => {
@@ -180,6 +272,7 @@ impl<S: BatchSink> Driver<S> {
         m.sink_batches.get_or_create(&self.labels).inc();
         m.sink_last_success.get_or_create(&self.labels).set(now_secs());
         m.observe_channel(self.name(), &*self.channel);
+        self.health.batch_written();
         self.backoff = FIRST_BACKOFF;
     }
 
@@ -188,6 +281,7 @@ impl<S: BatchSink> Driver<S> {
         self.forget_prefetched().await;
         self.metrics.sink_errors.get_or_create(&self.labels).inc();
         let in_flight: u64 = self.in_flight.iter().map(|f| f.events).sum();
+        self.health.batch_failed(&e.to_string());
         match e {
             SinkError::Permanent(why) => {
                 // The batch can never be written; keep it visible rather than loop fast.

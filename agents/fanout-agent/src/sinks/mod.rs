@@ -7,6 +7,7 @@
 
 pub mod driver;
 pub mod hdfs;
+pub mod health;
 pub mod kafka;
 
 use std::future::Future;
@@ -43,6 +44,19 @@ pub trait BatchSink: Send + 'static {
 
     /// Hands the batch to the destination.
     fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> impl Future<Output = Result<Self::Ack, SinkError>> + Send;
+
+    /// Where the sink writes, for logs and `/health` (`Kafka at host:9092`).
+    fn target(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// Gets the destination ready before the first batch (the Kafka topic,
+    /// HDFS crash recovery). The driver calls it again, with backoff, until
+    /// it succeeds; meanwhile the events wait in the sink's channel and the
+    /// source goes on serving.
+    fn start(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
 
     /// How many batches may wait for their acknowledgement at once.
     fn max_in_flight(&self) -> usize {

@@ -137,7 +137,12 @@ listen = "127.0.0.1:{metrics}"
     }
 
     pub fn start(&self, brokers: &str, extra: &str) -> Service {
-        Service::start(env!("CARGO_BIN_EXE_fanout-agent"), self.dir.path(), "fanout", &self.config(brokers, extra), self.metrics)
+        self.start_config(&self.config(brokers, extra))
+    }
+
+    /// Starts the agent with `config` (from [`Setup::config`], edited).
+    pub fn start_config(&self, config: &str) -> Service {
+        Service::start(env!("CARGO_BIN_EXE_fanout-agent"), self.dir.path(), "fanout", config, self.metrics)
     }
 
     /// Sends `events` to the agent as one Flume client would, in batches of
@@ -299,5 +304,64 @@ impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `[agent] health_sink_failing_after = <after>` added to a config from [`Setup::config`].
+pub fn with_health_bound(config: &str, after: &str) -> String {
+    config.replacen("\n[source]", &format!("health_sink_failing_after = \"{after}\"\n\n[source]"), 1)
+}
+
+/// `/health`: the HTTP status and the JSON body (`{"status", "details"}`).
+pub fn health(agent: &Service) -> (u16, serde_json::Value) {
+    let response = agent.health().expect("/health answers");
+    let code = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {response:?}"));
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_else(|| panic!("no body in {response:?}"));
+    (code, serde_json::from_str(body).unwrap_or_else(|e| panic!("/health body {body:?}: {e}")))
+}
+
+/// A sink's line in `/health`'s details (`"sink kafka"`).
+pub fn sink_detail(body: &serde_json::Value, sink: &str) -> String {
+    body["details"][format!("sink {sink}")].as_str().unwrap_or_else(|| panic!("no `sink {sink}` in {body}")).to_string()
+}
+
+/// A TCP forwarder from `listen` to `to`, started when the test says so: a
+/// service "coming up" at an address the agent already uses, without
+/// touching the shared service behind it. Dropped, it stops accepting.
+pub struct Forwarder {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Forwarder {
+    pub fn start(listen: u16, to: String) -> Forwarder {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", listen)).expect("binding the forwarder");
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((inbound, _)) => {
+                        inbound.set_nonblocking(false).unwrap();
+                        let Ok(outbound) = std::net::TcpStream::connect(&to) else { continue };
+                        for (mut from, mut into) in [(inbound.try_clone().unwrap(), outbound.try_clone().unwrap()), (outbound, inbound)] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut into);
+                                let _ = into.shutdown(std::net::Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Forwarder { stop }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

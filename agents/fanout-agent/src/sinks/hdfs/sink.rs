@@ -190,13 +190,22 @@ impl HdfsSink<AnyStorage> {
     /// retryable until it succeeds), so the agent can start and keep serving
     /// its other sinks while HDFS is down.
     pub async fn new(config: &HdfsSinkConfig, instance_id: &str, stats: impl Into<HdfsSinkStats>) -> Result<Self, String> {
-        config.validate("sinks.hdfs")?;
-        let (storage, base) = AnyStorage::open(config)?;
-        let mut sink = HdfsSink::with_storage(storage, &base, config, instance_id, stats.into())?;
+        let mut sink = HdfsSink::open(config, instance_id, stats)?;
         if let Err(e) = sink.recover().await {
             warn!(url = %config.url, error = %e, "HDFS sink: crash recovery could not run yet; it will be retried before the first batch");
         }
         Ok(sink)
+    }
+}
+
+impl HdfsSink<AnyStorage> {
+    /// Builds the sink for `config` (validated here too) without touching
+    /// the file system: an error is a configuration error. Crash recovery
+    /// runs in [`BatchSink::start`] (or before the first batch).
+    pub fn open(config: &HdfsSinkConfig, instance_id: &str, stats: impl Into<HdfsSinkStats>) -> Result<Self, String> {
+        config.validate("sinks.hdfs")?;
+        let (storage, base) = AnyStorage::open(config)?;
+        HdfsSink::with_storage(storage, &base, config, instance_id, stats.into())
     }
 }
 
@@ -832,6 +841,15 @@ const SYNC_LEN: usize = 16;
 impl<S: Storage> BatchSink for HdfsSink<S> {
     fn name(&self) -> &'static str {
         "hdfs"
+    }
+
+    fn target(&self) -> String {
+        format!("HDFS at {}", self.storage.url_of(self.template.fixed_root().as_str()))
+    }
+
+    /// Crash recovery, before the first batch.
+    async fn start(&mut self) -> Result<(), String> {
+        self.recover().await.map(|_| ()).map_err(|e| format!("crash recovery in {}: {e}", self.storage.url_of(self.template.fixed_root().as_str())))
     }
 
     /// Resolves once the batch's sync task is done.

@@ -36,6 +36,8 @@ pub struct KafkaSink {
     delivery_timeout: Duration,
     header: [u8; 10],
     value: Vec<u8>,
+    /// For [`BatchSink::start`] (topic creation) and [`BatchSink::target`].
+    settings: KafkaSinkConfig,
 }
 
 fn producer_config(cfg: &KafkaSinkConfig) -> ClientConfig {
@@ -54,18 +56,15 @@ fn producer_config(cfg: &KafkaSinkConfig) -> ClientConfig {
 }
 
 impl KafkaSink {
-    /// Connects the producer and creates the topic when configured to.
-    pub async fn new(cfg: &KafkaSinkConfig) -> Result<KafkaSink, String> {
+    /// Builds the producer (no network yet: an error here is a configuration
+    /// error). [`BatchSink::start`] then creates the topic when configured to.
+    pub fn create(cfg: &KafkaSinkConfig) -> Result<KafkaSink, String> {
         let config = producer_config(cfg);
         let producer: BatchProducer =
             config.create_with_context(BatchContext).map_err(|e| format!("creating the Kafka producer for {}: {e}", cfg.brokers))?;
-        if cfg.create_topic {
-            ensure_topic(cfg).await?;
-        }
         let mut header = [0u8; 10];
         header[..2].copy_from_slice(&SINGLE_OBJECT_MARKER);
         header[2..].copy_from_slice(&click_event_fingerprint());
-        info!(brokers = %cfg.brokers, topic = %cfg.topic, "Kafka sink ready");
         Ok(KafkaSink {
             producer,
             config,
@@ -75,19 +74,32 @@ impl KafkaSink {
             delivery_timeout: cfg.delivery_timeout,
             header,
             value: Vec::new(),
+            settings: cfg.clone(),
         })
+    }
+
+    /// Builds the producer and creates the topic when configured to.
+    pub async fn new(cfg: &KafkaSinkConfig) -> Result<KafkaSink, String> {
+        let mut sink = KafkaSink::create(cfg)?;
+        sink.start().await?;
+        Ok(sink)
     }
 }
 
-/// Creates the topic; an existing topic is fine. Broker trouble is retried by
-/// the caller on the next start, so it is reported, not fatal, here.
+/// How long one attempt to create the topic may wait for a broker.
+const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Creates the topic; an existing topic is fine. An unreachable broker is an
+/// error (the driver tries again with backoff, the events wait in the
+/// channel); a broker that answers but will not create the topic is logged
+/// and produced to anyway.
 async fn ensure_topic(cfg: &KafkaSinkConfig) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &cfg.brokers)
         .create()
         .map_err(|e| format!("creating a Kafka admin client for {}: {e}", cfg.brokers))?;
     let topic = NewTopic::new(&cfg.topic, cfg.partitions, TopicReplication::Fixed(cfg.replication));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
     match admin.create_topics([&topic], &opts).await {
         Ok(results) => {
             for r in results {
@@ -99,10 +111,7 @@ async fn ensure_topic(cfg: &KafkaSinkConfig) -> Result<(), String> {
             }
             Ok(())
         }
-        Err(e) => {
-            warn!(error = %e, brokers = %cfg.brokers, "could not reach the Kafka admin API; will produce and retry");
-            Ok(())
-        }
+        Err(e) => Err(format!("no Kafka broker at {} answered within {ADMIN_REQUEST_TIMEOUT:?} to create topic {}: {e}", cfg.brokers, cfg.topic)),
     }
 }
 
@@ -111,6 +120,18 @@ impl BatchSink for KafkaSink {
 
     fn name(&self) -> &'static str {
         "kafka"
+    }
+
+    fn target(&self) -> String {
+        format!("Kafka at {}", self.settings.brokers)
+    }
+
+    async fn start(&mut self) -> Result<(), String> {
+        if self.settings.create_topic {
+            ensure_topic(&self.settings).await?;
+        }
+        info!(brokers = %self.settings.brokers, topic = %self.topic, "Kafka sink ready");
+        Ok(())
     }
 
     /// Batches are pipelined: librdkafka keeps its request pipeline full
