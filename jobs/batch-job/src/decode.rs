@@ -178,6 +178,12 @@ pub fn decode_block(
     out: &mut FileHits,
 ) -> Result<(), RecordError> {
     let mut c = Cursor { buf: block, pos: 0 };
+    // The count comes from the file: a damaged one must not size an
+    // allocation (the fuzzer's capacity-overflow panic). Every record takes
+    // at least one byte per field, so more records than bytes is damage.
+    if count > block.len() {
+        return Err(RecordError { record: 0, offset: 0, what: format!("the block claims {count} records in {} bytes", block.len()) });
+    }
     out.hits.reserve(count);
     for record in 0..count {
         let start = c.pos;

@@ -151,6 +151,14 @@ impl DurableChannel {
                         error!(path = %path.display(), offset, seq, "put record out of sequence in a channel segment; skipping it");
                         offset += len;
                     }
+                    // Sequences count up from 1 and never get near the end
+                    // of u64: a put claiming the last one is damage, and
+                    // would leave no sequence for the next put (the
+                    // fuzzer's overflow at `max_seq + 1`).
+                    Ok((Record::Put { seq: u64::MAX, .. }, len)) => {
+                        error!(path = %path.display(), offset, "put record with an impossible sequence number in a channel segment; skipping it");
+                        offset += len;
+                    }
                     Ok((Record::Put { seq, events, position }, len)) => {
                         if seq > acked {
                             let bytes: u64 = events.iter().map(|e| e.len() as u64).sum();

@@ -235,7 +235,9 @@ pub fn decode_ack(buf: &[u8]) -> Option<u64> {
         return None;
     }
     let seq: [u8; 8] = buf[..8].try_into().ok()?;
-    (crc32fast::hash(&seq).to_le_bytes() == buf[8..12]).then(|| u64::from_le_bytes(seq))
+    // u64::MAX is never reached by a real channel (sequences count up from
+    // 1) and would leave no next sequence: treated as unreadable.
+    (crc32fast::hash(&seq).to_le_bytes() == buf[8..12]).then(|| u64::from_le_bytes(seq)).filter(|&s| s != u64::MAX)
 }
 
 #[cfg(test)]

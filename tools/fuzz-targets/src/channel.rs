@@ -53,14 +53,15 @@ pub fn wal_segment(data: &[u8]) {
 /// The events of the put records read from the start of the segment up to
 /// the first record that does not decode, skipping any put whose sequence
 /// is not above every one before it (and above 0, the acknowledged mark of
-/// a directory without an ACK file).
+/// a directory without an ACK file) or that claims the impossible last
+/// sequence number, u64::MAX.
 fn readable_events(segment: &[u8]) -> Vec<Vec<u8>> {
     let Some(mut rest) = segment.strip_prefix(SEGMENT_MAGIC.as_slice()) else { return Vec::new() };
     let (mut events, mut last_seq) = (Vec::new(), 0);
     while let Ok((record, len)) = wal::decode(rest) {
         assert!(len >= RECORD_HEADER && len <= rest.len(), "record length {len} outside the {} bytes left", rest.len());
         if let Record::Put { seq, events: put, .. } = record {
-            if seq > last_seq {
+            if seq > last_seq && seq != u64::MAX {
                 events.extend(put.iter().map(|e| e.to_vec()));
                 last_seq = seq;
             }
