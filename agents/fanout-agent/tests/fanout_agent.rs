@@ -137,6 +137,11 @@ fn validate_and_help() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sinks.kafka.topic"));
     let bad = run(&good.replace("instance_id = \"fanout-test\"", "instance_id = \"a/b\""));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("agent.instance_id"));
+    // The health bound: accepted in range, a zero refused with its key.
+    assert!(run(&with_health_bound(&good, "90s")).status.success());
+    let bad = run(&with_health_bound(&good, "0s"));
+    assert_eq!(bad.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("agent.health_sink_failing_after"), "{}", String::from_utf8_lossy(&bad.stderr));
     // A channel that cannot hold one full batch would refuse it forever.
     let small = run(&good.replace("[sinks.hdfs.channel]\n", "[sinks.hdfs.channel]\nmax_events = 100\n"));
     assert_eq!(small.status.code(), Some(78));
