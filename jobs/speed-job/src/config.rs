@@ -368,6 +368,18 @@ impl Config {
         if self.kafka.session_timeout < Duration::from_secs(1) {
             return bad("kafka.session_timeout", "must be at least 1s".into());
         }
+        // librdkafka judges the pass-through properties itself: a consumer
+        // built from them with no broker checks every name and value against
+        // what this build supports (TLS, SASL mechanisms) and loads the TLS
+        // files, without touching the network.
+        let mut offline = rdkafka::ClientConfig::new();
+        offline.set("group.id", "validate").set("log_level", "3");
+        for (k, v) in &self.kafka.properties {
+            offline.set(k, v);
+        }
+        if let Err(e) = offline.create::<rdkafka::consumer::BaseConsumer>() {
+            return bad("kafka.properties", format!("librdkafka refuses them: {e}"));
+        }
         if self.cassandra.contact_points.is_empty() {
             return bad(
                 "cassandra.contact_points",
@@ -549,5 +561,17 @@ mod tests {
         );
         let e = Config::parse("[kafka]\nbrokers = \"b\"\ntopik = \"x\"\n", "t").unwrap_err();
         assert!(e.to_string().contains("topik"), "{e}");
+    }
+    /// TLS and SASL are in the build; librdkafka refuses, without a broker,
+    /// a property it does not know and a TLS file that is not there.
+    #[test]
+    fn librdkafka_judges_the_consumer_properties_offline() {
+        let with = |props: &str| Config::parse(&format!("[kafka]\nbrokers = \"b\"\n[kafka.properties]\n{props}\n"), "t");
+        with("\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanisms\" = \"SCRAM-SHA-512\"\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"p\"")
+            .unwrap();
+        let e = with("\"no.such.property\" = \"1\"").unwrap_err().to_string();
+        assert!(e.contains("kafka.properties") && e.contains("no.such.property"), "{e}");
+        let e = with("\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/nonexistent/ca.pem\"").unwrap_err().to_string();
+        assert!(e.contains("ssl.ca.location"), "{e}");
     }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use clickstream_testkit::kafka::PrivateKafka;
+use clickstream_testkit::kafka::{PrivateKafka, TlsFront};
 use clickstream_testkit::{free_port, repo, unique, wait_until, Service};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -92,10 +92,26 @@ pub struct Pipeline {
     /// A broker of this run's own: the whole suite's topics in the shared
     /// one must not slow the pipeline down.
     pub kafka: PrivateKafka,
+    /// With [`Pipeline::over_tls`]: the TLS front every Kafka client goes
+    /// through, and the CA the fan-out agent and the speed job trust.
+    pub kafka_tls: Option<(TlsFront, PathBuf)>,
 }
 
 impl Pipeline {
     pub fn new(tag: &str) -> Pipeline {
+        Pipeline::with_kafka(tag, PrivateKafka::start(), None)
+    }
+
+    /// A pipeline whose broker is reached only over TLS; the fan-out agent
+    /// and the speed job trust the front's CA, or with `trust_another_ca` a
+    /// CA that signed nothing (to see the handshake refused).
+    pub fn over_tls(tag: &str, trust_another_ca: bool) -> Pipeline {
+        let (kafka, front) = PrivateKafka::start_behind_tls();
+        let ca = if trust_another_ca { front.pki.other_ca.clone() } else { front.pki.ca.clone() };
+        Pipeline::with_kafka(tag, kafka, Some((front, ca)))
+    }
+
+    fn with_kafka(tag: &str, kafka: PrivateKafka, kafka_tls: Option<(TlsFront, PathBuf)>) -> Pipeline {
         let name = unique(&format!("e2e-{tag}")).replace('-', "_");
         let mysql = Mysql::from_env();
         let db = format!("clickstream_test_{name}"); // the stack grants the test user clickstream_test*
@@ -113,12 +129,23 @@ impl Pipeline {
             db,
             fanout_port: free_port(),
             ports,
-            kafka: PrivateKafka::start(),
+            kafka,
+            kafka_tls,
         };
         for host in HOSTS {
             std::fs::create_dir_all(p.spool(host)).unwrap();
         }
         p
+    }
+
+    /// `bootstrap.servers` of the pipeline's clients.
+    pub fn brokers(&self) -> String {
+        self.kafka_tls.as_ref().map_or_else(|| self.kafka.addr(), |(front, _)| front.addr())
+    }
+
+    /// The librdkafka properties of the pipeline's clients (TOML lines).
+    fn kafka_properties(&self) -> String {
+        self.kafka_tls.as_ref().map_or_else(String::new, |(front, ca)| front.client_properties(ca))
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -171,7 +198,8 @@ topic = "{topic}"
 partitions = 4
 idempotent = false
 linger = "5ms"
-[sinks.kafka.channel]
+[sinks.kafka.producer]
+{kafka_properties}[sinks.kafka.channel]
 min_free_disk_bytes = 0
 [sinks.hdfs]
 url = "{hdfs}"
@@ -185,7 +213,8 @@ listen = "127.0.0.1:{port}"
             name = self.name,
             state = self.path("fanout").display(),
             listen = self.fanout_port,
-            brokers = self.kafka.addr(),
+            brokers = self.brokers(),
+            kafka_properties = self.kafka_properties(),
             topic = self.topic,
             hdfs = self.hdfs_url,
             root = self.hdfs_root,
@@ -202,7 +231,8 @@ listen = "127.0.0.1:{port}"
 brokers = "{brokers}"
 topic = "{topic}"
 group_id = "{name}"
-[cassandra]
+[kafka.properties]
+{kafka_properties}[cassandra]
 contact_points = [{cps}]
 keyspace = "{ks}"
 ttl = "1d"
@@ -217,7 +247,8 @@ flush_interval = "250ms"
 [metrics]
 listen = "127.0.0.1:{port}"
 "#,
-            brokers = self.kafka.addr(),
+            brokers = self.brokers(),
+            kafka_properties = self.kafka_properties(),
             topic = self.topic,
             name = self.name,
             cps = cps.join(", "),

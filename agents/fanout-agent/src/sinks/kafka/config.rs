@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::BaseProducer;
 use serde::Deserialize;
 
 fn default_topic() -> String {
@@ -100,6 +102,62 @@ impl KafkaSinkConfig {
                 return Err(format!("{prefix}.producer.\"{key}\" is fixed by the agent (idempotent, acks=all) and cannot be overridden"));
             }
         }
-        Ok(())
+        // librdkafka judges the properties itself: a client built from them
+        // with no broker to talk to checks every name and value against what
+        // this build supports (TLS, SASL mechanisms, codecs) and loads the TLS
+        // files, without touching the network.
+        let mut offline = self.client_config();
+        offline.remove("bootstrap.servers").set("log_level", "3");
+        offline.create::<BaseProducer>().map(drop).map_err(|e| {
+            format!("{prefix}: librdkafka refuses the producer settings ({prefix}.compression, {prefix}.producer): {e}")
+        })
+    }
+
+    /// The librdkafka producer settings: the agent's fixed ones (idempotent,
+    /// acks=all), then `producer`'s pass-through properties.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", if self.idempotent { "true" } else { "false" })
+            .set("acks", "all")
+            .set("compression.type", &self.compression)
+            .set("linger.ms", self.linger.as_millis().to_string())
+            .set("queue.buffering.max.messages", "1000000")
+            .set("message.timeout.ms", self.delivery_timeout.as_millis().max(1000).to_string());
+        for (k, v) in &self.producer {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KafkaSinkConfig;
+
+    fn validate(extra: &str) -> Result<(), String> {
+        let text = format!("brokers = \"127.0.0.1:9\"\ntopic = \"t\"\n{extra}");
+        let cfg: KafkaSinkConfig = toml::from_str(&text).unwrap();
+        cfg.validate("sinks.kafka")
+    }
+
+    /// The build honours TLS, SASL (PLAIN, SCRAM, GSSAPI) and zstd, checked
+    /// by librdkafka itself without a broker; what it cannot honour, or a
+    /// TLS file that is not there, fails validation naming the property.
+    #[test]
+    fn librdkafka_judges_the_properties_offline() {
+        validate("compression = \"zstd\"").unwrap();
+        for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+            validate(&format!(
+                "[producer]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanisms\" = \"{mechanism}\"\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"p\""
+            ))
+            .unwrap();
+        }
+        let e = validate("[producer]\n\"no.such.property\" = \"1\"").unwrap_err();
+        assert!(e.contains("no.such.property") && e.contains("sinks.kafka"), "{e}");
+        let e = validate("[producer]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/nonexistent/ca.pem\"").unwrap_err();
+        assert!(e.contains("ssl.ca.location"), "{e}");
+        let e = validate("[producer]\n\"sasl.mechanisms\" = \"NO-SUCH-MECHANISM\"\n\"security.protocol\" = \"SASL_SSL\"").unwrap_err();
+        assert!(e.contains("sasl.mechanisms") || e.contains("NO-SUCH-MECHANISM"), "{e}");
     }
 }

@@ -40,26 +40,11 @@ pub struct KafkaSink {
     settings: KafkaSinkConfig,
 }
 
-fn producer_config(cfg: &KafkaSinkConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers)
-        .set("enable.idempotence", if cfg.idempotent { "true" } else { "false" })
-        .set("acks", "all")
-        .set("compression.type", &cfg.compression)
-        .set("linger.ms", cfg.linger.as_millis().to_string())
-        .set("queue.buffering.max.messages", "1000000")
-        .set("message.timeout.ms", cfg.delivery_timeout.as_millis().max(1000).to_string());
-    for (k, v) in &cfg.producer {
-        c.set(k, v);
-    }
-    c
-}
-
 impl KafkaSink {
     /// Builds the producer (no network yet: an error here is a configuration
     /// error). [`BatchSink::start`] then creates the topic when configured to.
     pub fn create(cfg: &KafkaSinkConfig) -> Result<KafkaSink, String> {
-        let config = producer_config(cfg);
+        let config = cfg.client_config();
         let producer: BatchProducer =
             config.create_with_context(BatchContext).map_err(|e| format!("creating the Kafka producer for {}: {e}", cfg.brokers))?;
         let mut header = [0u8; 10];
@@ -94,8 +79,10 @@ const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// channel); a broker that answers but will not create the topic is logged
 /// and produced to anyway.
 async fn ensure_topic(cfg: &KafkaSinkConfig) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &cfg.brokers)
+    // The producer's settings: a secured cluster wants the same TLS and SASL
+    // properties for the admin requests.
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .client_config()
         .create()
         .map_err(|e| format!("creating a Kafka admin client for {}: {e}", cfg.brokers))?;
     let topic = NewTopic::new(&cfg.topic, cfg.partitions, TopicReplication::Fixed(cfg.replication));
