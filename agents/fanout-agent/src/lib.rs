@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod preflight;
 pub mod records;
 pub mod run;
 pub mod sinks;

@@ -23,10 +23,16 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
-    /// Check a configuration file: exit 0 when valid, 78 naming the offending key otherwise.
+    /// Check a configuration file and the machine (directories writable,
+    /// addresses free): exit 0 when valid, 78 naming the offending key otherwise.
     Validate {
         /// Configuration file.
         config: PathBuf,
+        /// Check the file only, not this machine's directories and ports
+        /// (a configuration checked away from the machine it is for, e.g. a
+        /// container's configuration on the build host).
+        #[arg(long)]
+        config_only: bool,
     },
 }
 
@@ -41,8 +47,15 @@ fn main() -> ExitCode {
     // that source.max_buffered_bytes bounds the memory the process holds.
     clickstream_telemetry::alloc::pin_mmap_threshold();
     match Cli::parse().command {
-        Command::Validate { config } => match load(&config) {
+        Command::Validate { config, config_only } => match load(&config) {
             Ok(c) => {
+                let problems = if config_only { Vec::new() } else { fanout_agent::preflight::check(&c) };
+                if !problems.is_empty() {
+                    for problem in problems {
+                        eprintln!("invalid configuration: {}: {problem}", config.display());
+                    }
+                    return ExitCode::from(EX_CONFIG);
+                }
                 let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
                 println!("{}: valid (instance {}, listening on {}{tls}, sinks: {})", config.display(), c.agent.instance_id, c.source.listen, c.sinks.names().join(", "));
                 ExitCode::SUCCESS

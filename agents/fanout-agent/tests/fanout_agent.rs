@@ -153,6 +153,21 @@ fn validate_and_help() {
     let none = run(&without_section(&without_section(&good, "[sinks.kafka]"), "[sinks.hdfs]"));
     assert_eq!(none.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&none.stderr).contains("no sink is configured"), "{}", String::from_utf8_lossy(&none.stderr));
+    // The machine: a port taken and a state directory that cannot be
+    // created are named; --config-only skips both.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", s.listen)).unwrap();
+    let blocker = s.dir.path().join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    let world = good.replace(&format!("state_dir = \"{}\"", s.dir.path().join("state").display()), &format!("state_dir = \"{}\"", blocker.join("state").display()));
+    let bad = run(&world);
+    let err = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert_eq!(bad.status.code(), Some(78), "{err}");
+    assert!(err.contains("source.listen") && err.contains("in use"), "{err}");
+    assert!(err.contains("agent.state_dir") && err.contains("cannot be created"), "{err}");
+    let path = s.dir.path().join("validate.toml");
+    let only = std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).args(["validate", "--config-only"]).arg(&path).output().unwrap();
+    assert!(only.status.success(), "{}", String::from_utf8_lossy(&only.stderr));
+    drop(taken);
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("validate"));
 }

@@ -6,7 +6,9 @@
 //! a path stops the start with the path named, instead of an agent that
 //! runs and reads nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use clickstream_telemetry::preflight::{probe_write, writable_dir as state_dir};
 
 use clickstream_channel::ChannelKind;
 
@@ -50,42 +52,6 @@ fn spool_dir(dir: &Path) -> Result<(), String> {
     }
     std::fs::read_dir(dir).map_err(|e| format!("cannot be listed ({e}): give the agent's user read and execute permission"))?;
     probe_write(dir).map_err(|e| format!("cannot be written ({e}): the agent renames, deletes or moves completed files there; give its user write permission"))
-}
-
-/// A directory that exists and can be written, or can be created (its
-/// nearest existing ancestor is a writable directory).
-fn state_dir(dir: &Path) -> Result<(), String> {
-    let mut existing: PathBuf = dir.to_path_buf();
-    while !existing.exists() {
-        match existing.parent() {
-            Some(p) if !p.as_os_str().is_empty() => existing = p.to_path_buf(),
-            _ => return Err("no existing parent directory".into()),
-        }
-    }
-    let creating = existing != dir;
-    if !existing.is_dir() {
-        return Err(if creating {
-            format!("cannot be created: {} is not a directory", existing.display())
-        } else {
-            "is not a directory".into()
-        });
-    }
-    probe_write(&existing).map_err(|e| {
-        if creating {
-            format!("cannot be created: {} cannot be written ({e}); create the directory for the agent's user", existing.display())
-        } else {
-            format!("cannot be written ({e}): give the agent's user write permission")
-        }
-    })
-}
-
-/// Creates and removes a hidden file in `dir` (the scanner ignores hidden
-/// names, so a running agent never reads it). Permission bits alone would
-/// not tell: root ignores them, and a read-only mount has them all.
-fn probe_write(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".spool-agent-validate.{}", std::process::id()));
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
-    std::fs::remove_file(&probe)
 }
 
 #[cfg(test)]

@@ -4,11 +4,13 @@
 //! ([`init_logging`]), a Prometheus `/metrics` and a `/health` endpoint
 //! ([`serve_metrics`]), one shutdown signal for SIGTERM and SIGINT
 //! ([`shutdown_signal`]), the systemd readiness and watchdog protocol
-//! ([`systemd`]), and allocator tuning for large buffers ([`alloc`]).
+//! ([`systemd`]), the machine checks of `validate` ([`preflight`]), and
+//! allocator tuning for large buffers ([`alloc`]).
 #![deny(missing_docs)]
 
 pub mod alloc;
 pub mod config;
+pub mod preflight;
 pub mod systemd;
 
 use std::net::SocketAddr;
