@@ -104,16 +104,16 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, ContainerError> {
     let mut meta: HashMap<String, Vec<u8>> = HashMap::new();
     loop {
         let at = pos;
-        let Some(mut count) = read_long(buf, &mut pos) else { return err(at, "header metadata truncated") };
+        let Some(count) = read_long(buf, &mut pos) else { return err(at, "header metadata truncated") };
         if count == 0 {
             break;
         }
-        if count < 0 {
-            count = -count;
-            if read_long(buf, &mut pos).is_none() {
-                return err(at, "header metadata truncated");
-            }
+        // A negative count is followed by the block's byte size (Avro's map
+        // encoding). `unsigned_abs`, not negation: i64::MIN has no positive.
+        if count < 0 && read_long(buf, &mut pos).is_none() {
+            return err(at, "header metadata truncated");
         }
+        let count = count.unsigned_abs();
         for _ in 0..count {
             let at = pos;
             let (Some(k), Some(v)) = (read_bytes(buf, &mut pos), read_bytes(buf, &mut pos)) else {
@@ -236,6 +236,16 @@ impl<'a> Iterator for Blocks<'a> {
     }
 }
 
+/// The largest decompressed block read: the fan-out agent's writer never
+/// writes more than this in one block.
+pub const MAX_BLOCK_BYTES: usize = 256 << 20;
+
+/// Deflate's densest encoding: a 258-byte match per bit pair, 1032:1.
+const DEFLATE_MAX_RATIO: usize = 1032;
+
+/// Snappy's densest element: a 3-byte copy of 64 bytes (21.3:1), rounded up.
+const SNAPPY_MAX_RATIO: usize = 22;
+
 /// Decompresses blocks, reusing one output buffer.
 pub struct Decompressor {
     inflater: libdeflater::Decompressor,
@@ -258,12 +268,15 @@ impl Decompressor {
             Codec::Deflate => {
                 // The size is not stored: start at 8x (or the largest block so
                 // far) and double until it fits. Log text deflates about 6:1.
-                let mut cap = (block.data.len() * 8).max(self.out.len()).max(4096);
+                // Deflate cannot expand more than 1032:1, so a block that
+                // still does not fit there is damaged, not large.
+                let limit = block.data.len().saturating_mul(DEFLATE_MAX_RATIO).clamp(4096, MAX_BLOCK_BYTES);
+                let mut cap = (block.data.len() * 8).max(self.out.len()).clamp(4096, limit);
                 loop {
                     self.out.resize(cap, 0);
                     match self.inflater.deflate_decompress(block.data, &mut self.out) {
                         Ok(n) => return Ok(&self.out[..n]),
-                        Err(libdeflater::DecompressionError::InsufficientSpace) if cap < (1 << 31) => cap *= 2,
+                        Err(libdeflater::DecompressionError::InsufficientSpace) if cap < limit => cap = (cap * 2).min(limit),
                         Err(e) => return Err(fail(format!("deflate data damaged: {e}"))),
                     }
                 }
@@ -274,6 +287,15 @@ impl Decompressor {
                 };
                 let (data, crc) = block.data.split_at(split);
                 let len = snap::raw::decompress_len(data).map_err(|e| fail(format!("snappy data damaged: {e}")))?;
+                // The length is the block's own claim: believe it only as far
+                // as snappy can expand (a 3-byte copy of 64 bytes, about 21:1).
+                let limit = data.len().saturating_mul(SNAPPY_MAX_RATIO).min(MAX_BLOCK_BYTES);
+                if len > limit {
+                    return Err(fail(format!(
+                        "snappy block claims {len} bytes from {} compressed, more than snappy can expand (bytes damaged)",
+                        data.len()
+                    )));
+                }
                 self.out.resize(len, 0);
                 let n = self
                     .snappy
@@ -286,5 +308,38 @@ impl Decompressor {
                 Ok(&self.out[..n])
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(data: &[u8]) -> RawBlock<'_> {
+        RawBlock { offset: 100, end: 100 + data.len(), count: 1, data }
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_more_than_snappy_can_expand_is_damaged() {
+        // Preamble varint 0x80 0x80 0x80 0x80 0x04: "1 GiB follows", then a
+        // literal and the 4-byte CRC. Believed, this would allocate 1 GiB.
+        let data = [0x80, 0x80, 0x80, 0x80, 0x04, 0x00, b'x', 0, 0, 0, 0];
+        let err = Decompressor::default().decompress(Codec::Snappy, &block(&data)).unwrap_err();
+        assert_eq!(err.offset, 100);
+        assert!(err.what.contains("more than snappy can expand"), "{}", err.what);
+    }
+
+    #[test]
+    fn real_deflate_blocks_fit_and_damaged_ones_are_refused() {
+        let text: Vec<u8> = b"127.0.0.1 - - [20/Nov/2026:00:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n".repeat(20_000);
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+        let mut packed = vec![0; c.deflate_compress_bound(text.len())];
+        let n = c.deflate_compress(&text, &mut packed).unwrap();
+        let mut d = Decompressor::default();
+        assert_eq!(d.decompress(Codec::Deflate, &block(&packed[..n])).unwrap(), &text[..]);
+        // Cut to a tenth, the stream no longer holds its end: refused as
+        // damaged (the output buffer grows to at most 1032 times the input).
+        let err = d.decompress(Codec::Deflate, &block(&packed[..n / 10])).unwrap_err();
+        assert!(err.what.contains("deflate data damaged"), "{}", err.what);
     }
 }

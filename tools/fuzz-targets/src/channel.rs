@@ -2,17 +2,24 @@
 //! are read back at open.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clickstream_channel::wal::{self, Record, RECORD_HEADER, SEGMENT_MAGIC};
 use clickstream_channel::{Channel, ChannelConfig, DurableChannel};
 
-/// A directory of this process, reused by every input (one input at a time:
-/// the fuzzer and the replay test call targets from one thread each).
+/// A directory of this thread, reused by every input it runs. Per thread,
+/// not per process: the replay tests run in parallel threads of one process,
+/// and two channels cannot hold one directory's lock.
 fn scratch_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| std::env::temp_dir().join(format!("clickstream-fuzz-wal-{}", std::process::id()))).clone()
+    thread_local! {
+        static DIR: PathBuf = {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            std::env::temp_dir().join(format!("clickstream-fuzz-wal-{}-{n}", std::process::id()))
+        };
+    }
+    DIR.with(PathBuf::clone)
 }
 
 /// Treats `data` as the only segment of a channel directory and opens the
