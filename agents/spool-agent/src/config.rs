@@ -224,6 +224,9 @@ fn default_backoff_initial() -> Duration {
 fn default_backoff_max() -> Duration {
     Duration::from_secs(30)
 }
+fn default_health_probe_interval() -> Duration {
+    Duration::from_secs(10)
+}
 
 /// Stream compression between agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -266,6 +269,10 @@ pub struct SinkConfig {
     /// TLS to the receivers; absent = plain TCP.
     #[serde(default)]
     pub tls: Option<SinkTlsConfig>,
+    /// With nothing to send, each receiver not asked anything for this long
+    /// gets an empty batch, so `/health` notices one that went away.
+    #[serde(default = "default_health_probe_interval", with = "humantime_serde")]
+    pub health_probe_interval: Duration,
 }
 
 fn default_metrics_listen() -> Option<SocketAddr> {
@@ -369,6 +376,9 @@ impl Config {
         }
         if k.backoff_initial.is_zero() || k.backoff_max < k.backoff_initial {
             return Err("sink.backoff_initial must be > 0 and <= sink.backoff_max".into());
+        }
+        if k.health_probe_interval < Duration::from_millis(100) {
+            return Err("sink.health_probe_interval must be at least 100ms".into());
         }
         if let Some(tls) = self.sink.tls.clone() {
             for r in &mut self.sink.receivers {

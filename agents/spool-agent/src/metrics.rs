@@ -52,7 +52,8 @@ pub struct Metrics {
     pub events_sent: Counter,
     /// Batches that failed (error, timeout or a non-OK status), by receiver.
     pub batches_failed: Family<Labels, Counter>,
-    /// 1 while a receiver is usable, 0 while it is backing off.
+    /// 1 while a receiver answers (its last request, a batch or an idle
+    /// probe, did not fail), 0 from its first failure until it answers again.
     pub receiver_up: Family<Labels, Gauge>,
 }
 
@@ -75,7 +76,7 @@ impl Metrics {
         r.register("batches_sent", "Batches acknowledged OK by a receiver", self.batches_sent.clone());
         r.register("events_sent", "Events acknowledged OK by a receiver", self.events_sent.clone());
         r.register("batches_failed", "Batches that failed, by receiver", self.batches_failed.clone());
-        r.register("receiver_up", "1 while a receiver is usable, 0 while backing off", self.receiver_up.clone());
+        r.register("receiver_up", "1 while a receiver answers (last batch or idle probe succeeded), 0 while it fails", self.receiver_up.clone());
         // Every label value the code can produce exists from the start, at 0:
         // `increase()` and alerts then see the first event instead of a new series.
         for reason in crate::source::QuarantineReason::ALL {

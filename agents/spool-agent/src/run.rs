@@ -4,9 +4,11 @@
 //! is rolled back), then close the channel.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
+use clickstream_channel::ChannelStats;
 use clickstream_telemetry::systemd::Service;
 use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
 use tokio::sync::watch;
@@ -14,8 +16,28 @@ use tracing::{error, info};
 
 use crate::config::Validated;
 use crate::metrics::Metrics;
-use crate::sink::Forwarder;
+use crate::sink::{Forwarder, ReceiverHealth};
 use crate::source::SpoolSource;
+
+/// What `/health` answers: healthy while at least one receiver is up and
+/// every spool directory is there. A missing directory gets no new files
+/// read (an unmounted share, a removed directory), and the agent would
+/// otherwise look idle rather than broken.
+fn report_health(receivers: &[ReceiverHealth], spool_dirs: &[PathBuf], channel: &ChannelStats) -> Health {
+    let mut ok = receivers.is_empty() || receivers.iter().any(|r| r.up);
+    let mut details: Vec<(String, String)> = receivers.iter().map(|r| (format!("receiver {}", r.address), r.detail.clone())).collect();
+    for dir in spool_dirs {
+        let state = match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => "present".to_string(),
+            Ok(_) => format!("not a directory: no files are read from it; fix {} in source.spool_dirs", dir.display()),
+            Err(e) => format!("missing ({e}): no files are read from it; create or mount it"),
+        };
+        ok &= state == "present";
+        details.push((format!("spool dir {}", dir.display()), state));
+    }
+    details.push(("channel".into(), format!("{} events, {} bytes", channel.events, channel.bytes)));
+    Health { ok, details }
+}
 
 /// Runs the agent until SIGTERM/SIGINT.
 pub async fn run(cfg: Validated) -> Result<()> {
@@ -27,21 +49,14 @@ pub async fn run(cfg: Validated) -> Result<()> {
     let metrics = Metrics::default();
     metrics.channel_capacity_events.set(channel.stats().capacity_events as i64);
     let registry = metrics.register();
-    let receivers_health = Arc::new(Mutex::new(Vec::<(String, bool)>::new()));
+    let receivers_health = Arc::new(Mutex::new(Vec::<ReceiverHealth>::new()));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let health: HealthCheck = {
         let rh = Arc::clone(&receivers_health);
         let ch = Arc::clone(&channel);
-        Arc::new(move || {
-            let receivers = rh.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let ok = receivers.is_empty() || receivers.iter().any(|(_, up)| *up);
-            let mut details: Vec<(String, String)> =
-                receivers.into_iter().map(|(a, up)| (format!("receiver {a}"), if up { "up".into() } else { "backing off".into() })).collect();
-            let s = ch.stats();
-            details.push(("channel".into(), format!("{} events, {} bytes", s.events, s.bytes)));
-            Health { ok, details }
-        })
+        let spool_dirs = cfg.config.source.spool_dirs.clone();
+        Arc::new(move || report_health(&rh.lock().unwrap_or_else(|p| p.into_inner()), &spool_dirs, &ch.stats()))
     };
     let mut metrics_task = None;
     if let Some(addr) = cfg.config.metrics.listen {

@@ -208,6 +208,14 @@ pub struct JobConfig {
     /// Flush early after this many events.
     #[serde(default = "default_max_batch")]
     pub max_batch_events: usize,
+    /// How long Cassandra may fail (writes or idle pings) before `/health`
+    /// says unhealthy: a node restarting should not page anyone.
+    #[serde(default = "one_minute", with = "humantime_serde")]
+    pub health_failing_after: Duration,
+    /// Records of the topic not yet read (all partitions) above which
+    /// `/health` says unhealthy: the job is not keeping up.
+    #[serde(default = "default_health_max_unread")]
+    pub health_max_unread_records: u64,
 }
 
 /// `[metrics]`
@@ -299,6 +307,9 @@ fn ten_usize() -> usize {
 }
 fn default_job_name() -> String {
     "speed-job".into()
+}
+fn default_health_max_unread() -> u64 {
+    100_000
 }
 fn default_max_batch() -> usize {
     50_000
@@ -471,6 +482,12 @@ impl Config {
         }
         if self.job.max_batch_events == 0 {
             return bad("job.max_batch_events", "must be at least 1".into());
+        }
+        if self.job.health_failing_after < Duration::from_secs(1) {
+            return bad("job.health_failing_after", "must be at least 1s".into());
+        }
+        if self.job.health_max_unread_records == 0 {
+            return bad("job.health_max_unread_records", "must be at least 1".into());
         }
         Ok(())
     }

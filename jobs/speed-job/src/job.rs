@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -27,9 +27,10 @@ use tokio::sync::watch;
 
 use clickstream_contract::ClickEvent;
 use clickstream_telemetry::systemd::{Progress, Service};
-use clickstream_telemetry::{serve_metrics, Health, HealthCheck};
+use clickstream_telemetry::{serve_metrics, HealthCheck};
 
 use crate::config::Config;
+use crate::health::JobHealth;
 use crate::core::{Click, Core, CoreConfig, CoreStats, Verdict};
 use crate::metrics::{Metrics, Partition, Reason};
 use crate::partition::PartitionCheckpoint;
@@ -100,7 +101,7 @@ struct Runner {
     last_stats: CoreStats,
     /// Revocations already recovered from.
     revocations_seen: u64,
-    healthy: Arc<Mutex<bool>>,
+    health: Arc<JobHealth>,
     shutdown: watch::Receiver<bool>,
     clock: ListeningClock,
     /// Beaten by the main loop and by each Cassandra retry: a job that
@@ -108,6 +109,12 @@ struct Runner {
     /// stuck in one call is not.
     progress: Progress,
 }
+
+/// With nothing to write for this long, the job pings Cassandra instead.
+const STORE_PING_AFTER: Duration = Duration::from_secs(10);
+
+/// How long an idle ping may take before it counts as a failure.
+const STORE_PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the job until `shutdown` resolves (then flushes, checkpoints and commits).
 pub async fn run(
@@ -120,24 +127,10 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let (metrics, registry) = Metrics::new();
-    let healthy = Arc::new(Mutex::new(false));
+    let health = Arc::new(JobHealth::new(cfg.job.health_failing_after, cfg.job.health_max_unread_records));
     if let Some(addr) = cfg.metrics.listen {
-        let h = healthy.clone();
-        let check: HealthCheck = Arc::new(move || {
-            let ok = *h.lock().unwrap_or_else(|p| p.into_inner());
-            Health {
-                ok,
-                details: vec![(
-                    "pipeline".into(),
-                    if ok {
-                        "flushing"
-                    } else {
-                        "starting or failing"
-                    }
-                    .into(),
-                )],
-            }
-        });
+        let h = health.clone();
+        let check: HealthCheck = Arc::new(move || h.report());
         let mut rx = stop_rx.clone();
         serve_metrics(addr, registry, check, async move { stopped(&mut rx).await })
             .await
@@ -164,7 +157,7 @@ pub async fn run(
     );
     let consumer = source::subscribe(
         &cfg.kafka,
-        SourceContext::new(&cfg.kafka.topic, starts, metrics.clone()),
+        SourceContext::new(&cfg.kafka.topic, starts, metrics.clone(), health.clone()),
         &all_partitions,
     )?;
     let service = Service::from_env();
@@ -178,7 +171,7 @@ pub async fn run(
         last_checkpoint: Some((checkpoints, closed_through)),
         last_stats: CoreStats::default(),
         revocations_seen: 0,
-        healthy,
+        health,
         shutdown: stop_rx,
         clock: ListeningClock::start(),
         progress: service.progress(),
@@ -383,9 +376,26 @@ impl Runner {
             self.core.open_windows(),
         );
         self.last_stats = stats;
-        *self.healthy.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.check_store_when_quiet().await;
         self.clock.not_listening(busy.elapsed());
         Ok(())
+    }
+
+    /// Pings Cassandra when no write has reached it for a while (an idle
+    /// topic writes nothing), so `/health` notices a store that went away
+    /// while there was nothing to write. Never retried: the next flush asks
+    /// again.
+    async fn check_store_when_quiet(&self) {
+        if self.health.store_quiet_for().is_some_and(|t| t < STORE_PING_AFTER) {
+            return;
+        }
+        match self.sink.ping(STORE_PING_TIMEOUT).await {
+            Ok(()) => self.health.store_answered(),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cassandra did not answer the idle health ping");
+                self.health.store_failed(&e.to_string());
+            }
+        }
     }
 
     /// Retries an idempotent write with backoff until it succeeds; gives up
@@ -400,10 +410,13 @@ impl Runner {
         loop {
             self.progress.beat();
             match f().await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    self.health.store_answered();
+                    return Ok(v);
+                }
                 Err(e) => {
                     self.metrics.write_errors.inc();
-                    *self.healthy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+                    self.health.store_failed(&e.to_string());
                     let stopping = { *self.shutdown.borrow() };
                     if (last || stopping) && started.elapsed() > Duration::from_secs(10) {
                         return Err(JobError::UnflushedAtShutdown(e));

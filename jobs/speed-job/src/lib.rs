@@ -17,7 +17,7 @@
 //!   statements, writes with retries, the checkpoint table.
 //! - [`source`]: the Kafka consumer (group, assignment from the checkpoint,
 //!   idle partitions, lag statistics).
-//! - [`metrics`]: Prometheus metrics; [`job`]: the run loop and its
+//! - [`metrics`]: Prometheus metrics; [`health`]: what `/health` says; [`job`]: the run loop and its
 //!   flush/checkpoint/commit ordering; [`time`]: UTC days.
 //!
 //! Exactly-once effect across crashes: see `docs/speed-layer.md`.
@@ -26,6 +26,7 @@
 pub mod aggregates;
 pub mod config;
 pub mod core;
+pub mod health;
 pub mod job;
 pub mod metrics;
 pub mod partition;

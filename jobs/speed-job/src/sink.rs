@@ -167,6 +167,17 @@ impl Sink {
         })
     }
 
+    /// Asks Cassandra a trivial question (`system.local`) within `timeout`:
+    /// `/health`'s check while there is nothing to write.
+    pub async fn ping(&self, timeout: std::time::Duration) -> Result<(), SinkError> {
+        let fail = |source: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "pinging", table: "system.local", source };
+        match tokio::time::timeout(timeout, self.session.query_unpaged("SELECT release_version FROM system.local", ())).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(fail(Box::new(e))),
+            Err(_) => Err(fail(format!("no answer within {timeout:?}").into())),
+        }
+    }
+
     /// The driver session (tests read the tables through it).
     pub fn session(&self) -> &Session {
         &self.session

@@ -47,6 +47,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
 use crate::config::KafkaConfig;
+use crate::health::JobHealth;
 use crate::metrics::{Metrics, Partition};
 
 /// Shared between the consumer's callbacks and the job loop.
@@ -58,18 +59,23 @@ pub struct SourceContext {
     assigned: Mutex<Vec<i32>>,
     /// How many times partitions were taken away.
     revocations: AtomicU64,
+    /// Records not read yet per partition (librdkafka statistics), for `/health`.
+    unread: Mutex<HashMap<i32, i64>>,
     metrics: Metrics,
+    health: Arc<JobHealth>,
 }
 
 impl SourceContext {
     /// A context for `topic` that starts partitions at `start_offsets`.
-    pub fn new(topic: &str, start_offsets: HashMap<i32, i64>, metrics: Metrics) -> SourceContext {
+    pub fn new(topic: &str, start_offsets: HashMap<i32, i64>, metrics: Metrics, health: Arc<JobHealth>) -> SourceContext {
         SourceContext {
             topic: topic.to_string(),
             start_offsets: Mutex::new(start_offsets),
             assigned: Mutex::new(Vec::new()),
             revocations: AtomicU64::new(0),
+            unread: Mutex::new(HashMap::new()),
             metrics,
+            health,
         }
     }
 
@@ -84,6 +90,15 @@ impl SourceContext {
     /// How many times partitions were revoked since start.
     pub fn revocations(&self) -> u64 {
         self.revocations.load(Ordering::Acquire)
+    }
+
+    /// Records not read yet, summed over the assigned partitions; `None`
+    /// until librdkafka's statistics have reported them.
+    fn unread_total(&self) -> Option<u64> {
+        let unread = self.unread.lock().unwrap_or_else(|p| p.into_inner());
+        let assigned = self.assigned();
+        let known: Vec<i64> = assigned.iter().filter_map(|p| unread.get(p).copied()).collect();
+        (!known.is_empty()).then(|| known.iter().map(|&n| n.max(0) as u64).sum())
     }
 
     /// Where partitions start on their next assignment: the last written checkpoint.
@@ -110,8 +125,14 @@ impl ClientContext for SourceContext {
                 if s.hi_offset >= 0 && s.app_offset >= 0 {
                     let unread = (s.hi_offset - s.app_offset).max(0);
                     self.metrics.unread_records.get_or_create(&label).set(unread);
+                    self.unread.lock().unwrap_or_else(|p| p.into_inner()).insert(*p, unread);
                 }
             }
+        }
+        // Here, not in the run loop: a loop stuck retrying Cassandra still
+        // shows the records piling up.
+        if let Some(total) = self.unread_total() {
+            self.health.set_unread(total);
         }
     }
 

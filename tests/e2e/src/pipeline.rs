@@ -173,6 +173,7 @@ min_free_disk_bytes = 0
 receivers = [{{ address = "127.0.0.1:{fanout}" }}]
 batch_size = 500
 backoff_initial = "100ms"
+health_probe_interval = "1s"
 [metrics]
 listen = "127.0.0.1:{port}"
 "#,
@@ -244,6 +245,7 @@ sources = ["weblog1", "weblog2"]
 [job]
 name = "{name}"
 flush_interval = "250ms"
+health_failing_after = "2s"
 [metrics]
 listen = "127.0.0.1:{port}"
 "#,

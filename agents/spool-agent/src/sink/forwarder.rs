@@ -9,7 +9,7 @@ use clickstream_channel::{Bytes, Channel, Taken};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::Receivers;
+use super::{ReceiverHealth, Receivers};
 use crate::config::{Compression, SinkConfig};
 use crate::metrics::{label, Metrics};
 
@@ -20,13 +20,15 @@ pub struct Forwarder {
     options: ClientOptions,
     batch_size: usize,
     metrics: Metrics,
+    /// How long a receiver may go unasked before an idle forwarder probes it.
+    probe_interval: Duration,
     /// Shared with `/health`.
-    health: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+    health: Arc<std::sync::Mutex<Vec<ReceiverHealth>>>,
 }
 
 impl Forwarder {
     /// A forwarder configured by `[sink]`.
-    pub fn new(cfg: &SinkConfig, channel: Arc<dyn Channel>, metrics: Metrics, health: Arc<std::sync::Mutex<Vec<(String, bool)>>>) -> Forwarder {
+    pub fn new(cfg: &SinkConfig, channel: Arc<dyn Channel>, metrics: Metrics, health: Arc<std::sync::Mutex<Vec<ReceiverHealth>>>) -> Forwarder {
         let receivers = Receivers::new(cfg.receivers.clone(), cfg.selector, cfg.backoff_initial, cfg.backoff_max);
         let options = ClientOptions {
             connect_timeout: cfg.connect_timeout,
@@ -34,14 +36,14 @@ impl Forwarder {
             deflate: cfg.compression == Compression::Deflate,
             ..ClientOptions::default()
         };
-        Forwarder { channel, receivers, options, batch_size: cfg.batch_size, metrics, health }
+        Forwarder { channel, receivers, options, batch_size: cfg.batch_size, metrics, probe_interval: cfg.health_probe_interval, health }
     }
 
     fn publish_health(&self) {
         let h = self.receivers.health();
-        for (addr, up) in &h {
-            self.metrics.receiver_up.get_or_create(&label("receiver", addr.clone())).set(i64::from(*up));
-            let _ = self.metrics.batches_failed.get_or_create(&label("receiver", addr.clone()));
+        for r in &h {
+            self.metrics.receiver_up.get_or_create(&label("receiver", r.address.clone())).set(i64::from(r.up));
+            let _ = self.metrics.batches_failed.get_or_create(&label("receiver", r.address.clone()));
         }
         *self.health.lock().unwrap_or_else(|p| p.into_inner()) = h;
         let stats = self.channel.stats();
@@ -62,6 +64,7 @@ impl Forwarder {
             let taken = match tokio::task::spawn_blocking(move || channel.take(max, Duration::from_millis(200))).await {
                 Ok(Ok(Some(t))) => t,
                 Ok(Ok(None)) => {
+                    self.probe_idle_receivers().await;
                     self.publish_health();
                     continue;
                 }
@@ -80,6 +83,28 @@ impl Forwarder {
             }
         }
         info!("forwarder stopped");
+    }
+
+    /// Sends an empty batch to each receiver that has not been asked
+    /// anything for `health.probe_interval` (Flume's Avro source, and the
+    /// fan-out agent, answer it OK and store nothing). Without it a receiver
+    /// that went away while there was nothing to send would look up until
+    /// the next file arrives.
+    async fn probe_idle_receivers(&mut self) {
+        for i in self.receivers.due_for_probe(self.probe_interval) {
+            let addr = self.receivers.get(i).cfg.address.clone();
+            match self.send::<Bytes>(i, &[]).await {
+                Ok(Status::Ok) => self.receivers.succeeded(i),
+                Ok(status) => {
+                    let wait = self.receivers.failed(i, &format!("answered {status:?} to an empty batch"));
+                    warn!(receiver = %addr, ?status, retry_in = ?wait, "receiver did not accept the health probe");
+                }
+                Err(e) => {
+                    let wait = self.receivers.failed(i, &e);
+                    warn!(receiver = %addr, error = %e, retry_in = ?wait, "receiver unreachable (health probe while idle)");
+                }
+            }
+        }
     }
 
     /// Delivers one batch; `false` when shutdown interrupted (batch rolled back).
@@ -114,12 +139,12 @@ impl Forwarder {
                     return true;
                 }
                 Ok(status) => {
-                    let wait = self.receivers.failed(i);
+                    let wait = self.receivers.failed(i, &format!("answered {status:?}"));
                     self.metrics.batches_failed.get_or_create(&label("receiver", addr.clone())).inc();
                     warn!(receiver = %addr, ?status, retry_in = ?wait, "receiver did not accept the batch");
                 }
                 Err(e) => {
-                    let wait = self.receivers.failed(i);
+                    let wait = self.receivers.failed(i, &e);
                     self.metrics.batches_failed.get_or_create(&label("receiver", addr.clone())).inc();
                     warn!(receiver = %addr, error = %e, retry_in = ?wait, "delivery failed");
                 }
@@ -132,7 +157,7 @@ impl Forwarder {
         }
     }
 
-    async fn send(&mut self, i: usize, events: &[Bytes]) -> Result<Status, String> {
+    async fn send<E: AsRef<[u8]>>(&mut self, i: usize, events: &[E]) -> Result<Status, String> {
         let r = self.receivers.get(i);
         let options = ClientOptions { tls: r.cfg.tls.clone(), ..self.options.clone() };
         if r.client.is_none() {

@@ -7,4 +7,4 @@ mod forwarder;
 mod receivers;
 
 pub use forwarder::Forwarder;
-pub use receivers::Receivers;
+pub use receivers::{ReceiverHealth, Receivers};
