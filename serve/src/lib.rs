@@ -12,6 +12,7 @@
 //! | [`dashboard`] | the page at `/`: HTML, JS and CSS embedded in the binary |
 //! | [`metrics`] | Prometheus counters and latency histograms by route |
 //! | [`server`] | start, serve, shut down |
+//! | [`preflight`] | what `validate` checks on the machine and, with `--connect`, in the stores |
 //! | [`state`], [`time`] | what handlers share; event-time helpers |
 #![deny(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod api;
 pub mod config;
 pub mod dashboard;
 pub mod metrics;
+pub mod preflight;
 pub mod server;
 pub mod state;
 pub mod stores;

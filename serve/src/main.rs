@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use clickstream_telemetry::preflight;
 use serve::config::Config;
 
 /// The serving layer: HTTP JSON API and live dashboard over the batch
@@ -25,10 +26,18 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Check a configuration: exit 0 if valid, 78 naming the offending key if not.
+    /// Check a configuration and this machine (addresses free): exit 0 if
+    /// valid, 78 naming the offending key if not.
     Validate {
         /// TOML configuration.
         config: PathBuf,
+        /// Check the file's values only, not this machine.
+        #[arg(long, conflicts_with = "connect")]
+        config_only: bool,
+        /// Also ping MySQL and Cassandra: exit 69 naming the store that
+        /// does not answer.
+        #[arg(long)]
+        connect: bool,
     },
 }
 
@@ -45,8 +54,24 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config } => match load(&config) {
-            Ok(_) => {
+        Command::Validate { config, config_only, connect } => match load(&config) {
+            Ok(cfg) => {
+                let problems = if config_only { Vec::new() } else { serve::preflight::check(&cfg) };
+                for problem in &problems {
+                    eprintln!("serve: configuration error: {}: {problem}", config.display());
+                }
+                if !problems.is_empty() {
+                    return ExitCode::from(EX_CONFIG);
+                }
+                if connect {
+                    let unreachable = preflight::connect_checks(serve::preflight::reachable(&cfg));
+                    for problem in &unreachable {
+                        eprintln!("serve: unreachable: {}: {problem}", config.display());
+                    }
+                    if !unreachable.is_empty() {
+                        return ExitCode::from(preflight::EX_UNAVAILABLE);
+                    }
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }

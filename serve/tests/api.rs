@@ -781,3 +781,42 @@ fn the_dashboard_is_served_from_the_binary_with_nothing_external() {
         page.body
     );
 }
+
+/// `serve validate --connect` pings both stores as `/api/health` does: the
+/// fixture's MySQL and CQL endpoint answer; a wrong password is named with
+/// MySQL's own words (exit 69), the password is not printed; an API address
+/// already taken is a configuration error (78) naming `http.listen`.
+#[test]
+fn validate_connect_pings_both_stores_and_checks_the_addresses() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.toml");
+    let validate = |mysql_url: &str, extra: &[&str], patch: &dyn Fn(String) -> String| {
+        let (text, _, _) = config(mysql_url, &f.ks.contact_point, &f.ks.name, "");
+        std::fs::write(&path, patch(text)).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_serve")).arg("validate").args(extra).arg(&path).output().unwrap()
+    };
+    let same = |t: String| t;
+    let ok = validate(&f.db.ro_url, &["--connect"], &same);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    let wrong = f.db.ro_url.replace("serve-ro-pw", "wrong-password");
+    let out = validate(&wrong, &["--connect"], &same);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(err.contains("mysql.url") && err.contains("Access denied"), "{err}");
+    assert!(!err.contains("wrong-password"), "{err}");
+    assert!(!err.contains("cassandra"), "the CQL endpoint answered: {err}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let busy = |t: String| {
+        let at = t.find("listen = \"").unwrap();
+        let end = at + t[at..].find('\n').unwrap();
+        format!("{}listen = \"{addr}\"{}", &t[..at], &t[end..])
+    };
+    let out = validate(&f.db.ro_url, &[], &busy);
+    assert_eq!(out.status.code(), Some(78), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("http.listen {addr}")), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(validate(&f.db.ro_url, &["--config-only"], &busy).status.success());
+}

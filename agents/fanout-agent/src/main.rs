@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clickstream_telemetry::preflight;
 use clap::{Parser, Subcommand};
 use fanout_agent::config::Config;
 
@@ -31,8 +32,13 @@ enum Command {
         /// Check the file only, not this machine's directories and ports
         /// (a configuration checked away from the machine it is for, e.g. a
         /// container's configuration on the build host).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "connect")]
         config_only: bool,
+        /// Also ask each sink's destination something harmless (Kafka
+        /// metadata, the HDFS root): exit 69 naming the one that does not
+        /// answer within 10 s.
+        #[arg(long)]
+        connect: bool,
     },
 }
 
@@ -47,7 +53,7 @@ fn main() -> ExitCode {
     // that source.max_buffered_bytes bounds the memory the process holds.
     clickstream_telemetry::alloc::pin_mmap_threshold();
     match Cli::parse().command {
-        Command::Validate { config, config_only } => match load(&config) {
+        Command::Validate { config, config_only, connect } => match load(&config) {
             Ok(c) => {
                 let problems = if config_only { Vec::new() } else { fanout_agent::preflight::check(&c) };
                 if !problems.is_empty() {
@@ -56,8 +62,18 @@ fn main() -> ExitCode {
                     }
                     return ExitCode::from(EX_CONFIG);
                 }
+                if connect {
+                    let unreachable = preflight::connect_checks(fanout_agent::preflight::reachable(&c));
+                    for problem in &unreachable {
+                        eprintln!("unreachable: {}: {problem}", config.display());
+                    }
+                    if !unreachable.is_empty() {
+                        return ExitCode::from(preflight::EX_UNAVAILABLE);
+                    }
+                }
                 let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
-                println!("{}: valid (instance {}, listening on {}{tls}, sinks: {})", config.display(), c.agent.instance_id, c.source.listen, c.sinks.names().join(", "));
+                let reached = if connect { ", every destination answered" } else { "" };
+                println!("{}: valid (instance {}, listening on {}{tls}, sinks: {}{reached})", config.display(), c.agent.instance_id, c.source.listen, c.sinks.names().join(", "));
                 ExitCode::SUCCESS
             }
             Err(e) => {

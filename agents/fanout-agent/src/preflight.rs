@@ -4,9 +4,19 @@
 //! addresses are free. The systemd unit runs `validate` before `run`
 //! (`ExecStartPre`), so a wrong path or a port taken stops the start with
 //! the key named, instead of a `run` that fails with a misleading message.
+//!
+//! [`reachable`] is `validate --connect`: each sink's destination asked
+//! something harmless (Kafka's metadata, the HDFS root's existence), like
+//! `vector validate`'s health checks. Not part of the default: the agent
+//! starts, and waits, with a destination down.
+
+use std::time::Duration;
 
 use clickstream_channel::ChannelKind;
-use clickstream_telemetry::preflight::{listen_free, writable_dir};
+use clickstream_telemetry::preflight::{answers, listen_free, writable_dir};
+use rdkafka::producer::{BaseProducer, Producer};
+
+use crate::sinks::hdfs::{AnyStorage, Storage};
 
 use crate::config::Config;
 
@@ -40,4 +50,37 @@ pub fn check(cfg: &Config) -> Vec<String> {
         }
     }
     problems
+}
+
+/// How long each destination may take to answer `validate --connect`.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// Every configured sink's destination that does not answer, each naming
+/// the key, the address and the error. The sinks are asked at once.
+pub async fn reachable(cfg: &Config) -> Vec<String> {
+    let kafka = async {
+        let Some(k) = &cfg.sinks.kafka else { return None };
+        let (client, brokers) = (k.settings.client_config(), k.settings.brokers.clone());
+        let metadata = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let producer: BaseProducer = client.create().map_err(|e| e.to_string())?;
+            producer.client().fetch_metadata(None, ANSWER_WITHIN).map(|_| ()).map_err(|e| e.to_string())
+        });
+        match metadata.await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("sinks.kafka.brokers {brokers}: no broker answered a metadata request within {ANSWER_WITHIN:?}: {e}")),
+            Err(e) => Some(format!("sinks.kafka.brokers {brokers}: the check failed: {e}")),
+        }
+    };
+    let hdfs = async {
+        let h = &cfg.sinks.hdfs.as_ref()?.settings;
+        let (storage, base) = match AnyStorage::open(h) {
+            Ok(opened) => opened,
+            Err(e) => return Some(format!("sinks.hdfs.url {}: {e}", h.url)),
+        };
+        let root = if base.is_empty() { "/".to_string() } else { base };
+        let asked = answers(&format!("asking whether {} exists", storage.url_of(&root)), ANSWER_WITHIN, storage.exists(&root)).await;
+        asked.err().map(|e| format!("sinks.hdfs.url {}: {e}", h.url))
+    };
+    let (kafka, hdfs) = tokio::join!(kafka, hdfs);
+    kafka.into_iter().chain(hdfs).collect()
 }

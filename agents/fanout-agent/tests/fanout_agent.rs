@@ -168,6 +168,23 @@ fn validate_and_help() {
     let only = std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).args(["validate", "--config-only"]).arg(&path).output().unwrap();
     assert!(only.status.success(), "{}", String::from_utf8_lossy(&only.stderr));
     drop(taken);
+    // --connect asks each destination: the stack's broker and NameNode
+    // answer; a broker and a NameNode where nothing listens are each named,
+    // with exit 69 (EX_UNAVAILABLE), not 78: the file is right, the world is not.
+    let connect = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).args(["validate", "--connect"]).arg(&path).output().unwrap()
+    };
+    let ok = connect(&good);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("every destination answered"));
+    let nobody = format!("127.0.0.1:{}", clickstream_testkit::free_port());
+    let down = good.replace(&format!("brokers = \"{}\"", kafka_brokers()), &format!("brokers = \"{nobody}\"")).replace(&hdfs_url(), &format!("hdfs://{nobody}"));
+    let bad = connect(&down);
+    let err = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert_eq!(bad.status.code(), Some(69), "{err}");
+    assert!(err.contains(&format!("sinks.kafka.brokers {nobody}: no broker answered")), "{err}");
+    assert!(err.contains(&format!("sinks.hdfs.url hdfs://{nobody}")), "{err}");
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_fanout-agent")).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("validate"));
 }

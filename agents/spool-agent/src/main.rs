@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use clickstream_telemetry::preflight;
 use spool_agent::config::Config;
 
 /// Reads access-log files dropped into spool directories, validates every
@@ -32,8 +33,12 @@ enum Command {
         /// Check the file's values only, not the directories (for a
         /// configuration checked away from the machine it is for, e.g. a
         /// container's configuration on the build host).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "connect")]
         config_only: bool,
+        /// Also send each receiver the Avro handshake and an empty batch:
+        /// exit 69 naming the one that does not answer OK.
+        #[arg(long)]
+        connect: bool,
     },
 }
 
@@ -47,7 +52,7 @@ fn load(path: &std::path::Path) -> Result<spool_agent::config::Validated, String
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config, config_only } => match load(&config) {
+        Command::Validate { config, config_only, connect } => match load(&config) {
             Ok(v) => {
                 let problems = if config_only { Vec::new() } else { spool_agent::preflight::check_paths(&v) };
                 if !problems.is_empty() {
@@ -55,6 +60,15 @@ fn main() -> ExitCode {
                         eprintln!("invalid configuration: {}: {problem}", config.display());
                     }
                     return ExitCode::from(EX_CONFIG);
+                }
+                if connect {
+                    let unreachable = preflight::connect_checks(spool_agent::preflight::reachable(&v));
+                    for problem in &unreachable {
+                        eprintln!("unreachable: {}: {problem}", config.display());
+                    }
+                    if !unreachable.is_empty() {
+                        return ExitCode::from(preflight::EX_UNAVAILABLE);
+                    }
                 }
                 println!("{}: valid (host {}, {} spool dir(s), {} receiver(s))", config.display(), v.config.agent.host, v.config.source.spool_dirs.len(), v.config.sink.receivers.len());
                 ExitCode::SUCCESS

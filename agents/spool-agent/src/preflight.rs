@@ -5,6 +5,10 @@
 //! systemd unit runs `validate` before `run` (`ExecStartPre`), so a typo in
 //! a path stops the start with the path named, instead of an agent that
 //! runs and reads nothing.
+//!
+//! [`reachable`] is `validate --connect`: every receiver gets the Avro
+//! handshake and an empty batch, which Flume's Avro source and the fan-out
+//! agent answer OK and store nothing.
 
 use std::path::Path;
 
@@ -13,6 +17,7 @@ use clickstream_telemetry::preflight::{probe_write, writable_dir as state_dir};
 use clickstream_channel::ChannelKind;
 
 use crate::config::{Completion, Validated};
+use crate::sink::client_options;
 
 /// Every problem found, each naming the key, the path and what to do.
 pub fn check_paths(v: &Validated) -> Vec<String> {
@@ -71,4 +76,26 @@ mod tests {
         assert!(state_dir(&file).unwrap_err().contains("not a directory"));
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "the probe leaves nothing behind");
     }
+}
+
+/// Every receiver that does not answer an empty batch, each naming its
+/// address and the error (refused, timed out, TLS, an answer other than OK).
+/// The receivers are asked at once.
+pub async fn reachable(v: &Validated) -> Vec<String> {
+    use clickstream_avro_ipc::client::FlumeClient;
+    use clickstream_avro_ipc::flume::Status;
+    let sink = &v.config.sink;
+    let asks = sink.receivers.iter().enumerate().map(|(i, r)| async move {
+        let options = clickstream_avro_ipc::client::ClientOptions { tls: r.tls.clone(), ..client_options(sink) };
+        let answer = async {
+            let mut client = FlumeClient::connect(r.address.as_str(), options).await.map_err(|e| e.to_string())?;
+            client.append_batch_encoded::<&[u8]>(&[]).await.map_err(|e| e.to_string())
+        };
+        match answer.await {
+            Ok(Status::Ok) => None,
+            Ok(status) => Some(format!("sink.receivers[{i}] {}: answered {status:?} to an empty batch", r.address)),
+            Err(e) => Some(format!("sink.receivers[{i}] {}: {e}", r.address)),
+        }
+    });
+    futures_util::future::join_all(asks).await.into_iter().flatten().collect()
 }

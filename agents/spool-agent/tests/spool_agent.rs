@@ -394,6 +394,29 @@ fn validate_names_the_bad_key_and_help_works() {
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("validate"));
 }
 
+/// `validate --connect` sends each receiver (a real Avro IPC server) the
+/// handshake and an empty batch: a live one passes, a stopped one is named
+/// with exit 69; the empty batch stores nothing.
+#[test]
+fn validate_connect_asks_every_receiver() {
+    let dirs = AgentDirs::new();
+    let receiver = TestReceiver::start();
+    let mut stopped = TestReceiver::start();
+    stopped.stop();
+    let path = dirs.root.path().join("c.toml");
+    let up = config_text(&dirs, HOST, &[receiver.addr], free_port(), "");
+    let ok = run_validate(&path, &up, &["--connect"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(receiver.count(), 0, "the probe stores nothing");
+    let one_down = config_text(&dirs, HOST, &[receiver.addr, stopped.addr], free_port(), "");
+    let out = run_validate(&path, &one_down, &["--connect"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(err.contains(&format!("sink.receivers[1] {}", stopped.addr)), "{err}");
+    assert!(!err.contains(&format!("sink.receivers[0] {}", receiver.addr)), "the live one is not named: {err}");
+    assert_eq!(run_validate(&path, &up, &["--connect", "--config-only"]).status.code(), Some(2), "the two flags exclude each other");
+}
+
 /// `validate` checks the directories too: each problem names the key, the
 /// path and what is wrong; `--config-only` checks the values alone.
 #[test]

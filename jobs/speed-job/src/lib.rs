@@ -12,7 +12,8 @@
 //!   watermarks and resume offsets; [`core`]: the state machine tying them
 //!   together (late / already final / duplicate / counted); [`rows`]: the
 //!   rows it produces.
-//! - [`config`]: the TOML file, validated once.
+//! - [`config`]: the TOML file, validated once; [`preflight`]: what
+//!   `validate` checks on the machine and, with `--connect`, in the world.
 //! - [`schema`]: `schemas/cql` rendered and applied; [`sink`]: prepared
 //!   statements, writes with retries, the checkpoint table.
 //! - [`source`]: the Kafka consumer (group, assignment from the checkpoint,
@@ -30,6 +31,7 @@ pub mod health;
 pub mod job;
 pub mod metrics;
 pub mod partition;
+pub mod preflight;
 pub mod rows;
 pub mod schema;
 pub mod show;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use clickstream_telemetry::preflight;
 use speed_job::config::Config;
 
 /// The speed layer: event-time DDoS, server-health and popularity windows
@@ -24,10 +25,18 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Check a configuration: exit 0 if valid, 78 naming the offending key if not.
+    /// Check a configuration and this machine (the metrics address free):
+    /// exit 0 if valid, 78 naming the offending key if not.
     Validate {
         /// TOML configuration.
         config: PathBuf,
+        /// Check the file's values only, not this machine.
+        #[arg(long, conflicts_with = "connect")]
+        config_only: bool,
+        /// Also read the topic's partitions from the brokers and ask
+        /// Cassandra: exit 69 naming the one that does not answer within 10 s.
+        #[arg(long)]
+        connect: bool,
     },
     /// Print the speed views (alerts, top categories, late events) as tables.
     Show {
@@ -58,8 +67,24 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config } => match load(&config) {
-            Ok(_) => {
+        Command::Validate { config, config_only, connect } => match load(&config) {
+            Ok(cfg) => {
+                let problems = if config_only { Vec::new() } else { speed_job::preflight::check(&cfg) };
+                for problem in &problems {
+                    eprintln!("speed-job: configuration error: {}: {problem}", config.display());
+                }
+                if !problems.is_empty() {
+                    return ExitCode::from(EX_CONFIG);
+                }
+                if connect {
+                    let unreachable = preflight::connect_checks(speed_job::preflight::reachable(&cfg));
+                    for problem in &unreachable {
+                        eprintln!("speed-job: unreachable: {}: {problem}", config.display());
+                    }
+                    if !unreachable.is_empty() {
+                        return ExitCode::from(preflight::EX_UNAVAILABLE);
+                    }
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }

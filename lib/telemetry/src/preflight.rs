@@ -53,6 +53,33 @@ pub fn listen_free(addr: SocketAddr) -> Result<(), String> {
     })
 }
 
+/// Exit code of `validate --connect` when a service the binary needs does
+/// not answer (sysexits EX_UNAVAILABLE), distinct from a bad file (78).
+pub const EX_UNAVAILABLE: u8 = 69;
+
+/// Runs a binary's `--connect` checks (each a destination it will use,
+/// asked something harmless) on a runtime of their own, and returns the
+/// problems. A runtime that cannot start is a problem like any other.
+pub fn connect_checks<F: std::future::Future<Output = Vec<String>>>(checks: F) -> Vec<String> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(checks),
+        Err(e) => vec![format!("cannot start an async runtime for the connection checks: {e}")],
+    }
+}
+
+/// `probe` within `timeout`, its error or the timeout worded as "what: …".
+pub async fn answers<T, E: std::fmt::Display>(
+    what: &str,
+    timeout: std::time::Duration,
+    probe: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, probe).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: no answer within {timeout:?}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

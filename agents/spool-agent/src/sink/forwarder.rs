@@ -13,6 +13,17 @@ use super::{ReceiverHealth, Receivers};
 use crate::config::{Compression, SinkConfig};
 use crate::metrics::{label, Metrics};
 
+/// The Avro client settings `[sink]` gives every receiver (TLS is per
+/// receiver: each has its own expected name).
+pub fn client_options(cfg: &SinkConfig) -> ClientOptions {
+    ClientOptions {
+        connect_timeout: cfg.connect_timeout,
+        request_timeout: cfg.request_timeout,
+        deflate: cfg.compression == Compression::Deflate,
+        ..ClientOptions::default()
+    }
+}
+
 /// Delivers the channel's batches to the receivers.
 pub struct Forwarder {
     channel: Arc<dyn Channel>,
@@ -30,12 +41,7 @@ impl Forwarder {
     /// A forwarder configured by `[sink]`.
     pub fn new(cfg: &SinkConfig, channel: Arc<dyn Channel>, metrics: Metrics, health: Arc<std::sync::Mutex<Vec<ReceiverHealth>>>) -> Forwarder {
         let receivers = Receivers::new(cfg.receivers.clone(), cfg.selector, cfg.backoff_initial, cfg.backoff_max);
-        let options = ClientOptions {
-            connect_timeout: cfg.connect_timeout,
-            request_timeout: cfg.request_timeout,
-            deflate: cfg.compression == Compression::Deflate,
-            ..ClientOptions::default()
-        };
+        let options = client_options(cfg);
         Forwarder { channel, receivers, options, batch_size: cfg.batch_size, metrics, probe_interval: cfg.health_probe_interval, health }
     }
 

@@ -6,5 +6,5 @@
 mod forwarder;
 mod receivers;
 
-pub use forwarder::Forwarder;
+pub use forwarder::{client_options, Forwarder};
 pub use receivers::{ReceiverHealth, Receivers};
