@@ -95,11 +95,24 @@ pub struct Pipeline {
     /// With [`Pipeline::over_tls`]: the TLS front every Kafka client goes
     /// through, and the CA the fan-out agent and the speed job trust.
     pub kafka_tls: Option<(TlsFront, PathBuf)>,
+    /// The librdkafka properties of the fan-out agent's producer and the
+    /// speed job's consumer (TOML lines): TLS or SASL settings, or none.
+    pub kafka_properties: String,
 }
 
 impl Pipeline {
     pub fn new(tag: &str) -> Pipeline {
-        Pipeline::with_kafka(tag, PrivateKafka::start(), None)
+        Pipeline::with_kafka(tag, PrivateKafka::start(), None, String::new())
+    }
+
+    /// A pipeline whose broker requires SASL (SCRAM-SHA-256) with one user;
+    /// the fan-out agent and the speed job log in as that user, or with
+    /// `wrong_password` (to see the login refused).
+    pub fn over_sasl(tag: &str, wrong_password: bool) -> Pipeline {
+        let (user, password) = ("clickstream", "scram-test-secret");
+        let kafka = PrivateKafka::start_with_sasl_user(user, password);
+        let login = if wrong_password { "not-the-password" } else { password };
+        Pipeline::with_kafka(tag, kafka, None, PrivateKafka::sasl_client_properties(user, login))
     }
 
     /// A pipeline whose broker is reached only over TLS; the fan-out agent
@@ -108,10 +121,11 @@ impl Pipeline {
     pub fn over_tls(tag: &str, trust_another_ca: bool) -> Pipeline {
         let (kafka, front) = PrivateKafka::start_behind_tls();
         let ca = if trust_another_ca { front.pki.other_ca.clone() } else { front.pki.ca.clone() };
-        Pipeline::with_kafka(tag, kafka, Some((front, ca)))
+        let properties = front.client_properties(&ca);
+        Pipeline::with_kafka(tag, kafka, Some((front, ca)), properties)
     }
 
-    fn with_kafka(tag: &str, kafka: PrivateKafka, kafka_tls: Option<(TlsFront, PathBuf)>) -> Pipeline {
+    fn with_kafka(tag: &str, kafka: PrivateKafka, kafka_tls: Option<(TlsFront, PathBuf)>, kafka_properties: String) -> Pipeline {
         let name = unique(&format!("e2e-{tag}")).replace('-', "_");
         let mysql = Mysql::from_env();
         let db = format!("clickstream_test_{name}"); // the stack grants the test user clickstream_test*
@@ -131,6 +145,7 @@ impl Pipeline {
             ports,
             kafka,
             kafka_tls,
+            kafka_properties,
         };
         for host in HOSTS {
             std::fs::create_dir_all(p.spool(host)).unwrap();
@@ -141,11 +156,6 @@ impl Pipeline {
     /// `bootstrap.servers` of the pipeline's clients.
     pub fn brokers(&self) -> String {
         self.kafka_tls.as_ref().map_or_else(|| self.kafka.addr(), |(front, _)| front.addr())
-    }
-
-    /// The librdkafka properties of the pipeline's clients (TOML lines).
-    fn kafka_properties(&self) -> String {
-        self.kafka_tls.as_ref().map_or_else(String::new, |(front, ca)| front.client_properties(ca))
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -215,7 +225,7 @@ listen = "127.0.0.1:{port}"
             state = self.path("fanout").display(),
             listen = self.fanout_port,
             brokers = self.brokers(),
-            kafka_properties = self.kafka_properties(),
+            kafka_properties = self.kafka_properties,
             topic = self.topic,
             hdfs = self.hdfs_url,
             root = self.hdfs_root,
@@ -250,7 +260,7 @@ health_failing_after = "2s"
 listen = "127.0.0.1:{port}"
 "#,
             brokers = self.brokers(),
-            kafka_properties = self.kafka_properties(),
+            kafka_properties = self.kafka_properties,
             topic = self.topic,
             name = self.name,
             cps = cps.join(", "),

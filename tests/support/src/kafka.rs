@@ -25,6 +25,26 @@ impl PrivateKafka {
         k
     }
 
+    /// Starts one that requires SASL (SCRAM-SHA-256) from every client,
+    /// with the one user `name`: created while the broker still runs
+    /// without authentication (Tansu refuses the request afterwards), then
+    /// the broker is restarted with it.
+    pub fn start_with_sasl_user(name: &str, password: &str) -> PrivateKafka {
+        let k = PrivateKafka::start();
+        k.stack(&["kafka-user", name, password]);
+        k.stack(&["down", "kafka"]);
+        k.stack_with(&["up", "kafka"], &[("KAFKA_AUTHENTICATION", "1".into())]);
+        k
+    }
+
+    /// The librdkafka properties of a client that logs in as `name`, as
+    /// TOML `key = "value"` lines.
+    pub fn sasl_client_properties(name: &str, password: &str) -> String {
+        format!(
+            "\"security.protocol\" = \"SASL_PLAINTEXT\"\n\"sasl.mechanism\" = \"SCRAM-SHA-256\"\n\"sasl.username\" = \"{name}\"\n\"sasl.password\" = \"{password}\"\n"
+        )
+    }
+
     /// `host:port` for `bootstrap.servers`.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
