@@ -29,6 +29,20 @@ pub struct ConfigFile {
     /// `[run]`
     #[serde(default)]
     pub run: RunConfig,
+    /// `[metrics]`
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Where the run's metrics go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A node_exporter textfile (`*.prom` in its
+    /// `--collector.textfile.directory`) rewritten by every `run` and
+    /// `reconcile`; absent: none.
+    #[serde(default)]
+    pub textfile: Option<PathBuf>,
 }
 
 /// Where the master copy is.
@@ -175,6 +189,8 @@ pub struct Settings {
     pub mysql_connect_timeout: std::time::Duration,
     /// Where skipped records and blocks are kept aside (`run.quarantine_dir`).
     pub quarantine_dir: PathBuf,
+    /// The node_exporter textfile for the run's metrics (`metrics.textfile`).
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -228,6 +244,12 @@ impl ConfigFile {
             source_timeout,
             mysql_connect_timeout,
             quarantine_dir: self.run.quarantine_dir.clone(),
+            metrics_textfile: match &self.metrics.textfile {
+                Some(p) if p.extension().is_none_or(|e| e != "prom") => {
+                    return Err(bad(format!("metrics.textfile {} must end in .prom (node_exporter reads only those)", p.display())))
+                }
+                other => other.clone(),
+            },
         })
     }
 }

@@ -33,4 +33,5 @@ pub mod reconcile;
 pub mod run;
 pub mod sink;
 pub mod source;
+pub mod textfile;
 pub mod visitors;

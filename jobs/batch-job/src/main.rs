@@ -11,6 +11,7 @@ use batch_job::reconcile::{self, Verdict};
 use batch_job::run::{compute, run_and_write, RunOutcome, RunRequest};
 use batch_job::sink::{redact, Sink};
 use batch_job::source::MasterCopy;
+use batch_job::textfile;
 use clap::Parser;
 
 fn main() -> ProcessExit {
@@ -50,6 +51,18 @@ fn connect_and_migrate(s: &Settings) -> Result<Sink, BatchError> {
 fn run_summary(o: &RunOutcome) -> String {
     let status = if o.exit_code == ExitCode::OK { "succeeded" } else { "no data" };
     summary_line(status, o.run_id, &o.computed, o.write_elapsed.as_secs_f64())
+}
+
+/// Rewrites `metrics.textfile`, if configured, with this run's outcome and
+/// the newest day MySQL holds (the previous file's when MySQL cannot say).
+/// A file that cannot be written is logged, never a reason to fail the run.
+fn write_metrics(s: &Settings, sink: Option<&mut Sink>, result: &Result<i32, BatchError>) {
+    let Some(path) = &s.metrics_textfile else { return };
+    let newest_day = sink.and_then(|k| k.newest_reported_day().ok()).flatten().or_else(|| textfile::previous_newest_day(path));
+    let m = textfile::RunMetrics { ended_at: chrono::Utc::now(), success: matches!(result, Ok(code) if *code == ExitCode::OK), newest_day };
+    if let Err(e) = textfile::write(path, &m) {
+        tracing::warn!(path = %path.display(), error = %e, "could not write the metrics textfile (metrics.textfile); the run's outcome is in batch_runs");
+    }
 }
 
 /// The error of a failed run, after saying where it was recorded.
@@ -139,44 +152,57 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
                 progress: !args.no_progress,
                 reason: args.reason.clone(),
             };
-            let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
-            let rt = runtime()?;
-            rt.block_on(store.check_root())?;
             if req.dry_run {
+                let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
+                let rt = runtime()?;
+                rt.block_on(store.check_root())?;
                 let c = compute(&rt, &store, &s, &req)?;
                 print!("{}", render_tables(&c.reports()));
                 let code = if c.days_without_data().is_empty() { ExitCode::OK } else { ExitCode::NOT_READY };
                 println!("{}", summary_line("dry run", None, &c, 0.0));
                 return Ok(code);
             }
-            let mut sink = connect_and_migrate(&s)?;
-            match run_and_write(&rt, &store, &mut sink, &s, &req) {
-                Ok(o) => {
-                    println!("{}", run_summary(&o));
-                    Ok(o.exit_code)
+            let mut sink = None;
+            let result = (|| {
+                let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
+                let rt = runtime()?;
+                rt.block_on(store.check_root())?;
+                let sink = sink.insert(connect_and_migrate(&s)?);
+                match run_and_write(&rt, &store, sink, &s, &req) {
+                    Ok(o) => {
+                        println!("{}", run_summary(&o));
+                        Ok(o.exit_code)
+                    }
+                    Err(failed) => Err(recorded(failed)),
                 }
-                Err(failed) => Err(recorded(failed)),
-            }
+            })();
+            write_metrics(&s, sink.as_mut(), &result);
+            result
         }
         Command::Reconcile(args) => {
             let s = settings(&cli)?;
-            let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
-            let rt = runtime()?;
-            rt.block_on(store.check_root())?;
-            let mut sink = connect_and_migrate(&s)?;
-            let days = reconcile::window(args.through, args.days);
-            let done = reconcile::reconcile(&rt, &store, &mut sink, &s, &days, !args.no_progress).map_err(recorded)?;
-            for d in &done {
-                let what = match (&d.verdict, &d.rerun) {
-                    (Verdict::NeverReported, _) => "never reported, left alone".to_string(),
-                    (Verdict::Unchanged, _) => "unchanged since its report".to_string(),
-                    (Verdict::BeingWritten(n), _) => format!("{n} file(s) still being written, next time"),
-                    (Verdict::Changed { .. }, Some(o)) => format!("changed, reported again: {}", run_summary(o)),
-                    (Verdict::Changed { .. }, None) => unreachable!("a changed day is always re-run"),
-                };
-                println!("batch-job reconcile: {}: {what}", d.day);
-            }
-            Ok(ExitCode::OK)
+            let mut sink = None;
+            let result = (|| {
+                let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
+                let rt = runtime()?;
+                rt.block_on(store.check_root())?;
+                let sink = sink.insert(connect_and_migrate(&s)?);
+                let days = reconcile::window(args.through, args.days);
+                let done = reconcile::reconcile(&rt, &store, sink, &s, &days, !args.no_progress).map_err(recorded)?;
+                for d in &done {
+                    let what = match (&d.verdict, &d.rerun) {
+                        (Verdict::NeverReported, _) => "never reported, left alone".to_string(),
+                        (Verdict::Unchanged, _) => "unchanged since its report".to_string(),
+                        (Verdict::BeingWritten(n), _) => format!("{n} file(s) still being written, next time"),
+                        (Verdict::Changed { .. }, Some(o)) => format!("changed, reported again: {}", run_summary(o)),
+                        (Verdict::Changed { .. }, None) => unreachable!("a changed day is always re-run"),
+                    };
+                    println!("batch-job reconcile: {}: {what}", d.day);
+                }
+                Ok(ExitCode::OK)
+            })();
+            write_metrics(&s, sink.as_mut(), &result);
+            result
         }
     }
 }

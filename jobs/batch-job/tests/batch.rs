@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -564,4 +565,51 @@ fn concurrent_runs_of_different_days_all_succeed() {
     }
     assert_eq!(db.rows(), expected(&events, false, 400));
     assert!(db.runs().iter().all(|r| r.outcome == "succeeded"));
+}
+
+/// `[metrics] textfile`: each run rewrites a node_exporter textfile with its
+/// outcome and MySQL's newest reported day (real MariaDB); a run that fails
+/// at MySQL says so and keeps the newest day it cannot ask for, so the
+/// "day missing" alert still counts from the last real report. promtool
+/// (Debian's prometheus package) accepts the file.
+#[test]
+fn each_run_writes_its_outcome_and_the_newest_day_to_a_textfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &sample_events(), 1);
+    let db = TestDb::create();
+    let prom = dir.path().join("clickstream_batch.prom");
+    let conf = dir.path().join("batch-job.toml");
+    std::fs::write(&conf, format!("[mysql]\nconnect_timeout_seconds = 3\n[metrics]\ntextfile = \"{}\"\n", prom.display())).unwrap();
+    let with_conf = |args: &[&str], mysql: &str| {
+        let mut all = vec!["--config", conf.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(&all, &target.url(), mysql)
+    };
+    let value = |name: &str| -> Option<f64> {
+        let text = std::fs::read_to_string(&prom).unwrap();
+        text.lines().find(|l| l.starts_with(&format!("{name} "))).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+    };
+    let before = chrono::Utc::now().timestamp() as f64;
+    assert_eq!(with_conf(&["run", "--date", "2026-11-20"], &db.url).status.code(), Some(0));
+    assert_eq!(value("batch_job_last_run_success"), Some(1.0));
+    let midnight = d("2026-11-20").and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() as f64;
+    assert_eq!(value("batch_job_newest_reported_day_timestamp_seconds"), Some(midnight));
+    assert!(value("batch_job_last_run_timestamp_seconds").unwrap() >= before);
+    let promtool = Command::new("promtool").args(["check", "metrics"]).stdin(std::fs::File::open(&prom).unwrap()).output();
+    if let Ok(out) = promtool {
+        assert!(out.status.success(), "promtool check metrics: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = with_conf(&["run", "--date", "2026-11-20"], &format!("mysql://u:p@127.0.0.1:{dead}/db"));
+    assert_eq!(out.status.code(), Some(75));
+    assert_eq!(value("batch_job_last_run_success"), Some(0.0));
+    assert_eq!(value("batch_job_newest_reported_day_timestamp_seconds"), Some(midnight), "kept from the last report");
+
+    // A textfile node_exporter would not read is refused with its key.
+    std::fs::write(&conf, "[metrics]\ntextfile = \"/tmp/batch.txt\"\n").unwrap();
+    let out = batch_job().arg("validate").arg(&conf).output().unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.textfile"), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -276,6 +276,14 @@ impl Sink {
             .map_err(|e| BatchError::mysql(format!("closing batch_runs row {run_id}"), e))
     }
 
+    /// The newest day with a report, if any.
+    pub fn newest_reported_day(&mut self) -> Result<Option<NaiveDate>, BatchError> {
+        daily_traffic::table
+            .select(diesel::dsl::max(daily_traffic::day))
+            .first::<Option<NaiveDate>>(&mut self.conn)
+            .map_err(|e| BatchError::mysql("reading the newest reported day", e))
+    }
+
     /// The days among `days` that have been reported, with the listing
     /// each report counted.
     pub fn reported_days(
