@@ -38,6 +38,11 @@ struct Recorder {
 
 impl BatchHandler for Recorder {
     async fn on_batch(&self, events: Vec<ReceivedEvent>) -> Status {
+        if events.is_empty() {
+            // The agent's idle health probe: answered OK and kept out of the
+            // counts, as the fan-out agent does; `fail_next` is for deliveries.
+            return Status::Ok;
+        }
         let delay = self.delay_ms.load(Ordering::Relaxed);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
