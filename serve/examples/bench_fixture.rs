@@ -25,10 +25,7 @@ use scylla::value::CqlTimestamp;
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 const HOSTS: [&str; 2] = ["weblog1", "weblog2"];
-const CATEGORIES: [&str; 12] = [
-    "shoes", "bags", "hats", "shirts", "jeans", "socks", "watches", "belts", "scarves", "gloves",
-    "boots", "sale",
-];
+const CATEGORIES: [&str; 12] = ["shoes", "bags", "hats", "shirts", "jeans", "socks", "watches", "belts", "scarves", "gloves", "boots", "sale"];
 
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -39,12 +36,7 @@ fn ms(d: NaiveDate) -> i64 {
 }
 
 fn db_url(base: &str, name: &str) -> String {
-    format!(
-        "{}/{name}",
-        base.rsplit_once('/')
-            .expect("mysql://user:pw@host:port/db")
-            .0
-    )
+    format!("{}/{name}", base.rsplit_once('/').expect("mysql://user:pw@host:port/db").0)
 }
 
 fn create_mysql(base: &str, name: &str, first: NaiveDate, days: u64) -> anyhow::Result<()> {
@@ -52,26 +44,15 @@ fn create_mysql(base: &str, name: &str, first: NaiveDate, days: u64) -> anyhow::
     diesel::sql_query(format!("CREATE DATABASE `{name}`")).execute(&mut c)?;
     let mut c = MysqlConnection::establish(&db_url(base, name))?;
     // The batch job's own migrations, in order.
-    let mut paths: Vec<_> = std::fs::read_dir(repo().join("jobs/batch-job/migrations"))?
-        .flatten()
-        .map(|e| e.path().join("up.sql"))
-        .collect();
+    let mut paths: Vec<_> = std::fs::read_dir(repo().join("jobs/batch-job/migrations"))?.flatten().map(|e| e.path().join("up.sql")).collect();
     paths.sort();
     let mut sql = String::new();
     for p in paths {
         sql.push_str(&std::fs::read_to_string(p)?);
         sql.push('\n');
     }
-    let sql: String = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    for stmt in sql
-        .split(";\n")
-        .map(|s| s.trim().trim_end_matches(';'))
-        .filter(|s| !s.is_empty())
-    {
+    let sql: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    for stmt in sql.split(";\n").map(|s| s.trim().trim_end_matches(';')).filter(|s| !s.is_empty()) {
         diesel::sql_query(stmt).execute(&mut c)?;
     }
     diesel::sql_query(
@@ -82,9 +63,7 @@ fn create_mysql(base: &str, name: &str, first: NaiveDate, days: u64) -> anyhow::
     .execute(&mut c)?;
     for i in 0..days {
         let d = first + Days::new(i);
-        let hours: Vec<(u64, u64)> = (0..24u64)
-            .map(|h| (200 + 37 * ((h * 7 + i) % 24), 20 + (h * 3 + i) % 17))
-            .collect();
+        let hours: Vec<(u64, u64)> = (0..24u64).map(|h| (200 + 37 * ((h * 7 + i) % 24), 20 + (h * 3 + i) % 17)).collect();
         let total: u64 = hours.iter().map(|h| h.0).sum();
         diesel::sql_query(format!(
             "INSERT INTO daily_traffic (day, weekday, requests, unique_visitors, success_requests, failure_requests, bytes_sent, \
@@ -93,11 +72,7 @@ fn create_mysql(base: &str, name: &str, first: NaiveDate, days: u64) -> anyhow::
             d.format("%u")
         ))
         .execute(&mut c)?;
-        let values: Vec<String> = hours
-            .iter()
-            .enumerate()
-            .map(|(h, (n, v))| format!("('{d}', {h}, {n}, {v}, 0, {n}, 0)"))
-            .collect();
+        let values: Vec<String> = hours.iter().enumerate().map(|(h, (n, v))| format!("('{d}', {h}, {n}, {v}, 0, {n}, 0)")).collect();
         diesel::sql_query(format!(
             "INSERT INTO hourly_traffic (day, hour, requests, unique_visitors, bytes_sent, success_requests, failure_requests) VALUES {}",
             values.join(", ")
@@ -110,17 +85,12 @@ fn create_mysql(base: &str, name: &str, first: NaiveDate, days: u64) -> anyhow::
 async fn create_cql(s: &Session, ks: &str, first: NaiveDate, end_ms: i64) -> anyhow::Result<()> {
     let mut cql = String::new();
     for f in ["001_keyspace.cql", "002_speed_views.cql"] {
-        cql.push_str(&std::fs::read_to_string(
-            repo().join("schemas/cql").join(f),
-        )?);
+        cql.push_str(&std::fs::read_to_string(repo().join("schemas/cql").join(f))?);
         cql.push('\n');
     }
     let cql = cql
         .replace("{{keyspace}}", ks)
-        .replace(
-            "{{replication}}",
-            "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-        )
+        .replace("{{replication}}", "{'class': 'SimpleStrategy', 'replication_factor': 1}")
         .replace("{{ttl_seconds}}", "0");
     let cql: String = cql
         .lines()
@@ -152,28 +122,14 @@ async fn create_cql(s: &Session, ks: &str, first: NaiveDate, end_ms: i64) -> any
         while t + 5 * MIN <= end_ms {
             let n: i64 = 150 + (t / MIN) % 90;
             let bad: i64 = (t / MIN) % 13;
-            let day = chrono::DateTime::from_timestamp_millis(t)
-                .unwrap()
-                .date_naive()
-                .to_string();
+            let day = chrono::DateTime::from_timestamp_millis(t).unwrap().date_naive().to_string();
             let mut sketch = clickstream_sketch::Hll::new();
             for i in 0..visitors.unwrap_or(n) {
                 let k = (t / MIN) * 37 + i;
                 sketch.insert(format!("10.{}.{}.{}", k >> 16 & 255, k >> 8 & 255, k & 255).as_bytes());
             }
-            let values = (
-                host,
-                day,
-                CqlTimestamp(t),
-                CqlTimestamp(t + 5 * MIN),
-                n,
-                bad,
-                n - bad,
-                bad,
-                bad > 10,
-                sketch.to_bytes(),
-                sketch.estimate() as i64,
-            );
+            let values =
+                (host, day, CqlTimestamp(t), CqlTimestamp(t + 5 * MIN), n, bad, n - bad, bad, bad > 10, sketch.to_bytes(), sketch.estimate() as i64);
             pending.push(async { s.execute_unpaged(&health, values).await.map(|_| ()) });
             if pending.len() == 256 {
                 try_join_all(pending.drain(..)).await?;
@@ -184,16 +140,22 @@ async fn create_cql(s: &Session, ks: &str, first: NaiveDate, end_ms: i64) -> any
     try_join_all(pending.drain(..)).await?;
     for i in 0..((end_ms - start) / HOUR) {
         let t = start + i * HOUR + 17 * MIN + 3000;
-        let day = chrono::DateTime::from_timestamp_millis(t)
-            .unwrap()
-            .date_naive()
-            .to_string();
+        let day = chrono::DateTime::from_timestamp_millis(t).unwrap().date_naive().to_string();
         s.query_unpaged(
             format!(
                 "INSERT INTO {ks}.ddos_alerts (day, window_start, client_addr, window_end, requests, first_seen, last_seen, \
                  source_hosts, is_final) VALUES (?, ?, ?, ?, ?, ?, ?, ?, true)"
             ),
-            (&day, CqlTimestamp(t), format!("198.51.100.{}", i % 250), CqlTimestamp(t + 1000), 150 + i, CqlTimestamp(t), CqlTimestamp(t + 999), vec!["weblog1".to_string()]),
+            (
+                &day,
+                CqlTimestamp(t),
+                format!("198.51.100.{}", i % 250),
+                CqlTimestamp(t + 1000),
+                150 + i,
+                CqlTimestamp(t),
+                CqlTimestamp(t + 999),
+                vec!["weblog1".to_string()],
+            ),
         )
         .await?;
         s.query_unpaged(
@@ -206,39 +168,20 @@ async fn create_cql(s: &Session, ks: &str, first: NaiveDate, end_ms: i64) -> any
         .await?;
     }
     let top = s
-        .prepare(format!(
-            "INSERT INTO {ks}.category_top (window_start, rank, category, requests, window_end, is_final) VALUES (?, ?, ?, ?, ?, true)"
-        ))
+        .prepare(format!("INSERT INTO {ks}.category_top (window_start, rank, category, requests, window_end, is_final) VALUES (?, ?, ?, ?, ?, true)"))
         .await?;
     let pop = s
-        .prepare(format!(
-            "INSERT INTO {ks}.category_popularity (window_start, category, window_end, requests, is_final) VALUES (?, ?, ?, ?, true)"
-        ))
+        .prepare(format!("INSERT INTO {ks}.category_popularity (window_start, category, window_end, requests, is_final) VALUES (?, ?, ?, ?, true)"))
         .await?;
     let mut w = end_ms - 3 * HOUR;
     while w + 5 * MIN <= end_ms {
-        let mut counts: Vec<(&str, i64)> = CATEGORIES
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (*c, 10 + ((w / MIN + 7 * i as i64) % 50)))
-            .collect();
+        let mut counts: Vec<(&str, i64)> = CATEGORIES.iter().enumerate().map(|(i, c)| (*c, 10 + ((w / MIN + 7 * i as i64) % 50))).collect();
         counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         for (rank, (c, n)) in counts.iter().enumerate() {
             if rank < 10 {
-                s.execute_unpaged(
-                    &top,
-                    (
-                        CqlTimestamp(w),
-                        rank as i32 + 1,
-                        *c,
-                        *n,
-                        CqlTimestamp(w + 5 * MIN),
-                    ),
-                )
-                .await?;
+                s.execute_unpaged(&top, (CqlTimestamp(w), rank as i32 + 1, *c, *n, CqlTimestamp(w + 5 * MIN))).await?;
             }
-            s.execute_unpaged(&pop, (CqlTimestamp(w), *c, CqlTimestamp(w + 5 * MIN), *n))
-                .await?;
+            s.execute_unpaged(&pop, (CqlTimestamp(w), *c, CqlTimestamp(w + 5 * MIN), *n)).await?;
         }
         w += MIN;
     }
@@ -272,9 +215,7 @@ async fn main() -> anyhow::Result<()> {
         "drop" => {
             let mut c = MysqlConnection::establish(mysql)?;
             diesel::sql_query(format!("DROP DATABASE IF EXISTS `{name}`")).execute(&mut c)?;
-            session
-                .query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), &[])
-                .await?;
+            session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), &[]).await?;
         }
         other => anyhow::bail!("unknown command {other}"),
     }

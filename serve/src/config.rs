@@ -289,16 +289,7 @@ macro_rules! defaults_from_serde {
         }
     )*};
 }
-defaults_from_serde!(
-    HttpConfig,
-    MysqlConfig,
-    CassandraConfig,
-    SpeedConfig,
-    WindowConfig,
-    ApiConfig,
-    StreamConfig,
-    MetricsConfig
-);
+defaults_from_serde!(HttpConfig, MysqlConfig, CassandraConfig, SpeedConfig, WindowConfig, ApiConfig, StreamConfig, MetricsConfig);
 
 impl Config {
     /// Reads, parses and validates `path`, then applies the environment overrides.
@@ -334,10 +325,7 @@ impl Config {
             return bad("http.request_timeout", "must be at least 10ms".into());
         }
         if !self.mysql.url.starts_with("mysql://") {
-            return bad(
-                "mysql.url",
-                "must be mysql://user:password@host:port/database".into(),
-            );
+            return bad("mysql.url", "must be mysql://user:password@host:port/database".into());
         }
         if !(1..=256).contains(&self.mysql.pool_size) {
             return bad("mysql.pool_size", "must be between 1 and 256".into());
@@ -346,40 +334,22 @@ impl Config {
             return bad("mysql.connect_timeout", "must be at least 10ms".into());
         }
         if self.cassandra.contact_points.is_empty() {
-            return bad(
-                "cassandra.contact_points",
-                "must name at least one node".into(),
-            );
+            return bad("cassandra.contact_points", "must name at least one node".into());
         }
         let ident_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 48
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !s.as_bytes()[0].is_ascii_digit()
+            !s.is_empty() && s.len() <= 48 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !s.as_bytes()[0].is_ascii_digit()
         };
         if !ident_ok(&self.cassandra.keyspace) {
-            return bad(
-                "cassandra.keyspace",
-                format!(
-                    "`{}`: letters, digits and _ only, at most 48",
-                    self.cassandra.keyspace
-                ),
-            );
+            return bad("cassandra.keyspace", format!("`{}`: letters, digits and _ only, at most 48", self.cassandra.keyspace));
         }
         if clickstream_cql::parse_read_consistency(&self.cassandra.consistency).is_none() {
             return bad(
                 "cassandra.consistency",
-                format!(
-                    "`{}`: expected one, two, three, quorum, all, local_quorum, each_quorum, local_one",
-                    self.cassandra.consistency
-                ),
+                format!("`{}`: expected one, two, three, quorum, all, local_quorum, each_quorum, local_one", self.cassandra.consistency),
             );
         }
         if self.cassandra.username.is_some() != self.cassandra.password.is_some() {
-            return bad(
-                "cassandra.username",
-                "username and password go together".into(),
-            );
+            return bad("cassandra.username", "username and password go together".into());
         }
         if self.speed.job_name.is_empty() {
             return bad("speed.job_name", "must not be empty".into());
@@ -410,10 +380,7 @@ impl Config {
             return bad("api.max_limit", "must be between 1 and 100000".into());
         }
         if self.api.default_limit == 0 || self.api.default_limit > self.api.max_limit {
-            return bad(
-                "api.default_limit",
-                "must be between 1 and api.max_limit".into(),
-            );
+            return bad("api.default_limit", "must be between 1 and api.max_limit".into());
         }
         if self.api.max_points == 0 || self.api.max_points > 10_000 {
             return bad("api.max_points", "must be between 1 and 10000".into());
@@ -422,16 +389,10 @@ impl Config {
             return bad("stream.interval", "must be at least 50ms".into());
         }
         if self.stream.alerts == 0 || self.stream.alerts > self.api.max_limit {
-            return bad(
-                "stream.alerts",
-                "must be between 1 and api.max_limit".into(),
-            );
+            return bad("stream.alerts", "must be between 1 and api.max_limit".into());
         }
         if self.stream.traffic_days == 0 || self.stream.traffic_days > self.api.max_range_days {
-            return bad(
-                "stream.traffic_days",
-                "must be between 1 and api.max_range_days".into(),
-            );
+            return bad("stream.traffic_days", "must be between 1 and api.max_range_days".into());
         }
         if self.stream.max_clients == 0 {
             return bad("stream.max_clients", "must be at least 1".into());
@@ -480,26 +441,11 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        assert_eq!(
-            invalid_key("[speed.health]\nwindow = \"7m\"\nslide = \"1m\"\n"),
-            "speed.health.window"
-        );
-        assert_eq!(
-            invalid_key("[speed.health]\nwindow = \"5m\"\nslide = \"2m\"\n"),
-            "speed.health.window"
-        );
-        assert_eq!(
-            invalid_key("[cassandra]\nconsistency = \"most\"\n"),
-            "cassandra.consistency"
-        );
-        assert_eq!(
-            invalid_key("[mysql]\nurl = \"postgres://x\"\n"),
-            "mysql.url"
-        );
-        assert_eq!(
-            invalid_key("[api]\ndefault_limit = 5000\n"),
-            "api.default_limit"
-        );
+        assert_eq!(invalid_key("[speed.health]\nwindow = \"7m\"\nslide = \"1m\"\n"), "speed.health.window");
+        assert_eq!(invalid_key("[speed.health]\nwindow = \"5m\"\nslide = \"2m\"\n"), "speed.health.window");
+        assert_eq!(invalid_key("[cassandra]\nconsistency = \"most\"\n"), "cassandra.consistency");
+        assert_eq!(invalid_key("[mysql]\nurl = \"postgres://x\"\n"), "mysql.url");
+        assert_eq!(invalid_key("[api]\ndefault_limit = 5000\n"), "api.default_limit");
         let e = Config::parse("[http]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n", "t").unwrap_err();
         assert!(e.to_string().contains("lisen"), "{e}");
     }

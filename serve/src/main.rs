@@ -83,21 +83,14 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             clickstream_telemetry::init_logging(cfg.log.json);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("serve: starting the runtime: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(serve::server::run(
-                cfg,
-                clickstream_telemetry::shutdown_signal(),
-            )) {
+            match rt.block_on(serve::server::run(cfg, clickstream_telemetry::shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "serve failed");

@@ -63,94 +63,43 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         // 0.5 ms .. ~4 s: loopback API calls up to a slow database.
         let latency = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.0005, 2.0, 14,
-            ))
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 14))
         });
         let store_errors = Family::<StoreLabel, Counter>::default();
         let stream_clients = Gauge::default();
         let stream_events = Family::<EventLabel, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request (until the response head)",
-            latency.clone(),
-        );
-        registry.register(
-            "store_errors",
-            "Failed reads, by store",
-            store_errors.clone(),
-        );
-        registry.register(
-            "stream_clients",
-            "Open dashboard streams",
-            stream_clients.clone(),
-        );
-        registry.register(
-            "stream_events",
-            "Events pushed to dashboards (per client)",
-            stream_events.clone(),
-        );
-        Arc::new(Metrics {
-            requests,
-            latency,
-            store_errors,
-            stream_clients,
-            stream_events,
-            registry: Arc::new(Mutex::new(registry)),
-        })
+        registry.register("http_request_duration_seconds", "Time to answer an HTTP request (until the response head)", latency.clone());
+        registry.register("store_errors", "Failed reads, by store", store_errors.clone());
+        registry.register("stream_clients", "Open dashboard streams", stream_clients.clone());
+        registry.register("stream_events", "Events pushed to dashboards (per client)", stream_events.clone());
+        Arc::new(Metrics { requests, latency, store_errors, stream_clients, stream_events, registry: Arc::new(Mutex::new(registry)) })
     }
 
     /// Counts a failed read.
     pub fn store_error(&self, store: &str) {
-        self.store_errors
-            .get_or_create(&StoreLabel {
-                store: store.into(),
-            })
-            .inc();
+        self.store_errors.get_or_create(&StoreLabel { store: store.into() }).inc();
     }
 
     /// Counts an event pushed to one dashboard.
     pub fn stream_event(&self, event: &str) {
-        self.stream_events
-            .get_or_create(&EventLabel {
-                event: event.into(),
-            })
-            .inc();
+        self.stream_events.get_or_create(&EventLabel { event: event.into() }).inc();
     }
 
     fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: route.into(),
-                method: method.into(),
-                status,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabel {
-                route: route.into(),
-            })
-            .observe(seconds);
+        self.requests.get_or_create(&RequestLabels { route: route.into(), method: method.into(), status }).inc();
+        self.latency.get_or_create(&RouteLabel { route: route.into() }).observe(seconds);
     }
 }
 
 /// Middleware: counts and times every request by its route pattern.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().as_str().to_string();
     let started = Instant::now();
     let response = next.run(req).await;
     let elapsed = started.elapsed();
-    metrics.observe(
-        &route,
-        &method,
-        response.status().as_u16(),
-        elapsed.as_secs_f64(),
-    );
+    metrics.observe(&route, &method, response.status().as_u16(), elapsed.as_secs_f64());
     tracing::debug!(%route, %method, status = response.status().as_u16(), ms = elapsed.as_secs_f64() * 1e3, "request");
     response
 }

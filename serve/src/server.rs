@@ -28,10 +28,7 @@ use crate::stream::Hub;
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Serves until `shutdown` resolves.
-pub async fn run(
-    cfg: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -54,30 +51,17 @@ pub async fn run(
         cfg: cfg.clone(),
     };
 
-    let listener = TcpListener::bind(cfg.http.listen).await.with_context(|| {
-        format!(
-            "binding the API to {} (set http.listen to a free address)",
-            cfg.http.listen
-        )
-    })?;
+    let listener = TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("binding the API to {} (set http.listen to a free address)", cfg.http.listen))?;
     let bound: SocketAddr = listener.local_addr()?;
 
-    let health = Arc::new(Mutex::new(Health {
-        ok: false,
-        details: vec![("stores".into(), "not checked yet".into())],
-    }));
+    let health = Arc::new(Mutex::new(Health { ok: false, details: vec![("stores".into(), "not checked yet".into())] }));
     let metrics_task = match cfg.metrics.listen {
         Some(addr) => {
             let h = health.clone();
-            let check: HealthCheck =
-                Arc::new(move || h.lock().unwrap_or_else(|p| p.into_inner()).clone());
-            let (_, task) = clickstream_telemetry::serve_metrics(
-                addr,
-                metrics.registry.clone(),
-                check,
-                stopped(),
-            )
-            .await?;
+            let check: HealthCheck = Arc::new(move || h.lock().unwrap_or_else(|p| p.into_inner()).clone());
+            let (_, task) = clickstream_telemetry::serve_metrics(addr, metrics.registry.clone(), check, stopped()).await?;
             Some(task)
         }
         None => None,
@@ -117,12 +101,7 @@ pub async fn run(
 /// Refreshes the metrics endpoint's `/health` from a store check, and
 /// beats the systemd watchdog once per round: the checks carry their own
 /// timeouts, so only a hung runtime or a check that ignores them stops it.
-async fn probe(
-    state: AppState,
-    health: Arc<Mutex<Health>>,
-    progress: clickstream_telemetry::systemd::Progress,
-    stopped: impl Future<Output = ()>,
-) {
+async fn probe(state: AppState, health: Arc<Mutex<Health>>, progress: clickstream_telemetry::systemd::Progress, stopped: impl Future<Output = ()>) {
     tokio::pin!(stopped);
     let mut tick = tokio::time::interval(PROBE_INTERVAL);
     loop {
@@ -138,10 +117,7 @@ async fn probe(
         };
         let next = Health {
             ok: report.ok(),
-            details: vec![
-                ("mysql".into(), state_of(&report.checks.mysql)),
-                ("cassandra".into(), state_of(&report.checks.cassandra)),
-            ],
+            details: vec![("mysql".into(), state_of(&report.checks.mysql)), ("cassandra".into(), state_of(&report.checks.cassandra))],
         };
         *health.lock().unwrap_or_else(|p| p.into_inner()) = next;
     }

@@ -69,14 +69,7 @@ impl Hub {
     /// A hub with no dashboards.
     pub fn new() -> Hub {
         let (tx, _) = broadcast::channel(64);
-        Hub {
-            inner: Arc::new(Inner {
-                tx,
-                latest: Mutex::new(BTreeMap::new()),
-                wake: Notify::new(),
-                closed: watch::Sender::new(false),
-            }),
-        }
+        Hub { inner: Arc::new(Inner { tx, latest: Mutex::new(BTreeMap::new()), wake: Notify::new(), closed: watch::Sender::new(false) }) }
     }
 
     /// Ends every stream (shutdown).
@@ -87,13 +80,7 @@ impl Hub {
 
     fn latest(&self) -> Vec<Event> {
         let latest = self.inner.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest
-            .iter()
-            .map(|(name, data)| Event {
-                name,
-                data: data.clone(),
-            })
-            .collect()
+        latest.iter().map(|(name, data)| Event { name, data: data.clone() }).collect()
     }
 
     /// Stores `data` as the newest copy of `name` and pushes it if it changed.
@@ -125,10 +112,7 @@ pub async fn handler(State(state): State<AppState>) -> Result<impl IntoResponse,
             status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
             code: "unavailable",
             parameter: None,
-            message: format!(
-                "{} dashboards are open (stream.max_clients)",
-                state.cfg.stream.max_clients
-            ),
+            message: format!("{} dashboards are open (stream.max_clients)", state.cfg.stream.max_clients),
         });
     }
     state.metrics.stream_clients.inc();
@@ -163,14 +147,7 @@ pub async fn poll_once(state: &AppState) {
     let today = day_of(now);
     let back = |days: u32| today - chrono::Days::new(u64::from(days));
     let mut errors = BTreeMap::new();
-    let alerts_query = crate::api::alerts::Query {
-        ddos: true,
-        health: true,
-        from: back(1),
-        to: today,
-        host: None,
-        limit: cfg.alerts as usize,
-    };
+    let alerts_query = crate::api::alerts::Query { ddos: true, health: true, from: back(1), to: today, host: None, limit: cfg.alerts as usize };
     let (traffic, alerts, popularity, servers) = tokio::join!(
         crate::api::traffic::load(state, back(cfg.traffic_days - 1), today, false),
         crate::api::alerts::load(state, &alerts_query),
@@ -193,10 +170,7 @@ pub async fn poll_once(state: &AppState) {
         Ok(v) => hub.publish("servers", json(&v)),
         Err(e) => drop(errors.insert("servers", e.message)),
     }
-    hub.publish(
-        "status",
-        json(&serde_json::json!({"ok": errors.is_empty(), "errors": errors, "event_now": rfc3339(now)})),
-    );
+    hub.publish("status", json(&serde_json::json!({"ok": errors.is_empty(), "errors": errors, "event_now": rfc3339(now)})));
 }
 
 /// Runs the poller until the hub is closed.
@@ -213,11 +187,7 @@ pub async fn run_poller(state: AppState) {
         }
         if hub.inner.tx.receiver_count() == 0 {
             // Nobody watches: forget the copies, so the next dashboard never starts from stale ones.
-            hub.inner
-                .latest
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clear();
+            hub.inner.latest.lock().unwrap_or_else(|p| p.into_inner()).clear();
             continue;
         }
         poll_once(&state).await;

@@ -11,24 +11,17 @@ pub const HOUR_MS: i64 = 3_600_000;
 
 /// The UTC day of `ms`.
 pub fn day_of(ms: i64) -> NaiveDate {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .date_naive()
+    DateTime::from_timestamp_millis(ms).unwrap_or_default().date_naive()
 }
 
 /// Midnight UTC of `day`, in ms.
 pub fn day_start(day: NaiveDate) -> i64 {
-    day.and_hms_opt(0, 0, 0)
-        .expect("midnight exists")
-        .and_utc()
-        .timestamp_millis()
+    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis()
 }
 
 /// RFC 3339 with milliseconds and `Z`, e.g. `2026-11-20T13:05:00.000Z`.
 pub fn rfc3339(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Now, in ms.
@@ -43,10 +36,7 @@ pub fn floor_to(ms: i64, step: i64) -> i64 {
 
 /// Every day from `from` to `to`, both included.
 pub fn days(from: NaiveDate, to: NaiveDate) -> impl DoubleEndedIterator<Item = NaiveDate> {
-    from.iter_days()
-        .take_while(move |d| *d <= to)
-        .collect::<Vec<_>>()
-        .into_iter()
+    from.iter_days().take_while(move |d| *d <= to).collect::<Vec<_>>().into_iter()
 }
 
 #[cfg(test)]

@@ -61,26 +61,20 @@ impl Fixture {
                 ks.health_with("weblog2", start, 5 * MIN, 10 * k, 0, Some(&hour0_visitors("weblog2", k))).await;
             }
             for k in 0..12 {
-                ks.health("weblog1", d2 + 23 * HOUR + 5 * k * MIN, 5 * MIN, 7, 0)
-                    .await;
+                ks.health("weblog1", d2 + 23 * HOUR + 5 * k * MIN, 5 * MIN, 7, 0).await;
             }
             // A sliding window across midnight, newest of weblog1, unhealthy: not a tile.
-            ks.health("weblog1", d2 + 23 * HOUR + 57 * MIN, 5 * MIN, 20, 12)
-                .await;
+            ks.health("weblog1", d2 + 23 * HOUR + 57 * MIN, 5 * MIN, 20, 12).await;
             // Alerts.
-            ks.ddos(d2 + 10 * HOUR + 1000, "198.51.100.77", &["weblog1"], 150)
-                .await;
-            ks.ddos(d2 + 12 * HOUR, "203.0.113.9", &["weblog1", "weblog2"], 120)
-                .await;
+            ks.ddos(d2 + 10 * HOUR + 1000, "198.51.100.77", &["weblog1"], 150).await;
+            ks.ddos(d2 + 12 * HOUR, "203.0.113.9", &["weblog1", "weblog2"], 120).await;
             ks.health_alert(d2 + 11 * HOUR, "weblog2", 40, 12).await;
             ks.health_alert(d1 + 9 * HOUR, "weblog1", 50, 15).await;
             // Popularity windows near the end of D2.
             let at = |m: i64| d2 + 23 * HOUR + m * MIN;
             ks.popularity(at(40), &[("hats", 99)], true).await;
-            ks.popularity(at(45), &[("shoes", 50), ("bags", 30)], true)
-                .await;
-            ks.popularity(at(46), &[("bags", 41), ("shoes", 40), ("hats", 2)], false)
-                .await;
+            ks.popularity(at(45), &[("shoes", 50), ("bags", 30)], true).await;
+            ks.popularity(at(46), &[("bags", 41), ("shoes", 40), ("hats", 2)], false).await;
             // The speed job's watermark: D2 23:50 (event "now" = 23:50:10).
             ks.checkpoint(at(50)).await;
             ks
@@ -99,14 +93,7 @@ impl Drop for Fixture {
     }
 }
 
-fn row(
-    start: String,
-    d: &str,
-    hour: u64,
-    requests: u64,
-    visitors: Option<u64>,
-    source: &str,
-) -> Value {
+fn row(start: String, d: &str, hour: u64, requests: u64, visitors: Option<u64>, source: &str) -> Value {
     json!({"start": start, "day": d, "hour": hour, "requests": requests, "visitors": visitors,
            "visitors_exact": source == "batch", "source": source})
 }
@@ -116,20 +103,8 @@ fn traffic_takes_batch_days_from_mysql_and_the_rest_from_the_speed_windows() {
     let f = Fixture::new();
     let s = f.serve();
     let t = s.json(&format!("/api/traffic?from={D1}&to={D3}&granularity=hour"));
-    let mut want: Vec<Value> = batch_hours()
-        .iter()
-        .enumerate()
-        .map(|(h, (n, v))| {
-            row(
-                format!("{D1}T{h:02}:00:00.000Z"),
-                D1,
-                h as u64,
-                *n,
-                Some(*v),
-                "batch",
-            )
-        })
-        .collect();
+    let mut want: Vec<Value> =
+        batch_hours().iter().enumerate().map(|(h, (n, v))| row(format!("{D1}T{h:02}:00:00.000Z"), D1, h as u64, *n, Some(*v), "batch")).collect();
     // Hour 0 of D2: the tiles :00, :05, ..., :55 of both hosts; the 48 overlapping windows ignored.
     let tiles: u64 = (0..60).step_by(5).map(|k| (1000 + k) + 10 * k).sum();
     assert_eq!(tiles, 15_630);
@@ -146,31 +121,14 @@ fn traffic_takes_batch_days_from_mysql_and_the_rest_from_the_speed_windows() {
     assert_eq!(truth.len(), 610);
     let estimate = union.estimate();
     assert!(estimate.abs_diff(610) <= 30, "within 3 standard errors (5 %): {estimate}");
-    want.push(row(
-        format!("{D2}T00:00:00.000Z"),
-        D2,
-        0,
-        tiles,
-        Some(estimate),
-        "speed",
-    ));
+    want.push(row(format!("{D2}T00:00:00.000Z"), D2, 0, tiles, Some(estimate), "speed"));
     // Hour 23 of D2: 12 tiles of 7; the sliding window 23:57..00:02 is no
     // tile. Its rows have no sketch (an older speed job): visitors unknown.
-    want.push(row(
-        format!("{D2}T23:00:00.000Z"),
-        D2,
-        23,
-        84,
-        None,
-        "speed",
-    ));
+    want.push(row(format!("{D2}T23:00:00.000Z"), D2, 23, 84, None, "speed"));
     assert_eq!(t["rows"], Value::Array(want), "{t:#}");
     assert_eq!(t["granularity"], "hour");
     assert_eq!((t["from"].as_str(), t["to"].as_str()), (Some(D1), Some(D3)));
-    assert_eq!(
-        t["sources"]["batch"],
-        json!([{"day": D1, "run_id": f.run_id, "computed_at": "2026-11-22T01:00:05.000Z"}])
-    );
+    assert_eq!(t["sources"]["batch"], json!([{"day": D1, "run_id": f.run_id, "computed_at": "2026-11-22T01:00:05.000Z"}]));
     assert_eq!(t["sources"]["speed"], json!([D2, D3]));
 
     // Per day: the batch day's own distinct visitors (55), not a sum of hours.
@@ -193,11 +151,7 @@ fn traffic_takes_batch_days_from_mysql_and_the_rest_from_the_speed_windows() {
     let t = s.json(&format!("/api/traffic?day={D2}"));
     let rows = t["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 24);
-    assert!(
-        rows.iter()
-            .all(|r| r["source"] == "batch" && r["requests"] == 1 && r["visitors"] == 1),
-        "{t:#}"
-    );
+    assert!(rows.iter().all(|r| r["source"] == "batch" && r["requests"] == 1 && r["visitors"] == 1), "{t:#}");
 }
 
 /// Thousands of visitors per hour, repeating across windows, servers and
@@ -249,7 +203,10 @@ fn speed_hours_estimate_distinct_visitors_across_windows_and_servers() {
     let rows = t["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 26, "{t:#}");
     // The boundary: D1 23:00 from the batch layer, exact; D2 00:00 from the speed layer, estimated.
-    assert_eq!((&rows[23]["source"], &rows[23]["visitors"], &rows[23]["visitors_exact"]), (&json!("batch"), &json!(batch_hours()[23].1), &json!(true)));
+    assert_eq!(
+        (&rows[23]["source"], &rows[23]["visitors"], &rows[23]["visitors_exact"]),
+        (&json!("batch"), &json!(batch_hours()[23].1), &json!(true))
+    );
     for (h, row) in rows[24..].iter().enumerate() {
         assert_eq!((&row["source"], &row["visitors_exact"], &row["requests"]), (&json!("speed"), &json!(false), &json!(2 * 12 * 900)));
         let want = truth(60 * h as i64..60 * (h as i64 + 1));
@@ -288,14 +245,7 @@ fn alerts_are_newest_first_and_filter_by_kind_day_host_and_limit() {
     };
     // Default: the newest event day (D2).
     let a = s.json("/api/alerts");
-    assert_eq!(
-        keys(&a),
-        [
-            "ddos 2026-11-21T12:00:00 203.0.113.9",
-            "health 2026-11-21T11:00:00 weblog2",
-            "ddos 2026-11-21T10:00:01 198.51.100.77",
-        ]
-    );
+    assert_eq!(keys(&a), ["ddos 2026-11-21T12:00:00 203.0.113.9", "health 2026-11-21T11:00:00 weblog2", "ddos 2026-11-21T10:00:01 198.51.100.77",]);
     assert_eq!(a["truncated"], false);
     assert_eq!(
         a["alerts"][2],
@@ -320,10 +270,7 @@ fn alerts_are_newest_first_and_filter_by_kind_day_host_and_limit() {
     assert_eq!(keys(&a).len(), 3);
     assert_eq!(a["truncated"], true);
     let a = s.json(&format!("/api/alerts?from={D1}&to={D3}&limit=4"));
-    assert_eq!(
-        keys(&a).last().unwrap(),
-        "health 2026-11-20T09:00:00 weblog1"
-    );
+    assert_eq!(keys(&a).last().unwrap(), "health 2026-11-20T09:00:00 weblog1");
     assert_eq!(a["truncated"], false);
     let a = s.json(&format!("/api/alerts?day={D3}"));
     assert_eq!(a["alerts"], json!([]));
@@ -346,44 +293,17 @@ fn popularity_is_the_newest_top_window_and_a_tiling_history() {
             ]
         })
     );
-    let starts: Vec<&str> = p["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["window_start"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        starts,
-        [
-            "2026-11-21T23:35:00.000Z",
-            "2026-11-21T23:40:00.000Z",
-            "2026-11-21T23:45:00.000Z"
-        ]
-    );
+    let starts: Vec<&str> = p["history"].as_array().unwrap().iter().map(|w| w["window_start"].as_str().unwrap()).collect();
+    assert_eq!(starts, ["2026-11-21T23:35:00.000Z", "2026-11-21T23:40:00.000Z", "2026-11-21T23:45:00.000Z"]);
     assert_eq!(p["history"][0]["categories"], json!([]));
-    assert_eq!(
-        p["history"][1]["categories"],
-        json!([{"rank": 1, "category": "hats", "requests": 99}])
-    );
+    assert_eq!(p["history"][1]["categories"], json!([{"rank": 1, "category": "hats", "requests": 99}]));
     assert_eq!(
         p["history"][2]["categories"],
         json!([{"rank": 1, "category": "shoes", "requests": 50}, {"rank": 2, "category": "bags", "requests": 30}])
     );
-    assert_eq!(
-        (
-            p["history"][2]["total"].as_i64(),
-            p["history"][2]["final"].as_bool()
-        ),
-        (Some(80), Some(true))
-    );
+    assert_eq!((p["history"][2]["total"].as_i64(), p["history"][2]["final"].as_bool()), (Some(80), Some(true)));
     // Default points: 12.
-    assert_eq!(
-        s.json("/api/popularity")["history"]
-            .as_array()
-            .unwrap()
-            .len(),
-        12
-    );
+    assert_eq!(s.json("/api/popularity")["history"].as_array().unwrap().len(), 12);
 }
 
 #[test]
@@ -393,10 +313,7 @@ fn servers_show_the_newest_windows_of_every_host() {
     let v = s.json("/api/servers?points=2");
     assert_eq!(v["day"], D2);
     let servers = v["servers"].as_array().unwrap();
-    let hosts: Vec<&str> = servers
-        .iter()
-        .map(|s| s["host"].as_str().unwrap())
-        .collect();
+    let hosts: Vec<&str> = servers.iter().map(|s| s["host"].as_str().unwrap()).collect();
     assert_eq!(hosts, ["weblog1", "weblog2"]);
     assert_eq!(
         servers[0]["windows"][0],
@@ -405,15 +322,9 @@ fn servers_show_the_newest_windows_of_every_host() {
             "status": {"1xx": 0, "2xx": 8, "3xx": 0, "4xx": 12, "5xx": 0}, "unhealthy": true, "final": true
         })
     );
-    assert_eq!(
-        servers[0]["windows"][1]["window_start"],
-        "2026-11-21T23:55:00.000Z"
-    );
+    assert_eq!(servers[0]["windows"][1]["window_start"], "2026-11-21T23:55:00.000Z");
     assert_eq!(servers[1]["windows"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        servers[1]["windows"][0]["window_start"],
-        "2026-11-21T00:59:00.000Z"
-    );
+    assert_eq!(servers[1]["windows"][0]["window_start"], "2026-11-21T00:59:00.000Z");
     assert_eq!(servers[1]["windows"][0]["requests"], 590);
     assert_eq!(servers[1]["windows"][0]["unhealthy"], false);
 }
@@ -425,30 +336,14 @@ fn bad_parameters_are_400s_that_name_the_parameter() {
     let cases: &[(&str, &str, &str)] = &[
         ("/api/traffic?from=2026-13-01", "from", "2026-13-01"),
         ("/api/traffic?from=2026-11-21&to=2026-11-20", "to", "before"),
-        (
-            "/api/traffic?from=2026-01-01&to=2026-11-20",
-            "to",
-            "at most 31",
-        ),
-        (
-            "/api/traffic?granularity=minute",
-            "granularity",
-            "hour, day",
-        ),
+        ("/api/traffic?from=2026-01-01&to=2026-11-20", "to", "at most 31"),
+        ("/api/traffic?granularity=minute", "granularity", "hour, day"),
         ("/api/traffic?form=2026-11-20", "form", "unknown parameter"),
-        (
-            "/api/traffic?from=2026-11-20&from=2026-11-21",
-            "from",
-            "more than once",
-        ),
+        ("/api/traffic?from=2026-11-20&from=2026-11-21", "from", "more than once"),
         ("/api/alerts?kind=dos", "kind", "all, ddos, health"),
         ("/api/alerts?limit=0", "limit", "from 1 to 1000"),
         ("/api/alerts?limit=many", "limit", "many"),
-        (
-            "/api/alerts?day=2026-11-20&from=2026-11-20",
-            "day",
-            "not both",
-        ),
+        ("/api/alerts?day=2026-11-20&from=2026-11-20", "day", "not both"),
         ("/api/alerts?host=", "host", "printable"),
         ("/api/popularity?window=10m", "window", "5m windows only"),
         ("/api/popularity?window=soon", "window", "not a duration"),
@@ -458,11 +353,7 @@ fn bad_parameters_are_400s_that_name_the_parameter() {
     for (path, parameter, says) in cases {
         let r = s.get(path);
         assert_eq!(r.status, 400, "{path}: {}", r.body);
-        assert_eq!(
-            r.header("content-type").as_deref(),
-            Some("application/json"),
-            "{path}"
-        );
+        assert_eq!(r.header("content-type").as_deref(), Some("application/json"), "{path}");
         let e = &r.json()["error"];
         assert_eq!(e["status"], 400, "{path}");
         assert_eq!(e["parameter"], *parameter, "{path}: {e}");
@@ -478,11 +369,7 @@ fn example_query(doc: &Value, op: &Value) -> String {
     let mut q = Vec::new();
     for p in op["parameters"].as_array().cloned().unwrap_or_default() {
         let p = match p["$ref"].as_str() {
-            Some(r) => r
-                .trim_start_matches("#/")
-                .split('/')
-                .fold(doc, |n, seg| &n[seg])
-                .clone(),
+            Some(r) => r.trim_start_matches("#/").split('/').fold(doc, |n, seg| &n[seg]).clone(),
             None => p,
         };
         if let Some(ex) = p.get("example") {
@@ -509,35 +396,19 @@ fn every_documented_path_answers_as_documented() {
         let url = format!("{path}{}", example_query(&doc, op));
         if path == "/api/stream" {
             let events = sse_events(&s, 5, Duration::from_secs(10));
-            let names: std::collections::BTreeSet<&str> =
-                events.iter().map(|(n, _)| n.as_str()).collect();
-            assert_eq!(
-                names,
-                ["alerts", "popularity", "servers", "status", "traffic"].into(),
-                "{events:?}"
-            );
+            let names: std::collections::BTreeSet<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["alerts", "popularity", "servers", "status", "traffic"].into(), "{events:?}");
             continue;
         }
         let r = s.get(&url);
         assert_eq!(r.status, 200, "GET {url}: {}", r.body);
-        assert!(
-            op["responses"]["200"].is_object(),
-            "{path} documents no 200"
-        );
+        assert!(op["responses"]["200"].is_object(), "{path} documents no 200");
         let v = r.json();
         // Every property the schema marks required is there.
-        if let Some(schema) =
-            op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].as_str()
-        {
-            let schema = schema
-                .trim_start_matches("#/")
-                .split('/')
-                .fold(&doc, |n, seg| &n[seg]);
+        if let Some(schema) = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].as_str() {
+            let schema = schema.trim_start_matches("#/").split('/').fold(&doc, |n, seg| &n[seg]);
             for key in schema["properties"].as_object().unwrap().keys() {
-                assert!(
-                    v.get(key).is_some(),
-                    "{url}: `{key}` documented but missing in {v}"
-                );
+                assert!(v.get(key).is_some(), "{url}: `{key}` documented but missing in {v}");
             }
         }
     }
@@ -547,11 +418,7 @@ fn every_documented_path_answers_as_documented() {
 fn sse_events(s: &Serve, n: usize, timeout: Duration) -> Vec<(String, Value)> {
     let mut stream = TcpStream::connect(s.api).unwrap();
     stream.set_read_timeout(Some(timeout)).unwrap();
-    write!(
-        stream,
-        "GET /api/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n"
-    )
-    .unwrap();
+    write!(stream, "GET /api/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n").unwrap();
     let mut r = BufReader::new(stream);
     let mut head = String::new();
     loop {
@@ -563,11 +430,7 @@ fn sse_events(s: &Serve, n: usize, timeout: Duration) -> Vec<(String, Value)> {
         head.push_str(&line);
     }
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: text/event-stream"),
-        "{head}"
-    );
+    assert!(head.to_ascii_lowercase().contains("content-type: text/event-stream"), "{head}");
     let deadline = Instant::now() + timeout;
     let (mut out, mut name) = (Vec::new(), String::new());
     while out.len() < n && Instant::now() < deadline {
@@ -591,9 +454,7 @@ fn the_stream_pushes_a_view_again_when_its_rows_change() {
     let f = Fixture::new();
     let s = f.serve();
     let mut stream = TcpStream::connect(s.api).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     write!(stream, "GET /api/stream HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
     let mut r = BufReader::new(stream);
     let mut next_event = |want: &str| -> Value {
@@ -626,13 +487,7 @@ fn health_names_the_store_that_does_not_answer() {
     let s = f.serve();
     let h = s.json("/api/health");
     assert_eq!(h["status"], "ok");
-    assert_eq!(
-        (
-            h["checks"]["mysql"]["ok"].as_bool(),
-            h["checks"]["cassandra"]["ok"].as_bool()
-        ),
-        (Some(true), Some(true))
-    );
+    assert_eq!((h["checks"]["mysql"]["ok"].as_bool(), h["checks"]["cassandra"]["ok"].as_bool()), (Some(true), Some(true)));
 
     let wrong = f.db.ro_url.replace("serve-ro-pw", "wrong-password");
     let s = Serve::start_with(&wrong, &f.ks, "");
@@ -641,38 +496,17 @@ fn health_names_the_store_that_does_not_answer() {
     let h = r.json();
     assert_eq!(h["status"], "unavailable");
     assert_eq!(h["checks"]["mysql"]["ok"], false);
-    assert!(
-        h["checks"]["mysql"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("Access denied"),
-        "{h}"
-    );
-    assert!(
-        !h["checks"]["mysql"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("wrong-password"),
-        "{h}"
-    );
+    assert!(h["checks"]["mysql"]["error"].as_str().unwrap().contains("Access denied"), "{h}");
+    assert!(!h["checks"]["mysql"]["error"].as_str().unwrap().contains("wrong-password"), "{h}");
     assert_eq!(h["checks"]["cassandra"]["ok"], true);
     let r = s.get(&format!("/api/traffic?day={D1}"));
     assert_eq!(r.status, 503);
-    assert!(
-        r.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("mysql"),
-        "{}",
-        r.body
-    );
+    assert!(r.json()["error"]["message"].as_str().unwrap().starts_with("mysql"), "{}", r.body);
     // Speed-only routes still answer.
     assert_eq!(s.get("/api/alerts").status, 200);
     // The metrics endpoint's /health follows (background probe).
     clickstream_testkit::wait_until(Duration::from_secs(15), "/health to report mysql", || {
-        s.service
-            .health()
-            .is_some_and(|h| h.starts_with("HTTP/1.1 503") && h.contains("mysql"))
+        s.service.health().is_some_and(|h| h.starts_with("HTTP/1.1 503") && h.contains("mysql"))
     });
 }
 
@@ -681,23 +515,13 @@ fn the_serving_user_can_read_but_not_write() {
     use diesel::{Connection, RunQueryDsl};
     let f = Fixture::new();
     let mut c = diesel::mysql::MysqlConnection::establish(&f.db.ro_url).unwrap();
-    let e = diesel::sql_query(format!("DELETE FROM daily_traffic WHERE day = '{D1}'"))
-        .execute(&mut c)
-        .unwrap_err();
+    let e = diesel::sql_query(format!("DELETE FROM daily_traffic WHERE day = '{D1}'")).execute(&mut c).unwrap_err();
     assert!(e.to_string().contains("command denied"), "{e}");
-    let e = diesel::sql_query("CREATE TABLE x (i INT)")
-        .execute(&mut c)
-        .unwrap_err();
+    let e = diesel::sql_query("CREATE TABLE x (i INT)").execute(&mut c).unwrap_err();
     assert!(e.to_string().contains("denied"), "{e}");
     // And serve works with it (every other test uses it too).
     let s = f.serve();
-    assert_eq!(
-        s.json(&format!("/api/traffic?day={D1}"))["rows"]
-            .as_array()
-            .unwrap()
-            .len(),
-        24
-    );
+    assert_eq!(s.json(&format!("/api/traffic?day={D1}"))["rows"].as_array().unwrap().len(), 24);
 }
 
 #[test]
@@ -710,31 +534,10 @@ fn metrics_count_requests_by_route_and_status() {
     assert_eq!(s.get("/api/traffic?day=yesterday").status, 400);
     assert_eq!(s.get("/no/such/page").status, 404);
     let m = &s.service;
-    assert_eq!(
-        m.metric(
-            "serve_http_requests_total",
-            r#"route="/api/traffic",method="GET",status="200""#
-        ),
-        3.0
-    );
-    assert_eq!(
-        m.metric(
-            "serve_http_requests_total",
-            r#"route="/api/traffic",method="GET",status="400""#
-        ),
-        1.0
-    );
-    assert_eq!(
-        m.metric("serve_http_requests_total", r#"route="unmatched""#),
-        1.0
-    );
-    assert_eq!(
-        m.metric(
-            "serve_http_request_duration_seconds_count",
-            r#"route="/api/traffic""#
-        ),
-        4.0
-    );
+    assert_eq!(m.metric("serve_http_requests_total", r#"route="/api/traffic",method="GET",status="200""#), 3.0);
+    assert_eq!(m.metric("serve_http_requests_total", r#"route="/api/traffic",method="GET",status="400""#), 1.0);
+    assert_eq!(m.metric("serve_http_requests_total", r#"route="unmatched""#), 1.0);
+    assert_eq!(m.metric("serve_http_request_duration_seconds_count", r#"route="/api/traffic""#), 4.0);
 }
 
 #[test]
@@ -743,43 +546,21 @@ fn the_dashboard_is_served_from_the_binary_with_nothing_external() {
     let s = f.serve();
     let page = s.get("/");
     assert_eq!(page.status, 200);
-    assert_eq!(
-        page.header("content-type").as_deref(),
-        Some("text/html; charset=utf-8")
-    );
+    assert_eq!(page.header("content-type").as_deref(), Some("text/html; charset=utf-8"));
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    for (path, kind) in [
-        ("/assets/app.js", "text/javascript"),
-        ("/assets/style.css", "text/css"),
-    ] {
+    for (path, kind) in [("/assets/app.js", "text/javascript"), ("/assets/style.css", "text/css")] {
         let r = s.get(path);
         assert_eq!(r.status, 200, "{path}");
-        assert!(
-            r.header("content-type").unwrap().starts_with(kind),
-            "{path}"
-        );
+        assert!(r.header("content-type").unwrap().starts_with(kind), "{path}");
         assert!(page.body.contains(path), "the page does not load {path}");
         // No CDN, no external font or script: the only absolute URL is the SVG namespace.
-        let external: Vec<&str> = r
-            .body
-            .match_indices("http")
-            .map(|(i, _)| &r.body[i..(i + 30).min(r.body.len())])
-            .collect();
-        assert!(
-            external
-                .iter()
-                .all(|u| u.starts_with("http://www.w3.org/2000/svg")),
-            "{path}: {external:?}"
-        );
+        let external: Vec<&str> = r.body.match_indices("http").map(|(i, _)| &r.body[i..(i + 30).min(r.body.len())]).collect();
+        assert!(external.iter().all(|u| u.starts_with("http://www.w3.org/2000/svg")), "{path}: {external:?}");
         // Data from the logs is never parsed as HTML.
         assert!(!r.body.contains("innerHTML"), "{path} uses innerHTML");
     }
-    assert!(
-        !page.body.contains("http"),
-        "the page links outside: {}",
-        page.body
-    );
+    assert!(!page.body.contains("http"), "the page links outside: {}", page.body);
 }
 
 /// `serve validate --connect` pings both stores as `/api/health` does: the

@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn serve(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_serve"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_serve")).args(args).output().unwrap()
 }
 
 #[test]
@@ -35,19 +32,12 @@ fn help_lists_the_commands() {
 fn validate_accepts_the_example_and_names_the_bad_key() {
     let example = repo_root().join("conf/serve.toml");
     let out = serve(&["validate", example.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
 
     let dir = tempfile::tempdir().unwrap();
     for (text, key) in [
-        (
-            "[speed.health]\nwindow = \"7m\"\nslide = \"1m\"\n",
-            "speed.health.window",
-        ),
+        ("[speed.health]\nwindow = \"7m\"\nslide = \"1m\"\n", "speed.health.window"),
         ("[mysql]\nurl = \"localhost\"\n", "mysql.url"),
         ("[http]\nlisten = \"127.0.0.1:8080\"\nport = 1\n", "port"),
         ("[stream]\ninterval = \"1ms\"\n", "stream.interval"),
@@ -70,34 +60,23 @@ fn sigterm_stops_the_server_with_a_dashboard_connected() {
     let s = Serve::start(&db, &ks, "");
     // A dashboard's endless event stream, open.
     let mut stream = TcpStream::connect(s.api).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(stream, "GET /api/stream HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
     let mut r = BufReader::new(stream);
     let mut status = String::new();
     r.read_line(&mut status).unwrap();
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
-    clickstream_testkit::wait_until(
-        Duration::from_secs(10),
-        "the stream client to be counted",
-        || s.service.metric("serve_stream_clients", "") == 1.0,
-    );
+    clickstream_testkit::wait_until(Duration::from_secs(10), "the stream client to be counted", || {
+        s.service.metric("serve_stream_clients", "") == 1.0
+    });
     let started = Instant::now();
     let Serve { service, dir, .. } = s;
     assert_eq!(service.terminate(), Some(0));
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "shutdown took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "shutdown took {:?}", started.elapsed());
     // The stream ended rather than being cut by the kill.
     let mut rest = String::new();
     while r.read_line(&mut rest).unwrap_or(0) > 0 {}
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
-    assert!(
-        log.contains("SIGTERM received") && log.contains("serve stopped"),
-        "{log}"
-    );
+    assert!(log.contains("SIGTERM received") && log.contains("serve stopped"), "{log}");
     rt().block_on(ks.drop_keyspace());
 }

@@ -22,8 +22,7 @@ const D2: &str = "2026-11-21";
 #[test]
 fn the_dashboard_updates_live_as_rows_arrive() {
     let db = TestDb::create();
-    let hours: [(u64, u64); 24] =
-        std::array::from_fn(|h| (40 + 10 * ((h as u64 + 6) % 24).min(18), 5 + h as u64 / 3));
+    let hours: [(u64, u64); 24] = std::array::from_fn(|h| (40 + 10 * ((h as u64 + 6) % 24).min(18), 5 + h as u64 / 3));
     db.batch_day(D1, &hours, 60);
     let d2 = midnight(D2);
     let at = |m: i64| d2 + m * MIN;
@@ -34,8 +33,7 @@ fn the_dashboard_updates_live_as_rows_arrive() {
             ks.health("weblog1", at(k), 5 * MIN, 35, 2).await;
         }
         ks.ddos(at(30), "198.51.100.77", &["weblog1"], 150).await;
-        ks.popularity(at(85), &[("shoes", 30), ("bags", 20), ("hats", 5)], true)
-            .await;
+        ks.popularity(at(85), &[("shoes", 30), ("bags", 20), ("hats", 5)], true).await;
         ks.checkpoint(at(90)).await;
         ks
     });
@@ -46,33 +44,16 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         let c = driver.browser().await;
         c.goto(&format!("http://{}/", s.api)).await.unwrap();
         let page = wait_for(&c, "the first data", Duration::from_secs(30), |p| {
-            p["connection"] == "live"
-                && p["bars"].as_array().unwrap().len() == 26
-                && p["servers"].as_array().unwrap().len() == 1
+            p["connection"] == "live" && p["bars"].as_array().unwrap().len() == 26 && p["servers"].as_array().unwrap().len() == 1
         })
         .await;
         let bars = page["bars"].as_array().unwrap();
-        assert_eq!(
-            bars[0],
-            json!([format!("{D1}T00:00:00.000Z"), "batch", hours[0].0, hours[0].1])
-        );
+        assert_eq!(bars[0], json!([format!("{D1}T00:00:00.000Z"), "batch", hours[0].0, hours[0].1]));
         let tiles: i64 = (0..60).step_by(5).map(|k| 30 + k % 7).sum();
-        assert_eq!(
-            bars[24],
-            json!([format!("{D2}T00:00:00.000Z"), "speed", tiles, ""])
-        );
-        assert_eq!(
-            bars[25],
-            json!([format!("{D2}T01:00:00.000Z"), "speed", 6 * 35, ""])
-        );
-        assert_eq!(
-            page["alerts"],
-            json!([["ddos|2026-11-21T00:30:00.000Z|198.51.100.77", false]])
-        );
-        assert_eq!(
-            page["top"],
-            json!([["shoes", 30], ["bags", 20], ["hats", 5]])
-        );
+        assert_eq!(bars[24], json!([format!("{D2}T00:00:00.000Z"), "speed", tiles, ""]));
+        assert_eq!(bars[25], json!([format!("{D2}T01:00:00.000Z"), "speed", 6 * 35, ""]));
+        assert_eq!(page["alerts"], json!([["ddos|2026-11-21T00:30:00.000Z|198.51.100.77", false]]));
+        assert_eq!(page["top"], json!([["shoes", 30], ["bags", 20], ["hats", 5]]));
         assert_eq!(page["servers"], json!([["weblog1", "healthy", 35]]));
         // A marker a reload would wipe.
         mark_loaded(&c).await;
@@ -85,10 +66,8 @@ fn the_dashboard_updates_live_as_rows_arrive() {
             ks.health("weblog2", at(k), 5 * MIN, 40, 25).await;
         }
         ks.health_alert(at(90), "weblog2", 40, 25).await;
-        ks.ddos(at(93) + 500, "192.0.2.66", &["weblog1", "weblog2"], 412)
-            .await;
-        ks.popularity(at(92), &[("bags", 60), ("shoes", 10)], false)
-            .await;
+        ks.ddos(at(93) + 500, "192.0.2.66", &["weblog1", "weblog2"], 412).await;
+        ks.popularity(at(92), &[("bags", 60), ("shoes", 10)], false).await;
         ks.health("weblog1", at(120), 5 * MIN, 77, 0).await;
         ks.checkpoint(at(123)).await;
 
@@ -101,21 +80,11 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         .await;
         assert_eq!(page["marker"], "yes", "the page was reloaded");
         // Hour 1 of D2: weblog1's tiles 01:00..01:55 (35 up to 01:25, then 50) + weblog2's 8 tiles of 40.
-        let hour1: i64 = (60..96)
-            .step_by(5)
-            .map(|k| if k < 86 { 35 } else { 50 })
-            .sum::<i64>()
-            + 8 * 40;
+        let hour1: i64 = (60..96).step_by(5).map(|k| if k < 86 { 35 } else { 50 }).sum::<i64>() + 8 * 40;
         assert_eq!(hour1, 630);
-        assert_eq!(
-            page["bars"][25],
-            json!([format!("{D2}T01:00:00.000Z"), "speed", hour1, ""])
-        );
+        assert_eq!(page["bars"][25], json!([format!("{D2}T01:00:00.000Z"), "speed", hour1, ""]));
         // And a new bar: hour 2.
-        assert_eq!(
-            page["bars"][26],
-            json!([format!("{D2}T02:00:00.000Z"), "speed", 77, ""])
-        );
+        assert_eq!(page["bars"][26], json!([format!("{D2}T02:00:00.000Z"), "speed", 77, ""]));
         assert_eq!(
             page["alerts"],
             json!([
@@ -125,10 +94,7 @@ fn the_dashboard_updates_live_as_rows_arrive() {
             ])
         );
         assert_eq!(page["top"], json!([["bags", 60], ["shoes", 10]]));
-        assert_eq!(
-            page["servers"],
-            json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]])
-        );
+        assert_eq!(page["servers"], json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]]));
 
         screenshot(&c, env!("CARGO_TARGET_TMPDIR"), "dashboard.png").await;
         c.close().await.unwrap();
@@ -142,9 +108,7 @@ fn the_dashboard_updates_live_as_rows_arrive() {
 /// A binary of another crate, built by `cargo build --workspace` into the
 /// repository's target directory (or named by `$var`).
 fn prebuilt(var: &str, rel: &str) -> Option<PathBuf> {
-    let p = std::env::var(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(rel));
+    let p = std::env::var(var).map(PathBuf::from).unwrap_or_else(|_| repo_root().join(rel));
     p.exists().then_some(p)
 }
 
@@ -157,9 +121,7 @@ fn scrape(port: u16, name: &str) -> f64 {
     r.body
         .lines()
         .filter(|l| {
-            let rest = l
-                .strip_prefix(name)
-                .map(|r| r.strip_prefix("_total").unwrap_or(r));
+            let rest = l.strip_prefix(name).map(|r| r.strip_prefix("_total").unwrap_or(r));
             rest.is_some_and(|r| r.starts_with([' ', '{']))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -195,17 +157,9 @@ fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
     let extra = format!("job_name = \"{name}\"\ntopic = \"{name}\"\n");
     let (text, api_port, metrics_port) = config(&db.ro_url, &cql, &name, "");
     let text = text.replace("[speed]\n", &format!("[speed]\n{extra}"));
-    let service = clickstream_testkit::Service::start(
-        env!("CARGO_BIN_EXE_serve"),
-        dir.path(),
-        "serve",
-        &text,
-        metrics_port,
-    );
+    let service = clickstream_testkit::Service::start(env!("CARGO_BIN_EXE_serve"), dir.path(), "serve", &text, metrics_port);
     let api: std::net::SocketAddr = ([127, 0, 0, 1], api_port).into();
-    clickstream_testkit::wait_until(Duration::from_secs(20), "the API", || {
-        TcpStream::connect(api).is_ok()
-    });
+    clickstream_testkit::wait_until(Duration::from_secs(20), "the API", || TcpStream::connect(api).is_ok());
 
     let driver = Driver::start();
     rt().block_on(async {
@@ -269,7 +223,11 @@ fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
         c.close().await.unwrap();
         let _ = Command::new("kill").args(["-TERM", &job.id().to_string()]).status();
         let _ = job.wait();
-        let ks = TestKeyspace { name: name.clone(), contact_point: cql.clone(), session: scylla::client::session_builder::SessionBuilder::new().known_node(&cql).build().await.unwrap() };
+        let ks = TestKeyspace {
+            name: name.clone(),
+            contact_point: cql.clone(),
+            session: scylla::client::session_builder::SessionBuilder::new().known_node(&cql).build().await.unwrap(),
+        };
         ks.drop_keyspace().await;
     });
     drop(service);

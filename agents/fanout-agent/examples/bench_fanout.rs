@@ -229,7 +229,8 @@ fn main() {
     }
     let tls = (std::env::var("SOURCE_TLS").as_deref() == Ok("true")).then(|| {
         let pki = clickstream_avro_ipc::test_pki::write_test_pki(dir.path());
-        config = config.replace("[metrics]\n", &format!("[source.tls]\ncert = \"{}\"\nkey = \"{}\"\n[metrics]\n", pki.cert.display(), pki.key.display()));
+        config =
+            config.replace("[metrics]\n", &format!("[source.tls]\ncert = \"{}\"\nkey = \"{}\"\n[metrics]\n", pki.cert.display(), pki.key.display()));
         clickstream_avro_ipc::ClientTls::from_pem_file(&pki.ca, "127.0.0.1").unwrap()
     });
     std::fs::write(dir.path().join("fanout.toml"), config).unwrap();
@@ -238,12 +239,8 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/fanout-agent"));
     assert!(binary.exists(), "build it first: cargo build --release -p fanout-agent");
-    let mut child = std::process::Command::new(&binary)
-        .args(["run", "--config"])
-        .arg(dir.path().join("fanout.toml"))
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut child =
+        std::process::Command::new(&binary).args(["run", "--config"]).arg(dir.path().join("fanout.toml")).env("RUST_LOG", "warn").spawn().unwrap();
     while std::net::TcpStream::connect(("127.0.0.1", metrics)).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -15,6 +15,7 @@
 //! - [`metrics`]: Prometheus metrics;
 //! - [`run`]: wiring and the shutdown order.
 
+#![deny(missing_docs)]
 pub mod config;
 pub mod metrics;
 pub mod preflight;

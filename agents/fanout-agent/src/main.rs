@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clickstream_telemetry::preflight;
 use clap::{Parser, Subcommand};
+use clickstream_telemetry::preflight;
 use fanout_agent::config::Config;
 
 /// Receives events over Flume's Avro RPC and writes every one to Kafka and
@@ -73,7 +73,13 @@ fn main() -> ExitCode {
                 }
                 let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
                 let reached = if connect { ", every destination answered" } else { "" };
-                println!("{}: valid (instance {}, listening on {}{tls}, sinks: {}{reached})", config.display(), c.agent.instance_id, c.source.listen, c.sinks.names().join(", "));
+                println!(
+                    "{}: valid (instance {}, listening on {}{tls}, sinks: {}{reached})",
+                    config.display(),
+                    c.agent.instance_id,
+                    c.source.listen,
+                    c.sinks.names().join(", ")
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

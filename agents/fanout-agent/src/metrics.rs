@@ -65,9 +65,21 @@ impl Metrics {
         let mut r = Registry::with_prefix("fanout_agent");
         r.register("batches_received", "Batches received from senders", self.batches_received.clone());
         r.register("events_received", "Events received from senders", self.events_received.clone());
-        r.register("events_invalid", "Events kept in the dead-letter file: not a valid ClickEvent (nor, with source.body = line or auto, a valid access-log line)", self.events_invalid.clone());
-        r.register("source_buffered_bytes", "Bytes of frames the source's connections buffer (at most source.max_buffered_bytes)", self.source_buffered_bytes.clone());
-        r.register("source_buffer_waits", "Times a connection waited for room in source.max_buffered_bytes before reading more", self.source_buffer_waits.clone());
+        r.register(
+            "events_invalid",
+            "Events kept in the dead-letter file: not a valid ClickEvent (nor, with source.body = line or auto, a valid access-log line)",
+            self.events_invalid.clone(),
+        );
+        r.register(
+            "source_buffered_bytes",
+            "Bytes of frames the source's connections buffer (at most source.max_buffered_bytes)",
+            self.source_buffered_bytes.clone(),
+        );
+        r.register(
+            "source_buffer_waits",
+            "Times a connection waited for room in source.max_buffered_bytes before reading more",
+            self.source_buffer_waits.clone(),
+        );
         r.register("source_paused", "Pauses of the source (a required channel refused batches: channel_full, disk_floor, channel_error), by sink and reason; one per pause, not per refused batch", self.source_paused.clone());
         r.register("events_from_lines", "Raw access-log lines from stock Flume senders turned into ClickEvents", self.events_from_lines.clone());
         r.register("batches_refused", "Batches answered FAILED (required channel full or failing)", self.batches_refused.clone());

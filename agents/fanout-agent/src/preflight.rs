@@ -24,10 +24,7 @@ use crate::config::Config;
 pub fn check(cfg: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     let mut dirs = vec![("agent.state_dir".to_string(), cfg.agent.state_dir.clone())];
-    let channels = [
-        ("kafka", cfg.sinks.kafka.as_ref().map(|k| &k.channel)),
-        ("hdfs", cfg.sinks.hdfs.as_ref().map(|h| &h.channel)),
-    ];
+    let channels = [("kafka", cfg.sinks.kafka.as_ref().map(|k| &k.channel)), ("hdfs", cfg.sinks.hdfs.as_ref().map(|h| &h.channel))];
     for (name, channel) in channels {
         if let Some(c) = channel.filter(|c| c.kind == ChannelKind::Durable) {
             if let Some(dir) = &c.dir {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clickstream_avro_ipc::server::{serve_with_stats, ServerLimits};
-use clickstream_avro_ipc::StatsSnapshot;
 use clickstream_avro_ipc::ServerStats;
+use clickstream_avro_ipc::StatsSnapshot;
 use clickstream_channel::{Channel, ChannelKind};
 use clickstream_telemetry::systemd::Service;
 use clickstream_telemetry::{serve_metrics, shutdown_signal, Health, HealthCheck};
@@ -21,10 +21,10 @@ use crate::config::{BodyFormat, Config, SinkSection};
 use crate::metrics::Metrics;
 use crate::records::check_layout;
 use crate::sinks::driver::start_and_drive;
-use crate::sinks::health::SinkHealth;
 use crate::sinks::hdfs::HdfsSink;
-use crate::sinks::BatchSink;
+use crate::sinks::health::SinkHealth;
 use crate::sinks::kafka::KafkaSink;
+use crate::sinks::BatchSink;
 use crate::source::{LineReader, Replicator, Route};
 
 async fn open_channel(cfg: &clickstream_channel::ChannelConfig, name: &str) -> Result<Arc<dyn Channel>> {
@@ -52,7 +52,13 @@ struct Wired {
 /// Opens `section`'s channel and spawns the task that starts `sink` (with
 /// retries while its destination is unreachable) and then drains the
 /// channel. Returns at once: the source serves while the sink starts.
-async fn wire<S: BatchSink>(name: &'static str, section: &SinkSection<impl Sized>, sink: S, metrics: &Metrics, stop: &watch::Receiver<bool>) -> Result<Wired> {
+async fn wire<S: BatchSink>(
+    name: &'static str,
+    section: &SinkSection<impl Sized>,
+    sink: S,
+    metrics: &Metrics,
+    stop: &watch::Receiver<bool>,
+) -> Result<Wired> {
     let channel = open_channel(&section.channel, name).await?;
     metrics.observe_channel(name, &*channel);
     let health = Arc::new(SinkHealth::new(name));
@@ -124,11 +130,8 @@ pub async fn run(cfg: Config) -> Result<()> {
     let mut replicator = Replicator::new(routes, cfg.source.put_timeout, metrics.clone(), cfg.agent.state_dir.join("dead-letter.jsonl"));
     if cfg.source.body != BodyFormat::Clickevent {
         let parser = cfg.source.parser.build().map_err(|e| anyhow::anyhow!("[source.parser]: {e}"))?;
-        replicator = replicator.with_lines(LineReader {
-            parser,
-            host_header: cfg.source.host_header.clone(),
-            auto: cfg.source.body == BodyFormat::Auto,
-        });
+        replicator =
+            replicator.with_lines(LineReader { parser, host_header: cfg.source.host_header.clone(), auto: cfg.source.body == BodyFormat::Auto });
     }
     let replicator = Arc::new(replicator);
     let limits = ServerLimits {

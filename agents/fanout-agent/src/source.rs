@@ -88,15 +88,7 @@ impl Pauses {
 impl Replicator {
     /// A replicator over `routes`.
     pub fn new(routes: Vec<Route>, put_timeout: Duration, metrics: Metrics, dead_letter_path: PathBuf) -> Replicator {
-        Replicator {
-            routes,
-            put_timeout,
-            metrics,
-            dead_letter: Mutex::new(None),
-            dead_letter_path,
-            lines: None,
-            pauses: Arc::default(),
-        }
+        Replicator { routes, put_timeout, metrics, dead_letter: Mutex::new(None), dead_letter_path, lines: None, pauses: Arc::default() }
     }
 
     /// Also (or, unless `lines.auto`, only) accepts raw access-log lines.
@@ -174,9 +166,8 @@ impl LineReader {
     fn event_of(&self, event: &ReceivedEvent) -> Result<Bytes, String> {
         let headers = event.headers();
         let header = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let host = header(&self.host_header).ok_or_else(|| {
-            format!("no `{}` header names the web server (Flume's host interceptor adds it)", self.host_header)
-        })?;
+        let host = header(&self.host_header)
+            .ok_or_else(|| format!("no `{}` header names the web server (Flume's host interceptor adds it)", self.host_header))?;
         let file = header("file");
         let stream: String;
         let (stream, offset) = match (file, header("byteoffset").and_then(|o| o.parse::<u64>().ok())) {
@@ -186,12 +177,8 @@ impl LineReader {
             }
             _ => (NO_POSITION, 0),
         };
-        let origin = clickstream_logparse::LineOrigin {
-            source_host: host,
-            source_file: file.unwrap_or("-"),
-            file_fingerprint: stream,
-            byte_offset: offset,
-        };
+        let origin =
+            clickstream_logparse::LineOrigin { source_host: host, source_file: file.unwrap_or("-"), file_fingerprint: stream, byte_offset: offset };
         let e = self.parser.parse_event(&event.body, &origin).map_err(|r| format!("line rejected: {r}"))?;
         rules::validate(&e).map_err(|v| format!("invalid ClickEvent from a line: {v}"))?;
         Ok(Bytes::from(e.to_datum()))
@@ -318,7 +305,12 @@ mod tests {
         let (required, optional) = (route("hdfs", 30, true), route("kafka", 10, false));
         let metrics = Metrics::default();
         let dir = tempfile::tempdir().unwrap();
-        let replicator = Replicator::new(vec![required.clone(), optional.clone()], Duration::from_millis(50), metrics.clone(), dir.path().join("dead-letter.jsonl"));
+        let replicator = Replicator::new(
+            vec![required.clone(), optional.clone()],
+            Duration::from_millis(50),
+            metrics.clone(),
+            dir.path().join("dead-letter.jsonl"),
+        );
         let events = |r: &Route| r.channel.stats().events;
 
         assert_eq!(replicator.on_batch(received(8)).await, Status::Ok);

@@ -58,9 +58,7 @@ fn hostile_peers_neither_lock_out_a_sender_nor_exceed_the_memory_bound() {
     let events = sample_events("weblog1", 4000);
     let mut enc = encoded(&events);
     s.send_all(&enc.drain(..1000).collect::<Vec<_>>(), 100);
-    wait_until(Duration::from_secs(30), "the warm-up events written", || {
-        agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1000.0
-    });
+    wait_until(Duration::from_secs(30), "the warm-up events written", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1000.0);
     let before = rss(pid);
     let port = s.listen;
     let sender = std::thread::spawn(move || {
@@ -72,12 +70,11 @@ fn hostile_peers_neither_lock_out_a_sender_nor_exceed_the_memory_bound() {
                     if client.is_none() {
                         client = FlumeClient::connect(format!("127.0.0.1:{port}").as_str(), ClientOptions::default()).await.ok();
                     }
-                    match client.as_mut() {
-                        Some(c) => match c.append_batch_encoded(batch).await {
+                    if let Some(c) = client.as_mut() {
+                        match c.append_batch_encoded(batch).await {
                             Ok(Status::Ok) => break,
                             _ => client = None,
-                        },
-                        None => {}
+                        }
                     }
                     retries += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -11,6 +11,9 @@ use clickstream_avro_ipc::flume::Status;
 use clickstream_testkit::java::{send_with_java, send_with_java_over};
 use common::*;
 
+/// A Flume event as a stock sender builds it: headers and body.
+type FlumeEvent = (Vec<(String, String)>, Vec<u8>);
+
 #[test]
 fn java_netty_transceiver_batches_land_in_kafka_and_hdfs() {
     let s = Setup::new("interop");
@@ -22,7 +25,9 @@ fn java_netty_transceiver_batches_land_in_kafka_and_hdfs() {
     let want = ids_of(&events);
     let in_kafka = kafka_ids(&kafka_brokers(), &s.topic, want.len(), Duration::from_secs(60));
     assert_eq!(in_kafka.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "every event at least once in Kafka");
-    wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= want.len() as f64);
+    wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || {
+        agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= want.len() as f64
+    });
     assert_eq!(agent.terminate(), Some(0));
     let records = assert_exactly_once_in_hdfs(&s, &events);
     // Partitioned by event time.
@@ -145,7 +150,11 @@ fn validate_and_help() {
     // A channel that cannot hold one full batch would refuse it forever.
     let small = run(&good.replace("[sinks.hdfs.channel]\n", "[sinks.hdfs.channel]\nmax_events = 100\n"));
     assert_eq!(small.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&small.stderr).contains("sinks.hdfs.channel.max_events = 100 is below source.max_batch_events"), "{}", String::from_utf8_lossy(&small.stderr));
+    assert!(
+        String::from_utf8_lossy(&small.stderr).contains("sinks.hdfs.channel.max_events = 100 is below source.max_batch_events"),
+        "{}",
+        String::from_utf8_lossy(&small.stderr)
+    );
     // One sink alone is a valid agent; none is not.
     let hdfs_only = run(&without_section(&good, "[sinks.kafka]"));
     assert!(hdfs_only.status.success(), "{}", String::from_utf8_lossy(&hdfs_only.stderr));
@@ -158,7 +167,10 @@ fn validate_and_help() {
     let taken = std::net::TcpListener::bind(("127.0.0.1", s.listen)).unwrap();
     let blocker = s.dir.path().join("a-file");
     std::fs::write(&blocker, "x").unwrap();
-    let world = good.replace(&format!("state_dir = \"{}\"", s.dir.path().join("state").display()), &format!("state_dir = \"{}\"", blocker.join("state").display()));
+    let world = good.replace(
+        &format!("state_dir = \"{}\"", s.dir.path().join("state").display()),
+        &format!("state_dir = \"{}\"", blocker.join("state").display()),
+    );
     let bad = run(&world);
     let err = String::from_utf8_lossy(&bad.stderr).to_string();
     assert_eq!(bad.status.code(), Some(78), "{err}");
@@ -179,7 +191,9 @@ fn validate_and_help() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("every destination answered"));
     let nobody = format!("127.0.0.1:{}", clickstream_testkit::free_port());
-    let down = good.replace(&format!("brokers = \"{}\"", kafka_brokers()), &format!("brokers = \"{nobody}\"")).replace(&hdfs_url(), &format!("hdfs://{nobody}"));
+    let down = good
+        .replace(&format!("brokers = \"{}\"", kafka_brokers()), &format!("brokers = \"{nobody}\""))
+        .replace(&hdfs_url(), &format!("hdfs://{nobody}"));
     let bad = connect(&down);
     let err = String::from_utf8_lossy(&bad.stderr).to_string();
     assert_eq!(bad.status.code(), Some(69), "{err}");
@@ -253,7 +267,8 @@ fn tls_senders_are_served_and_plain_ones_closed_and_counted() {
     let s = Setup::new("tls");
     let pki = write_test_pki(s.dir.path());
     let tls_table = format!("allow = [\"127.0.0.1\"]\n[source.tls]\ncert = \"{}\"\nkey = \"{}\"\n", pki.cert.display(), pki.key.display());
-    let config = without_section(&s.config(&kafka_brokers(), ""), "[sinks.kafka]").replace("put_timeout = \"2s\"\n", &format!("put_timeout = \"2s\"\n{tls_table}"));
+    let config = without_section(&s.config(&kafka_brokers(), ""), "[sinks.kafka]")
+        .replace("put_timeout = \"2s\"\n", &format!("put_timeout = \"2s\"\n{tls_table}"));
     let validate = |text: &str| validate_config(&s, text);
     let good = validate(&config);
     assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
@@ -283,7 +298,9 @@ fn tls_senders_are_served_and_plain_ones_closed_and_counted() {
         }
     });
     wait_until(Duration::from_secs(30), "HDFS sink wrote everything", || agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1200.0);
-    wait_until(Duration::from_secs(10), "the failed handshake counted", || agent.metric("fanout_agent_connections_closed_total", "reason=\"tls_handshake\"") >= 1.0);
+    wait_until(Duration::from_secs(10), "the failed handshake counted", || {
+        agent.metric("fanout_agent_connections_closed_total", "reason=\"tls_handshake\"") >= 1.0
+    });
     assert_eq!(agent.metric("fanout_agent_events_received_total", ""), 1200.0, "nothing of the plain sender was taken");
     assert_eq!(agent.terminate(), Some(0));
     assert_exactly_once_in_hdfs(&s, &events);
@@ -325,10 +342,8 @@ fn poison_records_are_dead_lettered_and_reach_neither_kafka_nor_hdfs() {
     });
     assert_eq!(agent.metric("fanout_agent_events_invalid_total", ""), poison.len() as f64);
     let dead = std::fs::read_to_string(s.dir.path().join("state/dead-letter.jsonl")).unwrap();
-    let reasons: Vec<String> = dead
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].as_str().unwrap().to_string())
-        .collect();
+    let reasons: Vec<String> =
+        dead.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].as_str().unwrap().to_string()).collect();
     assert_eq!(reasons.len(), poison.len(), "{dead}");
     for ((field, _), reason) in poison.iter().zip(&reasons) {
         assert!(reason.starts_with(&format!("invalid ClickEvent: {field}: ")), "{field}: {reason}");
@@ -351,9 +366,8 @@ fn stock_flume_lines_are_parsed_and_bad_ones_dead_lettered() {
     let config = s.config(&kafka_brokers(), "").replace("put_timeout = \"2s\"", "put_timeout = \"2s\"\nbody = \"auto\"");
     let agent = Service::start(env!("CARGO_BIN_EXE_fanout-agent"), s.dir.path(), "fanout", &config, s.metrics);
 
-    let flume = |body: &[u8]| {
-        (vec![("host".to_string(), "weblog1".to_string()), ("timestamp".to_string(), "1795132800000".to_string())], body.to_vec())
-    };
+    let flume =
+        |body: &[u8]| (vec![("host".to_string(), "weblog1".to_string()), ("timestamp".to_string(), "1795132800000".to_string())], body.to_vec());
     let content = std::fs::read(clickstream_testkit::repo().join("sample-logs/weblog1.txt")).unwrap();
     let lines: Vec<&[u8]> = content.split(|b| *b == b'\n').filter(|l| !l.is_empty()).take(400).collect();
     let parser = clickstream_logparse::Parser::default();
@@ -361,7 +375,7 @@ fn stock_flume_lines_are_parsed_and_bad_ones_dead_lettered() {
     let valid: BTreeSet<&[u8]> = lines.iter().copied().filter(|l| parser.parse_event(l, &origin).is_ok()).collect();
     let rejected_in_sample = lines.iter().filter(|l| parser.parse_event(l, &origin).is_err()).count();
 
-    let mut sent: Vec<(Vec<(String, String)>, Vec<u8>)> = lines.iter().map(|l| flume(l)).collect();
+    let mut sent: Vec<FlumeEvent> = lines.iter().map(|l| flume(l)).collect();
     let bad: [&[u8]; 3] = [b"not an access log line", b"\xff\xfe binary", b"10.0.0.1 - - [06/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 000 5"];
     sent.extend(bad.iter().map(|b| flume(b)));
     sent.push((vec![("timestamp".to_string(), "1".to_string())], lines[0].to_vec()));
@@ -439,7 +453,11 @@ fn hdfs_down_at_start_up_the_agent_serves_kafka_and_hdfs_drains_when_it_comes() 
     wait_until(Duration::from_secs(30), "/health names the HDFS sink and why", || {
         let (code, body) = health(&agent);
         let hdfs = sink_detail(&body, "hdfs");
-        code == 503 && body["status"] == "unhealthy" && hdfs.starts_with("starting for ") && hdfs.contains("failed attempts, last: ") && hdfs.contains(&format!(":{namenode}"))
+        code == 503
+            && body["status"] == "unhealthy"
+            && hdfs.starts_with("starting for ")
+            && hdfs.contains("failed attempts, last: ")
+            && hdfs.contains(&format!(":{namenode}"))
     });
     let (_, body) = health(&agent);
     assert!(sink_detail(&body, "kafka").starts_with("ok: "), "{body}");
@@ -447,7 +465,8 @@ fn hdfs_down_at_start_up_the_agent_serves_kafka_and_hdfs_drains_when_it_comes() 
     let _namenode = Forwarder::start(namenode, hdfs_url().trim_start_matches("hdfs://").to_string());
     let came = Instant::now();
     wait_until(Duration::from_secs(90), "the HDFS channel drained", || {
-        agent.metric("fanout_agent_channel_events", "sink=\"hdfs\"") == 0.0 && agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1000.0
+        agent.metric("fanout_agent_channel_events", "sink=\"hdfs\"") == 0.0
+            && agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 1000.0
     });
     wait_until(Duration::from_secs(10), "/health ok", || health(&agent).0 == 200);
     eprintln!("served after {served:?}; HDFS drained {:?} after the NameNode came; health then: {}", came.elapsed(), health(&agent).1);
@@ -466,7 +485,9 @@ fn sigterm_while_sinks_cannot_start_stops_promptly_and_cleanly() {
     s.send_all(&encoded(&events), 50);
     // Kafka's first attempt gives up after 10 s; HDFS's is still in its call
     // (call_timeout, 30 s): one sink between attempts, one within.
-    wait_until(Duration::from_secs(20), "the Kafka sink's first failed attempt", || sink_detail(&health(&agent).1, "kafka").contains("failed attempts"));
+    wait_until(Duration::from_secs(20), "the Kafka sink's first failed attempt", || {
+        sink_detail(&health(&agent).1, "kafka").contains("failed attempts")
+    });
     let (code, body) = health(&agent);
     assert_eq!(code, 503, "{body}");
     assert!(sink_detail(&body, "hdfs").starts_with("starting for "), "{body}");

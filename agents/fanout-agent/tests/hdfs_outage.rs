@@ -30,7 +30,8 @@ fn namenode_restart_mid_stream_loses_nothing() {
     assert!(agent.metric("fanout_agent_channel_events", "sink=\"hdfs\"") > 0.0, "HDFS events wait in their channel");
     stack(&["up", "hdfs"]);
     wait_until(Duration::from_secs(120), "HDFS channel drained after the restart", || {
-        agent.metric("fanout_agent_channel_events", "sink=\"hdfs\"") == 0.0 && agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 3000.0
+        agent.metric("fanout_agent_channel_events", "sink=\"hdfs\"") == 0.0
+            && agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 3000.0
     });
     assert_eq!(agent.terminate(), Some(0));
     let (records, open) = rt().block_on(hdfs_records(&s.hdfs_root));

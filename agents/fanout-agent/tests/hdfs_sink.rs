@@ -10,19 +10,19 @@
 //! - `child_writer` is `#[ignore]`d: it is the child process the kill -9
 //!   tests start (this same test binary), not a test of its own.
 
-mod hdfs_util;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::hdfs::*;
 use fanout_agent::sinks::hdfs::container::BlockEncoder;
 use fanout_agent::sinks::hdfs::path::PathTemplate;
 use fanout_agent::sinks::hdfs::storage::local::LocalStorage;
 use fanout_agent::sinks::hdfs::{Codec, HdfsSink, HdfsSinkConfig, HdfsSinkStats};
 use fanout_agent::sinks::{BatchSink, SinkError};
-use hdfs_util::*;
 
 async fn hdfs_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
     HDFS_LOCK.read().await

@@ -80,7 +80,8 @@ fn kafka_down_at_start_up_the_agent_serves_and_kafka_drains_when_it_comes() {
     let came = Instant::now();
     // Read the topic once the sink has created it and drained its channel.
     wait_until(Duration::from_secs(60), "Kafka channel drained", || {
-        agent.metric("fanout_agent_channel_events", "sink=\"kafka\"") == 0.0 && agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") >= 1000.0
+        agent.metric("fanout_agent_channel_events", "sink=\"kafka\"") == 0.0
+            && agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") >= 1000.0
     });
     let drained = came.elapsed();
     wait_until(Duration::from_secs(10), "/health ok", || health(&agent).0 == 200);

@@ -100,12 +100,8 @@ fn main() {
         spool.display()
     );
     std::fs::write(root.path().join("agent.toml"), config).unwrap();
-    let mut child = std::process::Command::new(&binary)
-        .args(["run", "--config"])
-        .arg(root.path().join("agent.toml"))
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut child =
+        std::process::Command::new(&binary).args(["run", "--config"]).arg(root.path().join("agent.toml")).env("RUST_LOG", "warn").spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     for f in 0..files {

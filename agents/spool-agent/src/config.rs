@@ -437,7 +437,10 @@ mod tests {
     fn errors_name_the_key() {
         let e = |s: &str| check(s).unwrap_err();
         assert!(e("[metrics]\nlisten = \"nope\"").contains("listen"));
-        assert!(toml::from_str::<Config>(&format!("{MINIMAL}\n[channel]\nkind = \"durable\"\nmax_event = 3")).unwrap_err().to_string().contains("max_event"));
+        assert!(toml::from_str::<Config>(&format!("{MINIMAL}\n[channel]\nkind = \"durable\"\nmax_event = 3"))
+            .unwrap_err()
+            .to_string()
+            .contains("max_event"));
         let bad_recv = MINIMAL.replace("127.0.0.1:41414", "nohost");
         assert!(toml::from_str::<Config>(&bad_recv).unwrap().validate().unwrap_err().contains("sink.receivers[0].address"));
         let bad_host = MINIMAL.replace("\"weblog1\"", "\"web log\"");

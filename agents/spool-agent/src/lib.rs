@@ -14,6 +14,7 @@
 //! - [`metrics`]: the Prometheus metrics;
 //! - [`run`]: wiring and orderly shutdown.
 
+#![deny(missing_docs)]
 pub mod config;
 pub mod metrics;
 pub mod preflight;

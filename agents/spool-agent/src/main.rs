@@ -70,7 +70,13 @@ fn main() -> ExitCode {
                         return ExitCode::from(preflight::EX_UNAVAILABLE);
                     }
                 }
-                println!("{}: valid (host {}, {} spool dir(s), {} receiver(s))", config.display(), v.config.agent.host, v.config.source.spool_dirs.len(), v.config.sink.receivers.len());
+                println!(
+                    "{}: valid (host {}, {} spool dir(s), {} receiver(s))",
+                    config.display(),
+                    v.config.agent.host,
+                    v.config.source.spool_dirs.len(),
+                    v.config.sink.receivers.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -66,10 +66,18 @@ impl Metrics {
         r.register("files_duplicate", "Files that were copies of a delivered version of their log stream", self.files_duplicate.clone());
         r.register("files_quarantined", "Files moved to quarantine, by reason", self.files_quarantined.clone());
         r.register("lines_accepted", "Lines turned into events and put into the channel", self.lines_accepted.clone());
-        r.register("files_skipped", "Symbolic links and sub-directories of spool directories skipped, by kind; once each", self.files_skipped.clone());
+        r.register(
+            "files_skipped",
+            "Symbolic links and sub-directories of spool directories skipped, by kind; once each",
+            self.files_skipped.clone(),
+        );
         r.register("lines_rejected", "Lines rejected into dead-letter files, by reason", self.lines_rejected.clone());
         r.register("bytes_read", "Bytes of log streams read and delivered (decompressed)", self.bytes_read.clone());
-        r.register("source_paused", "Pauses of the source (the channel refused its puts), by reason; one per pause, not per attempt", self.source_paused.clone());
+        r.register(
+            "source_paused",
+            "Pauses of the source (the channel refused its puts), by reason; one per pause, not per attempt",
+            self.source_paused.clone(),
+        );
         r.register("channel_events", "Events in the channel not yet acknowledged by a receiver", self.channel_events.clone());
         r.register("channel_bytes", "Bytes in the channel not yet acknowledged by a receiver", self.channel_bytes.clone());
         r.register("channel_capacity_events", "Channel capacity in events", self.channel_capacity_events.clone());

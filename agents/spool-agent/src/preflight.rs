@@ -56,26 +56,8 @@ fn spool_dir(dir: &Path) -> Result<(), String> {
         return Err("is not a directory".into());
     }
     std::fs::read_dir(dir).map_err(|e| format!("cannot be listed ({e}): give the agent's user read and execute permission"))?;
-    probe_write(dir).map_err(|e| format!("cannot be written ({e}): the agent renames, deletes or moves completed files there; give its user write permission"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_file_and_creatable_directories() {
-        let root = tempfile::tempdir().unwrap();
-        let file = root.path().join("file");
-        std::fs::write(&file, "x").unwrap();
-        assert!(spool_dir(&root.path().join("nope")).unwrap_err().contains("does not exist"));
-        assert!(spool_dir(&file).unwrap_err().contains("not a directory"));
-        assert_eq!(spool_dir(root.path()), Ok(()));
-        assert_eq!(state_dir(&root.path().join("a/b/c")), Ok(()), "created by the agent");
-        assert!(state_dir(&file.join("state")).unwrap_err().contains("cannot be created"));
-        assert!(state_dir(&file).unwrap_err().contains("not a directory"));
-        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "the probe leaves nothing behind");
-    }
+    probe_write(dir)
+        .map_err(|e| format!("cannot be written ({e}): the agent renames, deletes or moves completed files there; give its user write permission"))
 }
 
 /// Every receiver that does not answer an empty batch, each naming its
@@ -98,4 +80,23 @@ pub async fn reachable(v: &Validated) -> Vec<String> {
         }
     });
     futures_util::future::join_all(asks).await.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_and_creatable_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        assert!(spool_dir(&root.path().join("nope")).unwrap_err().contains("does not exist"));
+        assert!(spool_dir(&file).unwrap_err().contains("not a directory"));
+        assert_eq!(spool_dir(root.path()), Ok(()));
+        assert_eq!(state_dir(&root.path().join("a/b/c")), Ok(()), "created by the agent");
+        assert!(state_dir(&file.join("state")).unwrap_err().contains("cannot be created"));
+        assert!(state_dir(&file).unwrap_err().contains("not a directory"));
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "the probe leaves nothing behind");
+    }
 }

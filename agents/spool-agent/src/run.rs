@@ -3,8 +3,8 @@
 //! and position are put), then the forwarder (its batch in flight finishes or
 //! is rolled back), then close the channel.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};

@@ -2,16 +2,16 @@
 //! copies of one log (grown, shorter, the same under another name, rotated
 //! and compressed, truncated then repaired, appended while read) deliver
 //! every line exactly once, with the id the rule gives it (computed here
-//! independently, `util::expected`). Distinct ids and event counts are
+//! independently, `common::expected`). Distinct ids and event counts are
 //! counted at a real Flume Avro RPC receiver.
 
-mod util;
+mod common;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
-use util::*;
+use common::*;
 
 const HOST: &str = "weblog1";
 const MAX_LINE: usize = 65536;

@@ -1,13 +1,13 @@
 //! The real `spool-agent` binary against a real Flume Avro RPC receiver:
 //! delivery, every Flume failure mode, crashes and backpressure.
 
-mod util;
+mod common;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
-use util::*;
+use common::*;
 
 const HOST: &str = "weblog1";
 const MAX_LINE: usize = 65536;
@@ -449,7 +449,10 @@ fn validate_reports_missing_unreadable_and_unwritable_directories() {
     let cfg = with_setting(&good, "agent", "state_dir", &quoted(&a_file.join("state")));
     let (code, err) = validate(&cfg, &[]);
     assert!(code == Some(78) && err.contains("agent.state_dir") && err.contains("cannot be created"), "{err}");
-    assert!(err.contains("channel.dir") && err.contains("source.quarantine_dir") && err.contains("source.dead_letter_dir"), "every directory under it is named: {err}");
+    assert!(
+        err.contains("channel.dir") && err.contains("source.quarantine_dir") && err.contains("source.dead_letter_dir"),
+        "every directory under it is named: {err}"
+    );
 
     // A read-only file system: not writable even for root.
     let ro = dirs.root.path().join("read-only");

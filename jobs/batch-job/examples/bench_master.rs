@@ -224,17 +224,9 @@ fn main() -> anyhow::Result<()> {
     let mut inputs: Vec<(Vec<u8>, String, String)> = Vec::new(); // content, host, file
     for spec in &args.input {
         let (path, host) = spec.split_once('=').context("--input takes PATH=HOST")?;
-        inputs.push((
-            std::fs::read(path).with_context(|| format!("reading {path}"))?,
-            host.to_string(),
-            path.to_string(),
-        ));
+        inputs.push((std::fs::read(path).with_context(|| format!("reading {path}"))?, host.to_string(), path.to_string()));
     }
-    let mut generator = if inputs.is_empty() {
-        Some(clickstream_loggen::Generator::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?)
-    } else {
-        None
-    };
+    let mut generator = if inputs.is_empty() { Some(clickstream_loggen::Generator::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?) } else { None };
     if let Some(dir) = args.log.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -267,8 +259,7 @@ fn main() -> anyhow::Result<()> {
         Ok(())
     };
     let mut next_input = 0;
-    let (mut content, mut pos, mut host, mut source_file): (Vec<u8>, usize, String, String) =
-        (Vec::new(), 0, "bench".into(), generated_file.clone());
+    let (mut content, mut pos, mut host, mut source_file): (Vec<u8>, usize, String, String) = (Vec::new(), 0, "bench".into(), generated_file.clone());
     let mut fingerprint = String::from("bench-fingerprint");
     let mut line = Vec::new();
     let mut generated_bytes = 0u64;
@@ -300,19 +291,11 @@ fn main() -> anyhow::Result<()> {
             lines += 1;
         }
         log.write_all(&line)?;
-        let origin = LineOrigin {
-            source_host: &host,
-            source_file: &source_file,
-            file_fingerprint: &fingerprint,
-            byte_offset: offset,
-        };
+        let origin = LineOrigin { source_host: &host, source_file: &source_file, file_fingerprint: &fingerprint, byte_offset: offset };
         match parser.parse_event(&line, &origin) {
             Ok(e) => {
                 let t = DateTime::from_timestamp_millis(e.event_time_ms).unwrap();
-                anyhow::ensure!(
-                    !inputs.is_empty() || t.date_naive() == args.day,
-                    "generated an event outside the day: {t}"
-                );
+                anyhow::ensure!(!inputs.is_empty() || t.date_naive() == args.day, "generated an event outside the day: {t}");
                 let part = (t.date_naive(), t.hour());
                 let rolled = match &current {
                     Some((p, main, ..)) => *p != part || main.buf.len() >= ROLL_SIZE,
@@ -323,8 +306,7 @@ fn main() -> anyhow::Result<()> {
                         roll(&mut sink, p, main, redo, first, seq)?;
                     }
                     let seq = sink.files as u32;
-                    current =
-                        Some((part, ContainerFile::new(events), ContainerFile::new(!events), e.event_time_ms, seq));
+                    current = Some((part, ContainerFile::new(events), ContainerFile::new(!events), e.event_time_ms, seq));
                 }
                 let (_, main, redo, ..) = current.as_mut().unwrap();
                 datum.clear();

@@ -150,8 +150,7 @@ impl DayAggregator {
 
     /// The finished report.
     pub fn finish(self) -> DayReport {
-        let status_codes: BTreeMap<u16, u64> =
-            self.status.iter().enumerate().filter(|(_, n)| **n > 0).map(|(code, n)| (code as u16, *n)).collect();
+        let status_codes: BTreeMap<u16, u64> = self.status.iter().enumerate().filter(|(_, n)| **n > 0).map(|(code, n)| (code as u16, *n)).collect();
         let sum = |f: fn(&HourRow) -> u64| self.hours.iter().map(f).sum::<u64>();
         DayReport {
             day: self.day,

@@ -28,10 +28,7 @@ pub enum Completeness {
 pub fn check(day: NaiveDate, listing: &DayListing, grace: chrono::Duration, now: DateTime<Utc>) -> Completeness {
     let ready_at = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).expect("midnight").and_utc() + grace;
     if now < ready_at {
-        return Completeness::NotYet(format!(
-            "{day} is not over plus the {} min grace period until {ready_at}",
-            grace.num_minutes()
-        ));
+        return Completeness::NotYet(format!("{day} is not over plus the {} min grace period until {ready_at}", grace.num_minutes()));
     }
     if !listing.in_progress.is_empty() {
         return Completeness::NotYet(format!(
@@ -61,12 +58,7 @@ mod tests {
         assert!(matches!(check(day, &l, grace, at("2026-11-21T00:59:59Z")), Completeness::NotYet(_)));
         assert_eq!(check(day, &l, grace, at("2026-11-21T01:00:00Z")), Completeness::Complete { files: 1 });
         l.in_progress.push("x.avro.tmp".into());
-        assert!(
-            matches!(check(day, &l, grace, at("2026-11-22T00:00:00Z")), Completeness::NotYet(r) if r.contains("x.avro.tmp"))
-        );
-        assert!(matches!(
-            check(day, &DayListing::default(), grace, at("2026-11-22T00:00:00Z")),
-            Completeness::NotYet(_)
-        ));
+        assert!(matches!(check(day, &l, grace, at("2026-11-22T00:00:00Z")), Completeness::NotYet(r) if r.contains("x.avro.tmp")));
+        assert!(matches!(check(day, &DayListing::default(), grace, at("2026-11-22T00:00:00Z")), Completeness::NotYet(_)));
     }
 }

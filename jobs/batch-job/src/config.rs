@@ -197,18 +197,12 @@ impl ConfigFile {
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<ConfigFile, BatchError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| BatchError::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| BatchError::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
         toml::from_str(&text).map_err(|e| BatchError::Config { path: shown, message: e.to_string() })
     }
 
     /// Checks every value and applies command-line overrides.
-    pub fn validate(
-        &self,
-        path: &str,
-        source_override: Option<&str>,
-        mysql_override: Option<&str>,
-    ) -> Result<Settings, BatchError> {
+    pub fn validate(&self, path: &str, source_override: Option<&str>, mysql_override: Option<&str>) -> Result<Settings, BatchError> {
         let bad = |message: String| BatchError::Config { path: path.to_string(), message };
         let source_url = source_override.unwrap_or(&self.source.url).to_string();
         if !(source_url.starts_with("hdfs://") || source_url.starts_with("file:///")) {

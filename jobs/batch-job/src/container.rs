@@ -129,18 +129,12 @@ pub fn parse_header(buf: &[u8]) -> Result<Header, ContainerError> {
         Some(b"deflate") => Codec::Deflate,
         Some(b"snappy") => Codec::Snappy,
         Some(other) => {
-            return err(
-                0,
-                format!(
-                    "unsupported codec `{}` (the master copy uses null, deflate or snappy)",
-                    String::from_utf8_lossy(other)
-                ),
-            )
+            return err(0, format!("unsupported codec `{}` (the master copy uses null, deflate or snappy)", String::from_utf8_lossy(other)))
         }
     };
     let Some(schema) = meta.get("avro.schema") else { return err(0, "header has no avro.schema") };
-    let schema: serde_json::Value = serde_json::from_slice(schema)
-        .map_err(|e| ContainerError { offset: 0, what: format!("writer schema is not JSON: {e}") })?;
+    let schema: serde_json::Value =
+        serde_json::from_slice(schema).map_err(|e| ContainerError { offset: 0, what: format!("writer schema is not JSON: {e}") })?;
     if parsing_canonical_form(&schema) != expected_canonical_form() {
         return err(0, "writer schema is not io.clickstream.v1.ClickEvent (schemas/avro/click_event.avsc); this batch job reads only that schema");
     }
@@ -212,17 +206,14 @@ impl<'a> Iterator for Blocks<'a> {
         let mut pos = self.pos;
         let fail = |what: &str| ContainerError { offset: at as u64, what: what.to_string() };
         let result = (|| {
-            let count =
-                read_long(self.buf, &mut pos).ok_or_else(|| fail("block header truncated (file cut short?)"))?;
+            let count = read_long(self.buf, &mut pos).ok_or_else(|| fail("block header truncated (file cut short?)"))?;
             let size = read_long(self.buf, &mut pos).ok_or_else(|| fail("block header truncated (file cut short?)"))?;
             let count = usize::try_from(count).map_err(|_| fail(&format!("negative record count {count}")))?;
             let size = usize::try_from(size).map_err(|_| fail(&format!("negative block size {size}")))?;
-            let end = pos.checked_add(size).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
-                fail(&format!(
-                    "block of {size} bytes runs past the end of the file ({} bytes; file cut short?)",
-                    self.buf.len()
-                ))
-            })?;
+            let end = pos
+                .checked_add(size)
+                .filter(|e| *e <= self.buf.len())
+                .ok_or_else(|| fail(&format!("block of {size} bytes runs past the end of the file ({} bytes; file cut short?)", self.buf.len())))?;
             let data = &self.buf[pos..end];
             match self.buf.get(end..end + 16) {
                 Some(s) if s == self.sync => {}
@@ -297,10 +288,7 @@ impl Decompressor {
                     )));
                 }
                 self.out.resize(len, 0);
-                let n = self
-                    .snappy
-                    .decompress(data, &mut self.out)
-                    .map_err(|e| fail(format!("snappy data damaged: {e}")))?;
+                let n = self.snappy.decompress(data, &mut self.out).map_err(|e| fail(format!("snappy data damaged: {e}")))?;
                 let expected = u32::from_be_bytes(crc.try_into().expect("4 bytes"));
                 if crc32fast::hash(&self.out[..n]) != expected {
                     return Err(fail("snappy block fails its CRC-32 check (bytes damaged)".into()));

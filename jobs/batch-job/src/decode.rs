@@ -34,12 +34,7 @@ impl Hit {
     /// A hit; `visitor_len` must be below 4 MiB (lines are at most 64 KiB).
     pub fn new(id: u128, status: u16, bytes: u64, visitor_start: u32, visitor_len: u32) -> Hit {
         debug_assert!(status < 1024 && visitor_len < (1 << 22));
-        Hit {
-            id: [(id >> 64) as u64, id as u64],
-            bytes,
-            visitor_start,
-            len_status: (visitor_len << 10) | u32::from(status),
-        }
+        Hit { id: [(id >> 64) as u64, id as u64], bytes, visitor_start, len_status: (visitor_len << 10) | u32::from(status) }
     }
 
     /// The event id.
@@ -170,13 +165,7 @@ impl<'a> Cursor<'a> {
 /// A record that decodes but breaks a rule goes to `out.invalid` and the
 /// block goes on; a record that does not decode (the bytes are damaged) is
 /// an error for the whole block, whose hits the caller then drops.
-pub fn decode_block(
-    block: &[u8],
-    count: usize,
-    key: VisitorKey,
-    times: std::ops::Range<i64>,
-    out: &mut FileHits,
-) -> Result<(), RecordError> {
+pub fn decode_block(block: &[u8], count: usize, key: VisitorKey, times: std::ops::Range<i64>, out: &mut FileHits) -> Result<(), RecordError> {
     let mut c = Cursor { buf: block, pos: 0 };
     // The count comes from the file: a damaged one must not size an
     // allocation (the fuzzer's capacity-overflow panic). Every record takes
@@ -187,20 +176,10 @@ pub fn decode_block(
     out.hits.reserve(count);
     for record in 0..count {
         let start = c.pos;
-        let decoded = decode_record(&mut c, key, &times, &mut out.arena).map_err(|what| RecordError {
-            record,
-            offset: start,
-            what,
-        })?;
+        let decoded = decode_record(&mut c, key, &times, &mut out.arena).map_err(|what| RecordError { record, offset: start, what })?;
         match decoded {
             Ok(hit) => out.hits.push(hit),
-            Err((rule, what)) => out.invalid.push(InvalidRecord {
-                block_offset: 0,
-                record,
-                rule,
-                what,
-                datum: block[start..c.pos].to_vec(),
-            }),
+            Err((rule, what)) => out.invalid.push(InvalidRecord { block_offset: 0, record, rule, what, datum: block[start..c.pos].to_vec() }),
         }
     }
     if c.pos != block.len() {
@@ -220,12 +199,7 @@ type Broken = (&'static str, String);
 /// checks it: `Err` when the bytes do not decode, `Ok(Err)` when the record
 /// decodes but breaks a rule (its visitor key is not kept).
 #[inline]
-fn decode_record(
-    c: &mut Cursor<'_>,
-    key: VisitorKey,
-    times: &std::ops::Range<i64>,
-    arena: &mut Vec<u8>,
-) -> Result<Result<Hit, Broken>, String> {
+fn decode_record(c: &mut Cursor<'_>, key: VisitorKey, times: &std::ops::Range<i64>, arena: &mut Vec<u8>) -> Result<Result<Hit, Broken>, String> {
     let id_text = c.bytes("event_id")?;
     c.skip("source_host")?;
     let client = c.bytes("client_addr")?;
@@ -258,9 +232,7 @@ fn decode_record(
         let (d, h) = crate::source::layout::partition_of(time_ms);
         return Ok(Err((
             "partition",
-            format!(
-                "event time {time_ms} ms belongs to date={d}/hour={h:02}, not to this partition (the HDFS sink must partition by event time)"
-            ),
+            format!("event time {time_ms} ms belongs to date={d}/hour={h:02}, not to this partition (the HDFS sink must partition by event time)"),
         )));
     }
     let Some(status) = rules::status(status) else {

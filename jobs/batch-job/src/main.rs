@@ -123,11 +123,7 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
             let listing = rt.block_on(store.list_day(args.date))?;
             match check(args.date, &listing, s.grace, chrono::Utc::now()) {
                 Completeness::Complete { files } => {
-                    println!(
-                        "batch-job check-complete: {} is complete ({files} data files under {})",
-                        args.date,
-                        store.url()
-                    );
+                    println!("batch-job check-complete: {} is complete ({files} data files under {})", args.date, store.url());
                     Ok(ExitCode::OK)
                 }
                 Completeness::NotYet(why) => {
@@ -145,13 +141,8 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
                 }
             };
             let s = settings(&cli)?;
-            let req = RunRequest {
-                days,
-                dry_run: args.dry_run,
-                skip_corrupt: args.skip_corrupt,
-                progress: !args.no_progress,
-                reason: args.reason.clone(),
-            };
+            let req =
+                RunRequest { days, dry_run: args.dry_run, skip_corrupt: args.skip_corrupt, progress: !args.no_progress, reason: args.reason.clone() };
             if req.dry_run {
                 let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
                 let rt = runtime()?;

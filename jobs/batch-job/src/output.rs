@@ -29,8 +29,7 @@ pub fn weekday_distribution(reports: &[DayReport]) -> Vec<WeekdayRow> {
     let mut by: BTreeMap<u8, WeekdayRow> = BTreeMap::new();
     for r in reports {
         let wd = r.day.weekday().number_from_monday() as u8;
-        let row =
-            by.entry(wd).or_insert(WeekdayRow { weekday: wd, days: 0, sum_unique_visitors: 0, min: u64::MAX, max: 0 });
+        let row = by.entry(wd).or_insert(WeekdayRow { weekday: wd, days: 0, sum_unique_visitors: 0, min: u64::MAX, max: 0 });
         row.days += 1;
         row.sum_unique_visitors += r.unique_visitors;
         row.min = row.min.min(r.unique_visitors);
@@ -87,8 +86,7 @@ pub fn render_tables(reports: &[DayReport]) -> String {
     let _ = writeln!(s, "{:<10}  {:<9}  {:>15}  {:>8}", "day", "weekday", "unique_visitors", "share%");
     for r in reports {
         let wd = WEEKDAYS[r.day.weekday().num_days_from_monday() as usize];
-        let _ =
-            writeln!(s, "{:<10}  {:<9}  {:>15}  {:>8}", r.day, wd, r.unique_visitors, pct(r.unique_visitors, total));
+        let _ = writeln!(s, "{:<10}  {:<9}  {:>15}  {:>8}", r.day, wd, r.unique_visitors, pct(r.unique_visitors, total));
     }
     let _ = writeln!(s, "{:<9}  {:>4}  {:>10}  {:>10}  {:>8}  {:>8}", "weekday", "days", "sum", "avg", "min", "max");
     for w in weekday_distribution(reports) {
@@ -104,11 +102,7 @@ pub fn render_tables(reports: &[DayReport]) -> String {
         );
     }
     let _ = writeln!(s, "\n== 4. hourly distribution (UTC) ==");
-    let _ = writeln!(
-        s,
-        "{:<10}  {:>4}  {:>10}  {:>15}  {:>12}  {:>7}",
-        "day", "hour", "requests", "unique_visitors", "bytes", "%ofday"
-    );
+    let _ = writeln!(s, "{:<10}  {:>4}  {:>10}  {:>15}  {:>12}  {:>7}", "day", "hour", "requests", "unique_visitors", "bytes", "%ofday");
     for r in reports {
         for (h, row) in r.hours.iter().enumerate() {
             let _ = writeln!(

@@ -38,10 +38,7 @@ use crate::source::{DataFile, DayListing, MasterCopy};
 /// for a header that cannot be read; damaged blocks and invalid records are
 /// in the result's `damaged` and `invalid`.
 pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKey) -> Result<FileHits, CorruptFile> {
-    let corrupt = |e: ContainerError| CorruptFile {
-        location: FileLocation { file: file.url.clone(), offset: e.offset },
-        what: e.what,
-    };
+    let corrupt = |e: ContainerError| CorruptFile { location: FileLocation { file: file.url.clone(), offset: e.offset }, what: e.what };
     let header = parse_header(bytes).map_err(corrupt)?;
     let hour_start = day_start_ms(day) + i64::from(file.hour) * 3_600_000;
     let hour_end = hour_start + 3_600_000;
@@ -57,9 +54,8 @@ pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKe
         };
         let before = (out.hits.len(), out.arena.len(), out.invalid.len());
         let decoded = inflate.decompress(header.codec, &block).map_err(|e| e.what).and_then(|data| {
-            decode_block(data, block.count, key, hour_start..hour_end, &mut out).map_err(|e| {
-                format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what)
-            })
+            decode_block(data, block.count, key, hour_start..hour_end, &mut out)
+                .map_err(|e| format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what))
         });
         match decoded {
             Ok(()) => out.invalid[before.2..].iter_mut().for_each(|r| r.block_offset = block.offset as u64),
@@ -68,11 +64,7 @@ pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKe
                 out.hits.truncate(before.0);
                 out.arena.truncate(before.1);
                 out.invalid.truncate(before.2);
-                out.damaged.push(DamagedRange {
-                    offset: block.offset as u64,
-                    end: block.end as u64,
-                    what: format!("block {index}: {what}"),
-                });
+                out.damaged.push(DamagedRange { offset: block.offset as u64, end: block.end as u64, what: format!("block {index}: {what}") });
             }
         }
     }
@@ -245,13 +237,7 @@ pub fn read_day(
     // Files finish in any order: sort, so that runs over the same input say the same.
     tally.skipped.records.sort_by(|a, b| (&a.0, a.1.block_offset, a.1.record).cmp(&(&b.0, b.1.block_offset, b.1.record)));
     tally.skipped.blocks.sort_by(|a, b| (&a.0, a.1.offset).cmp(&(&b.0, b.1.offset)));
-    Ok(DayRead {
-        report: agg.finish(),
-        files_read: tally.files_read,
-        bytes_read: tally.bytes_read,
-        corrupt: tally.corrupt,
-        skipped: tally.skipped,
-    })
+    Ok(DayRead { report: agg.finish(), files_read: tally.files_read, bytes_read: tally.bytes_read, corrupt: tally.corrupt, skipped: tally.skipped })
 }
 
 #[derive(Default)]

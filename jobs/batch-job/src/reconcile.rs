@@ -141,10 +141,7 @@ mod tests {
         let late = listing(&[("/m/date=2026-12-01/hour=00/a.avro", 100), ("/m/date=2026-12-01/hour=05/b.avro", 50)]);
         let v = verdict(Some(&reported), &late);
         assert!(matches!(&v, Verdict::Changed { now, .. } if now.files == 2 && now.bytes == 150), "{v:?}");
-        assert_eq!(
-            v.reason().unwrap(),
-            "reconcile: the day's files changed since run 7 (1 files, 100 bytes -> 2 files, 150 bytes)"
-        );
+        assert_eq!(v.reason().unwrap(), "reconcile: the day's files changed since run 7 (1 files, 100 bytes -> 2 files, 150 bytes)");
         let grown = listing(&[("/m/date=2026-12-01/hour=00/a.avro", 101)]);
         assert!(matches!(verdict(Some(&reported), &grown), Verdict::Changed { .. }));
         let renamed = listing(&[("/m/date=2026-12-01/hour=00/c.avro", 100)]);

@@ -124,18 +124,9 @@ impl Computed {
 }
 
 /// Lists, reads and counts the requested days. Nothing is written.
-pub fn compute(
-    rt: &tokio::runtime::Runtime,
-    store: &MasterCopy,
-    settings: &Settings,
-    req: &RunRequest,
-) -> Result<Computed, BatchError> {
+pub fn compute(rt: &tokio::runtime::Runtime, store: &MasterCopy, settings: &Settings, req: &RunRequest) -> Result<Computed, BatchError> {
     let t0 = Instant::now();
-    let listings = req
-        .days
-        .iter()
-        .map(|&day| rt.block_on(store.list_day(day)).map(|l| (day, l)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let listings = req.days.iter().map(|&day| rt.block_on(store.list_day(day)).map(|l| (day, l))).collect::<Result<Vec<_>, _>>()?;
     for (day, l) in &listings {
         for tmp in &l.in_progress {
             tracing::warn!(%day, file = %tmp, "skipping a file still being written (.avro.tmp)");
@@ -145,11 +136,9 @@ pub fn compute(
     let bar = if req.progress && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("static template")
+                .progress_chars("=> "),
         );
         bar
     } else {
@@ -158,18 +147,9 @@ pub fn compute(
     let mut days = Vec::with_capacity(listings.len());
     for (day, listing) in listings {
         bar.set_message(day.to_string());
-        let mut outcome = DayOutcome {
-            day,
-            report: None,
-            files_read: 0,
-            bytes_read: 0,
-            corrupt: Vec::new(),
-            skipped: Skipped::default(),
-            listing,
-        };
+        let mut outcome = DayOutcome { day, report: None, files_read: 0, bytes_read: 0, corrupt: Vec::new(), skipped: Skipped::default(), listing };
         if !outcome.listing.files.is_empty() {
-            let opts =
-                ReadOptions { settings: settings.reports, workers: settings.workers, skip_corrupt: req.skip_corrupt };
+            let opts = ReadOptions { settings: settings.reports, workers: settings.workers, skip_corrupt: req.skip_corrupt };
             let read = read_day(rt.handle(), store, day, &outcome.listing, opts, &|n| bar.inc(n))?;
             outcome.files_read = read.files_read;
             outcome.bytes_read = read.bytes_read;
@@ -283,12 +263,8 @@ pub fn run_and_write(
         }
     };
     if let Err(e) = keep_aside(&computed, &settings.quarantine_dir, run_id) {
-        let end = RunEnd {
-            finished_at: Some(chrono::Utc::now().naive_utc()),
-            outcome: "failed".into(),
-            error: Some(e.to_string()),
-            ..RunEnd::default()
-        };
+        let end =
+            RunEnd { finished_at: Some(chrono::Utc::now().naive_utc()), outcome: "failed".into(), error: Some(e.to_string()), ..RunEnd::default() };
         let _ = sink.end_run(run_id, &end);
         return Err((Some(run_id), e));
     }
@@ -297,25 +273,12 @@ pub fn run_and_write(
     let t = Instant::now();
     let reports = computed.reports();
     let end = computed.run_end(outcome);
-    let written = if reports.is_empty() {
-        sink.end_run(run_id, &end)
-    } else {
-        sink.replace_days(run_id, &reports, &computed.reported_listings(), &end)
-    };
+    let written =
+        if reports.is_empty() { sink.end_run(run_id, &end) } else { sink.replace_days(run_id, &reports, &computed.reported_listings(), &end) };
     if let Err(e) = written {
-        let fail = RunEnd {
-            finished_at: Some(chrono::Utc::now().naive_utc()),
-            outcome: "failed".into(),
-            error: Some(e.to_string()),
-            ..end
-        };
+        let fail = RunEnd { finished_at: Some(chrono::Utc::now().naive_utc()), outcome: "failed".into(), error: Some(e.to_string()), ..end };
         let _ = sink.end_run(run_id, &fail);
         return Err((Some(run_id), e));
     }
-    Ok(RunOutcome {
-        run_id: Some(run_id),
-        write_elapsed: t.elapsed(),
-        exit_code: if no_data { ExitCode::NOT_READY } else { ExitCode::OK },
-        computed,
-    })
+    Ok(RunOutcome { run_id: Some(run_id), write_elapsed: t.elapsed(), exit_code: if no_data { ExitCode::NOT_READY } else { ExitCode::OK }, computed })
 }

@@ -18,15 +18,8 @@ fn a_manual_run_reports_the_last_completed_day() {
     let db = TestDb::create();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("batch-job.toml");
-    std::fs::write(
-        &conf,
-        format!(
-            "[source]\nurl = \"{}\"\n\n[mysql]\nurl = \"{}\"\n\n[completeness]\ngrace_minutes = 60\n",
-            target.url(),
-            db.url
-        ),
-    )
-    .unwrap();
+    std::fs::write(&conf, format!("[source]\nurl = \"{}\"\n\n[mysql]\nurl = \"{}\"\n\n[completeness]\ngrace_minutes = 60\n", target.url(), db.url))
+        .unwrap();
 
     // Triggered during 2026-11-21: the day that is complete by then is 2026-11-20.
     let (ok, log) = dag_test("2026-11-21", &conf);
@@ -35,11 +28,7 @@ fn a_manual_run_reports_the_last_completed_day() {
 
     let want = expected(&events, false, 400);
     let rows = db.rows();
-    assert_eq!(
-        rows.keys().map(|d| d.to_string()).collect::<Vec<_>>(),
-        vec!["2026-11-20"],
-        "only the last completed day is written"
-    );
+    assert_eq!(rows.keys().map(|d| d.to_string()).collect::<Vec<_>>(), vec!["2026-11-20"], "only the last completed day is written");
     assert_eq!(rows[&"2026-11-20".parse().unwrap()], want[&"2026-11-20".parse().unwrap()]);
     let runs = db.runs();
     assert_eq!(runs.len(), 1);

@@ -74,11 +74,7 @@ fn real_apache_logs_on_local_fs_exact_with_both_visitor_definitions() {
     let db2 = TestDb::create();
     let conf = dir.path().join("batch-job.toml");
     std::fs::write(&conf, "[reports]\nvisitor = \"client_and_user_agent\"\nsuccess_below = 500\n").unwrap();
-    let out = run(
-        &["--config", conf.to_str().unwrap(), "run", "--from", "2015-05-17", "--to", "2015-05-20"],
-        &target.url(),
-        &db2.url,
-    );
+    let out = run(&["--config", conf.to_str().unwrap(), "run", "--from", "2015-05-17", "--to", "2015-05-20"], &target.url(), &db2.url);
     assert_eq!(out.status.code(), Some(0));
     let want2 = expected(&events, true, 500);
     assert_eq!(db2.rows(), want2);
@@ -92,24 +88,15 @@ fn dry_run_prints_the_four_reports_without_mysql() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::local(dir.path());
     target.write_master("fanout-a", &events, 1);
-    let out = run(
-        &["run", "--from", "2026-11-20", "--to", "2026-11-21", "--dry-run"],
-        &target.url(),
-        "mysql://nobody:x@127.0.0.1:1/none",
-    );
+    let out = run(&["run", "--from", "2026-11-20", "--to", "2026-11-21", "--dry-run"], &target.url(), "mysql://nobody:x@127.0.0.1:1/none");
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     let want = expected(&events, false, 400);
-    for section in
-        ["1. unique visitors per day", "2. success vs failure", "3. day-wise distribution", "4. hourly distribution"]
-    {
+    for section in ["1. unique visitors per day", "2. success vs failure", "3. day-wise distribution", "4. hourly distribution"] {
         assert!(text.contains(section), "{section} missing:\n{text}");
     }
     let day = &want[&d("2026-11-20")];
-    assert!(
-        text.contains(&format!("2026-11-20  Friday     {:>15}  {:>10}", day.unique_visitors, day.requests)),
-        "{text}"
-    );
+    assert!(text.contains(&format!("2026-11-20  Friday     {:>15}  {:>10}", day.unique_visitors, day.requests)), "{text}");
     assert!(text.lines().last().unwrap().starts_with("batch-job dry run:"));
 }
 
@@ -240,10 +227,7 @@ fn invalid_records_are_skipped_counted_per_rule_and_kept_aside() {
     let r = db.runs().pop().unwrap();
     assert_eq!((r.records_skipped, r.blocks_skipped), (5, 0));
     let inputs: serde_json::Value = serde_json::from_str(&r.inputs.unwrap()).unwrap();
-    assert_eq!(
-        inputs["days"][0]["records_skipped"],
-        serde_json::json!({"event_id": 1, "partition": 1, "response_bytes": 1, "status": 2})
-    );
+    assert_eq!(inputs["days"][0]["records_skipped"], serde_json::json!({"event_id": 1, "partition": 1, "response_bytes": 1, "status": 2}));
     let kept = std::fs::read_to_string(quarantine.join(format!("2026-11-20.run{}.jsonl", r.run_id))).unwrap();
     let lines: Vec<serde_json::Value> = kept.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 5);
@@ -319,10 +303,7 @@ fn kill_9_leaves_old_or_new_results_never_a_mix() {
     let target = Target::local(dir.path());
     target.write_master("web1", &first, 4);
     let db = TestDb::create();
-    assert_eq!(
-        run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url).status.code(),
-        Some(0)
-    );
+    assert_eq!(run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url).status.code(), Some(0));
     let old = expected(&first, false, 400);
     assert_eq!(db.rows(), old);
 
@@ -376,10 +357,7 @@ fn kill_9_leaves_old_or_new_results_never_a_mix() {
     }
     assert!(outcomes.0 > 0, "no kill landed before COMMIT; the test did not exercise the crash window");
     let t = Instant::now();
-    assert_eq!(
-        run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url).status.code(),
-        Some(0)
-    );
+    assert_eq!(run(&["run", "--from", "2026-11-20", "--to", "2026-11-21"], &target.url(), &db.url).status.code(), Some(0));
     assert!(t.elapsed() < Duration::from_secs(60));
     assert_eq!(db.rows(), new);
     // Killed runs stay visible as unfinished rows of batch_runs.
@@ -411,10 +389,7 @@ fn cli_help_validate_and_usage_errors() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sucess_below"));
     assert_eq!(batch_job().args(["run"]).output().unwrap().status.code(), Some(2));
-    assert_eq!(
-        batch_job().args(["run", "--from", "2026-11-21", "--to", "2026-11-20"]).output().unwrap().status.code(),
-        Some(2)
-    );
+    assert_eq!(batch_job().args(["run", "--from", "2026-11-21", "--to", "2026-11-20"]).output().unwrap().status.code(), Some(2));
 }
 
 #[test]
@@ -429,9 +404,8 @@ fn migrate_is_idempotent() {
     // Runs starting together on a new database (Airflow's catch-up) all succeed:
     // one migrates, the others wait for it.
     let fresh = TestDb::create();
-    let children: Vec<_> = (0..4)
-        .map(|_| batch_job().args(["--mysql-url", &fresh.url, "migrate"]).stderr(std::process::Stdio::piped()).spawn().unwrap())
-        .collect();
+    let children: Vec<_> =
+        (0..4).map(|_| batch_job().args(["--mysql-url", &fresh.url, "migrate"]).stderr(std::process::Stdio::piped()).spawn().unwrap()).collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -492,8 +466,7 @@ fn a_missing_master_copy_root_is_a_configuration_error() {
 #[test]
 fn reconcile_reports_again_exactly_the_days_whose_files_changed() {
     let events = sample_events();
-    let (early, late): (Vec<_>, Vec<_>) =
-        events.iter().cloned().partition(|e| !(e.source_host == "web2" && partition(e).0 == d("2026-11-20")));
+    let (early, late): (Vec<_>, Vec<_>) = events.iter().cloned().partition(|e| !(e.source_host == "web2" && partition(e).0 == d("2026-11-20")));
     assert!(!late.is_empty());
     let target = Target::hdfs(&format!("/clickstream_test/{}/master", unique_name("reconcile")));
     target.write_master("fanout-a", &early, 2);

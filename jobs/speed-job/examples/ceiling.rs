@@ -42,12 +42,7 @@ fn encoded_events(n: u64, visitors: u32, duration_secs: u64) -> Vec<Vec<u8>> {
         };
         let mut offset = 0u64;
         for line in clickstream_loggen::generate(cfg).expect("generator config") {
-            let origin = LineOrigin {
-                source_host: host,
-                source_file: "/spool/access.log",
-                file_fingerprint: host,
-                byte_offset: offset,
-            };
+            let origin = LineOrigin { source_host: host, source_file: "/spool/access.log", file_fingerprint: host, byte_offset: offset };
             offset += line.bytes.len() as u64 + 1;
             if let Ok(e) = parser.parse_event(&line.bytes, &origin) {
                 let mut v = Vec::new();
@@ -88,10 +83,7 @@ async fn main() {
     let duration_secs: u64 = args.get(4).map_or(4 * 3600, |s| s.parse().unwrap());
     eprintln!("generating {n} events from {visitors} visitors...");
     let values = encoded_events(n, visitors, duration_secs);
-    eprintln!(
-        "event time spans {duration_secs} s: {:.0} events per second of event time",
-        n as f64 / duration_secs as f64
-    );
+    eprintln!("event time spans {duration_secs} s: {:.0} events per second of event time", n as f64 / duration_secs as f64);
     let bytes: usize = values.iter().map(Vec::len).sum();
     let rss_input = rss_kib("VmRSS:");
 
@@ -100,9 +92,7 @@ async fn main() {
         "[kafka]\nbrokers = \"unused:9092\"\n[cassandra]\ncontact_points = [\"{cql}\"]\nkeyspace = \"bench\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
     );
     let cfg = Config::parse(&toml, "bench").unwrap();
-    let sink = Sink::connect(&cfg.cassandra, "bench", "bench")
-        .await
-        .expect("sink");
+    let sink = Sink::connect(&cfg.cassandra, "bench", "bench").await.expect("sink");
 
     // 0. Baseline: decode only (what any consumer of these records pays).
     let t0 = Instant::now();
@@ -146,33 +136,24 @@ async fn main() {
             let w0 = Instant::now();
             rows += sink.write(&u).await.expect("write");
             let (cps, closed) = core.checkpoint();
-            sink.write_checkpoint(&cps, closed)
-                .await
-                .expect("checkpoint");
+            sink.write_checkpoint(&cps, closed).await.expect("checkpoint");
             write_time += w0.elapsed();
         }
     }
     let full_secs = t0.elapsed().as_secs_f64();
     let events = values.len() as f64;
     println!("events                      {}", values.len());
+    println!("input (encoded values)      {:.1} MiB, {:.0} B/event", bytes as f64 / 1048576.0, bytes as f64 / events);
+    println!("baseline: decode only             {:>10.0} events/s", events / decode_secs);
+    println!("core only, no recent-ids memory   {:>10.0} events/s", events / forgetful_secs);
+    println!("core only (decode+window+dedup)   {:>10.0} events/s", events / core_secs);
     println!(
-        "input (encoded values)      {:.1} MiB, {:.0} B/event",
-        bytes as f64 / 1048576.0,
-        bytes as f64 / events
+        "whole path (+CQL writes+checkpoint) {:>8.0} events/s  ({} rows written, {:.2}s of {:.2}s in writes)",
+        events / full_secs,
+        rows,
+        write_time.as_secs_f64(),
+        full_secs
     );
-    println!(
-        "baseline: decode only             {:>10.0} events/s",
-        events / decode_secs
-    );
-    println!(
-        "core only, no recent-ids memory   {:>10.0} events/s",
-        events / forgetful_secs
-    );
-    println!(
-        "core only (decode+window+dedup)   {:>10.0} events/s",
-        events / core_secs
-    );
-    println!("whole path (+CQL writes+checkpoint) {:>8.0} events/s  ({} rows written, {:.2}s of {:.2}s in writes)", events / full_secs, rows, write_time.as_secs_f64(), full_secs);
     println!("state at the end            {core_size:?}");
     println!("verdicts                    {core_stats:?}");
     println!("peak state                  open (window,key) aggregates {peak_keys}, dedup ids {peak_ids}");

@@ -25,22 +25,10 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use speed_job::config::Config;
 
 async fn produce(brokers: &str, topic: &str, partitions: i32, n: u64) -> u64 {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
     let t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    admin
-        .create_topics([&t], &AdminOptions::new())
-        .await
-        .unwrap();
-    let cfg = clickstream_loggen::Config {
-        seed: 9,
-        lines: n,
-        duration_secs: 3600,
-        visitors: 5000,
-        ..Default::default()
-    };
+    admin.create_topics([&t], &AdminOptions::new()).await.unwrap();
+    let cfg = clickstream_loggen::Config { seed: 9, lines: n, duration_secs: 3600, visitors: 5000, ..Default::default() };
     let parser = Parser::default();
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -54,24 +42,13 @@ async fn produce(brokers: &str, topic: &str, partitions: i32, n: u64) -> u64 {
     let mut futs = Vec::new();
     let mut offset = 0u64;
     for line in clickstream_loggen::generate(cfg).unwrap() {
-        let origin = LineOrigin {
-            source_host: "weblog1",
-            source_file: "/spool/a.log",
-            file_fingerprint: "fp",
-            byte_offset: offset,
-        };
+        let origin = LineOrigin { source_host: "weblog1", source_file: "/spool/a.log", file_fingerprint: "fp", byte_offset: offset };
         offset += line.bytes.len() as u64 + 1;
         if let Ok(e) = parser.parse_event(&line.bytes, &origin) {
             let mut v = Vec::with_capacity(600);
             e.encode_single_object(&mut v);
-            let h = OwnedHeaders::new().insert(Header {
-                key: "event_id",
-                value: Some(e.event_id.as_bytes()),
-            });
-            let r = FutureRecord::to(topic)
-                .key(e.client_addr.as_bytes())
-                .payload(&v)
-                .headers(h);
+            let h = OwnedHeaders::new().insert(Header { key: "event_id", value: Some(e.event_id.as_bytes()) });
+            let r = FutureRecord::to(topic).key(e.client_addr.as_bytes()).payload(&v).headers(h);
             futs.push(producer.send_result(r).map_err(|(e, _)| e).unwrap());
         }
     }
@@ -89,8 +66,7 @@ async fn bare(cfg: &Config, partitions: i32, n: u64) -> f64 {
     let c: StreamConsumer = speed_job::source::client_config(&kcfg).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(&kcfg.topic, p, Offset::Beginning)
-            .unwrap();
+        tpl.add_partition_offset(&kcfg.topic, p, Offset::Beginning).unwrap();
     }
     c.assign(&tpl).unwrap();
     let mut got = 0u64;
@@ -114,16 +90,8 @@ async fn bare(cfg: &Config, partitions: i32, n: u64) -> f64 {
 }
 
 async fn job(cfg: Config, cql: &str, n: u64) -> f64 {
-    let session = scylla::client::session_builder::SessionBuilder::new()
-        .known_node(cql)
-        .build()
-        .await
-        .unwrap();
-    let (ks, name, topic) = (
-        cfg.cassandra.keyspace.clone(),
-        cfg.job.name.clone(),
-        cfg.kafka.topic.clone(),
-    );
+    let session = scylla::client::session_builder::SessionBuilder::new().known_node(cql).build().await.unwrap();
+    let (ks, name, topic) = (cfg.cassandra.keyspace.clone(), cfg.job.name.clone(), cfg.kafka.topic.clone());
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let t0 = Instant::now();
     let handle = tokio::spawn(speed_job::job::run(cfg, async move {
@@ -131,21 +99,11 @@ async fn job(cfg: Config, cql: &str, n: u64) -> f64 {
     }));
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let q =
-            format!("SELECT replay_until FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?");
-        let Ok(r) = session
-            .query_unpaged(q, (name.as_str(), topic.as_str()))
-            .await
-        else {
+        let q = format!("SELECT replay_until FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?");
+        let Ok(r) = session.query_unpaged(q, (name.as_str(), topic.as_str())).await else {
             continue;
         };
-        let done: i64 = r
-            .into_rows_result()
-            .unwrap()
-            .rows::<(i64,)>()
-            .unwrap()
-            .map(|r| r.unwrap().0)
-            .sum();
+        let done: i64 = r.into_rows_result().unwrap().rows::<(i64,)>().unwrap().map(|r| r.unwrap().0).sum();
         if done as u64 >= n {
             break;
         }
@@ -161,10 +119,7 @@ async fn job(cfg: Config, cql: &str, n: u64) -> f64 {
 async fn main() {
     clickstream_telemetry::init_logging(false);
     let args: Vec<String> = std::env::args().collect();
-    let brokers = args
-        .get(1)
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:9092".into());
+    let brokers = args.get(1).cloned().unwrap_or_else(|| "127.0.0.1:9092".into());
     let n: u64 = args.get(2).map_or(30_000, |s| s.parse().unwrap());
     let partitions: i32 = args.get(3).map_or(16, |s| s.parse().unwrap());
     let topic = format!("throughput-{}", std::process::id());

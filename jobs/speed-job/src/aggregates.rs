@@ -45,13 +45,7 @@ pub struct WindowStore<A> {
 impl<A: Default> WindowStore<A> {
     /// An empty store of windows of `size` ms.
     pub fn new(size: i64) -> WindowStore<A> {
-        WindowStore {
-            size,
-            windows: BTreeMap::new(),
-            changed: Vec::new(),
-            keys: 0,
-            typical_keys: 0,
-        }
+        WindowStore { size, windows: BTreeMap::new(), changed: Vec::new(), keys: 0, typical_keys: 0 }
     }
 
     /// Updates the aggregate of `key` in the window starting at `start` with
@@ -59,10 +53,7 @@ impl<A: Default> WindowStore<A> {
     #[inline]
     pub fn update(&mut self, start: i64, key: &str, f: impl FnOnce(&mut A) -> bool) {
         let typical = self.typical_keys;
-        let window = self
-            .windows
-            .entry(start)
-            .or_insert_with(|| FxHashMap::with_capacity_and_hasher(typical, Default::default()));
+        let window = self.windows.entry(start).or_insert_with(|| FxHashMap::with_capacity_and_hasher(typical, Default::default()));
         let slot = match window.get_mut(key) {
             Some(s) => s,
             None => {
@@ -159,13 +150,7 @@ impl HostTable {
 
     /// The names in a bit set, sorted.
     pub fn names(&self, bits: u64) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .names
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| bits & (1 << i) != 0)
-            .map(|(_, h)| h.to_string())
-            .collect();
+        let mut v: Vec<String> = self.names.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, h)| h.to_string()).collect();
         v.sort();
         v
     }
@@ -211,10 +196,7 @@ impl HealthAgg {
         if status != 200 {
             self.non_200 += 1;
         }
-        if let Some(c) = self
-            .classes
-            .get_mut((status / 100 - 1).clamp(0, 4) as usize)
-        {
+        if let Some(c) = self.classes.get_mut((status / 100 - 1).clamp(0, 4) as usize) {
             *c += 1;
         }
     }

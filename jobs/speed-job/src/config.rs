@@ -327,15 +327,7 @@ macro_rules! defaults_from_serde {
         }
     )*};
 }
-defaults_from_serde!(
-    CassandraConfig,
-    WindowsConfig,
-    DdosConfig,
-    HealthConfig,
-    PopularityConfig,
-    JobConfig,
-    MetricsConfig
-);
+defaults_from_serde!(CassandraConfig, WindowsConfig, DdosConfig, HealthConfig, PopularityConfig, JobConfig, MetricsConfig);
 
 impl Config {
     /// Reads, parses and validates `path`.
@@ -362,19 +354,10 @@ impl Config {
             return bad("kafka.topic", "must not be empty".into());
         }
         if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
-            return bad(
-                "kafka.auto_offset_reset",
-                format!(
-                    "`{}`: expected earliest or latest",
-                    self.kafka.auto_offset_reset
-                ),
-            );
+            return bad("kafka.auto_offset_reset", format!("`{}`: expected earliest or latest", self.kafka.auto_offset_reset));
         }
         if !matches!(self.kafka.assignment.as_str(), "static" | "group") {
-            return bad(
-                "kafka.assignment",
-                format!("`{}`: expected static or group", self.kafka.assignment),
-            );
+            return bad("kafka.assignment", format!("`{}`: expected static or group", self.kafka.assignment));
         }
         if self.kafka.session_timeout < Duration::from_secs(1) {
             return bad("kafka.session_timeout", "must be at least 1s".into());
@@ -392,39 +375,19 @@ impl Config {
             return bad("kafka.properties", format!("librdkafka refuses them: {e}"));
         }
         if self.cassandra.contact_points.is_empty() {
-            return bad(
-                "cassandra.contact_points",
-                "must name at least one node".into(),
-            );
+            return bad("cassandra.contact_points", "must name at least one node".into());
         }
         let ident_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 48
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !s.as_bytes()[0].is_ascii_digit()
+            !s.is_empty() && s.len() <= 48 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !s.as_bytes()[0].is_ascii_digit()
         };
         if !ident_ok(&self.cassandra.keyspace) {
-            return bad(
-                "cassandra.keyspace",
-                format!(
-                    "`{}`: letters, digits and _ only, at most 48",
-                    self.cassandra.keyspace
-                ),
-            );
+            return bad("cassandra.keyspace", format!("`{}`: letters, digits and _ only, at most 48", self.cassandra.keyspace));
         }
         if !self.cassandra.replication.trim_start().starts_with('{') {
-            return bad(
-                "cassandra.replication",
-                "must be a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}"
-                    .into(),
-            );
+            return bad("cassandra.replication", "must be a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}".into());
         }
-        if self.cassandra.ttl.as_secs() > i32::MAX as u64 || self.cassandra.ttl.subsec_nanos() != 0
-        {
-            return bad(
-                "cassandra.ttl",
-                "must be whole seconds below 68 years (0 disables expiry)".into(),
-            );
+        if self.cassandra.ttl.as_secs() > i32::MAX as u64 || self.cassandra.ttl.subsec_nanos() != 0 {
+            return bad("cassandra.ttl", "must be whole seconds below 68 years (0 disables expiry)".into());
         }
         if clickstream_cql::parse_consistency(&self.cassandra.consistency).is_none() {
             return bad(
@@ -436,10 +399,7 @@ impl Config {
             return bad("cassandra.write_concurrency", "must be at least 1".into());
         }
         if self.windows.dedup_recent_records > 10_000_000 {
-            return bad(
-                "windows.dedup_recent_records",
-                "must be at most 10000000 (about 400 MB of ids per partition)".into(),
-            );
+            return bad("windows.dedup_recent_records", "must be at most 10000000 (about 400 MB of ids per partition)".into());
         }
         if self.windows.allowed_lateness.as_millis() > 86_400_000 {
             return bad("windows.allowed_lateness", "must be at most 1 day".into());
@@ -448,31 +408,18 @@ impl Config {
         if quorum == 0 || quorum > crate::partition::MAX_QUORUM {
             return bad(
                 "windows.far_ahead_quorum",
-                format!(
-                    "{quorum}: must be between 1 (off: every event moves the watermark) and {}",
-                    crate::partition::MAX_QUORUM
-                ),
+                format!("{quorum}: must be between 1 (off: every event moves the watermark) and {}", crate::partition::MAX_QUORUM),
             );
         }
         let far = self.windows.far_ahead;
         if far < Duration::from_secs(1) || far.as_millis() > 86_400_000 * 365 {
-            return bad(
-                "windows.far_ahead",
-                format!("{far:?}: must be between 1s and 365 days"),
-            );
+            return bad("windows.far_ahead", format!("{far:?}: must be between 1s and 365 days"));
         }
         check_window("ddos.window", self.ddos.window, self.ddos.window)?;
         check_window("health.window", self.health.window, self.health.slide)?;
-        check_window(
-            "popularity.window",
-            self.popularity.window,
-            self.popularity.slide,
-        )?;
+        check_window("popularity.window", self.popularity.window, self.popularity.slide)?;
         if self.popularity.top_n == 0 || self.popularity.top_n > 1000 {
-            return bad(
-                "popularity.top_n",
-                format!("{}: must be between 1 and 1000", self.popularity.top_n),
-            );
+            return bad("popularity.top_n", format!("{}: must be between 1 and 1000", self.popularity.top_n));
         }
         if self.job.name.is_empty() {
             return bad("job.name", "must not be empty".into());
@@ -520,14 +467,8 @@ mod tests {
         let c = Config::parse("[kafka]\nbrokers = \"127.0.0.1:9092\"\n", "t").unwrap();
         assert_eq!(c.kafka.topic, "clickstream.events");
         assert_eq!(c.kafka.session_timeout, Duration::from_secs(6));
-        assert_eq!(
-            (c.ddos.window, c.ddos.threshold),
-            (Duration::from_secs(1), 100)
-        );
-        assert_eq!(
-            (c.health.window, c.health.slide, c.health.threshold),
-            (Duration::from_secs(300), Duration::from_secs(60), 10)
-        );
+        assert_eq!((c.ddos.window, c.ddos.threshold), (Duration::from_secs(1), 100));
+        assert_eq!((c.health.window, c.health.slide, c.health.threshold), (Duration::from_secs(300), Duration::from_secs(60), 10));
         assert_eq!(c.windows.allowed_lateness, Duration::from_secs(10));
         assert_eq!((c.windows.far_ahead, c.windows.far_ahead_quorum), (Duration::from_secs(60), 3));
         assert_eq!(c.cassandra.consistency, "local_quorum");
@@ -549,33 +490,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e =
-            Config::parse("[kafka]\nbrokers = \"b\"\n[health]\nslide = \"7m\"\n", "t").unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ConfigError::Invalid {
-                    key: "health.window",
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        let e = Config::parse(
-            "[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n",
-            "t",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ConfigError::Invalid {
-                    key: "cassandra.consistency",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        let e = Config::parse("[kafka]\nbrokers = \"b\"\n[health]\nslide = \"7m\"\n", "t").unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { key: "health.window", .. }), "{e}");
+        let e = Config::parse("[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n", "t").unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { key: "cassandra.consistency", .. }), "{e}");
         let e = Config::parse("[kafka]\nbrokers = \"b\"\ntopik = \"x\"\n", "t").unwrap_err();
         assert!(e.to_string().contains("topik"), "{e}");
     }

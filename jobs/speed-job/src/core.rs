@@ -97,19 +97,13 @@ impl CoreConfig {
             top_n: c.popularity.top_n,
             idle_after: ms(c.windows.idle_partition_timeout),
             recent_ids: c.windows.dedup_recent_records as i64,
-            clock: ClockRule {
-                far_ahead: ms(c.windows.far_ahead),
-                quorum: c.windows.far_ahead_quorum,
-            },
+            clock: ClockRule { far_ahead: ms(c.windows.far_ahead), quorum: c.windows.far_ahead_quorum },
         }
     }
 
     /// End of the last window of any kind that an event at `t` counts in.
     fn last_end(&self, t: i64) -> i64 {
-        self.ddos
-            .last_end(t)
-            .max(self.health.last_end(t))
-            .max(self.popularity.last_end(t))
+        self.ddos.last_end(t).max(self.health.last_end(t)).max(self.popularity.last_end(t))
     }
 }
 
@@ -245,8 +239,7 @@ impl Core {
     /// caller then reads each partition from its `resume_offset`.
     pub fn restore(&mut self, checkpoints: &[PartitionCheckpoint], closed_through: i64) {
         for cp in checkpoints {
-            self.partitions
-                .insert(cp.partition, PartitionState::restore(cp, self.cfg.recent_ids));
+            self.partitions.insert(cp.partition, PartitionState::restore(cp, self.cfg.recent_ids));
         }
         self.closed_through = self.closed_through.max(closed_through);
     }
@@ -293,33 +286,22 @@ impl Core {
     /// How much state is held.
     pub fn state_size(&self) -> StateSize {
         StateSize {
-            open_windows: self.ddos.open_windows()
-                + self.health.open_windows()
-                + self.popularity.open_windows(),
-            open_keys: self.ddos.open_keys()
-                + self.health.open_keys()
-                + self.popularity.open_keys(),
+            open_windows: self.ddos.open_windows() + self.health.open_windows() + self.popularity.open_windows(),
+            open_keys: self.ddos.open_keys() + self.health.open_keys() + self.popularity.open_keys(),
             dedup_ids: self.dedup_len,
         }
     }
 
     /// Open windows per kind: DDoS, health, popularity.
     pub fn open_windows(&self) -> [usize; 3] {
-        [
-            self.ddos.open_windows(),
-            self.health.open_windows(),
-            self.popularity.open_windows(),
-        ]
+        [self.ddos.open_windows(), self.health.open_windows(), self.popularity.open_windows()]
     }
 
     /// Processes the event at `offset` of `partition`.
     #[inline]
     pub fn process(&mut self, partition: i32, offset: i64, c: &Click<'_>) -> Verdict {
         let cfg = self.cfg;
-        let p = self
-            .partitions
-            .entry(partition)
-            .or_insert_with(|| PartitionState::new(cfg.recent_ids));
+        let p = self.partitions.entry(partition).or_insert_with(|| PartitionState::new(cfg.recent_ids));
         p.next_offset = p.next_offset.max(offset + 1);
         p.record_read();
         let replay_until = p.replay_until;
@@ -350,13 +332,7 @@ impl Core {
                 return Verdict::Duplicate;
             }
             self.stats.late += 1;
-            self.pending.late.push(late_row(
-                c,
-                wm,
-                LateReason::BehindWatermark,
-                partition,
-                offset,
-            ));
+            self.pending.late.push(late_row(c, wm, LateReason::BehindWatermark, partition, offset));
             return Verdict::Late(LateReason::BehindWatermark);
         }
         let before = lane.clock;
@@ -371,16 +347,11 @@ impl Core {
                 return Verdict::Duplicate;
             }
             self.stats.late += 1;
-            self.pending
-                .late
-                .push(late_row(c, g, LateReason::WindowFinal, partition, offset));
+            self.pending.late.push(late_row(c, g, LateReason::WindowFinal, partition, offset));
             return Verdict::Late(LateReason::WindowFinal);
         }
         let typical = self.dedup_typical;
-        let bucket_ids = self
-            .dedup
-            .entry(bucket)
-            .or_insert_with(|| FxHashSet::with_capacity_and_hasher(typical, Default::default()));
+        let bucket_ids = self.dedup.entry(bucket).or_insert_with(|| FxHashSet::with_capacity_and_hasher(typical, Default::default()));
         if !bucket_ids.insert(c.id) {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;
@@ -460,11 +431,7 @@ impl Core {
         let candidate = match (unknown, slowest) {
             (true, _) => None,
             (false, Some(wm)) => Some(wm),
-            (false, None) => self
-                .partitions
-                .values()
-                .filter_map(|p| p.max_watermark(lateness))
-                .max(),
+            (false, None) => self.partitions.values().filter_map(|p| p.max_watermark(lateness)).max(),
         };
         match candidate {
             Some(g) if g > self.closed_through => {
@@ -483,37 +450,21 @@ impl Core {
             self.stats.windows_closed[0] += 1;
             for (addr, slot) in keys {
                 if slot.agg.requests > cfg.ddos_threshold {
-                    self.pending.ddos.push(ddos_row(
-                        start,
-                        cfg.ddos.size,
-                        &addr,
-                        &slot.agg,
-                        &self.hosts,
-                        true,
-                    ));
+                    self.pending.ddos.push(ddos_row(start, cfg.ddos.size, &addr, &slot.agg, &self.hosts, true));
                 }
             }
         }
         for (start, keys) in self.health.close(g) {
             self.stats.windows_closed[1] += 1;
             for (host, slot) in keys {
-                self.pending.health.push(health_row(
-                    start,
-                    cfg.health.size,
-                    &host,
-                    &slot.agg,
-                    cfg.health_threshold,
-                    true,
-                ));
+                self.pending.health.push(health_row(start, cfg.health.size, &host, &slot.agg, cfg.health_threshold, true));
             }
         }
         for (start, keys) in self.popularity.close(g) {
             self.stats.windows_closed[2] += 1;
             let end = start + cfg.popularity.size;
             let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (k.as_str(), s.agg)).collect();
-            self.pending
-                .top
-                .extend(top_rows(start, end, &counts, cfg.top_n, true));
+            self.pending.top.extend(top_rows(start, end, &counts, cfg.top_n, true));
             for (category, slot) in &keys {
                 self.pending.popularity.push(PopularityRow {
                     window_start: start,
@@ -545,20 +496,8 @@ impl Core {
         // Final rows were produced first, but open-window updates never
         // concern a closed window, so the order within a flush is free.
         let hosts = &self.hosts;
-        self.ddos.drain_changed(|start, addr, a| {
-            out.ddos
-                .push(ddos_row(start, cfg.ddos.size, addr, a, hosts, false))
-        });
-        self.health.drain_changed(|start, host, a| {
-            out.health.push(health_row(
-                start,
-                cfg.health.size,
-                host,
-                a,
-                cfg.health_threshold,
-                false,
-            ))
-        });
+        self.ddos.drain_changed(|start, addr, a| out.ddos.push(ddos_row(start, cfg.ddos.size, addr, a, hosts, false)));
+        self.health.drain_changed(|start, host, a| out.health.push(health_row(start, cfg.health.size, host, a, cfg.health_threshold, false)));
         let mut changed_windows = BTreeSet::new();
         self.popularity.drain_changed(|start, category, n| {
             changed_windows.insert(start);
@@ -572,15 +511,8 @@ impl Core {
         });
         for start in changed_windows {
             if let Some(keys) = self.popularity.window(start) {
-                let counts: Vec<(&str, u64)> =
-                    keys.iter().map(|(k, s)| (k.as_str(), s.agg)).collect();
-                out.top.extend(top_rows(
-                    start,
-                    start + cfg.popularity.size,
-                    &counts,
-                    cfg.top_n,
-                    false,
-                ));
+                let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (k.as_str(), s.agg)).collect();
+                out.top.extend(top_rows(start, start + cfg.popularity.size, &counts, cfg.top_n, false));
             }
         }
         out
@@ -589,23 +521,11 @@ impl Core {
     /// Where a restart resumes each partition, and the global watermark.
     /// Valid once the rows of [`Core::drain`] have been written.
     pub fn checkpoint(&self) -> (Vec<PartitionCheckpoint>, i64) {
-        (
-            self.partitions
-                .iter()
-                .map(|(&p, s)| s.checkpoint(p))
-                .collect(),
-            self.closed_through,
-        )
+        (self.partitions.iter().map(|(&p, s)| s.checkpoint(p)).collect(), self.closed_through)
     }
 }
 
-fn late_row(
-    c: &Click<'_>,
-    watermark: i64,
-    reason: LateReason,
-    partition: i32,
-    offset: i64,
-) -> LateRow {
+fn late_row(c: &Click<'_>, watermark: i64, reason: LateReason, partition: i32, offset: i64) -> LateRow {
     LateRow {
         event_time: c.time_ms,
         event_id: c.event_id.to_string(),
@@ -620,14 +540,7 @@ fn late_row(
     }
 }
 
-fn ddos_row(
-    start: i64,
-    size: i64,
-    addr: &str,
-    a: &DdosAgg,
-    hosts: &HostTable,
-    is_final: bool,
-) -> DdosRow {
+fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, hosts: &HostTable, is_final: bool) -> DdosRow {
     let hosts = hosts.names(a.hosts);
     DdosRow {
         window_start: start,
@@ -641,14 +554,7 @@ fn ddos_row(
     }
 }
 
-fn health_row(
-    start: i64,
-    size: i64,
-    host: &str,
-    a: &HealthAgg,
-    threshold: u64,
-    is_final: bool,
-) -> HealthRow {
+fn health_row(start: i64, size: i64, host: &str, a: &HealthAgg, threshold: u64, is_final: bool) -> HealthRow {
     HealthRow {
         source_host: host.to_string(),
         window_start: start,
@@ -664,13 +570,7 @@ fn health_row(
 }
 
 /// The top `n` categories by requests, ties by name.
-pub fn top_rows(
-    start: i64,
-    end: i64,
-    counts: &[(&str, u64)],
-    n: usize,
-    is_final: bool,
-) -> Vec<TopRow> {
+pub fn top_rows(start: i64, end: i64, counts: &[(&str, u64)], n: usize, is_final: bool) -> Vec<TopRow> {
     let mut sorted: Vec<(&str, u64)> = counts.to_vec();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     sorted

@@ -18,35 +18,13 @@ struct Ev {
     status: i32,
 }
 
-fn ev(
-    id: u128,
-    t: i64,
-    client: &'static str,
-    host: &'static str,
-    category: &'static str,
-    status: i32,
-) -> Ev {
-    Ev {
-        id,
-        t,
-        client,
-        host,
-        category,
-        status,
-    }
+fn ev(id: u128, t: i64, client: &'static str, host: &'static str, category: &'static str, status: i32) -> Ev {
+    Ev { id, t, client, host, category, status }
 }
 
 fn feed(core: &mut Core, partition: i32, offset: i64, e: &Ev) -> Verdict {
     let id = format!("{:032x}", e.id);
-    let c = Click {
-        id: e.id,
-        event_id: &id,
-        time_ms: e.t,
-        client: e.client,
-        host: e.host,
-        category: e.category,
-        status: e.status,
-    };
+    let c = Click { id: e.id, event_id: &id, time_ms: e.t, client: e.client, host: e.host, category: e.category, status: e.status };
     core.process(partition, offset, &c)
 }
 
@@ -66,12 +44,10 @@ impl Tables {
             self.ddos.insert((r.window_start, r.client_addr.clone()), r);
         }
         for r in u.health {
-            self.health
-                .insert((r.source_host.clone(), r.window_start), r);
+            self.health.insert((r.source_host.clone(), r.window_start), r);
         }
         for r in u.popularity {
-            self.popularity
-                .insert((r.window_start, r.category.clone()), r);
+            self.popularity.insert((r.window_start, r.category.clone()), r);
         }
         for r in u.top {
             self.top.insert((r.window_start, r.rank), r);
@@ -127,24 +103,10 @@ fn a_burst_of_150_alerts_once_and_exactly_100_does_not() {
     let mut tables = Tables::default();
     let mut events = background(T0, T0 + 60_000);
     for i in 0..150 {
-        events.push(ev(
-            i,
-            T0 + 10_000 + i as i64 * 6,
-            "203.0.113.9",
-            if i % 2 == 0 { "web1" } else { "web2" },
-            "shop",
-            200,
-        ));
+        events.push(ev(i, T0 + 10_000 + i as i64 * 6, "203.0.113.9", if i % 2 == 0 { "web1" } else { "web2" }, "shop", 200));
     }
     for i in 0..100 {
-        events.push(ev(
-            500 + i,
-            T0 + 20_000 + i as i64 * 9,
-            "198.51.100.7",
-            "web1",
-            "shop",
-            200,
-        ));
+        events.push(ev(500 + i, T0 + 20_000 + i as i64 * 9, "198.51.100.7", "web1", "shop", 200));
     }
     events.sort_by_key(|e| e.t);
     for (o, e) in events.iter().enumerate() {
@@ -155,22 +117,8 @@ fn a_burst_of_150_alerts_once_and_exactly_100_does_not() {
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = alerts[0];
     assert_eq!(
-        (
-            a.window_start,
-            a.client_addr.as_str(),
-            a.requests,
-            a.first_seen,
-            a.last_seen,
-            a.is_final
-        ),
-        (
-            T0 + 10_000,
-            "203.0.113.9",
-            150,
-            T0 + 10_000,
-            T0 + 10_000 + 149 * 6,
-            true
-        )
+        (a.window_start, a.client_addr.as_str(), a.requests, a.first_seen, a.last_seen, a.is_final),
+        (T0 + 10_000, "203.0.113.9", 150, T0 + 10_000, T0 + 10_000 + 149 * 6, true)
     );
     assert_eq!(a.source_hosts, vec!["web1", "web2"]);
     assert_eq!(core.stats().ddos_alerts, 1);
@@ -187,14 +135,7 @@ fn twelve_failures_in_five_minutes_make_a_host_unhealthy_and_ten_do_not() {
         events.push(ev(i, storm + i as i64 * 25_000, "c1", "web1", "shop", 503));
     }
     for i in 0..10 {
-        events.push(ev(
-            100 + i,
-            storm + i as i64 * 25_000,
-            "c2",
-            "web2",
-            "shop",
-            500,
-        ));
+        events.push(ev(100 + i, storm + i as i64 * 25_000, "c2", "web2", "shop", 500));
     }
     events.push(ev(999, storm + 3_600_000, "c3", "web3", "shop", 200)); // the newest event, far past
     events.sort_by_key(|e| e.t);
@@ -206,30 +147,9 @@ fn twelve_failures_in_five_minutes_make_a_host_unhealthy_and_ten_do_not() {
     // The 12 failures span [storm, storm + 275 s]: only the window starting at `storm` holds all 12.
     assert_eq!(unhealthy.len(), 1, "{unhealthy:#?}");
     let h = unhealthy[0];
-    assert_eq!(
-        (
-            h.source_host.as_str(),
-            h.window_start,
-            h.non_200,
-            h.classes,
-            h.is_final
-        ),
-        ("web1", storm, 12, [0, 0, 0, 0, 12], true)
-    );
-    assert!(tables
-        .health
-        .values()
-        .filter(|r| r.source_host == "web2")
-        .all(|r| !r.unhealthy && r.non_200 <= 10));
-    assert_eq!(
-        tables
-            .health
-            .values()
-            .filter(|r| r.source_host == "web2")
-            .map(|r| r.non_200)
-            .max(),
-        Some(10)
-    );
+    assert_eq!((h.source_host.as_str(), h.window_start, h.non_200, h.classes, h.is_final), ("web1", storm, 12, [0, 0, 0, 0, 12], true));
+    assert!(tables.health.values().filter(|r| r.source_host == "web2").all(|r| !r.unhealthy && r.non_200 <= 10));
+    assert_eq!(tables.health.values().filter(|r| r.source_host == "web2").map(|r| r.non_200).max(), Some(10));
     assert_eq!(core.stats().health_alerts, 1);
 }
 
@@ -240,11 +160,7 @@ fn health_rows_carry_the_sketch_of_their_visitors() {
     let mut tables = Tables::default();
     let at = T0 + 600_000; // minute-aligned
     let clients = ["198.51.100.1", "198.51.100.2", "2001:db8::7", "198.51.100.1"];
-    let mut events: Vec<Ev> = clients
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ev(i as u128, at + i as i64 * 1000, c, "web1", "shop", 200))
-        .collect();
+    let mut events: Vec<Ev> = clients.iter().enumerate().map(|(i, c)| ev(i as u128, at + i as i64 * 1000, c, "web1", "shop", 200)).collect();
     events.push(events[2].clone()); // a re-sent copy: counted once, changes no sketch
     events.push(ev(99, at + 3_600_000, "10.9.9.9", "web1", "shop", 200)); // the newest, far past
     for (o, e) in events.iter().enumerate() {
@@ -288,23 +204,12 @@ fn popularity_rows_and_top_n_per_window() {
     // All 19 mix events are in [T0+60s, T0+62s): windows starting T0-180s .. T0+60s contain them.
     for k in -3..=1i64 {
         let ws = T0 + k * 60_000;
-        let top: Vec<(u32, &str, u64)> = tables
-            .top
-            .range((ws, 0)..(ws + 1, 0))
-            .map(|(_, r)| (r.rank, r.category.as_str(), r.requests))
-            .collect();
-        assert_eq!(
-            top,
-            vec![(1, "books", 7), (2, "garden", 5), (3, "toys", 5)],
-            "window {k}"
-        );
+        let top: Vec<(u32, &str, u64)> = tables.top.range((ws, 0)..(ws + 1, 0)).map(|(_, r)| (r.rank, r.category.as_str(), r.requests)).collect();
+        assert_eq!(top, vec![(1, "books", 7), (2, "garden", 5), (3, "toys", 5)], "window {k}");
         assert_eq!(tables.popularity[&(ws, "food".to_string())].requests, 2);
         assert!(tables.popularity[&(ws, "food".to_string())].is_final);
     }
-    assert!(
-        !tables.top.contains_key(&(T0 + 120_000, 1)),
-        "no mix event in the window starting T0+2m"
-    );
+    assert!(!tables.top.contains_key(&(T0 + 120_000, 1)), "no mix event in the window starting T0+2m");
 }
 
 #[test]
@@ -312,52 +217,21 @@ fn out_of_order_within_lateness_counts_and_beyond_is_late() {
     let mut core = Core::new(plain_max());
     core.assign(&[0]);
     let mut tables = Tables::default();
-    assert_eq!(
-        feed(&mut core, 0, 0, &ev(1, T0 + 100_000, "a", "web1", "x", 200)),
-        Verdict::Counted
-    );
+    assert_eq!(feed(&mut core, 0, 0, &ev(1, T0 + 100_000, "a", "web1", "x", 200)), Verdict::Counted);
     // 9 s older: within the 10 s lateness.
-    assert_eq!(
-        feed(&mut core, 0, 1, &ev(2, T0 + 91_000, "a", "web1", "x", 200)),
-        Verdict::Counted
-    );
+    assert_eq!(feed(&mut core, 0, 1, &ev(2, T0 + 91_000, "a", "web1", "x", 200)), Verdict::Counted);
     // Exactly at the watermark: not late.
-    assert_eq!(
-        feed(&mut core, 0, 2, &ev(3, T0 + 90_000, "a", "web1", "x", 200)),
-        Verdict::Counted
-    );
+    assert_eq!(feed(&mut core, 0, 2, &ev(3, T0 + 90_000, "a", "web1", "x", 200)), Verdict::Counted);
     // 10.001 s older than the newest event of the same server: late.
-    assert_eq!(
-        feed(&mut core, 0, 3, &ev(4, T0 + 89_999, "b", "web1", "y", 404)),
-        Verdict::Late(LateReason::BehindWatermark)
-    );
+    assert_eq!(feed(&mut core, 0, 3, &ev(4, T0 + 89_999, "b", "web1", "y", 404)), Verdict::Late(LateReason::BehindWatermark));
     flush(&mut core, &mut tables);
     let late: Vec<&LateRow> = tables.late.values().collect();
     assert_eq!(late.len(), 1);
-    assert_eq!(
-        (
-            late[0].event_time,
-            late[0].watermark,
-            late[0].offset,
-            late[0].reason
-        ),
-        (T0 + 89_999, T0 + 90_000, 3, LateReason::BehindWatermark)
-    );
-    let web1: u64 = tables
-        .health
-        .values()
-        .filter(|r| r.source_host == "web1" && r.window_start == T0)
-        .map(|r| r.requests)
-        .sum();
+    assert_eq!((late[0].event_time, late[0].watermark, late[0].offset, late[0].reason), (T0 + 89_999, T0 + 90_000, 3, LateReason::BehindWatermark));
+    let web1: u64 = tables.health.values().filter(|r| r.source_host == "web1" && r.window_start == T0).map(|r| r.requests).sum();
     assert_eq!(web1, 3);
-    assert!(
-        tables.health.values().all(|r| r.non_200 == 0),
-        "the late event counts nowhere"
-    );
-    assert!(
-        tables.popularity.keys().all(|(_, category)| category != "y"),
-        "the late event counts nowhere"
-    );
+    assert!(tables.health.values().all(|r| r.non_200 == 0), "the late event counts nowhere");
+    assert!(tables.popularity.keys().all(|(_, category)| category != "y"), "the late event counts nowhere");
     assert_eq!(core.stats().late, 1);
 }
 
@@ -368,17 +242,10 @@ fn duplicates_count_once() {
     let e = ev(42, T0 + 5_000, "a", "web1", "x", 500);
     assert_eq!(feed(&mut core, 0, 0, &e), Verdict::Counted);
     assert_eq!(feed(&mut core, 0, 1, &e), Verdict::Duplicate);
-    assert_eq!(
-        feed(&mut core, 1, 0, &e),
-        Verdict::Duplicate,
-        "across partitions too"
-    );
+    assert_eq!(feed(&mut core, 1, 0, &e), Verdict::Duplicate, "across partitions too");
     let mut tables = Tables::default();
     flush(&mut core, &mut tables);
-    assert!(tables
-        .health
-        .values()
-        .all(|r| r.requests == 1 && r.non_200 == 1));
+    assert!(tables.health.values().all(|r| r.requests == 1 && r.non_200 == 1));
     assert_eq!(core.stats().duplicates, 2);
 }
 
@@ -386,12 +253,7 @@ fn duplicates_count_once() {
 fn the_slowest_active_partition_holds_windows_open_until_idle() {
     let mut core = Core::new(plain_max());
     core.assign(&[0, 1]);
-    feed(
-        &mut core,
-        0,
-        0,
-        &ev(1, T0 + 1_000_000, "a", "web1", "x", 200),
-    );
+    feed(&mut core, 0, 0, &ev(1, T0 + 1_000_000, "a", "web1", "x", 200));
     assert!(!core.advance(0), "partition 1 has no events yet");
     feed(&mut core, 1, 0, &ev(2, T0 + 100_000, "b", "web1", "x", 200));
     assert!(core.advance(0));
@@ -401,10 +263,7 @@ fn the_slowest_active_partition_holds_windows_open_until_idle() {
     assert!(core.advance(30_000));
     assert_eq!(core.closed_through(), T0 + 990_000);
     // An event of the woken partition for a closed window is late, not lost.
-    assert_eq!(
-        feed(&mut core, 1, 1, &ev(3, T0 + 200_000, "b", "web1", "x", 200)),
-        Verdict::Late(LateReason::WindowFinal)
-    );
+    assert_eq!(feed(&mut core, 1, 1, &ev(3, T0 + 200_000, "b", "web1", "x", 200)), Verdict::Late(LateReason::WindowFinal));
 }
 
 /// After a pause long enough for everything to go idle, the partition the
@@ -424,10 +283,7 @@ fn traffic_resuming_after_a_pause_gives_idle_partitions_the_timeout_again() {
     // Partition 0 is read first after the pause; partition 1's new records are not read yet.
     feed(&mut core, 0, 1, &ev(3, T0 + 1_000_000, "a", "web1", "x", 200));
     assert!(!core.advance(idle + 100), "partition 1 holds again");
-    assert_eq!(
-        feed(&mut core, 1, 1, &ev(4, T0 + 900_000, "b", "web1", "x", 200)),
-        Verdict::Counted
-    );
+    assert_eq!(feed(&mut core, 1, 1, &ev(4, T0 + 900_000, "b", "web1", "x", 200)), Verdict::Counted);
     core.caught_up(1, idle + 200);
     assert!(core.advance(idle + 300));
     assert_eq!(core.closed_through(), T0 + 890_000);
@@ -438,36 +294,20 @@ fn state_is_released_when_windows_close() {
     let mut core = Core::new(plain_max());
     core.assign(&[0]);
     for i in 0..1000 {
-        feed(
-            &mut core,
-            0,
-            i,
-            &ev(i as u128, T0 + i * 10, "a", "web1", "x", 200),
-        );
+        feed(&mut core, 0, i, &ev(i as u128, T0 + i * 10, "a", "web1", "x", 200));
     }
     assert!(core.state_size().dedup_ids == 1000 && core.state_size().open_keys > 0);
-    feed(
-        &mut core,
-        0,
-        1000,
-        &ev(5000, T0 + 10_000_000, "a", "web1", "x", 200),
-    );
+    feed(&mut core, 0, 1000, &ev(5000, T0 + 10_000_000, "a", "web1", "x", 200));
     core.advance(0);
     let s = core.state_size();
     assert_eq!(s.dedup_ids, 1, "{s:?}");
-    assert_eq!(
-        s.open_windows,
-        1 + 5 + 5,
-        "only the last event's windows stay open: {s:?}"
-    );
+    assert_eq!(s.open_windows, 1 + 5 + 5, "only the last event's windows stay open: {s:?}");
 }
 
 /// A deterministic pseudo-random stream of events over two partitions with
 /// disorder, lateness, duplicates and bursts.
 fn messy_stream(seed: u64) -> Vec<(i32, Ev)> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;
@@ -508,10 +348,7 @@ fn messy_stream(seed: u64) -> Vec<(i32, Ev)> {
         }
         if r % 31 == 0 {
             // an agent replay: the same event again
-            let (p, last) = out
-                .last()
-                .map(|(p, e)| (*p, ev(e.id, e.t, e.client, e.host, e.category, e.status)))
-                .unwrap();
+            let (p, last) = out.last().map(|(p, e)| (*p, ev(e.id, e.t, e.client, e.host, e.category, e.status))).unwrap();
             out.push((p, last));
         }
     }
@@ -521,21 +358,8 @@ fn messy_stream(seed: u64) -> Vec<(i32, Ev)> {
 /// Runs `stream` (per-partition order kept) interleaved by `order_seed`;
 /// if `crash_at` is set, drops the core after that many events (after a
 /// flush, i.e. at a checkpoint) and resumes from the checkpoint.
-fn run(
-    stream: &[(i32, Ev)],
-    order_seed: u64,
-    crash_at: Option<usize>,
-    flush_every: usize,
-) -> Tables {
-    let per_partition: Vec<Vec<&Ev>> = (0..2)
-        .map(|p| {
-            stream
-                .iter()
-                .filter(|(q, _)| *q == p)
-                .map(|(_, e)| e)
-                .collect()
-        })
-        .collect();
+fn run(stream: &[(i32, Ev)], order_seed: u64, crash_at: Option<usize>, flush_every: usize) -> Tables {
+    let per_partition: Vec<Vec<&Ev>> = (0..2).map(|p| stream.iter().filter(|(q, _)| *q == p).map(|(_, e)| e).collect()).collect();
     let mut tables = Tables::default();
     let mut core = Core::new(CoreConfig::issue_defaults());
     core.assign(&[0, 1]);
@@ -545,9 +369,7 @@ fn run(
     let mut crashed = false;
     let mut checkpoint = core.checkpoint();
     loop {
-        let live: Vec<usize> = (0..2)
-            .filter(|&p| pos[p] < per_partition[p].len())
-            .collect();
+        let live: Vec<usize> = (0..2).filter(|&p| pos[p] < per_partition[p].len()).collect();
         if live.is_empty() {
             break;
         }
@@ -589,9 +411,7 @@ fn run(
 #[test]
 fn a_server_far_behind_another_in_the_same_partition_is_not_late() {
     let per_host = |host: &'static str, id0: u128| -> Vec<Ev> {
-        (0..600)
-            .map(|i| ev(id0 + i, T0 + i as i64 * 6_000, "c", host, if i % 3 == 0 { "books" } else { "toys" }, 200))
-            .collect()
+        (0..600).map(|i| ev(id0 + i, T0 + i as i64 * 6_000, "c", host, if i % 3 == 0 { "books" } else { "toys" }, 200)).collect()
     };
     let (web1, web2) = (per_host("web1", 0), per_host("web2", 10_000));
     let feed_all = |order: Vec<&Ev>| -> (Tables, CoreStats) {
@@ -628,11 +448,7 @@ fn a_server_far_behind_another_in_the_same_partition_is_not_late() {
 fn a_crash_and_restart_from_the_checkpoint_gives_the_same_tables() {
     let stream = messy_stream(7);
     let reference = run(&stream, 1, None, 250);
-    assert!(
-        reference.ddos.len() >= 3
-            && !reference.late.is_empty()
-            && reference.health.values().any(|r| r.unhealthy)
-    );
+    assert!(reference.ddos.len() >= 3 && !reference.late.is_empty() && reference.health.values().any(|r| r.unhealthy));
     // Rows are compared whole, visitor sketches included: they must hold
     // several visitors for the comparison to mean something.
     assert!(
@@ -642,10 +458,7 @@ fn a_crash_and_restart_from_the_checkpoint_gives_the_same_tables() {
     );
     for (order, crash) in [(1, 1000), (2, 1), (3, 2999), (4, 4567), (5, 250), (6, 6000)] {
         let got = run(&stream, order, Some(crash), 250);
-        assert_eq!(
-            got, reference,
-            "interleaving {order}, crash after {crash} events"
-        );
+        assert_eq!(got, reference, "interleaving {order}, crash after {crash} events");
     }
 }
 
@@ -654,11 +467,7 @@ fn interleaving_does_not_change_the_tables() {
     let stream = messy_stream(11);
     let reference = run(&stream, 1, None, 100);
     for order in 2..6 {
-        assert_eq!(
-            run(&stream, order, None, 77 * order as usize),
-            reference,
-            "interleaving {order}"
-        );
+        assert_eq!(run(&stream, order, None, 77 * order as usize), reference, "interleaving {order}");
     }
 }
 
@@ -668,9 +477,7 @@ fn interleaving_does_not_change_the_tables() {
 /// also when the job itself restarts in between.
 #[test]
 fn a_batch_resent_after_its_windows_closed_is_duplicate_not_late() {
-    let batch: Vec<Ev> = (0..300)
-        .map(|i| ev(i, T0 + i as i64 * 60_000, "c", if i % 2 == 0 { "web1" } else { "web2" }, "books", 200))
-        .collect();
+    let batch: Vec<Ev> = (0..300).map(|i| ev(i, T0 + i as i64 * 60_000, "c", if i % 2 == 0 { "web1" } else { "web2" }, "books", 200)).collect();
     let run = |cfg: CoreConfig, crash: bool| -> (Vec<Verdict>, Tables) {
         let mut core = Core::new(cfg);
         core.assign(&[0]);

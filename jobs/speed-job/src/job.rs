@@ -30,8 +30,8 @@ use clickstream_telemetry::systemd::{Progress, Service};
 use clickstream_telemetry::{serve_metrics, HealthCheck};
 
 use crate::config::Config;
-use crate::health::JobHealth;
 use crate::core::{Click, Core, CoreConfig, CoreStats, Verdict};
+use crate::health::JobHealth;
 use crate::metrics::{Metrics, Partition, Reason};
 use crate::partition::PartitionCheckpoint;
 use crate::sink::{Sink, SinkError};
@@ -117,10 +117,7 @@ const STORE_PING_AFTER: Duration = Duration::from_secs(10);
 const STORE_PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the job until `shutdown` resolves (then flushes, checkpoints and commits).
-pub async fn run(
-    cfg: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<RunSummary, JobError> {
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<RunSummary, JobError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -132,9 +129,7 @@ pub async fn run(
         let h = health.clone();
         let check: HealthCheck = Arc::new(move || h.report());
         let mut rx = stop_rx.clone();
-        serve_metrics(addr, registry, check, async move { stopped(&mut rx).await })
-            .await
-            .map_err(JobError::Metrics)?;
+        serve_metrics(addr, registry, check, async move { stopped(&mut rx).await }).await.map_err(JobError::Metrics)?;
     }
 
     let sink = Sink::connect(&cfg.cassandra, &cfg.job.name, &cfg.kafka.topic).await?;
@@ -144,10 +139,7 @@ pub async fn run(
     core.restore(&checkpoints, closed_through);
     let all_partitions = source::topic_partitions(&cfg.kafka).await?;
     core.assign(&all_partitions);
-    let starts: HashMap<i32, i64> = checkpoints
-        .iter()
-        .map(|c| (c.partition, c.resume_offset))
-        .collect();
+    let starts: HashMap<i32, i64> = checkpoints.iter().map(|c| (c.partition, c.resume_offset)).collect();
     tracing::info!(
         topic = %cfg.kafka.topic,
         partitions = ?all_partitions,
@@ -155,11 +147,7 @@ pub async fn run(
         closed_through,
         "speed-job starting"
     );
-    let consumer = source::subscribe(
-        &cfg.kafka,
-        SourceContext::new(&cfg.kafka.topic, starts, metrics.clone(), health.clone()),
-        &all_partitions,
-    )?;
+    let consumer = source::subscribe(&cfg.kafka, SourceContext::new(&cfg.kafka.topic, starts, metrics.clone(), health.clone()), &all_partitions)?;
     let service = Service::from_env();
     let mut runner = Runner {
         cfg,
@@ -232,13 +220,7 @@ impl Runner {
         service.stopping("final flush, checkpoint and commit");
         self.flush(true).await?;
         let stats = self.core.stats();
-        tracing::info!(
-            consumed,
-            counted = stats.counted,
-            late = stats.late,
-            duplicates = stats.duplicates,
-            "speed-job stopped"
-        );
+        tracing::info!(consumed, counted = stats.counted, late = stats.late, duplicates = stats.duplicates, "speed-job stopped");
         Ok(RunSummary { consumed, stats })
     }
 
@@ -262,12 +244,7 @@ impl Runner {
             return;
         };
         if let Verdict::Late(reason) = self.core.process(partition, offset, &click) {
-            self.metrics
-                .events_late
-                .get_or_create(&Reason {
-                    reason: reason.as_str(),
-                })
-                .inc();
+            self.metrics.events_late.get_or_create(&Reason { reason: reason.as_str() }).inc();
         }
     }
 
@@ -298,29 +275,18 @@ impl Runner {
     fn recover_from_revocation(&mut self) {
         self.revocations_seen = self.consumer.context().revocations();
         let (cps, closed) = self.last_checkpoint.clone().unwrap_or_default();
-        tracing::warn!(
-            closed_through = closed,
-            "partitions were revoked: restoring the last checkpoint and seeking to it"
-        );
+        tracing::warn!(closed_through = closed, "partitions were revoked: restoring the last checkpoint and seeking to it");
         self.core = Core::new(CoreConfig::from_config(&self.cfg));
         self.core.expect_sources(&self.cfg.windows.sources);
         self.core.restore(&cps, closed);
         self.core.assign(&self.all_partitions);
         self.last_stats = CoreStats::default(); // the new core counts from zero
-        let resume: HashMap<i32, i64> =
-            cps.iter().map(|c| (c.partition, c.resume_offset)).collect();
+        let resume: HashMap<i32, i64> = cps.iter().map(|c| (c.partition, c.resume_offset)).collect();
         self.consumer.context().set_start_offsets(resume.clone());
-        let fallback = if self.cfg.kafka.auto_offset_reset == "latest" {
-            Offset::End
-        } else {
-            Offset::Beginning
-        };
+        let fallback = if self.cfg.kafka.auto_offset_reset == "latest" { Offset::End } else { Offset::Beginning };
         for p in self.consumer.context().assigned() {
             let offset = resume.get(&p).map_or(fallback, |o| Offset::Offset(*o));
-            if let Err(e) = self
-                .consumer
-                .seek(&self.cfg.kafka.topic, p, offset, Duration::ZERO)
-            {
+            if let Err(e) = self.consumer.seek(&self.cfg.kafka.topic, p, offset, Duration::ZERO) {
                 tracing::warn!(partition = p, error = %e, "seek after revocation failed; the next assignment starts at the checkpoint");
             }
         }
@@ -337,9 +303,7 @@ impl Runner {
         self.core.advance(self.clock.now_ms());
         let updates = self.core.drain();
         if !updates.is_empty() {
-            let n = self
-                .retry("rows", last, || self.sink.write(&updates))
-                .await?;
+            let n = self.retry("rows", last, || self.sink.write(&updates)).await?;
             self.metrics.rows_written.inc_by(n as u64);
         }
         let cp = self.core.checkpoint();
@@ -350,31 +314,17 @@ impl Runner {
             return Ok(());
         }
         if self.last_checkpoint.as_ref() != Some(&cp) {
-            self.retry("checkpoint", last, || {
-                self.sink.write_checkpoint(&cp.0, cp.1)
-            })
-            .await?;
+            self.retry("checkpoint", last, || self.sink.write_checkpoint(&cp.0, cp.1)).await?;
             self.metrics.checkpoints.inc();
             for c in &cp.0 {
-                self.metrics
-                    .replay_window_records
-                    .get_or_create(&Partition { partition: c.partition })
-                    .set(c.replay_window());
+                self.metrics.replay_window_records.get_or_create(&Partition { partition: c.partition }).set(c.replay_window());
             }
             self.commit(&cp.0, last);
-            self.consumer
-                .context()
-                .set_start_offsets(cp.0.iter().map(|c| (c.partition, c.resume_offset)));
+            self.consumer.context().set_start_offsets(cp.0.iter().map(|c| (c.partition, c.resume_offset)));
             self.last_checkpoint = Some(cp);
         }
         let stats = self.core.stats();
-        self.metrics.record_core(
-            &self.last_stats,
-            &stats,
-            self.core.state_size(),
-            self.core.closed_through(),
-            self.core.open_windows(),
-        );
+        self.metrics.record_core(&self.last_stats, &stats, self.core.state_size(), self.core.closed_through(), self.core.open_windows());
         self.last_stats = stats;
         self.check_store_when_quiet().await;
         self.clock.not_listening(busy.elapsed());
@@ -437,19 +387,11 @@ impl Runner {
     fn commit(&self, cps: &[PartitionCheckpoint], sync: bool) {
         let mut tpl = TopicPartitionList::new();
         for cp in cps {
-            if let Err(e) = tpl.add_partition_offset(
-                &self.cfg.kafka.topic,
-                cp.partition,
-                Offset::Offset(cp.committed_offset()),
-            ) {
+            if let Err(e) = tpl.add_partition_offset(&self.cfg.kafka.topic, cp.partition, Offset::Offset(cp.committed_offset())) {
                 tracing::warn!(error = %e, "building the offset commit");
             }
         }
-        let mode = if sync {
-            CommitMode::Sync
-        } else {
-            CommitMode::Async
-        };
+        let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
         if let Err(e) = self.consumer.commit(&tpl, mode) {
             tracing::warn!(error = %e, "committing offsets to the consumer group failed (the checkpoint is authoritative)");
         }

@@ -92,9 +92,7 @@ fn main() -> ExitCode {
         },
         Command::Schema { config } => match load(&config) {
             Ok(cfg) => {
-                for stmt in
-                    speed_job::schema::statements(&speed_job::schema::render(&cfg.cassandra))
-                {
+                for stmt in speed_job::schema::statements(&speed_job::schema::render(&cfg.cassandra)) {
                     println!("{stmt};\n");
                 }
                 ExitCode::SUCCESS
@@ -119,11 +117,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!(
-                        "speed-job show: reading keyspace {} at {}: {e}",
-                        cfg.cassandra.keyspace,
-                        cfg.cassandra.contact_points.join(",")
-                    );
+                    eprintln!("speed-job show: reading keyspace {} at {}: {e}", cfg.cassandra.keyspace, cfg.cassandra.contact_points.join(","));
                     ExitCode::FAILURE
                 }
             }
@@ -134,21 +128,14 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             clickstream_telemetry::init_logging(cfg.log.json);
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("speed-job: starting the runtime: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(speed_job::job::run(
-                cfg,
-                clickstream_telemetry::shutdown_signal(),
-            )) {
+            match rt.block_on(speed_job::job::run(cfg, clickstream_telemetry::shutdown_signal())) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "speed-job failed");

@@ -84,78 +84,26 @@ impl Metrics {
     pub fn new() -> (Metrics, Arc<Mutex<Registry>>) {
         let m = Metrics::default();
         let mut r = Registry::with_prefix("speed_job");
-        r.register(
-            "events_consumed",
-            "Records read from Kafka",
-            m.events_consumed.clone(),
-        );
-        r.register(
-            "events_counted",
-            "Events counted into windows",
-            m.events_counted.clone(),
-        );
-        r.register(
-            "events_late",
-            "Events behind the watermark, written to late_events",
-            m.events_late.clone(),
-        );
-        r.register(
-            "events_duplicate",
-            "Events with an id already counted (dropped)",
-            m.events_duplicate.clone(),
-        );
-        r.register(
-            "events_replayed",
-            "Replayed events whose windows were already final (skipped)",
-            m.events_replayed.clone(),
-        );
+        r.register("events_consumed", "Records read from Kafka", m.events_consumed.clone());
+        r.register("events_counted", "Events counted into windows", m.events_counted.clone());
+        r.register("events_late", "Events behind the watermark, written to late_events", m.events_late.clone());
+        r.register("events_duplicate", "Events with an id already counted (dropped)", m.events_duplicate.clone());
+        r.register("events_replayed", "Replayed events whose windows were already final (skipped)", m.events_replayed.clone());
         r.register(
             "events_held_ahead",
             "Events counted far ahead of their web server's watermark (windows.far_ahead) that did not move it: not corroborated by windows.far_ahead_quorum such events",
             m.events_held_ahead.clone(),
         );
-        r.register(
-            "decode_errors",
-            "Records that are not a decodable click event",
-            m.decode_errors.clone(),
-        );
+        r.register("decode_errors", "Records that are not a decodable click event", m.decode_errors.clone());
         r.register("windows_open", "Windows open now", m.windows_open.clone());
-        r.register(
-            "windows_closed",
-            "Windows closed (final)",
-            m.windows_closed.clone(),
-        );
-        r.register(
-            "alerts",
-            "Keys that crossed a threshold in a window",
-            m.alerts.clone(),
-        );
-        r.register(
-            "rows_written",
-            "Rows upserted into Cassandra",
-            m.rows_written.clone(),
-        );
-        r.register(
-            "write_errors",
-            "Failed Cassandra flushes (retried)",
-            m.write_errors.clone(),
-        );
+        r.register("windows_closed", "Windows closed (final)", m.windows_closed.clone());
+        r.register("alerts", "Keys that crossed a threshold in a window", m.alerts.clone());
+        r.register("rows_written", "Rows upserted into Cassandra", m.rows_written.clone());
+        r.register("write_errors", "Failed Cassandra flushes (retried)", m.write_errors.clone());
         r.register("checkpoints", "Checkpoints written", m.checkpoints.clone());
-        r.register(
-            "watermark_timestamp_seconds",
-            "Global event-time watermark (Unix time in seconds)",
-            m.watermark_timestamp_seconds.clone(),
-        );
-        r.register(
-            "state_keys",
-            "Open (window, key) aggregates",
-            m.state_keys.clone(),
-        );
-        r.register(
-            "dedup_ids",
-            "Event ids held for deduplication",
-            m.dedup_ids.clone(),
-        );
+        r.register("watermark_timestamp_seconds", "Global event-time watermark (Unix time in seconds)", m.watermark_timestamp_seconds.clone());
+        r.register("state_keys", "Open (window, key) aggregates", m.state_keys.clone());
+        r.register("dedup_ids", "Event ids held for deduplication", m.dedup_ids.clone());
         r.register(
             "consumer_lag",
             "Records between the committed offset (the next record not yet counted and checkpointed) and the partition end (librdkafka statistics); 0 when caught up",
@@ -182,37 +130,19 @@ impl Metrics {
     }
 
     /// Adds what the core counted since `before`.
-    pub fn record_core(
-        &self,
-        before: &CoreStats,
-        now: &CoreStats,
-        size: StateSize,
-        watermark: i64,
-        open: [usize; 3],
-    ) {
+    pub fn record_core(&self, before: &CoreStats, now: &CoreStats, size: StateSize, watermark: i64, open: [usize; 3]) {
         let d = |a: u64, b: u64| b.saturating_sub(a);
         self.events_counted.inc_by(d(before.counted, now.counted));
-        self.events_duplicate
-            .inc_by(d(before.duplicates, now.duplicates));
-        self.events_replayed
-            .inc_by(d(before.replayed, now.replayed));
-        self.events_held_ahead
-            .inc_by(d(before.held_ahead, now.held_ahead));
+        self.events_duplicate.inc_by(d(before.duplicates, now.duplicates));
+        self.events_replayed.inc_by(d(before.replayed, now.replayed));
+        self.events_held_ahead.inc_by(d(before.held_ahead, now.held_ahead));
         const KINDS: [&str; 3] = ["ddos", "health", "popularity"];
         for (i, kind) in KINDS.iter().enumerate() {
-            self.windows_closed
-                .get_or_create(&Kind { kind })
-                .inc_by(d(before.windows_closed[i], now.windows_closed[i]));
-            self.windows_open
-                .get_or_create(&Kind { kind })
-                .set(open[i] as i64);
+            self.windows_closed.get_or_create(&Kind { kind }).inc_by(d(before.windows_closed[i], now.windows_closed[i]));
+            self.windows_open.get_or_create(&Kind { kind }).set(open[i] as i64);
         }
-        self.alerts
-            .get_or_create(&Kind { kind: "ddos" })
-            .inc_by(d(before.ddos_alerts, now.ddos_alerts));
-        self.alerts
-            .get_or_create(&Kind { kind: "health" })
-            .inc_by(d(before.health_alerts, now.health_alerts));
+        self.alerts.get_or_create(&Kind { kind: "ddos" }).inc_by(d(before.ddos_alerts, now.ddos_alerts));
+        self.alerts.get_or_create(&Kind { kind: "health" }).inc_by(d(before.health_alerts, now.health_alerts));
         self.state_keys.set(size.open_keys as i64);
         self.dedup_ids.set(size.dedup_ids as i64);
         if watermark > i64::MIN {

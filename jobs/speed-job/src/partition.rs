@@ -313,12 +313,7 @@ impl Lane {
             // Nothing open: everything of this lane so far is accounted for.
             None => (next_offset.max(self.skip_below), self.clock),
         };
-        LaneCheckpoint {
-            host: self.host.to_string(),
-            resume_offset,
-            max_time: clock.max_time,
-            held: clock.held().to_vec(),
-        }
+        LaneCheckpoint { host: self.host.to_string(), resume_offset, max_time: clock.max_time, held: clock.held().to_vec() }
     }
 }
 
@@ -448,12 +443,7 @@ impl PartitionState {
         if self.lanes.is_empty() {
             return if idle(self.quiet_since) { Hold::Nothing } else { Hold::Unknown };
         }
-        self.lanes
-            .iter()
-            .filter(|l| !idle(l.quiet_since))
-            .map(|l| l.watermark(lateness))
-            .min()
-            .map_or(Hold::Nothing, Hold::At)
+        self.lanes.iter().filter(|l| !idle(l.quiet_since)).map(|l| l.watermark(lateness)).min().map_or(Hold::Nothing, Hold::At)
     }
 
     /// How far the fastest lane has got, held far-ahead events included
@@ -462,11 +452,7 @@ impl PartitionState {
     /// corroborate them, and the windows of a stream's last lines (sparse
     /// lanes' last lines are often held) should close as they did before.
     pub fn max_watermark(&self, lateness: i64) -> Option<i64> {
-        self.lanes
-            .iter()
-            .filter(|l| l.clock.newest() != i64::MIN)
-            .map(|l| l.clock.newest().saturating_sub(lateness))
-            .max()
+        self.lanes.iter().filter(|l| l.clock.newest() != i64::MIN).map(|l| l.clock.newest().saturating_sub(lateness)).max()
     }
 
     /// Forgets pins of windows that are all closed.
@@ -483,25 +469,12 @@ impl PartitionState {
 
     /// Where a restart must resume so every open window is rebuilt.
     pub fn checkpoint(&self, partition: i32) -> PartitionCheckpoint {
-        let mut lanes: Vec<LaneCheckpoint> =
-            self.lanes.iter().map(|l| l.checkpoint(self.next_offset)).collect();
+        let mut lanes: Vec<LaneCheckpoint> = self.lanes.iter().map(|l| l.checkpoint(self.next_offset)).collect();
         lanes.sort_by(|a, b| a.host.cmp(&b.host));
         // `recent.span` earlier than any lane needs, so the ids of the
         // records before the first re-processed one are known again.
-        let resume_offset = (lanes
-            .iter()
-            .map(|l| l.resume_offset)
-            .min()
-            .unwrap_or(self.next_offset)
-            .min(self.next_offset)
-            - self.recent.span)
-            .max(0);
-        PartitionCheckpoint {
-            partition,
-            resume_offset,
-            replay_until: self.next_offset.max(self.replay_until),
-            lanes,
-        }
+        let resume_offset = (lanes.iter().map(|l| l.resume_offset).min().unwrap_or(self.next_offset).min(self.next_offset) - self.recent.span).max(0);
+        PartitionCheckpoint { partition, resume_offset, replay_until: self.next_offset.max(self.replay_until), lanes }
     }
 }
 
@@ -523,7 +496,11 @@ mod tests {
             .iter()
             .map(|t| {
                 c.observe(t * 1000, rule);
-                if c.max_time == i64::MIN { -1 } else { c.max_time / 1000 }
+                if c.max_time == i64::MIN {
+                    -1
+                } else {
+                    c.max_time / 1000
+                }
             })
             .collect()
     }
@@ -580,7 +557,7 @@ mod tests {
         assert_eq!(LaneClock::from_parts(1_002_000, &[]), at(1_002_000));
         let mut cont = back;
         assert!(!cont.observe(1_003_000, RULE));
-        assert!(cont.observe(1_600_000, RULE) == false, "third far-ahead line: corroborated");
+        assert!(!cont.observe(1_600_000, RULE), "third far-ahead line: corroborated");
         assert_eq!(cont.max_time, 1_300_000);
     }
 

@@ -148,11 +148,7 @@ pub struct Updates {
 impl Updates {
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.ddos.len()
-            + self.health.len()
-            + self.popularity.len()
-            + self.top.len()
-            + self.late.len()
+        self.ddos.len() + self.health.len() + self.popularity.len() + self.top.len() + self.late.len()
     }
 
     /// No rows.

@@ -8,14 +8,8 @@ use crate::config::CassandraConfig;
 
 /// The schema files, in the order they are applied.
 pub const FILES: [(&str, &str); 2] = [
-    (
-        "001_keyspace.cql",
-        include_str!("../../../schemas/cql/001_keyspace.cql"),
-    ),
-    (
-        "002_speed_views.cql",
-        include_str!("../../../schemas/cql/002_speed_views.cql"),
-    ),
+    ("001_keyspace.cql", include_str!("../../../schemas/cql/001_keyspace.cql")),
+    ("002_speed_views.cql", include_str!("../../../schemas/cql/002_speed_views.cql")),
 ];
 
 /// Fills the `{{placeholders}}` of the schema files.
@@ -41,12 +35,7 @@ pub fn statements(cql: &str) -> Vec<String> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Why the schema could not be applied.
@@ -64,21 +53,9 @@ pub struct SchemaError {
 pub async fn apply(session: &Session, cfg: &CassandraConfig) -> Result<(), SchemaError> {
     for stmt in statements(&render(cfg)) {
         let first = stmt.lines().next().unwrap_or_default().to_string();
-        session
-            .query_unpaged(stmt, &[])
-            .await
-            .map_err(|e| SchemaError {
-                statement: first.clone(),
-                source: Box::new(e),
-            })?;
+        session.query_unpaged(stmt, &[]).await.map_err(|e| SchemaError { statement: first.clone(), source: Box::new(e) })?;
     }
-    session
-        .await_schema_agreement()
-        .await
-        .map_err(|e| SchemaError {
-            statement: "(schema agreement)".into(),
-            source: Box::new(e),
-        })?;
+    session.await_schema_agreement().await.map_err(|e| SchemaError { statement: "(schema agreement)".into(), source: Box::new(e) })?;
     Ok(())
 }
 
@@ -88,24 +65,14 @@ mod tests {
 
     #[test]
     fn renders_every_placeholder() {
-        let cfg = CassandraConfig {
-            keyspace: "ks1".into(),
-            ttl: std::time::Duration::from_secs(60),
-            ..Default::default()
-        };
+        let cfg = CassandraConfig { keyspace: "ks1".into(), ttl: std::time::Duration::from_secs(60), ..Default::default() };
         let cql = render(&cfg);
         assert!(!cql.contains("{{"), "unfilled placeholder");
         let stmts = statements(&cql);
         assert_eq!(stmts.len(), 8, "{stmts:#?}");
         assert!(stmts[0].starts_with("CREATE KEYSPACE IF NOT EXISTS ks1"));
-        assert!(stmts
-            .iter()
-            .skip(1)
-            .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS ks1.")));
+        assert!(stmts.iter().skip(1).all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS ks1.")));
         assert!(stmts[1].contains("default_time_to_live = 60"));
-        assert!(
-            stmts.last().unwrap().contains("default_time_to_live = 0"),
-            "checkpoints never expire"
-        );
+        assert!(stmts.last().unwrap().contains("default_time_to_live = 0"), "checkpoints never expire");
     }
 }

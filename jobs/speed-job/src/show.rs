@@ -66,8 +66,7 @@ pub async fn render(cfg: &Config, top: usize) -> Result<String, Error> {
 
     // Windows that tile time (start a multiple of their size) add up to exact totals.
     let size = cfg.popularity.window.as_millis() as i64;
-    let pop: Vec<(CqlTimestamp, String, i64)> =
-        rows(&s, format!("SELECT window_start, category, requests FROM {ks}.category_popularity")).await?;
+    let pop: Vec<(CqlTimestamp, String, i64)> = rows(&s, format!("SELECT window_start, category, requests FROM {ks}.category_popularity")).await?;
     let mut totals: BTreeMap<String, i64> = BTreeMap::new();
     let mut busiest: BTreeMap<i64, i64> = BTreeMap::new();
     for (t, cat, n) in &pop {
@@ -93,11 +92,8 @@ pub async fn render(cfg: &Config, top: usize) -> Result<String, Error> {
         }
     }
     type LateRow = (CqlTimestamp, String, String, CqlTimestamp, i32, i64);
-    let mut late: Vec<LateRow> = rows(
-        &s,
-        format!("SELECT event_time, source_host, reason, watermark, kafka_partition, kafka_offset FROM {ks}.late_events"),
-    )
-    .await?;
+    let mut late: Vec<LateRow> =
+        rows(&s, format!("SELECT event_time, source_host, reason, watermark, kafka_partition, kafka_offset FROM {ks}.late_events")).await?;
     writeln!(out, "\nLate events (not counted, kept in late_events): {}", late.len())?;
     let mut by_cause: BTreeMap<(&str, &str), usize> = Default::default();
     for (_, host, reason, ..) in &late {

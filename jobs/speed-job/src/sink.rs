@@ -92,10 +92,7 @@ impl Sink {
             password: cfg.password.as_deref(),
             timeout: cfg.request_timeout,
         };
-        let session = connect(to).await.map_err(|e| SinkError::Connect {
-            contact_points: cfg.contact_points.join(","),
-            source: Box::new(e),
-        })?;
+        let session = connect(to).await.map_err(|e| SinkError::Connect { contact_points: cfg.contact_points.join(","), source: Box::new(e) })?;
         if cfg.create_schema {
             crate::schema::apply(&session, cfg).await?;
         }
@@ -104,13 +101,7 @@ impl Sink {
         let prepare = |cql: String| {
             let session = &session;
             async move {
-                let mut p = session
-                    .prepare(cql.clone())
-                    .await
-                    .map_err(|e| SinkError::Prepare {
-                        statement: cql,
-                        source: Box::new(e),
-                    })?;
+                let mut p = session.prepare(cql.clone()).await.map_err(|e| SinkError::Prepare { statement: cql, source: Box::new(e) })?;
                 p.set_consistency(consistency);
                 p.set_is_idempotent(true);
                 p.set_request_timeout(Some(cfg.request_timeout));
@@ -158,13 +149,7 @@ impl Sink {
             ))
             .await?,
         };
-        Ok(Sink {
-            session,
-            stmts,
-            job: job.to_string(),
-            topic: topic.to_string(),
-            concurrency: cfg.write_concurrency,
-        })
+        Ok(Sink { session, stmts, job: job.to_string(), topic: topic.to_string(), concurrency: cfg.write_concurrency })
     }
 
     /// Asks Cassandra a trivial question (`system.local`) within `timeout`:
@@ -183,25 +168,16 @@ impl Sink {
         &self.session
     }
 
-    fn exec<'a, V>(
-        &'a self,
-        stmt: &'a PreparedStatement,
-        table: &'static str,
-        values: V,
-    ) -> WriteFuture<'a>
+    fn exec<'a, V>(&'a self, stmt: &'a PreparedStatement, table: &'static str, values: V) -> WriteFuture<'a>
     where
         V: scylla::serialize::row::SerializeRow + Send + Sync + 'a,
     {
         Box::pin(async move {
-            self.session
-                .execute_unpaged(stmt, values)
-                .await
-                .map(|_| ())
-                .map_err(|e| SinkError::Execute {
-                    what: "writing",
-                    table,
-                    source: Box::new(e),
-                })
+            self.session.execute_unpaged(stmt, values).await.map(|_| ()).map_err(|e| SinkError::Execute {
+                what: "writing",
+                table,
+                source: Box::new(e),
+            })
         })
     }
 
@@ -271,27 +247,14 @@ impl Sink {
             writes.push(self.exec(
                 &s.popularity,
                 "category_popularity",
-                (
-                    ts(r.window_start),
-                    r.category.as_str(),
-                    ts(r.window_end),
-                    r.requests as i64,
-                    r.is_final,
-                ),
+                (ts(r.window_start), r.category.as_str(), ts(r.window_end), r.requests as i64, r.is_final),
             ));
         }
         for r in &u.top {
             writes.push(self.exec(
                 &s.top,
                 "category_top",
-                (
-                    ts(r.window_start),
-                    r.rank as i32,
-                    r.category.as_str(),
-                    r.requests as i64,
-                    ts(r.window_end),
-                    r.is_final,
-                ),
+                (ts(r.window_start), r.rank as i32, r.category.as_str(), r.requests as i64, ts(r.window_end), r.is_final),
             ));
         }
         for r in &u.late {
@@ -328,29 +291,16 @@ impl Sink {
     }
 
     /// Saves where each partition resumes, and the global watermark.
-    pub async fn write_checkpoint(
-        &self,
-        cps: &[PartitionCheckpoint],
-        closed_through: i64,
-    ) -> Result<(), SinkError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+    pub async fn write_checkpoint(&self, cps: &[PartitionCheckpoint], closed_through: i64) -> Result<(), SinkError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         let writes: Vec<WriteFuture<'_>> = cps
             .iter()
             .map(|cp| {
-                let lane_resume: HashMap<&str, i64> =
-                    cp.lanes.iter().map(|l| (l.host.as_str(), l.resume_offset)).collect();
-                let lane_max: HashMap<&str, i64> =
-                    cp.lanes.iter().map(|l| (l.host.as_str(), l.max_time)).collect();
+                let lane_resume: HashMap<&str, i64> = cp.lanes.iter().map(|l| (l.host.as_str(), l.resume_offset)).collect();
+                let lane_max: HashMap<&str, i64> = cp.lanes.iter().map(|l| (l.host.as_str(), l.max_time)).collect();
                 // Only lanes holding far-ahead times: usually none.
-                let lane_held: HashMap<&str, &[i64]> = cp
-                    .lanes
-                    .iter()
-                    .filter(|l| !l.held.is_empty())
-                    .map(|l| (l.host.as_str(), l.held.as_slice()))
-                    .collect();
+                let lane_held: HashMap<&str, &[i64]> =
+                    cp.lanes.iter().filter(|l| !l.held.is_empty()).map(|l| (l.host.as_str(), l.held.as_slice())).collect();
                 self.exec(
                     &self.stmts.checkpoint_write,
                     "speed_checkpoints",
@@ -377,35 +327,19 @@ impl Sink {
 
     /// Loads the last checkpoint: per partition, and the global watermark (`i64::MIN` if none).
     pub async fn load_checkpoint(&self) -> Result<(Vec<PartitionCheckpoint>, i64), SinkError> {
-        let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute {
-            what: "reading",
-            table: "speed_checkpoints",
-            source: e,
-        };
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "speed_checkpoints", source: e };
         let result = self
             .session
-            .execute_unpaged(
-                &self.stmts.checkpoint_read,
-                (self.job.as_str(), self.topic.as_str()),
-            )
+            .execute_unpaged(&self.stmts.checkpoint_read, (self.job.as_str(), self.topic.as_str()))
             .await
             .map_err(|e| err(Box::new(e)))?
             .into_rows_result()
             .map_err(|e| err(Box::new(e)))?;
         let mut cps = Vec::new();
         let mut closed = i64::MIN;
-        type Row = (
-            i32,
-            i64,
-            Option<HashMap<String, i64>>,
-            Option<HashMap<String, i64>>,
-            Option<HashMap<String, Vec<i64>>>,
-            i64,
-            i64,
-        );
+        type Row = (i32, i64, Option<HashMap<String, i64>>, Option<HashMap<String, i64>>, Option<HashMap<String, Vec<i64>>>, i64, i64);
         for row in result.rows::<Row>().map_err(|e| err(Box::new(e)))? {
-            let (partition, resume_offset, lane_resume, lane_max, lane_held, replay_until, closed_through) =
-                row.map_err(|e| err(Box::new(e)))?;
+            let (partition, resume_offset, lane_resume, lane_max, lane_held, replay_until, closed_through) = row.map_err(|e| err(Box::new(e)))?;
             let lane_max = lane_max.unwrap_or_default();
             // Absent in checkpoints written before the far-ahead rule: nothing held.
             let mut lane_held = lane_held.unwrap_or_default();
@@ -420,12 +354,7 @@ impl Sink {
                 })
                 .collect();
             lanes.sort_by(|a, b| a.host.cmp(&b.host));
-            cps.push(PartitionCheckpoint {
-                partition,
-                resume_offset,
-                replay_until,
-                lanes,
-            });
+            cps.push(PartitionCheckpoint { partition, resume_offset, replay_until, lanes });
             closed = closed.max(closed_through);
         }
         Ok((cps, closed))

@@ -81,10 +81,7 @@ impl SourceContext {
 
     /// Partitions currently assigned.
     pub fn assigned(&self) -> Vec<i32> {
-        self.assigned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// How many times partitions were revoked since start.
@@ -137,9 +134,7 @@ impl ClientContext for SourceContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error, KafkaError::PartitionEOF(_))
-            || reason.contains("reached end of partition")
-        {
+        if matches!(error, KafkaError::PartitionEOF(_)) || reason.contains("reached end of partition") {
             return; // also delivered to the job loop, which uses it for idleness
         }
         // librdkafka reconnects by itself (e.g. across a broker restart); these are informational.
@@ -148,19 +143,10 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
-    fn rebalance(
-        &self,
-        base: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
+    fn rebalance(&self, base: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let parts: Vec<(String, i32)> = tpl
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition()))
-                    .collect();
+                let parts: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
                 {
                     let starts = self.start_offsets.lock().unwrap_or_else(|p| p.into_inner());
                     for (topic, p) in &parts {
@@ -176,19 +162,13 @@ impl ConsumerContext for SourceContext {
                 }
                 let mut assigned: Vec<i32> = parts.iter().map(|(_, p)| *p).collect();
                 assigned.sort_unstable();
-                tracing::info!(
-                    ?assigned,
-                    "partitions assigned (starting at the checkpoint's resume offsets)"
-                );
+                tracing::info!(?assigned, "partitions assigned (starting at the checkpoint's resume offsets)");
                 *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = assigned;
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::warn!("partitions revoked: the job restores its last checkpoint and resumes from it on reassignment");
                 self.revocations.fetch_add(1, Ordering::AcqRel);
-                self.assigned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 if let Err(e) = base.unassign() {
                     tracing::error!(error = %e, "unassigning partitions failed");
                 }
@@ -210,10 +190,7 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", &cfg.auto_offset_reset)
-        .set(
-            "session.timeout.ms",
-            cfg.session_timeout.as_millis().to_string(),
-        )
+        .set("session.timeout.ms", cfg.session_timeout.as_millis().to_string())
         .set("statistics.interval.ms", "5000")
         .set("fetch.wait.max.ms", "100")
         // Tansu (the local broker) stalls for tens of seconds — long enough to
@@ -259,19 +236,11 @@ pub async fn topic_partitions(cfg: &KafkaConfig) -> Result<Vec<i32>, SourceError
     let result = tokio::task::spawn_blocking(move || -> Result<Vec<i32>, KafkaError> {
         let c: BaseConsumer = client_config(&cfg).create()?;
         let md = c.fetch_metadata(Some(&cfg.topic), Duration::from_secs(10))?;
-        Ok(md
-            .topics()
-            .iter()
-            .filter(|t| t.name() == cfg.topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect())
+        Ok(md.topics().iter().filter(|t| t.name() == cfg.topic && t.error().is_none()).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect())
     })
     .await
     .expect("metadata task panicked");
-    let mut parts = result.map_err(|source| SourceError::Client {
-        brokers: brokers.clone(),
-        source,
-    })?;
+    let mut parts = result.map_err(|source| SourceError::Client { brokers: brokers.clone(), source })?;
     if parts.is_empty() {
         return Err(SourceError::NoTopic { topic, brokers });
     }
@@ -282,15 +251,8 @@ pub async fn topic_partitions(cfg: &KafkaConfig) -> Result<Vec<i32>, SourceError
 /// Creates the consumer and takes `partitions` of the topic: assigned
 /// directly at their start offsets (`static`), or through the consumer group
 /// (`group`, the rebalance callback applies the start offsets).
-pub fn subscribe(
-    cfg: &KafkaConfig,
-    ctx: SourceContext,
-    partitions: &[i32],
-) -> Result<Arc<Source>, SourceError> {
-    let err = |source| SourceError::Client {
-        brokers: cfg.brokers.clone(),
-        source,
-    };
+pub fn subscribe(cfg: &KafkaConfig, ctx: SourceContext, partitions: &[i32]) -> Result<Arc<Source>, SourceError> {
+    let err = |source| SourceError::Client { brokers: cfg.brokers.clone(), source };
     let consumer: Source = client_config(cfg).create_with_context(ctx).map_err(err)?;
     if cfg.assignment == "group" {
         consumer.subscribe(&[&cfg.topic]).map_err(err)?;
@@ -301,19 +263,13 @@ pub fn subscribe(
             let starts = ctx.start_offsets.lock().unwrap_or_else(|p| p.into_inner());
             for &p in partitions {
                 // No checkpoint: the group's committed offset, else auto.offset.reset.
-                let offset = starts
-                    .get(&p)
-                    .map_or(Offset::Stored, |o| Offset::Offset(*o));
-                tpl.add_partition_offset(&cfg.topic, p, offset)
-                    .map_err(err)?;
+                let offset = starts.get(&p).map_or(Offset::Stored, |o| Offset::Offset(*o));
+                tpl.add_partition_offset(&cfg.topic, p, offset).map_err(err)?;
             }
         }
         consumer.assign(&tpl).map_err(err)?;
         *ctx.assigned.lock().unwrap_or_else(|p| p.into_inner()) = partitions.to_vec();
-        tracing::info!(
-            ?partitions,
-            "partitions assigned statically (starting at the checkpoint's resume offsets)"
-        );
+        tracing::info!(?partitions, "partitions assigned statically (starting at the checkpoint's resume offsets)");
     }
     Ok(Arc::new(consumer))
 }

@@ -55,9 +55,7 @@ mod tests {
         let w = WindowSpec::sliding(300_000, 60_000);
         let starts: Vec<i64> = w.starts(330_500).collect();
         assert_eq!(starts, vec![60_000, 120_000, 180_000, 240_000, 300_000]);
-        assert!(starts
-            .iter()
-            .all(|s| *s <= 330_500 && 330_500 < s + 300_000));
+        assert!(starts.iter().all(|s| *s <= 330_500 && 330_500 < s + 300_000));
         assert_eq!(w.last_end(330_500), 600_000);
     }
 

@@ -27,68 +27,36 @@ fn help_lists_the_commands() {
 fn the_example_config_is_valid() {
     let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conf/speed-job.toml");
     let out = bin().args(["validate", conf]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn invalid_configs_exit_78_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     for (text, key) in [
-        (
-            "[kafka]\nbrokers = \"b\"\n[health]\nslide = \"7m\"\n",
-            "health.window",
-        ),
-        (
-            "[kafka]\nbrokers = \"b\"\n[popularity]\ntop_n = 0\n",
-            "popularity.top_n",
-        ),
-        (
-            "[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n",
-            "cassandra.consistency",
-        ),
-        (
-            "[kafka]\nbrokers = \"b\"\n[ddos]\nthreshhold = 5\n",
-            "threshhold",
-        ),
+        ("[kafka]\nbrokers = \"b\"\n[health]\nslide = \"7m\"\n", "health.window"),
+        ("[kafka]\nbrokers = \"b\"\n[popularity]\ntop_n = 0\n", "popularity.top_n"),
+        ("[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n", "cassandra.consistency"),
+        ("[kafka]\nbrokers = \"b\"\n[ddos]\nthreshhold = 5\n", "threshhold"),
         ("[cassandra]\nkeyspace = \"x\"\n", "kafka"),
     ] {
         let p = write(&dir, "bad.toml", text);
-        let out = bin()
-            .args(["validate", p.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = bin().args(["validate", p.to_str().unwrap()]).output().unwrap();
         assert_eq!(out.status.code(), Some(78), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "stderr should name `{key}`: {err}");
     }
-    let out = bin()
-        .args(["validate", "/nonexistent/speed-job.toml"])
-        .output()
-        .unwrap();
+    let out = bin().args(["validate", "/nonexistent/speed-job.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(78));
 }
 
 #[test]
 fn schema_prints_the_rendered_cql() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        &dir,
-        "c.toml",
-        "[kafka]\nbrokers = \"b\"\n[cassandra]\nkeyspace = \"my_ks\"\nttl = \"2h\"\n",
-    );
-    let out = bin()
-        .args(["schema", p.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let p = write(&dir, "c.toml", "[kafka]\nbrokers = \"b\"\n[cassandra]\nkeyspace = \"my_ks\"\nttl = \"2h\"\n");
+    let out = bin().args(["schema", p.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
     let cql = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        cql.contains("CREATE TABLE IF NOT EXISTS my_ks.ddos_alerts"),
-        "{cql}"
-    );
+    assert!(cql.contains("CREATE TABLE IF NOT EXISTS my_ks.ddos_alerts"), "{cql}");
     assert!(cql.contains("default_time_to_live = 7200"), "{cql}");
 }

@@ -38,11 +38,7 @@ impl Drop for Job {
 }
 
 fn spawn_job(config: &Path, log: &Path) -> Job {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Job(Command::new(env!("CARGO_BIN_EXE_speed-job"))
         .args(["run", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
@@ -53,11 +49,7 @@ fn spawn_job(config: &Path, log: &Path) -> Job {
 }
 
 fn sigterm(job: &mut Job) -> std::process::ExitStatus {
-    let ok = Command::new("kill")
-        .args(["-TERM", &job.0.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
+    let ok = Command::new("kill").args(["-TERM", &job.0.id().to_string()]).status().unwrap().success();
     assert!(ok, "kill -TERM");
     job.wait().unwrap()
 }
@@ -67,23 +59,8 @@ fn scenario() -> Vec<clickstream_contract::ClickEvent<'static>> {
     let web1 = events_of(
         "weblog1",
         Gen {
-            ddos: vec![
-                Ddos {
-                    at: start + 300,
-                    count: 150,
-                    addr: Some("203.0.113.9".into()),
-                },
-                Ddos {
-                    at: start + 1300,
-                    count: 120,
-                    addr: None,
-                },
-            ],
-            error_storms: vec![ErrorStorm {
-                at: start + 900,
-                count: 12,
-                window_secs: 300,
-            }],
+            ddos: vec![Ddos { at: start + 300, count: 150, addr: Some("203.0.113.9".into()) }, Ddos { at: start + 1300, count: 120, addr: None }],
+            error_storms: vec![ErrorStorm { at: start + 900, count: 12, window_secs: 300 }],
             out_of_order_fraction: 0.02,
             out_of_order_max_secs: 8,
             late: 10,
@@ -103,11 +80,7 @@ fn scenario() -> Vec<clickstream_contract::ClickEvent<'static>> {
 
 /// Produces `events` in chunks with pauses, as live traffic arrives (Tansu
 /// serves a live tail quickly but stalls on fetches over a large backlog).
-fn produce_live(
-    brokers: String,
-    topic: String,
-    events: Vec<clickstream_contract::ClickEvent<'static>>,
-) -> tokio::task::JoinHandle<Vec<Delivered>> {
+fn produce_live(brokers: String, topic: String, events: Vec<clickstream_contract::ClickEvent<'static>>) -> tokio::task::JoinHandle<Vec<Delivered>> {
     tokio::spawn(async move {
         let producer = producer(&brokers);
         let mut out = Vec::new();
@@ -138,10 +111,7 @@ async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
     let conf_of = |ks: &str| {
         config_toml(&brokers, &topic, &cql, ks, ks, "")
             .replace("flush_interval", "max_batch_events = 300\nflush_interval")
-            .replace(
-                "idle_partition_timeout = \"1s\"",
-                "idle_partition_timeout = \"4s\"",
-            )
+            .replace("idle_partition_timeout = \"1s\"", "idle_partition_timeout = \"4s\"")
     };
     let (ks_ref, ks) = (unique("speed_ref"), unique("speed_crash"));
     let (conf_ref, conf) = (dir.path().join("ref.toml"), dir.path().join("crash.toml"));
@@ -168,40 +138,16 @@ async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
                 victim = spawn_job(&conf, &log);
                 break;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "no progress: {cp:?}"
-            );
+            assert!(started.elapsed() < Duration::from_secs(120), "no progress: {cp:?}");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
     let delivered = producer.await.unwrap();
-    assert!(
-        kills.iter().all(|p| *p < total),
-        "both kills landed before the end: {kills:?} of {total}"
-    );
+    assert!(kills.iter().all(|p| *p < total), "both kills landed before the end: {kills:?} of {total}");
     let (want, final_wm) = oracle(&delivered, 10);
     let ends = end_offsets(&delivered, PARTITIONS);
-    wait_done(
-        &session,
-        &ks_ref,
-        &ks_ref,
-        &topic,
-        &ends,
-        final_wm,
-        Duration::from_secs(120),
-    )
-    .await;
-    wait_done(
-        &session,
-        &ks,
-        &ks,
-        &topic,
-        &ends,
-        final_wm,
-        Duration::from_secs(120),
-    )
-    .await;
+    wait_done(&session, &ks_ref, &ks_ref, &topic, &ends, final_wm, Duration::from_secs(120)).await;
+    wait_done(&session, &ks, &ks, &topic, &ends, final_wm, Duration::from_secs(120)).await;
     assert!(sigterm(&mut reference).success(), "graceful stop exits 0");
     assert!(sigterm(&mut victim).success());
     let uninterrupted = read_tables(&session, &ks_ref).await;
@@ -217,17 +163,7 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
     let brokers = broker.addr.clone();
     let topic = unique("speed_broker");
     create_topic(&brokers, &topic, 2).await;
-    let events = events_of(
-        "weblog1",
-        Gen {
-            ddos: vec![Ddos {
-                at: Gen::default().start + 1500,
-                count: 140,
-                addr: None,
-            }],
-            ..traffic(31, 4000)
-        },
-    );
+    let events = events_of("weblog1", Gen { ddos: vec![Ddos { at: Gen::default().start + 1500, count: 140, addr: None }], ..traffic(31, 4000) });
     let (first, second) = events.split_at(events.len() / 2);
     let cql = cql_endpoint().await;
     let session = cql_session(&cql).await;
@@ -240,35 +176,14 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
     let mut delivered = produce(&brokers, &topic, first).await;
     let mut job = spawn_job(&conf, &log);
     let (_, wm1) = oracle(&delivered, 10);
-    wait_done(
-        &session,
-        &ks,
-        &ks,
-        &topic,
-        &end_offsets(&delivered, 2),
-        wm1,
-        Duration::from_secs(120),
-    )
-    .await;
+    wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm1, Duration::from_secs(120)).await;
 
     broker.restart();
-    assert!(
-        job.try_wait().unwrap().is_none(),
-        "the job survives the broker outage"
-    );
+    assert!(job.try_wait().unwrap().is_none(), "the job survives the broker outage");
 
     delivered.extend(produce(&brokers, &topic, second).await);
     let (want, wm2) = oracle(&delivered, 10);
-    wait_done(
-        &session,
-        &ks,
-        &ks,
-        &topic,
-        &end_offsets(&delivered, 2),
-        wm2,
-        Duration::from_secs(120),
-    )
-    .await;
+    wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm2, Duration::from_secs(120)).await;
     let got = read_tables(&session, &ks).await;
     assert!(sigterm(&mut job).success());
     eprintln!("speed-job log: {}", log.display());
@@ -280,10 +195,7 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
     let ends = end_offsets(&delivered, 2);
     assert_eq!(committed_offsets(&brokers, &ks, &topic, 2), ends, "committed offsets are the ends: lag 0");
     let cp = read_checkpoint(&session, &ks, &ks, &topic).await;
-    assert!(
-        ends.iter().any(|(p, end)| cp[p].0 < *end),
-        "the replay window is still there, apart from the lag: {cp:?} vs {ends:?}"
-    );
+    assert!(ends.iter().any(|(p, end)| cp[p].0 < *end), "the replay window is still there, apart from the lag: {cp:?} vs {ends:?}");
 }
 
 /// Issue 21, point 2, through the real binary on the real broker: one line

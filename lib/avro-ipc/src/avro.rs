@@ -352,11 +352,7 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::BadLength { what, value: len, offset });
         }
         if len as u64 > self.remaining() as u64 {
-            return Err(DecodeError::Truncated {
-                what,
-                offset,
-                needed: (len as u64 - self.remaining() as u64).min(usize::MAX as u64) as usize,
-            });
+            return Err(DecodeError::Truncated { what, offset, needed: (len as u64 - self.remaining() as u64).min(usize::MAX as u64) as usize });
         }
         Ok(len as usize)
     }
@@ -379,15 +375,9 @@ mod tests {
     #[test]
     fn longs_match_the_spec_examples() {
         // From the Avro specification's zig-zag table.
-        for (value, wire) in [
-            (0i64, vec![0x00]),
-            (-1, vec![0x01]),
-            (1, vec![0x02]),
-            (-2, vec![0x03]),
-            (2, vec![0x04]),
-            (-64, vec![0x7f]),
-            (64, vec![0x80, 0x01]),
-        ] {
+        for (value, wire) in
+            [(0i64, vec![0x00]), (-1, vec![0x01]), (1, vec![0x02]), (-2, vec![0x03]), (2, vec![0x04]), (-64, vec![0x7f]), (64, vec![0x80, 0x01])]
+        {
             let mut out = Vec::new();
             put_long(&mut out, value);
             assert_eq!(out, wire, "encoding {value}");

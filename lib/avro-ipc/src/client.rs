@@ -206,20 +206,13 @@ pub struct FlumeClient {
 
 impl fmt::Debug for FlumeClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FlumeClient")
-            .field("peer", &self.peer)
-            .field("handshake", &self.handshake)
-            .field("poisoned", &self.poisoned)
-            .finish()
+        f.debug_struct("FlumeClient").field("peer", &self.peer).field("handshake", &self.handshake).field("poisoned", &self.poisoned).finish()
     }
 }
 
 impl FlumeClient {
     /// Connects to `addr` (no data is exchanged until the first call).
-    pub async fn connect<A: ToSocketAddrs + fmt::Display>(
-        addr: A,
-        options: ClientOptions,
-    ) -> Result<Self, ClientError> {
+    pub async fn connect<A: ToSocketAddrs + fmt::Display>(addr: A, options: ClientOptions) -> Result<Self, ClientError> {
         let name = addr.to_string();
         let deadline = Instant::now() + options.connect_timeout;
         let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
@@ -238,10 +231,7 @@ impl FlumeClient {
                 Ok(Ok(stream)) => stream,
             },
         };
-        let limits = FrameLimits {
-            max_frame_bytes: options.max_response_bytes,
-            max_buffers: FrameLimits::default().max_buffers,
-        };
+        let limits = FrameLimits { max_frame_bytes: options.max_response_bytes, max_buffers: FrameLimits::default().max_buffers };
         Ok(FlumeClient {
             conn: Connection::new(stream, limits, options.deflate),
             peer,
@@ -317,8 +307,7 @@ impl FlumeClient {
         call::encode_request_header("", &mut ping);
         while let Some(sent) = self.handshake_request() {
             let frame = self.round_trip(Some(&sent), &ping).await?;
-            let response = HandshakeResponse::decode(&mut Reader::new(&frame.payload))
-                .map_err(|e| self.decode_error("handshake response", e))?;
+            let response = HandshakeResponse::decode(&mut Reader::new(&frame.payload)).map_err(|e| self.decode_error("handshake response", e))?;
             self.accept_handshake(&sent, &response)?;
         }
         Ok(())
@@ -357,10 +346,7 @@ impl FlumeClient {
             Err(e) => return Err(self.conn_error(e)),
         };
         if frame.serial != serial {
-            return Err(self.protocol_error(format!(
-                "response serial {} does not match request serial {serial}",
-                frame.serial
-            )));
+            return Err(self.protocol_error(format!("response serial {} does not match request serial {serial}", frame.serial)));
         }
         Ok(frame)
     }
@@ -372,8 +358,7 @@ impl FlumeClient {
             let frame = self.round_trip(handshake.as_ref(), body).await?;
             let mut r = Reader::new(&frame.payload);
             if let Some(sent) = &handshake {
-                let response =
-                    HandshakeResponse::decode(&mut r).map_err(|e| self.decode_error("handshake response", e))?;
+                let response = HandshakeResponse::decode(&mut r).map_err(|e| self.decode_error("handshake response", e))?;
                 if !self.accept_handshake(sent, &response)? {
                     continue; // NONE: send the same call again, with our protocol
                 }
@@ -388,8 +373,7 @@ impl FlumeClient {
     /// Applies a handshake response; `Ok(false)` means resend the call.
     fn accept_handshake(&mut self, sent: &HandshakeRequest, response: &HandshakeResponse) -> Result<bool, ClientError> {
         if let Some(text) = &response.server_protocol {
-            protocol::check_compatible(text)
-                .map_err(|reason| ClientError::IncompatibleServer { peer: self.peer, reason })?;
+            protocol::check_compatible(text).map_err(|reason| ClientError::IncompatibleServer { peer: self.peer, reason })?;
         }
         match response.matched {
             HandshakeMatch::Both | HandshakeMatch::Client => {
@@ -397,10 +381,9 @@ impl FlumeClient {
                 self.handshake = Handshake::Established;
                 Ok(true)
             }
-            HandshakeMatch::None if sent.client_protocol.is_some() => Err(ClientError::Handshake {
-                peer: self.peer,
-                detail: "the server answered NONE although our protocol text was sent".to_string(),
-            }),
+            HandshakeMatch::None if sent.client_protocol.is_some() => {
+                Err(ClientError::Handshake { peer: self.peer, detail: "the server answered NONE although our protocol text was sent".to_string() })
+            }
             HandshakeMatch::None => {
                 let server_hash = response.server_hash.ok_or_else(|| ClientError::Handshake {
                     peer: self.peer,

@@ -121,9 +121,9 @@ impl fmt::Display for Hint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Hint::None => Ok(()),
-            Hint::PeerCompresses => f.write_str(
-                " (the data starts like a zlib stream: the peer probably uses compression-type = deflate while this side does not)",
-            ),
+            Hint::PeerCompresses => {
+                f.write_str(" (the data starts like a zlib stream: the peer probably uses compression-type = deflate while this side does not)")
+            }
         }
     }
 }
@@ -271,24 +271,15 @@ impl Connection {
             if n == 0 {
                 // A compressed stream may end with a trailer that inflates to
                 // nothing; only unparsed frame bytes make the close unclean.
-                return if self.plain.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ConnectionError::ClosedMidFrame { buffered: self.plain.len() })
-                };
+                return if self.plain.is_empty() { Ok(None) } else { Err(ConnectionError::ClosedMidFrame { buffered: self.plain.len() }) };
             }
         }
     }
 
     /// Writes one frame whose payload `write_payload` appends.
-    pub(crate) async fn write_frame(
-        &mut self,
-        serial: i32,
-        write_payload: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<(), ConnectionError> {
+    pub(crate) async fn write_frame(&mut self, serial: i32, write_payload: impl FnOnce(&mut Vec<u8>)) -> Result<(), ConnectionError> {
         self.write_buf.clear();
-        frame::encode_with(serial, &mut self.write_buf, write_payload)
-            .map_err(|source| ConnectionError::Frame { source, hint: Hint::None })?;
+        frame::encode_with(serial, &mut self.write_buf, write_payload).map_err(|source| ConnectionError::Frame { source, hint: Hint::None })?;
         match self.compressed.as_mut() {
             None => self.stream.write_all(&self.write_buf).await?,
             Some(c) => {

@@ -34,9 +34,7 @@ impl Deflater {
                 out.reserve((input.len() - pos) / 2 + 1024);
             }
             let before = self.stream.total_in();
-            self.stream
-                .compress_vec(&input[pos..], out, FlushCompress::Sync)
-                .map_err(|e| io::Error::other(format!("deflate failed: {e}")))?;
+            self.stream.compress_vec(&input[pos..], out, FlushCompress::Sync).map_err(|e| io::Error::other(format!("deflate failed: {e}")))?;
             pos += (self.stream.total_in() - before) as usize;
             // The flush is complete once all input is taken and the output
             // buffer was not filled up (zlib's rule for Z_SYNC_FLUSH).

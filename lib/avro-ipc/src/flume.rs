@@ -107,11 +107,7 @@ pub fn event_body(encoded: &[u8]) -> Result<&[u8], DecodeError> {
 
 fn at_end(r: &Reader<'_>) -> Result<(), DecodeError> {
     if r.remaining() != 0 {
-        return Err(DecodeError::BadLength {
-            what: "trailing bytes after event",
-            value: r.remaining() as i64,
-            offset: r.position(),
-        });
+        return Err(DecodeError::BadLength { what: "trailing bytes after event", value: r.remaining() as i64, offset: r.position() });
     }
     Ok(())
 }
@@ -173,11 +169,7 @@ fn check_event(r: &mut Reader<'_>) -> Result<usize, DecodeError> {
 /// more than `max_events` events as soon as a block count says so.
 ///
 /// `r` must read from `payload` (so received events can share its memory).
-pub fn read_append_batch(
-    payload: &Bytes,
-    r: &mut Reader<'_>,
-    max_events: usize,
-) -> Result<Vec<ReceivedEvent>, DecodeError> {
+pub fn read_append_batch(payload: &Bytes, r: &mut Reader<'_>, max_events: usize) -> Result<Vec<ReceivedEvent>, DecodeError> {
     let mut events = Vec::new();
     loop {
         let offset = r.position();

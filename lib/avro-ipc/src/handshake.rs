@@ -176,17 +176,11 @@ mod tests {
 
     #[test]
     fn response_wire_layout_matches_the_spec() {
-        let resp =
-            HandshakeResponse { matched: HandshakeMatch::Both, server_protocol: None, server_hash: None, meta: None };
+        let resp = HandshakeResponse { matched: HandshakeMatch::Both, server_protocol: None, server_hash: None, meta: None };
         let mut out = Vec::new();
         resp.encode(&mut out);
         assert_eq!(out, vec![0, 0, 0, 0]);
-        let none = HandshakeResponse {
-            matched: HandshakeMatch::None,
-            server_protocol: Some("p".into()),
-            server_hash: Some([9; 16]),
-            meta: None,
-        };
+        let none = HandshakeResponse { matched: HandshakeMatch::None, server_protocol: Some("p".into()), server_hash: Some([9; 16]), meta: None };
         let mut out = Vec::new();
         none.encode(&mut out);
         assert_eq!(&out[..5], &[4, 2, 2, b'p', 2]);

@@ -56,9 +56,9 @@ pub mod protocol;
 mod responder;
 pub mod server;
 pub mod stats;
-pub mod tls;
 #[cfg(feature = "test-pki")]
 pub mod test_pki;
+pub mod tls;
 
 pub use client::{ClientError, ClientOptions, FlumeClient};
 pub use flume::{decode_event, encode_event, EventRef, ReceivedEvent, Status};

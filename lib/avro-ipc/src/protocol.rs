@@ -78,8 +78,7 @@ pub fn check_compatible(peer_protocol: &str) -> Result<(), String> {
 fn our_shapes() -> &'static HashMap<String, String> {
     static SHAPES: OnceLock<HashMap<String, String>> = OnceLock::new();
     SHAPES.get_or_init(|| {
-        let ours: Value = serde_json::from_str(FLUME_PROTOCOL_JSON)
-            .expect("flume.avpr is JSON (checked by the contract crate's tests)");
+        let ours: Value = serde_json::from_str(FLUME_PROTOCOL_JSON).expect("flume.avpr is JSON (checked by the contract crate's tests)");
         message_shapes(&ours).expect("flume.avpr is a valid protocol")
     })
 }
@@ -125,8 +124,7 @@ fn message_shapes(protocol: &Value) -> Result<HashMap<String, String>, String> {
     let messages = protocol.get("messages").and_then(Value::as_object).ok_or("protocol has no `messages` object")?;
     let mut out = HashMap::new();
     for (name, message) in messages {
-        let request =
-            message.get("request").and_then(Value::as_array).ok_or(format!("message `{name}` has no request list"))?;
+        let request = message.get("request").and_then(Value::as_array).ok_or(format!("message `{name}` has no request list"))?;
         let mut params = Vec::new();
         for field in request {
             let ty = field.get("type").ok_or(format!("a parameter of `{name}` has no type"))?;
@@ -137,12 +135,7 @@ fn message_shapes(protocol: &Value) -> Result<HashMap<String, String>, String> {
         collect_names(response, namespace, &mut names, 0)?;
         let params = params.iter().map(|p| shape(p, namespace, &names, 0)).collect::<Result<Vec<_>, _>>()?;
         let one_way = message.get("one-way").and_then(Value::as_bool).unwrap_or(false);
-        let shape = format!(
-            "({}) -> {}{}",
-            params.join(", "),
-            shape(response, namespace, &names, 0)?,
-            if one_way { " one-way" } else { "" }
-        );
+        let shape = format!("({}) -> {}{}", params.join(", "), shape(response, namespace, &names, 0)?, if one_way { " one-way" } else { "" });
         out.insert(name.clone(), shape);
     }
     Ok(out)
@@ -210,8 +203,7 @@ fn shape(schema: &Value, namespace: &str, names: &Names<'_>, depth: usize) -> Re
             }
         },
         Value::Array(branches) => {
-            let inner =
-                branches.iter().map(|b| shape(b, namespace, names, depth + 1)).collect::<Result<Vec<_>, _>>()?;
+            let inner = branches.iter().map(|b| shape(b, namespace, names, depth + 1)).collect::<Result<Vec<_>, _>>()?;
             Ok(format!("union[{}]", inner.join(", ")))
         }
         Value::Object(obj) => {
@@ -228,11 +220,7 @@ fn shape(schema: &Value, namespace: &str, names: &Names<'_>, depth: usize) -> Re
                     let fields = obj.get("fields").and_then(Value::as_array).ok_or("a record has no fields")?;
                     let inner = fields
                         .iter()
-                        .map(|f| {
-                            f.get("type")
-                                .ok_or("a field has no type".to_string())
-                                .and_then(|t| shape(t, &ns, names, depth + 1))
-                        })
+                        .map(|f| f.get("type").ok_or("a field has no type".to_string()).and_then(|t| shape(t, &ns, names, depth + 1)))
                         .collect::<Result<Vec<_>, _>>()?;
                     Ok(format!("record{{{}}}", inner.join(", ")))
                 }
@@ -241,17 +229,9 @@ fn shape(schema: &Value, namespace: &str, names: &Names<'_>, depth: usize) -> Re
                     let symbols: Vec<&str> = symbols.iter().filter_map(Value::as_str).collect();
                     Ok(format!("enum[{}]", symbols.join(", ")))
                 }
-                "fixed" => {
-                    Ok(format!("fixed({})", obj.get("size").and_then(Value::as_u64).ok_or("a fixed has no size")?))
-                }
-                "array" => Ok(format!(
-                    "array<{}>",
-                    shape(obj.get("items").ok_or("an array has no items")?, &ns, names, depth + 1)?
-                )),
-                "map" => Ok(format!(
-                    "map<{}>",
-                    shape(obj.get("values").ok_or("a map has no values")?, &ns, names, depth + 1)?
-                )),
+                "fixed" => Ok(format!("fixed({})", obj.get("size").and_then(Value::as_u64).ok_or("a fixed has no size")?)),
+                "array" => Ok(format!("array<{}>", shape(obj.get("items").ok_or("an array has no items")?, &ns, names, depth + 1)?)),
+                "map" => Ok(format!("map<{}>", shape(obj.get("values").ok_or("a map has no values")?, &ns, names, depth + 1)?)),
                 // {"type": "string"} and friends, possibly with a logical type.
                 other => shape(&Value::String(other.to_string()), namespace, names, depth + 1),
             }
@@ -268,8 +248,7 @@ mod tests {
     fn our_text_is_compact_and_parses_back_to_the_file() {
         let text = text();
         assert!(!text.contains(' ') && !text.contains('\n'), "{text}");
-        assert!(text
-            .starts_with(r#"{"protocol":"AvroSourceProtocol","namespace":"org.apache.flume.source.avro","types":["#));
+        assert!(text.starts_with(r#"{"protocol":"AvroSourceProtocol","namespace":"org.apache.flume.source.avro","types":["#));
         let a: Value = serde_json::from_str(text).unwrap();
         let b: Value = serde_json::from_str(FLUME_PROTOCOL_JSON).unwrap();
         assert_eq!(a, b);

@@ -77,12 +77,7 @@ pub(crate) struct Responder<H> {
 }
 
 impl<H: BatchHandler> Responder<H> {
-    pub(crate) fn new(
-        handler: Arc<H>,
-        known: Arc<KnownClients>,
-        stats: Arc<ServerStats>,
-        max_batch_events: usize,
-    ) -> Self {
+    pub(crate) fn new(handler: Arc<H>, known: Arc<KnownClients>, stats: Arc<ServerStats>, max_batch_events: usize) -> Self {
         Responder { handler, known, stats, max_batch_events, established: false }
     }
 
@@ -106,10 +101,7 @@ impl<H: BatchHandler> Responder<H> {
                 Err(reason) => {
                     ServerStats::add(&self.stats.protocols_rejected, 1);
                     call::encode_response_error(&format!("incompatible protocol: {reason}"), &mut out);
-                    return Reply::SendAndClose(
-                        out,
-                        format!("client protocol is not Flume's AvroSourceProtocol: {reason}"),
-                    );
+                    return Reply::SendAndClose(out, format!("client protocol is not Flume's AvroSourceProtocol: {reason}"));
                 }
             }
         }
@@ -235,12 +227,7 @@ mod tests {
     }
 
     fn hello(client_hash: Md5Hash, text: Option<&str>) -> HandshakeRequest {
-        HandshakeRequest {
-            client_hash,
-            client_protocol: text.map(str::to_string),
-            server_hash: protocol::md5(),
-            meta: None,
-        }
+        HandshakeRequest { client_hash, client_protocol: text.map(str::to_string), server_hash: protocol::md5(), meta: None }
     }
 
     fn reply_handshake(reply: &Reply) -> (HandshakeResponse, Vec<u8>) {

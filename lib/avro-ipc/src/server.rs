@@ -124,12 +124,7 @@ impl Default for ServerLimits {
 
 /// Serves Flume Avro RPC on `listener` until `shutdown` completes, then waits
 /// for open connections to finish their current call.
-pub async fn serve<H: BatchHandler>(
-    listener: TcpListener,
-    handler: Arc<H>,
-    limits: ServerLimits,
-    shutdown: impl Future,
-) {
+pub async fn serve<H: BatchHandler>(listener: TcpListener, handler: Arc<H>, limits: ServerLimits, shutdown: impl Future) {
     serve_with_stats(listener, handler, limits, Arc::new(ServerStats::default()), shutdown).await
 }
 
@@ -145,14 +140,8 @@ pub async fn serve_with_stats<H: BatchHandler>(
     info!(addr = ?local, deflate = limits.deflate, tls = limits.tls.is_some(), "Flume Avro RPC server listening");
     // Room for at least one whole frame, or a frame could never be read.
     let budget = limits.max_buffered_bytes.max(limits.max_frame_bytes + 64 * 1024);
-    let shared = Arc::new(Shared {
-        handler,
-        limits,
-        stats,
-        known: Arc::default(),
-        budget: Arc::new(Semaphore::new(budget)),
-        per_address: Arc::default(),
-    });
+    let shared =
+        Arc::new(Shared { handler, limits, stats, known: Arc::default(), budget: Arc::new(Semaphore::new(budget)), per_address: Arc::default() });
     let slots = Arc::new(Semaphore::new(shared.limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -305,8 +294,7 @@ async fn run_connection<H: BatchHandler>(
     let budget = Budget::new(shared.budget.clone(), shared.stats.clone());
     let mut conn = Connection::new(stream, frame_limits, limits.deflate).guarded(budget, limits.frame_timeout);
     let mut trusted = false;
-    let mut responder =
-        Responder::new(shared.handler.clone(), shared.known.clone(), shared.stats.clone(), limits.max_batch_events);
+    let mut responder = Responder::new(shared.handler.clone(), shared.known.clone(), shared.stats.clone(), limits.max_batch_events);
     debug!(%peer, "connection opened");
     loop {
         let read = tokio::select! {

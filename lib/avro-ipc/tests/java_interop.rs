@@ -5,7 +5,7 @@
 //! temp dir. The jars come from `AVRO_IPC_CLASSPATH`, else from the cache that
 //! `scripts/stack up hdfs` fills; without either the tests fail and say so.
 
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clickstream_avro_ipc::{encode_event, protocol, ClientOptions, FlumeClient, ServerLimits, Status};
-use support::{encoded_test_event, test_event, Recorder, TestServer};
+use common::{encoded_test_event, test_event, Recorder, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -136,12 +136,7 @@ impl JavaServer {
         text.lines()
             .map(|line| {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                let headers = v["headers"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                    .collect();
+                let headers = v["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
                 (headers, base64_decode(v["body_base64"].as_str().unwrap()))
             })
             .collect()
@@ -157,9 +152,7 @@ impl JavaServer {
 
 async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str, dir: &Path) -> String {
     loop {
-        let line = tokio::time::timeout(STARTUP, lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("java peer did not print {prefix:?} in time"));
+        let line = tokio::time::timeout(STARTUP, lines.next_line()).await.unwrap_or_else(|_| panic!("java peer did not print {prefix:?} in time"));
         match line.unwrap() {
             Some(line) if line.starts_with(prefix) => return line[prefix.len()..].trim().to_string(),
             Some(_) => continue,
@@ -172,13 +165,7 @@ async fn expect_line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str, di
 }
 
 /// Runs the Java client (a `GenericRequestor` over `NettyTransceiver`) to the end.
-async fn run_java_client(
-    port: u16,
-    events: usize,
-    batch: usize,
-    flags: &[&str],
-    protocol_file: Option<&Path>,
-) -> (bool, String) {
+async fn run_java_client(port: u16, events: usize, batch: usize, flags: &[&str], protocol_file: Option<&Path>) -> (bool, String) {
     let (port, events, batch) = (port.to_string(), events.to_string(), batch.to_string());
     let mut args = vec!["client", "127.0.0.1", &port, &events, &batch];
     args.extend_from_slice(flags);
@@ -187,11 +174,7 @@ async fn run_java_client(
         .expect("java client finishes within 3 minutes")
         .expect("java starts");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        stdout.contains("PROTOCOL_MD5"),
-        "java client failed early:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(stdout.contains("PROTOCOL_MD5"), "java client failed early:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     (out.status.success(), stdout)
 }
 
@@ -227,12 +210,7 @@ fn with_doc(text: &str) -> String {
 }
 
 fn options(deflate: bool) -> ClientOptions {
-    ClientOptions {
-        connect_timeout: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(30),
-        deflate,
-        ..ClientOptions::default()
-    }
+    ClientOptions { connect_timeout: Duration::from_secs(10), request_timeout: Duration::from_secs(30), deflate, ..ClientOptions::default() }
 }
 
 /// Sends test events 0..total from Rust and checks the Java side's record of them.
@@ -377,8 +355,7 @@ async fn java_client_with_another_hash_gets_none_then_both() {
 async fn java_client_with_an_incompatible_protocol_is_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     // Same messages, but Status symbols in another order: a different wire meaning.
-    let variant =
-        variant_protocol(dir.path(), |t| t.replace("\"OK\",", "").replace("\"UNKNOWN\"", "\"UNKNOWN\", \"OK\""));
+    let variant = variant_protocol(dir.path(), |t| t.replace("\"OK\",", "").replace("\"UNKNOWN\"", "\"UNKNOWN\", \"OK\""));
     let server = TestServer::start(ServerLimits::default(), Recorder::default()).await;
     let (ok, stdout) = run_java_client(server.addr.port(), 10, 10, &[], Some(&variant)).await;
     assert!(!ok, "{stdout}");

@@ -2,22 +2,18 @@
 //! pass-through, deflate, and every way a peer can misbehave, each closing only
 //! its own connection while the server keeps serving.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
 use clickstream_avro_ipc::handshake::HandshakeRequest;
 use clickstream_avro_ipc::{call, frame, protocol, ClientError, ClientOptions, FlumeClient, ServerLimits, Status};
-use support::{encoded_test_event, test_event, Recorder, TestServer};
+use common::{encoded_test_event, test_event, Recorder, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn options() -> ClientOptions {
-    ClientOptions {
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(10),
-        ..ClientOptions::default()
-    }
+    ClientOptions { connect_timeout: Duration::from_secs(5), request_timeout: Duration::from_secs(10), ..ClientOptions::default() }
 }
 
 /// Sends `total` events in batches of `batch` and checks the handler saw them
@@ -43,10 +39,7 @@ async fn assert_closed_by_server(socket: &mut TcpStream) -> Vec<u8> {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
-            .await
-            .expect("server closes the connection")
-        {
+        match tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await.expect("server closes the connection") {
             Ok(0) | Err(_) => return seen,
             Ok(n) => seen.extend_from_slice(&buf[..n]),
         }
@@ -71,8 +64,7 @@ async fn many_batches_arrive_exactly_with_one_handshake() {
 
 #[tokio::test]
 async fn statuses_pass_through_and_append_is_a_batch_of_one() {
-    let server =
-        TestServer::start(ServerLimits::default(), Recorder::with_script([Status::Failed, Status::Unknown])).await;
+    let server = TestServer::start(ServerLimits::default(), Recorder::with_script([Status::Failed, Status::Unknown])).await;
     let mut client = FlumeClient::connect(server.addr.to_string(), options()).await.unwrap();
     let batch = vec![encoded_test_event(1), encoded_test_event(2)];
     assert_eq!(client.append_batch_encoded(&batch).await.unwrap(), Status::Failed);
@@ -183,13 +175,8 @@ async fn a_foreign_protocol_is_told_why_and_disconnected() {
     let server = TestServer::start(ServerLimits::default(), Recorder::default()).await;
     let foreign = r#"{"protocol":"Mail","namespace":"x","messages":{"send":{"request":[{"name":"to","type":"string"}],"response":"string"}}}"#;
     let mut payload = Vec::new();
-    HandshakeRequest {
-        client_hash: protocol::protocol_md5(foreign),
-        client_protocol: Some(foreign.into()),
-        server_hash: [0; 16],
-        meta: None,
-    }
-    .encode(&mut payload);
+    HandshakeRequest { client_hash: protocol::protocol_md5(foreign), client_protocol: Some(foreign.into()), server_hash: [0; 16], meta: None }
+        .encode(&mut payload);
     call::encode_request_header("send", &mut payload);
     clickstream_avro_ipc::avro::put_str(&mut payload, "someone");
     let mut wire = Vec::new();
@@ -198,8 +185,7 @@ async fn a_foreign_protocol_is_told_why_and_disconnected() {
     socket.write_all(&wire).await.unwrap();
     let reply = assert_closed_by_server(&mut socket).await;
     let mut buf = bytes::BytesMut::from(&reply[..]);
-    let frame =
-        frame::parse(&mut buf, &frame::FrameLimits::default()).unwrap().expect("an error reply before the close");
+    let frame = frame::parse(&mut buf, &frame::FrameLimits::default()).unwrap().expect("an error reply before the close");
     assert_eq!(frame.serial, 42);
     let text = String::from_utf8_lossy(&frame.payload);
     assert!(text.contains("incompatible protocol") && text.contains("send"), "{text}");

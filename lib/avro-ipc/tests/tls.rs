@@ -5,14 +5,14 @@
 //! each closing only its own connection; a client address outside the
 //! allow-list is refused while an allowed one is served.
 
-mod support;
+mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use clickstream_avro_ipc::test_pki::write_test_pki;
 use clickstream_avro_ipc::{ClientError, ClientOptions, ClientTls, FlumeClient, ServerLimits, ServerTls, Status, TlsError};
-use support::{encoded_test_event, Recorder, TestServer};
+use common::{encoded_test_event, Recorder, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -104,7 +104,8 @@ impl DurableChannel {
         }
 
         let ack_path = dir.join("ACK");
-        let mut ack = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&ack_path).map_err(|e| ChannelError::io(&ack_path, e))?;
+        let mut ack =
+            OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&ack_path).map_err(|e| ChannelError::io(&ack_path, e))?;
         let mut ack_buf = Vec::new();
         ack.read_to_end(&mut ack_buf).map_err(|e| ChannelError::io(&ack_path, e))?;
         let acked = if ack_buf.is_empty() {

@@ -39,12 +39,7 @@ impl<T> Ledger<T> {
 
     pub fn check_fits(&self, events: u64, bytes: u64) -> Result<(), ChannelError> {
         if events > self.cap_events || bytes > self.cap_bytes {
-            return Err(ChannelError::BatchTooLarge {
-                events,
-                bytes,
-                capacity_events: self.cap_events,
-                capacity_bytes: self.cap_bytes,
-            });
+            return Err(ChannelError::BatchTooLarge { events, bytes, capacity_events: self.cap_events, capacity_bytes: self.cap_bytes });
         }
         Ok(())
     }

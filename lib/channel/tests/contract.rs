@@ -149,7 +149,8 @@ fn corruption_in_an_old_segment_is_reported_and_skipped() {
             put_range(&ch, b * 10, b * 10 + 10, None);
         }
     }
-    let mut segs: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "wal")).collect();
+    let mut segs: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "wal")).collect();
     segs.sort();
     assert!(segs.len() > 2);
     let mut data = std::fs::read(&segs[0]).unwrap();

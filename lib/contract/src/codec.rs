@@ -167,12 +167,7 @@ impl<'a> Reader<'a> {
     fn int(&mut self, field: &'static str) -> Result<i32, DecodeError> {
         let offset = self.pos;
         let v = self.long(field)?;
-        i32::try_from(v).map_err(|_| DecodeError::BadValue {
-            field,
-            offset,
-            value: v,
-            what: "an Avro int",
-        })
+        i32::try_from(v).map_err(|_| DecodeError::BadValue { field, offset, value: v, what: "an Avro int" })
     }
 
     fn str(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
@@ -226,11 +221,7 @@ impl<'a> ClickEvent<'a> {
             query: r.opt_str("query")?,
             protocol: r.cow("protocol")?,
             status: r.int("status")?,
-            response_bytes: if r.union_present("response_bytes")? {
-                Some(r.long("response_bytes")?)
-            } else {
-                None
-            },
+            response_bytes: if r.union_present("response_bytes")? { Some(r.long("response_bytes")?) } else { None },
             referrer: r.opt_str("referrer")?,
             user_agent: r.opt_str("user_agent")?,
             category: r.cow("category")?,
@@ -257,11 +248,7 @@ impl<'a> ClickEvent<'a> {
         }
         let expected = click_event_fingerprint();
         if buf[2..10] != expected {
-            return Err(DecodeError::BadHeader(format!(
-                "schema fingerprint {} is not ClickEvent's {}",
-                hex(&buf[2..10]),
-                hex(&expected)
-            )));
+            return Err(DecodeError::BadHeader(format!("schema fingerprint {} is not ClickEvent's {}", hex(&buf[2..10]), hex(&expected))));
         }
         Self::decode_datum(&buf[10..])
     }

@@ -115,9 +115,7 @@ impl FromStr for EventId {
         if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ParseEventIdError(s.chars().take(64).collect()));
         }
-        u128::from_str_radix(s, 16)
-            .map(EventId)
-            .map_err(|_| ParseEventIdError(s.to_string()))
+        u128::from_str_radix(s, 16).map(EventId).map_err(|_| ParseEventIdError(s.to_string()))
     }
 }
 
@@ -152,10 +150,7 @@ mod tests {
     fn id_is_stable_across_releases() {
         // Pinned: changing the derivation would re-id every replayed line and
         // break deduplication against data already in the sinks.
-        assert_eq!(
-            EventId::derive("weblog1", "0123456789abcdef", 1234).to_string(),
-            PINNED
-        );
+        assert_eq!(EventId::derive("weblog1", "0123456789abcdef", 1234).to_string(), PINNED);
     }
     const PINNED: &str = "7af0faacec37d7cf24fc361bc3a78068";
 

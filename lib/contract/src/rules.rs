@@ -47,9 +47,7 @@ fn violation(field: &'static str, message: String) -> Violation {
 /// A client address: an IPv4 or IPv6 address (with a zone) or a host name,
 /// so letters, digits and `.` `-` `_` `:` `%`, 1 to 255 bytes.
 pub fn is_client_addr(c: &str) -> bool {
-    !c.is_empty()
-        && c.len() <= MAX_NAME_LEN
-        && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'%'))
+    !c.is_empty() && c.len() <= MAX_NAME_LEN && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'%'))
 }
 
 /// The status as a `u16`, when it is 100 to 599.
@@ -96,19 +94,13 @@ pub fn validate(e: &ClickEvent<'_>) -> Result<(), Violation> {
         return Err(violation("event_id", format!("{} is not 32 hex digits", shown(&e.event_id))));
     }
     if e.source_host.is_empty() || e.source_host.len() > MAX_NAME_LEN || e.source_host.chars().any(char::is_control) {
-        return Err(violation(
-            "source_host",
-            format!("{} must be 1 to {MAX_NAME_LEN} bytes without control characters", shown(&e.source_host)),
-        ));
+        return Err(violation("source_host", format!("{} must be 1 to {MAX_NAME_LEN} bytes without control characters", shown(&e.source_host))));
     }
     if !is_client_addr(&e.client_addr) {
         return Err(violation("client_addr", format!("{} is not an IP address or host name", shown(&e.client_addr))));
     }
     if !EVENT_TIME_MS.contains(&e.event_time_ms) {
-        return Err(violation(
-            "event_time",
-            format!("{} ms is outside the years 0000 to 9999 a log timestamp can name", e.event_time_ms),
-        ));
+        return Err(violation("event_time", format!("{} ms is outside the years 0000 to 9999 a log timestamp can name", e.event_time_ms)));
     }
     if status(i64::from(e.status)).is_none() {
         return Err(violation("status", format!("{} is not 100..=599", e.status)));
@@ -147,11 +139,7 @@ mod tests {
             referrer: None,
             user_agent: None,
             category: Cow::Borrowed("uncategorized"),
-            ingest: IngestMeta {
-                source_file: Cow::Borrowed("/spool/a.log"),
-                file_fingerprint: Cow::Borrowed("f"),
-                byte_offset: 0,
-            },
+            ingest: IngestMeta { source_file: Cow::Borrowed("/spool/a.log"), file_fingerprint: Cow::Borrowed("f"), byte_offset: 0 },
             raw_line: Cow::Borrowed(""),
         }
     }
@@ -159,7 +147,8 @@ mod tests {
     #[test]
     fn each_rule_names_its_field() {
         assert_eq!(validate(&good()), Ok(()));
-        let broken: [(&str, fn(&mut ClickEvent<'static>)); 10] = [
+        type Breaker = fn(&mut ClickEvent<'static>);
+        let broken: [(&str, Breaker); 10] = [
             ("event_id", |e| e.event_id = Cow::Borrowed("not-a-hex-id")),
             ("event_id", |e| e.event_id = Cow::Borrowed("0123456789abcdef0123456789abcdeg")),
             ("source_host", |e| e.source_host = Cow::Borrowed("")),

@@ -21,8 +21,7 @@ pub const CLICK_EVENT_SCHEMA_JSON: &str = include_str!("../../../schemas/avro/cl
 pub const FLUME_PROTOCOL_JSON: &str = include_str!("../../../schemas/avro/flume.avpr");
 
 static CLICK_EVENT_SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
-    Schema::parse_str(CLICK_EVENT_SCHEMA_JSON)
-        .expect("schemas/avro/click_event.avsc is embedded at build time and checked by tests")
+    Schema::parse_str(CLICK_EVENT_SCHEMA_JSON).expect("schemas/avro/click_event.avsc is embedded at build time and checked by tests")
 });
 
 static CLICK_EVENT_FINGERPRINT: LazyLock<[u8; 8]> = LazyLock::new(|| {

@@ -25,10 +25,7 @@ fn python() -> PathBuf {
         return p.into();
     }
     let venv = repo().join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with fastavro: run `scripts/test` (creates .venv) or set CLICKSTREAM_PYTHON"
-    );
+    assert!(venv.exists(), "no Python with fastavro: run `scripts/test` (creates .venv) or set CLICKSTREAM_PYTHON");
     venv
 }
 
@@ -36,19 +33,8 @@ fn run_py(args: &[&Path]) {
     let script = repo().join("tests/interop/avro_fastavro.py");
     let schema = repo().join("schemas/avro/click_event.avsc");
     let mode = args[0].to_str().unwrap();
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(mode)
-        .arg(&schema)
-        .args(&args[1..])
-        .output()
-        .expect("running python");
-    assert!(
-        out.status.success(),
-        "fastavro side failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(python()).arg(&script).arg(mode).arg(&schema).args(&args[1..]).output().expect("running python");
+    assert!(out.status.success(), "fastavro side failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 fn to_json(e: &ClickEvent<'_>) -> Value {

@@ -21,12 +21,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("apache_logs");
     group.throughput(Throughput::Elements(lines.len() as u64));
 
-    group.bench_function("split_lines_baseline", |b| {
-        b.iter(|| black_box(&data).split(|b| *b == b'\n').map(|l| l.len()).sum::<usize>())
-    });
-    group.bench_function("parse_validate", |b| {
-        b.iter(|| lines.iter().filter(|l| parser.parse(black_box(l)).is_ok()).count())
-    });
+    group.bench_function("split_lines_baseline", |b| b.iter(|| black_box(&data).split(|b| *b == b'\n').map(|l| l.len()).sum::<usize>()));
+    group.bench_function("parse_validate", |b| b.iter(|| lines.iter().filter(|l| parser.parse(black_box(l)).is_ok()).count()));
     group.bench_function("parse_validate_encode", |b| {
         let mut out = Vec::with_capacity(1 << 20);
         b.iter(|| {

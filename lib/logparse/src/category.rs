@@ -146,9 +146,7 @@ mod tests {
         assert!(bad.build().unwrap_err().starts_with("parser.category.regex"));
         let no_group = CategoryConfig { regex: Some("^/x".into()), ..Default::default() };
         assert!(no_group.build().unwrap_err().contains("(?P<category>"));
-        let rule = CategoryConfig { regex: Some("^/shop/(?P<category>[^/]+)".into()), ..Default::default() }
-            .build()
-            .unwrap();
+        let rule = CategoryConfig { regex: Some("^/shop/(?P<category>[^/]+)".into()), ..Default::default() }.build().unwrap();
         assert_eq!(rule.categorize("/shop/Garden/x"), "garden");
         assert_eq!(rule.categorize("/other"), "uncategorized");
     }

@@ -55,9 +55,7 @@ impl ParserConfig {
         let format = match (self.format, &self.regex) {
             (FormatName::Regex, None) => return Err(ConfigError("parser.format = \"regex\" needs parser.regex".into())),
             (FormatName::Regex, Some(re)) => LineFormat::Regex(Box::new(compile_format_regex(re)?)),
-            (_, Some(_)) => {
-                return Err(ConfigError("parser.regex is only used with parser.format = \"regex\"".into()))
-            }
+            (_, Some(_)) => return Err(ConfigError("parser.regex is only used with parser.format = \"regex\"".into())),
             (FormatName::Auto, None) => LineFormat::Auto,
             (FormatName::Combined, None) => LineFormat::Combined,
             (FormatName::Common, None) => LineFormat::Common,
@@ -86,8 +84,7 @@ fn compile_format_regex(re: &str) -> Result<Regex, ConfigError> {
     if split > 0 && !(names.contains(&"method") && names.contains(&"path")) {
         return Err(ConfigError("parser.regex: groups method and path go together".into()));
     }
-    const KNOWN: [&str; 11] =
-        ["client", "user", "time", "request", "method", "path", "protocol", "status", "bytes", "referrer", "user_agent"];
+    const KNOWN: [&str; 11] = ["client", "user", "time", "request", "method", "path", "protocol", "status", "bytes", "referrer", "user_agent"];
     if let Some(unknown) = names.iter().find(|n| !KNOWN.contains(n)) {
         return Err(ConfigError(format!("parser.regex: unknown group name {unknown:?}; known: {}", KNOWN.join(", "))));
     }

@@ -96,7 +96,6 @@ fn trimmed(s: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-
 impl Parser {
     pub(crate) fn new(format: LineFormat, category: CategoryRule, max_line_bytes: usize) -> Parser {
         Parser { format, category, max_line_bytes }
@@ -117,8 +116,7 @@ impl Parser {
         let text = self.check_text(line)?;
         let raw = match &self.format {
             LineFormat::Regex(re) => regex_fields(re, text)?,
-            _ => split_common_or_combined(text)
-                .map_err(|why| reject(RejectReason::Unparseable, format!("not a common/combined log line: {why}")))?,
+            _ => split_common_or_combined(text).map_err(|why| reject(RejectReason::Unparseable, format!("not a common/combined log line: {why}")))?,
         };
         match self.format {
             LineFormat::Combined if raw.user_agent.is_none() => {
@@ -143,14 +141,10 @@ impl Parser {
     /// Length, terminator, UTF-8 and blank-line checks shared by all formats.
     fn check_text<'a>(&self, line: &'a [u8]) -> Result<&'a str, Rejection> {
         if line.len() > self.max_line_bytes + 2 || strip_terminator_bytes(line).len() > self.max_line_bytes {
-            return Err(reject(
-                RejectReason::TooLong,
-                format!("line of {} bytes exceeds max_line_bytes = {}", line.len(), self.max_line_bytes),
-            ));
+            return Err(reject(RejectReason::TooLong, format!("line of {} bytes exceeds max_line_bytes = {}", line.len(), self.max_line_bytes)));
         }
-        let text = std::str::from_utf8(line).map_err(|e| {
-            reject(RejectReason::NotUtf8, format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()))
-        })?;
+        let text =
+            std::str::from_utf8(line).map_err(|e| reject(RejectReason::NotUtf8, format!("invalid UTF-8 at byte {} of the line", e.valid_up_to())))?;
         let text = strip_terminator(text);
         if text.trim().is_empty() {
             return Err(reject(RejectReason::Empty, "blank line"));
@@ -162,11 +156,8 @@ impl Parser {
         if !rules::is_client_addr(raw.client) {
             return Err(reject(RejectReason::BadClient, format!("client {} is not an IP address or host name", excerpt(raw.client))));
         }
-        let client_addr = if raw.client.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(raw.client.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(raw.client)
-        };
+        let client_addr =
+            if raw.client.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(raw.client.to_ascii_lowercase()) } else { Cow::Borrowed(raw.client) };
         let event_time_ms = if raw.time_is_iso8601 { parse_iso8601(raw.time) } else { parse_clf(raw.time) }
             .map_err(|why| reject(RejectReason::BadTimestamp, format!("timestamp {}: {why}", excerpt(raw.time))))?;
         let status = raw
@@ -178,9 +169,12 @@ impl Parser {
             .ok_or_else(|| reject(RejectReason::BadStatus, format!("status {} is not a number from 100 to 599", excerpt(raw.status))))?;
         let response_bytes = match raw.bytes {
             None | Some("-") => None,
-            Some(b) => Some(b.parse::<u64>().ok().filter(|n| *n <= i64::MAX as u64).ok_or_else(|| {
-                reject(RejectReason::BadBytes, format!("response size {} is neither '-' nor a byte count", excerpt(b)))
-            })?),
+            Some(b) => Some(
+                b.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= i64::MAX as u64)
+                    .ok_or_else(|| reject(RejectReason::BadBytes, format!("response size {} is neither '-' nor a byte count", excerpt(b))))?,
+            ),
         };
         let request = match (raw.request, raw.method, raw.path) {
             (Some(r), _, _) => parse_request(r),
@@ -257,9 +251,7 @@ fn strip_terminator_bytes(s: &[u8]) -> &[u8] {
 }
 
 fn regex_fields<'a>(re: &Regex, text: &'a str) -> Result<RawFields<'a>, Rejection> {
-    let caps = re
-        .captures(text)
-        .ok_or_else(|| reject(RejectReason::Unparseable, "line does not match parser.regex"))?;
+    let caps = re.captures(text).ok_or_else(|| reject(RejectReason::Unparseable, "line does not match parser.regex"))?;
     let get = |name: &str| caps.name(name).map(|m| m.as_str());
     let time = get("time").unwrap_or_default();
     Ok(RawFields {

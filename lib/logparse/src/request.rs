@@ -28,12 +28,7 @@ pub struct Request<'a> {
 
 impl Request<'static> {
     fn unknown() -> Request<'static> {
-        Request {
-            method: Cow::Borrowed(UNKNOWN_METHOD),
-            path: Cow::Borrowed(UNKNOWN_PART),
-            query: None,
-            protocol: Cow::Borrowed(UNKNOWN_PART),
-        }
+        Request { method: Cow::Borrowed(UNKNOWN_METHOD), path: Cow::Borrowed(UNKNOWN_PART), query: None, protocol: Cow::Borrowed(UNKNOWN_PART) }
     }
 }
 
@@ -88,11 +83,7 @@ pub fn parse_request(line: Cow<'_, str>) -> Request<'_> {
         }
         _ => return Request::unknown(),
     };
-    let method = if method.bytes().any(|b| b.is_ascii_lowercase()) {
-        Cow::Owned(method.to_ascii_uppercase())
-    } else {
-        sub(&line, method)
-    };
+    let method = if method.bytes().any(|b| b.is_ascii_lowercase()) { Cow::Owned(method.to_ascii_uppercase()) } else { sub(&line, method) };
     let (path, query) = split_target(target);
     Request { method, path, query, protocol }
 }

@@ -6,8 +6,7 @@
 //! against chrono's on generated timestamps. ISO 8601 (NGINX `$time_iso8601`,
 //! allowed in custom formats) goes through chrono.
 
-const MONTHS: [&[u8; 3]; 12] =
-    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+const MONTHS: [&[u8; 3]; 12] = [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -37,8 +36,7 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Returns a short explanation on failure.
 pub fn parse_clf(s: &str) -> Result<i64, &'static str> {
     let b = s.as_bytes();
-    if b.len() != 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[14] != b':' || b[17] != b':' || b[20] != b' '
-    {
+    if b.len() != 26 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[14] != b':' || b[17] != b':' || b[20] != b' ' {
         return Err("expected dd/Mon/yyyy:HH:MM:SS ±hhmm");
     }
     let day = digits(&b[0..2]).ok_or("day is not a number")?;

@@ -105,8 +105,7 @@ fn the_unterminated_user_agent_line_is_read_to_its_end() {
 fn dataset_timestamps_span_the_documented_days() {
     let data = dataset();
     let parser = Parser::default();
-    let times: Vec<i64> =
-        data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| parser.parse(l).unwrap().event_time_ms).collect();
+    let times: Vec<i64> = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| parser.parse(l).unwrap().event_time_ms).collect();
     let (min, max) = (times.iter().min().unwrap(), times.iter().max().unwrap());
     // 17 May 2015 00:00 UTC .. 21 May 2015 00:00 UTC
     assert!(*min >= 1_431_820_800_000 && *max < 1_432_166_400_000, "{min}..{max}");
@@ -126,8 +125,7 @@ fn every_accepted_line_keeps_the_contracts_rulebook() {
             byte_offset: offset,
         };
         if let Ok(event) = parser.parse_event(line, &origin) {
-            clickstream_contract::rules::validate(&event)
-                .unwrap_or_else(|v| panic!("line at byte {offset} breaks the rulebook: {v}"));
+            clickstream_contract::rules::validate(&event).unwrap_or_else(|v| panic!("line at byte {offset} breaks the rulebook: {v}"));
             accepted += 1;
         }
         offset += line.len() as u64;

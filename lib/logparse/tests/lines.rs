@@ -15,7 +15,9 @@ fn reason(line: &[u8]) -> RejectReason {
 
 #[test]
 fn combined_line_is_normalised() {
-    let p = parse(r#"83.149.9.216 - frank [17/May/2015:12:05:03 +0200] "get /category/Books/x?page=2 HTTP/1.1" 200 203023 "http://ref/" "  Mozilla/5.0 \"q\"  ""#);
+    let p = parse(
+        r#"83.149.9.216 - frank [17/May/2015:12:05:03 +0200] "get /category/Books/x?page=2 HTTP/1.1" 200 203023 "http://ref/" "  Mozilla/5.0 \"q\"  ""#,
+    );
     assert_eq!(p.client_addr, "83.149.9.216");
     assert_eq!(p.remote_user.as_deref(), Some("frank"));
     assert_eq!(p.event_time_ms, 1_431_857_103_000, "+0200 converted to UTC");
@@ -84,9 +86,7 @@ fn rejections_carry_the_right_reason() {
 
 #[test]
 fn rejection_messages_say_what_and_where() {
-    let err = Parser::default()
-        .parse(br#"1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 999 1"#)
-        .unwrap_err();
+    let err = Parser::default().parse(br#"1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 999 1"#).unwrap_err();
     assert_eq!(err.to_string(), "bad_status: status \"999\" is not a number from 100 to 599");
     let err = Parser::default().parse(b"1.2.3.4 - - 17/May").unwrap_err();
     assert!(err.message.contains("[timestamp]"), "{err}");
@@ -128,7 +128,8 @@ fn config_errors_name_the_key() {
     assert!(err(ParserConfig { format: FormatName::Regex, ..Default::default() }).contains("parser.regex"));
     let no_status = ParserConfig { format: FormatName::Regex, regex: Some("(?P<client>.)(?P<time>.)".into()), ..Default::default() };
     assert!(err(no_status).contains("(?P<status>"));
-    let unknown = ParserConfig { format: FormatName::Regex, regex: Some("(?P<client>.)(?P<time>.)(?P<status>.)(?P<zzz>.)".into()), ..Default::default() };
+    let unknown =
+        ParserConfig { format: FormatName::Regex, regex: Some("(?P<client>.)(?P<time>.)(?P<status>.)(?P<zzz>.)".into()), ..Default::default() };
     assert!(err(unknown).contains("\"zzz\""));
     assert!(err(ParserConfig { max_line_bytes: Some(3), ..Default::default() }).contains("parser.max_line_bytes"));
     let parsed: ParserConfig = toml::from_str("format = \"combined\"\nmax_line_bytes = 4096\n[category]\nmarker = \"cat\"").unwrap();

@@ -49,6 +49,7 @@
 //! it is shorter than dense), so equal sketches have equal bytes. A window
 //! of a few hundred visitors takes about a kilobyte, a busy one 4 KB.
 
+#![deny(missing_docs)]
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Precision: the register index takes this many bits of the hash.
@@ -107,10 +108,7 @@ impl Position {
     pub fn of_hash(h: u64) -> Position {
         let index = (h & (REGISTERS as u64 - 1)) as u16;
         let rest = (h >> PRECISION) | (1u64 << Q);
-        Position {
-            index,
-            rank: rest.trailing_zeros() as u8 + 1,
-        }
+        Position { index, rank: rest.trailing_zeros() as u8 + 1 }
     }
 }
 
@@ -135,9 +133,7 @@ impl std::fmt::Debug for Hll {
 impl Hll {
     /// An empty sketch.
     pub fn new() -> Hll {
-        Hll {
-            registers: Box::new([0; REGISTERS]),
-        }
+        Hll { registers: Box::new([0; REGISTERS]) }
     }
 
     /// Adds an item.

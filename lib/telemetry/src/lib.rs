@@ -79,9 +79,9 @@ pub async fn serve_metrics(
     health: HealthCheck,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("binding the metrics endpoint to {addr}: {e} (set metrics.listen to a free address)"))
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("binding the metrics endpoint to {addr}: {e} (set metrics.listen to a free address)")))?;
     let bound = listener.local_addr()?;
     let app = Router::new().route("/metrics", get(metrics_handler)).route("/health", get(health_handler)).with_state(Endpoint { registry, health });
     let task = tokio::spawn(async move {

@@ -18,11 +18,7 @@ pub fn writable_dir(dir: &Path) -> Result<(), String> {
     }
     let creating = existing != dir;
     if !existing.is_dir() {
-        return Err(if creating {
-            format!("cannot be created: {} is not a directory", existing.display())
-        } else {
-            "is not a directory".into()
-        });
+        return Err(if creating { format!("cannot be created: {} is not a directory", existing.display()) } else { "is not a directory".into() });
     }
     probe_write(&existing).map_err(|e| {
         if creating {

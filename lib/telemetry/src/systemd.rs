@@ -101,7 +101,11 @@ async fn watchdog(progress: Progress, timeout: Duration) {
             send(&[NotifyState::Watchdog]);
             warned = false;
         } else if !warned {
-            tracing::error!(?idle, ?timeout, "main loop made no progress: withholding watchdog pings, systemd restarts the service after WatchdogSec");
+            tracing::error!(
+                ?idle,
+                ?timeout,
+                "main loop made no progress: withholding watchdog pings, systemd restarts the service after WatchdogSec"
+            );
             warned = true;
         }
     }

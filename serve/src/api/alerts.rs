@@ -95,10 +95,7 @@ pub struct Query {
 }
 
 /// The handler.
-pub async fn handler(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Alerts>, ApiError> {
+pub async fn handler(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Alerts>, ApiError> {
     let p = Params::parse(q.as_deref(), PARAMS)?;
     let api = &state.cfg.api;
     let kind = p.one_of("kind", &["all", "ddos", "health"], "all")?;
@@ -106,14 +103,7 @@ pub async fn handler(
     let host = p.word("host")?.map(str::to_string);
     let today = day_of(state.event_now().await);
     let (from, to) = p.day_range(today, api.max_range_days)?;
-    let query = Query {
-        ddos: kind != "health",
-        health: kind != "ddos",
-        from,
-        to,
-        host,
-        limit: limit as usize,
-    };
+    let query = Query { ddos: kind != "health", health: kind != "ddos", from, to, host, limit: limit as usize };
     Ok(Json(load(&state, &query).await?))
 }
 
@@ -138,10 +128,8 @@ pub async fn load(state: &AppState, q: &Query) -> Result<Alerts, ApiError> {
                 }
             }
         );
-        let (ddos, health) = (
-            ddos.inspect_err(|e| state.metrics.store_error(e.store()))?,
-            health.inspect_err(|e| state.metrics.store_error(e.store()))?,
-        );
+        let (ddos, health) =
+            (ddos.inspect_err(|e| state.metrics.store_error(e.store()))?, health.inspect_err(|e| state.metrics.store_error(e.store()))?);
         let mut of_day: Vec<(i64, Alert)> = Vec::new();
         for a in ddos {
             if q.host.as_ref().is_some_and(|h| !a.hosts.contains(h)) {
@@ -186,12 +174,7 @@ pub async fn load(state: &AppState, q: &Query) -> Result<Alerts, ApiError> {
             break;
         }
     }
-    Ok(Alerts {
-        from: q.from.to_string(),
-        to: q.to.to_string(),
-        alerts: out.into_iter().map(|(_, a)| a).collect(),
-        truncated,
-    })
+    Ok(Alerts { from: q.from.to_string(), to: q.to.to_string(), alerts: out.into_iter().map(|(_, a)| a).collect(), truncated })
 }
 
 fn sort_key(a: &Alert) -> (u8, String) {

@@ -32,21 +32,12 @@ pub struct ApiError {
 impl ApiError {
     /// 400: `parameter` has a value that cannot be used.
     pub fn bad(parameter: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "bad_parameter",
-            parameter: Some(parameter.to_string()),
-            message: message.into(),
-        }
+        ApiError { status: StatusCode::BAD_REQUEST, code: "bad_parameter", parameter: Some(parameter.to_string()), message: message.into() }
     }
 
     /// 400: a parameter the route does not know (usually a typo).
     pub fn unknown(parameter: &str, known: &[&str]) -> ApiError {
-        let known = if known.is_empty() {
-            "this route takes no parameters".to_string()
-        } else {
-            format!("known parameters: {}", known.join(", "))
-        };
+        let known = if known.is_empty() { "this route takes no parameters".to_string() } else { format!("known parameters: {}", known.join(", ")) };
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "unknown_parameter",
@@ -69,12 +60,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         tracing::warn!(error = %e, "store error");
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "unavailable",
-            parameter: None,
-            message: e.to_string(),
-        }
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", parameter: None, message: e.to_string() }
     }
 }
 

@@ -55,17 +55,10 @@ impl HealthReport {
 }
 
 /// The handler.
-pub async fn handler(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<(StatusCode, Json<HealthReport>), ApiError> {
+pub async fn handler(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<(StatusCode, Json<HealthReport>), ApiError> {
     Params::parse(q.as_deref(), &[])?;
     let report = check(&state).await;
-    let code = if report.ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if report.ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Ok((code, Json(report)))
 }
 
@@ -73,40 +66,19 @@ pub async fn handler(
 pub async fn check(state: &AppState) -> HealthReport {
     let (mysql, cassandra) = tokio::join!(
         // The pool's own timeout first: its error says why (access denied, refused).
-        timed(
-            state.cfg.mysql.connect_timeout + Duration::from_secs(1),
-            state.mysql.ping()
-        ),
+        timed(state.cfg.mysql.connect_timeout + Duration::from_secs(1), state.mysql.ping()),
         timed(state.cfg.cassandra.request_timeout, state.cql.ping()),
     );
     let checks = Checks { mysql, cassandra };
-    let status = if checks.mysql.ok && checks.cassandra.ok {
-        "ok"
-    } else {
-        "unavailable"
-    };
-    HealthReport {
-        status,
-        checks,
-        version: env!("CARGO_PKG_VERSION"),
-    }
+    let status = if checks.mysql.ok && checks.cassandra.ok { "ok" } else { "unavailable" };
+    HealthReport { status, checks, version: env!("CARGO_PKG_VERSION") }
 }
 
-async fn timed(
-    limit: Duration,
-    ping: impl std::future::Future<Output = Result<(), StoreError>>,
-) -> Check {
+async fn timed(limit: Duration, ping: impl std::future::Future<Output = Result<(), StoreError>>) -> Check {
     let started = Instant::now();
     let result = match tokio::time::timeout(limit, ping).await {
         Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!(
-            "no answer within {}",
-            humantime::format_duration(limit)
-        )),
+        Err(_) => Err(format!("no answer within {}", humantime::format_duration(limit))),
     };
-    Check {
-        ok: result.is_ok(),
-        latency_ms: (started.elapsed().as_secs_f64() * 1e3 * 1000.0).round() / 1000.0,
-        error: result.err(),
-    }
+    Check { ok: result.is_ok(), latency_ms: (started.elapsed().as_secs_f64() * 1e3 * 1000.0).round() / 1000.0, error: result.err() }
 }

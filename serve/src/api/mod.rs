@@ -25,15 +25,7 @@ use crate::state::AppState;
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// Every API route (the paths of `openapi.json`).
-pub const ROUTES: &[&str] = &[
-    "/api/traffic",
-    "/api/alerts",
-    "/api/popularity",
-    "/api/servers",
-    "/api/health",
-    "/api/stream",
-    "/api/openapi.json",
-];
+pub const ROUTES: &[&str] = &["/api/traffic", "/api/alerts", "/api/popularity", "/api/servers", "/api/health", "/api/stream", "/api/openapi.json"];
 
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON)
@@ -54,30 +46,22 @@ pub fn router(state: AppState) -> Router {
         .route("/api/health", get(health::handler))
         .route("/api/openapi.json", get(openapi))
         // A time limit on answering (not on the endless stream, added after it).
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: axum::middleware::Next| async move {
-                match tokio::time::timeout(timeout, next.run(req)).await {
-                    Ok(r) => r,
-                    Err(_) => error::ApiError {
-                        status: StatusCode::SERVICE_UNAVAILABLE,
-                        code: "unavailable",
-                        parameter: None,
-                        message: format!(
-                            "no answer within {} (http.request_timeout): a store is slow",
-                            humantime::format_duration(timeout)
-                        ),
-                    }
-                    .into_response(),
+        .layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => error::ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "unavailable",
+                    parameter: None,
+                    message: format!("no answer within {} (http.request_timeout): a store is slow", humantime::format_duration(timeout)),
                 }
-            },
-        ))
+                .into_response(),
+            }
+        }))
         .route("/api/stream", get(crate::stream::handler));
     api.merge(crate::dashboard::router())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            crate::metrics::track,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
         .with_state(state)
 }
 
@@ -87,14 +71,8 @@ mod tests {
 
     #[test]
     fn the_openapi_description_lists_exactly_the_routes() {
-        let doc: serde_json::Value =
-            serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
-        let mut documented: Vec<&str> = doc["paths"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+        let mut documented: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
         let mut routes = ROUTES.to_vec();
         documented.sort_unstable();
         routes.sort_unstable();

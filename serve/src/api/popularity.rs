@@ -64,10 +64,7 @@ pub struct Popularity {
 }
 
 /// The handler.
-pub async fn handler(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Popularity>, ApiError> {
+pub async fn handler(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Popularity>, ApiError> {
     let p = Params::parse(q.as_deref(), PARAMS)?;
     let configured = state.cfg.speed.popularity.window;
     if let Some(w) = p.duration("window")? {
@@ -92,14 +89,8 @@ pub async fn load(state: &AppState, points: u32) -> Result<Popularity, ApiError>
     let (window, slide) = (ms(cfg.window), ms(cfg.slide));
     let now = state.event_now().await;
     let newest = floor_to(now, slide);
-    let probe: Vec<i64> = (0..window / slide + PROBE_EXTRA)
-        .map(|i| newest - i * slide)
-        .collect();
-    let top = state
-        .cql
-        .top(&probe)
-        .await
-        .inspect_err(|e| state.metrics.store_error(e.store()))?;
+    let probe: Vec<i64> = (0..window / slide + PROBE_EXTRA).map(|i| newest - i * slide).collect();
+    let top = state.cql.top(&probe).await.inspect_err(|e| state.metrics.store_error(e.store()))?;
     let current_start = top.iter().map(|r| r.window_start).max();
     let current = current_start.map(|start| {
         let mut rows: Vec<_> = top.iter().filter(|r| r.window_start == start).collect();
@@ -109,27 +100,13 @@ pub async fn load(state: &AppState, points: u32) -> Result<Popularity, ApiError>
             window_end: rfc3339(rows.first().map_or(start + window, |r| r.window_end)),
             is_final: rows.iter().all(|r| r.is_final),
             total: rows.iter().map(|r| r.requests).sum(),
-            categories: rows
-                .iter()
-                .map(|r| Entry {
-                    rank: r.rank.max(0) as u32,
-                    category: r.category.clone(),
-                    requests: r.requests,
-                })
-                .collect(),
+            categories: rows.iter().map(|r| Entry { rank: r.rank.max(0) as u32, category: r.category.clone(), requests: r.requests }).collect(),
         }
     });
 
     let last = floor_to(current_start.unwrap_or(newest), window);
-    let starts: Vec<i64> = (0..i64::from(points))
-        .rev()
-        .map(|k| last - k * window)
-        .collect();
-    let rows = state
-        .cql
-        .popularity(&starts)
-        .await
-        .inspect_err(|e| state.metrics.store_error(e.store()))?;
+    let starts: Vec<i64> = (0..i64::from(points)).rev().map(|k| last - k * window).collect();
+    let rows = state.cql.popularity(&starts).await.inspect_err(|e| state.metrics.store_error(e.store()))?;
     let mut by_start: BTreeMap<i64, Vec<_>> = starts.iter().map(|s| (*s, Vec::new())).collect();
     for r in rows {
         if let Some(v) = by_start.get_mut(&r.window_start) {
@@ -139,11 +116,7 @@ pub async fn load(state: &AppState, points: u32) -> Result<Popularity, ApiError>
     let history = by_start
         .into_iter()
         .map(|(start, mut rows)| {
-            rows.sort_by(|a, b| {
-                b.requests
-                    .cmp(&a.requests)
-                    .then_with(|| a.category.cmp(&b.category))
-            });
+            rows.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.category.cmp(&b.category)));
             Window {
                 window_start: rfc3339(start),
                 window_end: rfc3339(start + window),
@@ -152,20 +125,12 @@ pub async fn load(state: &AppState, points: u32) -> Result<Popularity, ApiError>
                 categories: rows
                     .into_iter()
                     .enumerate()
-                    .map(|(i, r)| Entry {
-                        rank: i as u32 + 1,
-                        category: r.category,
-                        requests: r.requests,
-                    })
+                    .map(|(i, r)| Entry { rank: i as u32 + 1, category: r.category, requests: r.requests })
                     .collect(),
             }
         })
         .collect();
-    Ok(Popularity {
-        window: humantime::format_duration(cfg.window).to_string(),
-        current,
-        history,
-    })
+    Ok(Popularity { window: humantime::format_duration(cfg.window).to_string(), current, history })
 }
 
 fn ms(d: Duration) -> i64 {

@@ -74,10 +74,7 @@ pub struct Servers {
 }
 
 /// The handler.
-pub async fn handler(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Servers>, ApiError> {
+pub async fn handler(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Servers>, ApiError> {
     let p = Params::parse(q.as_deref(), PARAMS)?;
     let points = p.int("points", 1, 1, state.cfg.api.max_points)?;
     Ok(Json(load(&state, points).await?))
@@ -86,29 +83,12 @@ pub async fn handler(
 /// The newest `points` windows of every web server.
 pub async fn load(state: &AppState, points: u32) -> Result<Servers, ApiError> {
     let day = day_of(state.event_now().await);
-    let hosts = state
-        .cql
-        .hosts_on(day)
-        .await
-        .inspect_err(|e| state.metrics.store_error(e.store()))?;
-    let reads = hosts.iter().map(|h| {
-        state
-            .cql
-            .health_windows(h, day, Windows::Newest(points as i32))
-    });
-    let windows = try_join_all(reads)
-        .await
-        .inspect_err(|e| state.metrics.store_error(e.store()))?;
+    let hosts = state.cql.hosts_on(day).await.inspect_err(|e| state.metrics.store_error(e.store()))?;
+    let reads = hosts.iter().map(|h| state.cql.health_windows(h, day, Windows::Newest(points as i32)));
+    let windows = try_join_all(reads).await.inspect_err(|e| state.metrics.store_error(e.store()))?;
     Ok(Servers {
         day: day.to_string(),
-        servers: hosts
-            .into_iter()
-            .zip(windows)
-            .map(|(host, ws)| Server {
-                host,
-                windows: ws.iter().map(window).collect(),
-            })
-            .collect(),
+        servers: hosts.into_iter().zip(windows).map(|(host, ws)| Server { host, windows: ws.iter().map(window).collect() }).collect(),
     })
 }
 
@@ -118,13 +98,7 @@ fn window(w: &HealthWindow) -> Window {
         window_end: rfc3339(w.window_end),
         requests: w.requests,
         non_200: w.non_200,
-        status: Classes {
-            c1: w.classes[0],
-            c2: w.classes[1],
-            c3: w.classes[2],
-            c4: w.classes[3],
-            c5: w.classes[4],
-        },
+        status: Classes { c1: w.classes[0], c2: w.classes[1], c3: w.classes[2], c4: w.classes[3], c5: w.classes[4] },
         unhealthy: w.unhealthy,
         is_final: w.is_final,
     }

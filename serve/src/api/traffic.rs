@@ -22,9 +22,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{RawQuery, State};
-use clickstream_sketch::Hll;
 use axum::Json;
 use chrono::NaiveDate;
+use clickstream_sketch::Hll;
 use futures_util::future::try_join_all;
 use serde::Serialize;
 
@@ -104,10 +104,7 @@ pub struct Traffic {
 }
 
 /// The handler.
-pub async fn handler(
-    State(state): State<AppState>,
-    RawQuery(q): RawQuery,
-) -> Result<Json<Traffic>, ApiError> {
+pub async fn handler(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Traffic>, ApiError> {
     let p = Params::parse(q.as_deref(), PARAMS)?;
     let granularity = p.one_of("granularity", &["hour", "day"], "hour")?;
     let today = day_of(state.event_now().await);
@@ -116,21 +113,10 @@ pub async fn handler(
 }
 
 /// Traffic of `from..=to`, per hour or per day.
-pub async fn load(
-    state: &AppState,
-    from: NaiveDate,
-    to: NaiveDate,
-    per_day: bool,
-) -> Result<Traffic, ApiError> {
-    let batch = state
-        .mysql
-        .range(from, to)
-        .await
-        .inspect_err(|e| state.metrics.store_error(e.store()))?;
+pub async fn load(state: &AppState, from: NaiveDate, to: NaiveDate, per_day: bool) -> Result<Traffic, ApiError> {
+    let batch = state.mysql.range(from, to).await.inspect_err(|e| state.metrics.store_error(e.store()))?;
     let covered: BTreeSet<NaiveDate> = batch.days.iter().map(|d| d.day).collect();
-    let speed_days: Vec<NaiveDate> = crate::time::days(from, to)
-        .filter(|d| !covered.contains(d))
-        .collect();
+    let speed_days: Vec<NaiveDate> = crate::time::days(from, to).filter(|d| !covered.contains(d)).collect();
 
     let mut rows: Vec<TrafficRow> = Vec::new();
     if per_day {
@@ -195,11 +181,7 @@ pub async fn load(
             batch: batch
                 .days
                 .iter()
-                .map(|d| BatchDayInfo {
-                    day: d.day.to_string(),
-                    run_id: d.run_id,
-                    computed_at: rfc3339(d.computed_at.and_utc().timestamp_millis()),
-                })
+                .map(|d| BatchDayInfo { day: d.day.to_string(), run_id: d.run_id, computed_at: rfc3339(d.computed_at.and_utc().timestamp_millis()) })
                 .collect(),
             speed: speed_days.iter().map(NaiveDate::to_string).collect(),
         },
@@ -208,28 +190,15 @@ pub async fn load(
 
 /// The `server_health` rows of every web server on `days` that tile them
 /// (windows of `window_ms` starting on a multiple of it), read concurrently.
-async fn speed_windows(
-    state: &AppState,
-    days: &[NaiveDate],
-    window_ms: i64,
-) -> Result<Vec<HealthWindow>, ApiError> {
+async fn speed_windows(state: &AppState, days: &[NaiveDate], window_ms: i64) -> Result<Vec<HealthWindow>, ApiError> {
     let mut pairs = Vec::new();
     for d in days {
-        for host in state
-            .cql
-            .hosts_on(*d)
-            .await
-            .inspect_err(|e| state.metrics.store_error(e.store()))?
-        {
+        for host in state.cql.hosts_on(*d).await.inspect_err(|e| state.metrics.store_error(e.store()))? {
             pairs.push((host, *d));
         }
     }
-    let reads = pairs
-        .iter()
-        .map(|(h, d)| state.cql.health_windows(h, *d, Windows::Tiles(window_ms)));
-    let per_pair = try_join_all(reads)
-        .await
-        .inspect_err(|e| state.metrics.store_error(e.store()))?;
+    let reads = pairs.iter().map(|(h, d)| state.cql.health_windows(h, *d, Windows::Tiles(window_ms)));
+    let per_pair = try_join_all(reads).await.inspect_err(|e| state.metrics.store_error(e.store()))?;
     Ok(per_pair.into_iter().flatten().collect())
 }
 
@@ -245,10 +214,7 @@ pub struct SpeedHour {
 
 impl Default for SpeedHour {
     fn default() -> SpeedHour {
-        SpeedHour {
-            requests: 0,
-            sketch: Some(Hll::new()),
-        }
+        SpeedHour { requests: 0, sketch: Some(Hll::new()) }
     }
 }
 
@@ -286,8 +252,7 @@ impl SpeedHour {
 pub fn speed_hours(windows: &[HealthWindow], window_ms: i64) -> BTreeMap<i64, SpeedHour> {
     let mut hours: BTreeMap<i64, SpeedHour> = BTreeMap::new();
     for w in windows {
-        let tiles =
-            w.window_end - w.window_start == window_ms && w.window_start.rem_euclid(window_ms) == 0;
+        let tiles = w.window_end - w.window_start == window_ms && w.window_start.rem_euclid(window_ms) == 0;
         if !tiles {
             continue;
         }
@@ -299,10 +264,7 @@ pub fn speed_hours(windows: &[HealthWindow], window_ms: i64) -> BTreeMap<i64, Sp
                 })
                 .ok()
         });
-        hours
-            .entry(floor_to(w.window_start, HOUR_MS))
-            .or_default()
-            .add(w.requests.max(0) as u64, sketch.as_ref());
+        hours.entry(floor_to(w.window_start, HOUR_MS)).or_default().add(w.requests.max(0) as u64, sketch.as_ref());
     }
     hours
 }

@@ -198,11 +198,7 @@ impl CqlStore {
 /// must exist: the speed job creates them).
 async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
     let target = cfg.contact_points.join(",");
-    let unavailable = |e: String| StoreError::Unavailable {
-        store: "cassandra",
-        target: target.clone(),
-        message: e,
-    };
+    let unavailable = |e: String| StoreError::Unavailable { store: "cassandra", target: target.clone(), message: e };
     let to = Connect {
         contact_points: &cfg.contact_points,
         username: cfg.username.as_deref(),
@@ -215,26 +211,18 @@ async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
     let prepare = |cql: String| {
         let session = &session;
         async move {
-            let mut p = session
-                .prepare(cql.clone())
-                .await
-                .map_err(|e| StoreError::Query {
-                    store: "cassandra",
-                    what:
-                        "preparing statements (does the keyspace exist? the speed job creates it)",
-                    message: format!("`{cql}`: {e}"),
-                })?;
+            let mut p = session.prepare(cql.clone()).await.map_err(|e| StoreError::Query {
+                store: "cassandra",
+                what: "preparing statements (does the keyspace exist? the speed job creates it)",
+                message: format!("`{cql}`: {e}"),
+            })?;
             p.set_consistency(consistency);
             p.set_is_idempotent(true);
             p.set_request_timeout(Some(cfg.request_timeout));
             Ok::<_, StoreError>(p)
         }
     };
-    let partitions = match prepare(format!(
-        "SELECT DISTINCT source_host, day FROM {ks}.server_health"
-    ))
-    .await
-    {
+    let partitions = match prepare(format!("SELECT DISTINCT source_host, day FROM {ks}.server_health")).await {
         Ok(p) => p,
         Err(e) => {
             tracing::info!(error = %e, "SELECT DISTINCT not supported: host discovery scans server_health");
@@ -244,20 +232,14 @@ async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
     let health_cols = "source_host, window_start, window_end, requests, non_200, \
                        status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, unhealthy, is_final";
     let stmts = Statements {
-        checkpoint: prepare(format!(
-            "SELECT closed_through FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
-        ))
-        .await?,
+        checkpoint: prepare(format!("SELECT closed_through FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?")).await?,
         partitions,
         health_tiles: prepare(format!(
             "SELECT {health_cols}, visitors_hll, visitors_estimate FROM {ks}.server_health \
              WHERE source_host = ? AND day = ? AND window_start IN ?"
         ))
         .await?,
-        health_latest: prepare(format!(
-            "SELECT {health_cols} FROM {ks}.server_health WHERE source_host = ? AND day = ? LIMIT ?"
-        ))
-        .await?,
+        health_latest: prepare(format!("SELECT {health_cols} FROM {ks}.server_health WHERE source_host = ? AND day = ? LIMIT ?")).await?,
         ddos_day: prepare(format!(
             "SELECT window_start, window_end, client_addr, requests, first_seen, last_seen, source_hosts, is_final \
              FROM {ks}.ddos_alerts WHERE day = ?"
@@ -287,17 +269,9 @@ impl CqlStore {
     fn query_err(&self, what: &'static str) -> impl Fn(String) -> StoreError + '_ {
         move |message| {
             if message.contains("connection") || message.contains("No connections") {
-                StoreError::Unavailable {
-                    store: "cassandra",
-                    target: self.target.clone(),
-                    message,
-                }
+                StoreError::Unavailable { store: "cassandra", target: self.target.clone(), message }
             } else {
-                StoreError::Query {
-                    store: "cassandra",
-                    what,
-                    message,
-                }
+                StoreError::Query { store: "cassandra", what, message }
             }
         }
     }
@@ -314,17 +288,8 @@ impl CqlStore {
     {
         let c = self.connected().await?;
         let err = self.query_err(what);
-        let pager = c
-            .session
-            .execute_iter(pick(&c.stmts).clone(), values)
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        pager
-            .rows_stream::<R>()
-            .map_err(|e| err(e.to_string()))?
-            .try_collect()
-            .await
-            .map_err(|e| err(e.to_string()))
+        let pager = c.session.execute_iter(pick(&c.stmts).clone(), values).await.map_err(|e| err(e.to_string()))?;
+        pager.rows_stream::<R>().map_err(|e| err(e.to_string()))?.try_collect().await.map_err(|e| err(e.to_string()))
     }
 
     /// A trivial read: the node answers.
@@ -336,19 +301,9 @@ impl CqlStore {
     /// The newest event time the speed layer has seen, as far as its
     /// checkpoint tells: watermark + allowed lateness; `None` without a checkpoint.
     pub async fn event_now(&self) -> Result<Option<i64>, StoreError> {
-        let rows: Vec<(Option<i64>,)> = self
-            .all(
-                "reading speed_checkpoints",
-                |s: &Statements| &s.checkpoint,
-                (self.job.as_str(), self.topic.as_str()),
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(c,)| c)
-            .filter(|c| *c > 0)
-            .max()
-            .map(|c| c + self.lateness_ms))
+        let rows: Vec<(Option<i64>,)> =
+            self.all("reading speed_checkpoints", |s: &Statements| &s.checkpoint, (self.job.as_str(), self.topic.as_str())).await?;
+        Ok(rows.into_iter().filter_map(|(c,)| c).filter(|c| *c > 0).max().map(|c| c + self.lateness_ms))
     }
 
     /// The web servers with `server_health` rows on `day`.
@@ -357,42 +312,22 @@ impl CqlStore {
             return Ok(self.fixed_hosts.clone());
         }
         let mut cache = self.hosts.lock().await;
-        let fresh = cache
-            .read_at
-            .is_some_and(|t| t.elapsed() < self.host_refresh);
+        let fresh = cache.read_at.is_some_and(|t| t.elapsed() < self.host_refresh);
         if !fresh {
-            let rows: Vec<(String, String)> = self
-                .all(
-                    "discovering hosts in server_health",
-                    |s: &Statements| &s.partitions,
-                    (),
-                )
-                .await?;
+            let rows: Vec<(String, String)> = self.all("discovering hosts in server_health", |s: &Statements| &s.partitions, ()).await?;
             let mut partitions: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
             for (host, d) in rows {
                 if let Ok(d) = d.parse::<NaiveDate>() {
                     partitions.entry(d).or_default().insert(host);
                 }
             }
-            *cache = HostCache {
-                read_at: Some(Instant::now()),
-                partitions,
-            };
+            *cache = HostCache { read_at: Some(Instant::now()), partitions };
         }
-        Ok(cache
-            .partitions
-            .get(&day)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default())
+        Ok(cache.partitions.get(&day).map(|s| s.iter().cloned().collect()).unwrap_or_default())
     }
 
     /// `server_health` rows of `host` on `day`, newest first: the newest few, or all.
-    pub async fn health_windows(
-        &self,
-        host: &str,
-        day: NaiveDate,
-        select: Windows,
-    ) -> Result<Vec<HealthWindow>, StoreError> {
+    pub async fn health_windows(&self, host: &str, day: NaiveDate, select: Windows) -> Result<Vec<HealthWindow>, StoreError> {
         type Row = (
             String,
             CqlTimestamp,
@@ -424,20 +359,12 @@ impl CqlStore {
         let d = day.to_string();
         match select {
             Windows::Newest(n) => {
-                let rows: Vec<Row> = self
-                    .all(
-                        "reading server_health",
-                        |s: &Statements| &s.health_latest,
-                        (host, d.as_str(), n),
-                    )
-                    .await?;
+                let rows: Vec<Row> = self.all("reading server_health", |s: &Statements| &s.health_latest, (host, d.as_str(), n)).await?;
                 Ok(rows.into_iter().map(|r| window(r, None, None)).collect())
             }
             Windows::Tiles(len) => {
                 let first = crate::time::day_start(day);
-                let starts: Vec<CqlTimestamp> = (0..crate::time::DAY_MS / len.max(1))
-                    .map(|k| CqlTimestamp(first + k * len))
-                    .collect();
+                let starts: Vec<CqlTimestamp> = (0..crate::time::DAY_MS / len.max(1)).map(|k| CqlTimestamp(first + k * len)).collect();
                 type TileRow = (
                     String,
                     CqlTimestamp,
@@ -454,13 +381,7 @@ impl CqlStore {
                     Option<Vec<u8>>,
                     Option<i64>,
                 );
-                let rows: Vec<TileRow> = self
-                    .all(
-                        "reading server_health",
-                        |s: &Statements| &s.health_tiles,
-                        (host, d.as_str(), starts),
-                    )
-                    .await?;
+                let rows: Vec<TileRow> = self.all("reading server_health", |s: &Statements| &s.health_tiles, (host, d.as_str(), starts)).await?;
                 Ok(rows
                     .into_iter()
                     .map(|r| {
@@ -474,24 +395,9 @@ impl CqlStore {
 
     /// The DDoS alerts of `day`, newest first.
     pub async fn ddos_alerts(&self, day: NaiveDate) -> Result<Vec<DdosAlert>, StoreError> {
-        type Row = (
-            CqlTimestamp,
-            CqlTimestamp,
-            String,
-            Option<i64>,
-            Option<CqlTimestamp>,
-            Option<CqlTimestamp>,
-            Option<Vec<String>>,
-            Option<bool>,
-        );
+        type Row = (CqlTimestamp, CqlTimestamp, String, Option<i64>, Option<CqlTimestamp>, Option<CqlTimestamp>, Option<Vec<String>>, Option<bool>);
         let d = day.to_string();
-        let rows: Vec<Row> = self
-            .all(
-                "reading ddos_alerts",
-                |s: &Statements| &s.ddos_day,
-                (d.as_str(),),
-            )
-            .await?;
+        let rows: Vec<Row> = self.all("reading ddos_alerts", |s: &Statements| &s.ddos_day, (d.as_str(),)).await?;
         Ok(rows
             .into_iter()
             .map(|r| DdosAlert {
@@ -509,22 +415,9 @@ impl CqlStore {
 
     /// The health alerts of `day`, newest first.
     pub async fn health_alerts(&self, day: NaiveDate) -> Result<Vec<HealthAlert>, StoreError> {
-        type Row = (
-            CqlTimestamp,
-            CqlTimestamp,
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<bool>,
-        );
+        type Row = (CqlTimestamp, CqlTimestamp, String, Option<i64>, Option<i64>, Option<bool>);
         let d = day.to_string();
-        let rows: Vec<Row> = self
-            .all(
-                "reading health_alerts",
-                |s: &Statements| &s.health_alerts_day,
-                (d.as_str(),),
-            )
-            .await?;
+        let rows: Vec<Row> = self.all("reading health_alerts", |s: &Statements| &s.health_alerts_day, (d.as_str(),)).await?;
         Ok(rows
             .into_iter()
             .map(|r| HealthAlert {
@@ -540,22 +433,9 @@ impl CqlStore {
 
     /// `category_top` rows of the windows starting at `starts` (ms).
     pub async fn top(&self, starts: &[i64]) -> Result<Vec<CategoryCount>, StoreError> {
-        type Row = (
-            CqlTimestamp,
-            CqlTimestamp,
-            i32,
-            Option<String>,
-            Option<i64>,
-            Option<bool>,
-        );
+        type Row = (CqlTimestamp, CqlTimestamp, i32, Option<String>, Option<i64>, Option<bool>);
         let keys: Vec<CqlTimestamp> = starts.iter().copied().map(ts).collect();
-        let rows: Vec<Row> = self
-            .all(
-                "reading category_top",
-                |s: &Statements| &s.top_windows,
-                (keys,),
-            )
-            .await?;
+        let rows: Vec<Row> = self.all("reading category_top", |s: &Statements| &s.top_windows, (keys,)).await?;
         Ok(rows
             .into_iter()
             .map(|r| CategoryCount {
@@ -571,21 +451,9 @@ impl CqlStore {
 
     /// `category_popularity` rows of the windows starting at `starts` (ms).
     pub async fn popularity(&self, starts: &[i64]) -> Result<Vec<CategoryCount>, StoreError> {
-        type Row = (
-            CqlTimestamp,
-            CqlTimestamp,
-            String,
-            Option<i64>,
-            Option<bool>,
-        );
+        type Row = (CqlTimestamp, CqlTimestamp, String, Option<i64>, Option<bool>);
         let keys: Vec<CqlTimestamp> = starts.iter().copied().map(ts).collect();
-        let rows: Vec<Row> = self
-            .all(
-                "reading category_popularity",
-                |s: &Statements| &s.popularity_windows,
-                (keys,),
-            )
-            .await?;
+        let rows: Vec<Row> = self.all("reading category_popularity", |s: &Statements| &s.popularity_windows, (keys,)).await?;
         Ok(rows
             .into_iter()
             .map(|r| CategoryCount {

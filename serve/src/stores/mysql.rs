@@ -129,11 +129,7 @@ impl MysqlStore {
             .test_on_check_out(false)
             .idle_timeout(Some(Duration::from_secs(300)))
             .build_unchecked(ConnectionManager::new(cfg.url.clone()));
-        MysqlStore {
-            pool,
-            last_error,
-            target: redact(&cfg.url),
-        }
+        MysqlStore { pool, last_error, target: redact(&cfg.url) }
     }
 
     fn conn(&self) -> Result<PooledConnection<ConnectionManager<MysqlConnection>>, StoreError> {
@@ -156,27 +152,15 @@ impl MysqlStore {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = store.conn()?;
-            f(&mut c).map_err(|e| StoreError::Query {
-                store: "mysql",
-                what,
-                message: e.to_string(),
-            })
+            f(&mut c).map_err(|e| StoreError::Query { store: "mysql", what, message: e.to_string() })
         })
         .await
-        .map_err(|e| StoreError::Query {
-            store: "mysql",
-            what,
-            message: format!("query task failed: {e}"),
-        })?
+        .map_err(|e| StoreError::Query { store: "mysql", what, message: format!("query task failed: {e}") })?
     }
 
     /// `SELECT 1`: the database answers and the credentials work.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let one = self
-            .with_conn("ping", |c| {
-                diesel::sql_query("SELECT 1 AS one").get_result::<One>(c)
-            })
-            .await?;
+        let one = self.with_conn("ping", |c| diesel::sql_query("SELECT 1 AS one").get_result::<One>(c)).await?;
         debug_assert_eq!(one.one, 1);
         Ok(())
     }
@@ -212,10 +196,7 @@ impl MysqlStore {
 mod tests {
     #[test]
     fn messages_never_show_credentials() {
-        assert_eq!(
-            super::redact("mysql://u:secret@127.0.0.1:3306/clickstream"),
-            "127.0.0.1:3306/clickstream"
-        );
+        assert_eq!(super::redact("mysql://u:secret@127.0.0.1:3306/clickstream"), "127.0.0.1:3306/clickstream");
         assert_eq!(super::redact("mysql://h/db"), "h/db");
     }
 }

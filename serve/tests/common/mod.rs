@@ -24,15 +24,11 @@ pub const MIN: i64 = 60_000;
 pub const HOUR: i64 = 3_600_000;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
 }
 
 pub fn mysql_url() -> String {
-    std::env::var("MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://clickstream:clickstream@127.0.0.1:3306/clickstream".into())
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://clickstream:clickstream@127.0.0.1:3306/clickstream".into())
 }
 
 /// The CQL endpoint of the stack: `$CQL_CONTACT_POINTS` (scripts/stack env),
@@ -50,10 +46,7 @@ pub fn cql_contact_point() -> String {
 }
 
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{prefix}_{}_{nanos:08x}", std::process::id())
 }
 
@@ -63,32 +56,19 @@ pub fn day(s: &str) -> NaiveDate {
 
 /// Midnight UTC of `d` in ms.
 pub fn midnight(d: &str) -> i64 {
-    day(d)
-        .and_hms_opt(0, 0, 0)
-        .unwrap()
-        .and_utc()
-        .timestamp_millis()
+    day(d).and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis()
 }
 
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
 }
 
 // ------------------------------------------------------------------ MySQL
 
 /// The stack's MariaDB socket (root authenticates by socket).
 fn root_socket() -> PathBuf {
-    std::env::var("CLICKSTREAM_STACK_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".stack"))
-        .join("mariadb/mysqld.sock")
+    std::env::var("CLICKSTREAM_STACK_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".stack")).join("mariadb/mysqld.sock")
 }
 
 /// Runs SQL as MariaDB's root through the stack's socket (creating users
@@ -133,45 +113,22 @@ impl TestDb {
     pub fn create() -> TestDb {
         let base = mysql_url();
         let name = unique("clickstream_test_serve");
-        let mut c = MysqlConnection::establish(&base).unwrap_or_else(|e| {
-            panic!("MariaDB at {base}: {e}. Start it with `scripts/stack up mariadb`.")
-        });
-        diesel::sql_query(format!("CREATE DATABASE `{name}`"))
-            .execute(&mut c)
-            .unwrap();
+        let mut c = MysqlConnection::establish(&base).unwrap_or_else(|e| panic!("MariaDB at {base}: {e}. Start it with `scripts/stack up mariadb`."));
+        diesel::sql_query(format!("CREATE DATABASE `{name}`")).execute(&mut c).unwrap();
         let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
         // From here on, a panic drops the database again.
-        let mut db = TestDb {
-            name,
-            url,
-            ro_url: String::new(),
-            ro_user: String::new(),
-        };
+        let mut db = TestDb { name, url, ro_url: String::new(), ro_user: String::new() };
         let mut c = db.conn();
         // The batch job's own migration: the tables and views exactly as it creates them.
         let dir = repo_root().join("jobs/batch-job/migrations");
-        let mut migrations: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let mut migrations: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
         migrations.sort();
         for m in migrations {
             let sql = std::fs::read_to_string(m.join("up.sql")).unwrap();
-            let without_comments: String = sql
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let without_comments: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
             // Statements end at a `;` that ends a line (comments hold `;` too).
-            for stmt in without_comments
-                .split(";\n")
-                .map(|s| s.trim().trim_end_matches(';'))
-                .filter(|s| !s.is_empty())
-            {
-                diesel::sql_query(stmt)
-                    .execute(&mut c)
-                    .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+            for stmt in without_comments.split(";\n").map(|s| s.trim().trim_end_matches(';')).filter(|s| !s.is_empty()) {
+                diesel::sql_query(stmt).execute(&mut c).unwrap_or_else(|e| panic!("{stmt}: {e}"));
             }
         }
         db.ro_user = format!("serve_ro_{:08x}", rand_u32());
@@ -186,9 +143,7 @@ impl TestDb {
     }
 
     pub fn exec(&self, sql: &str) {
-        diesel::sql_query(sql)
-            .execute(&mut self.conn())
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        diesel::sql_query(sql).execute(&mut self.conn()).unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// Writes one day as the batch job does: a `batch_runs` row, the
@@ -208,9 +163,7 @@ impl TestDb {
             #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
             id: u64,
         }
-        let run: Id = diesel::sql_query("SELECT LAST_INSERT_ID() AS id")
-            .get_result(&mut c)
-            .unwrap();
+        let run: Id = diesel::sql_query("SELECT LAST_INSERT_ID() AS id").get_result(&mut c).unwrap();
         let total: u64 = hours.iter().map(|h| h.0).sum();
         let weekday = day(d).format("%u");
         diesel::sql_query(format!(
@@ -221,11 +174,7 @@ impl TestDb {
         ))
         .execute(&mut c)
         .unwrap();
-        let values: Vec<String> = hours
-            .iter()
-            .enumerate()
-            .map(|(h, (n, v))| format!("('{d}', {h}, {n}, {v}, 0, {n}, 0)"))
-            .collect();
+        let values: Vec<String> = hours.iter().enumerate().map(|(h, (n, v))| format!("('{d}', {h}, {n}, {v}, 0, {n}, 0)")).collect();
         diesel::sql_query(format!(
             "INSERT INTO hourly_traffic (day, hour, requests, unique_visitors, bytes_sent, success_requests, failure_requests) VALUES {}",
             values.join(", ")
@@ -239,19 +188,14 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut c) = MysqlConnection::establish(&mysql_url()) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS `{}`", self.name))
-                .execute(&mut c);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS `{}`", self.name)).execute(&mut c);
         }
         if !self.ro_user.is_empty() {
             // Never panic in drop (it may run while a test unwinds).
             let _ = Command::new("mariadb")
                 .arg("--no-defaults")
                 .arg(format!("--socket={}", root_socket().display()))
-                .args([
-                    "-uroot",
-                    "-e",
-                    &format!("DROP USER IF EXISTS '{}'@'127.0.0.1'", self.ro_user),
-                ])
+                .args(["-uroot", "-e", &format!("DROP USER IF EXISTS '{}'@'127.0.0.1'", self.ro_user)])
                 .output();
         }
     }
@@ -260,12 +204,7 @@ impl Drop for TestDb {
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     h.finish() as u32
 }
 
@@ -285,23 +224,16 @@ impl TestKeyspace {
             .known_node(&contact_point)
             .build()
             .await
-            .unwrap_or_else(|e| {
-                panic!("CQL at {contact_point}: {e}. Start it with `scripts/stack up cql`.")
-            });
+            .unwrap_or_else(|e| panic!("CQL at {contact_point}: {e}. Start it with `scripts/stack up cql`."));
         let name = unique("serve_test");
         let mut cql = String::new();
         for f in ["001_keyspace.cql", "002_speed_views.cql"] {
-            cql.push_str(
-                &std::fs::read_to_string(repo_root().join("schemas/cql").join(f)).unwrap(),
-            );
+            cql.push_str(&std::fs::read_to_string(repo_root().join("schemas/cql").join(f)).unwrap());
             cql.push('\n');
         }
         let cql = cql
             .replace("{{keyspace}}", &name)
-            .replace(
-                "{{replication}}",
-                "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-            )
+            .replace("{{replication}}", "{'class': 'SimpleStrategy', 'replication_factor': 1}")
             .replace("{{ttl_seconds}}", "0");
         let without_comments: String = cql
             .lines()
@@ -311,29 +243,15 @@ impl TestKeyspace {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        for stmt in without_comments
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            session
-                .query_unpaged(stmt.to_string(), &[])
-                .await
-                .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+        for stmt in without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            session.query_unpaged(stmt.to_string(), &[]).await.unwrap_or_else(|e| panic!("{stmt}: {e}"));
         }
         session.await_schema_agreement().await.unwrap();
-        TestKeyspace {
-            name,
-            contact_point,
-            session,
-        }
+        TestKeyspace { name, contact_point, session }
     }
 
     async fn run(&self, cql: String, values: impl scylla::serialize::row::SerializeRow) {
-        self.session
-            .query_unpaged(cql.clone(), values)
-            .await
-            .unwrap_or_else(|e| panic!("{cql}: {e}"));
+        self.session.query_unpaged(cql.clone(), values).await.unwrap_or_else(|e| panic!("{cql}: {e}"));
     }
 
     /// A `server_health` row as a speed job without visitor sketches wrote it.
@@ -343,15 +261,7 @@ impl TestKeyspace {
 
     /// A `server_health` row as the speed job writes it, with the sketch of
     /// the window's client addresses (`None`: the column left null).
-    pub async fn health_with(
-        &self,
-        host: &str,
-        start: i64,
-        len: i64,
-        requests: i64,
-        non_200: i64,
-        visitors: Option<&clickstream_sketch::Hll>,
-    ) {
+    pub async fn health_with(&self, host: &str, start: i64, len: i64, requests: i64, non_200: i64, visitors: Option<&clickstream_sketch::Hll>) {
         let d = serve::time::day_of(start).to_string();
         let (hll, estimate) = match visitors {
             Some(v) => (Some(v.to_bytes()), Some(v.estimate() as i64)),
@@ -373,8 +283,7 @@ impl TestKeyspace {
     /// hour for `host`, window k (starting k minutes in) with `f(k)` requests.
     pub async fn health_hour(&self, host: &str, hour_start: i64, f: impl Fn(i64) -> i64) {
         for k in 0..60 {
-            self.health(host, hour_start + k * MIN, 5 * MIN, f(k), 0)
-                .await;
+            self.health(host, hour_start + k * MIN, 5 * MIN, f(k), 0).await;
         }
     }
 
@@ -443,10 +352,7 @@ impl TestKeyspace {
     }
 
     pub async fn drop_keyspace(&self) {
-        let _ = self
-            .session
-            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", self.name), &[])
-            .await;
+        let _ = self.session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {}", self.name), &[]).await;
     }
 }
 
@@ -500,17 +406,9 @@ impl Serve {
     pub fn start_with(mysql_url: &str, ks: &TestKeyspace, extra: &str) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let (text, api, metrics) = config(mysql_url, &ks.contact_point, &ks.name, extra);
-        let service = Service::start(
-            env!("CARGO_BIN_EXE_serve"),
-            dir.path(),
-            "serve",
-            &text,
-            metrics,
-        );
+        let service = Service::start(env!("CARGO_BIN_EXE_serve"), dir.path(), "serve", &text, metrics);
         let api: SocketAddr = ([127, 0, 0, 1], api).into();
-        clickstream_testkit::wait_until(Duration::from_secs(20), "the API listener", || {
-            TcpStream::connect(api).is_ok()
-        });
+        clickstream_testkit::wait_until(Duration::from_secs(20), "the API listener", || TcpStream::connect(api).is_ok());
         Serve { service, api, dir }
     }
 
@@ -551,33 +449,15 @@ impl Response {
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Response {
-        status,
-        head: head.to_string(),
-        body,
-    }
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Response { status, head: head.to_string(), body }
 }
 
 fn dechunk(mut s: &str) -> String {

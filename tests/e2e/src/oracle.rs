@@ -34,10 +34,7 @@ fn line_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         let q = r#""((?:[^"\\]|\\.)*)""#;
-        Regex::new(&format!(
-            r"^(\S+) \S+ \S+ \[([^\]]+)\] {q} (\d{{3}}) (\d+|-)(?: {q} {q})?\s*$"
-        ))
-        .unwrap()
+        Regex::new(&format!(r"^(\S+) \S+ \S+ \[([^\]]+)\] {q} (\d{{3}}) (\d+|-)(?: {q} {q})?\s*$")).unwrap()
     })
 }
 
@@ -50,11 +47,7 @@ pub fn category(request: &str) -> String {
     };
     let path = target.split(['?', '#']).next().unwrap_or("");
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let chosen = segments
-        .iter()
-        .position(|s| *s == "category")
-        .and_then(|i| segments.get(i + 1))
-        .or(segments.first());
+    let chosen = segments.iter().position(|s| *s == "category").and_then(|i| segments.get(i + 1)).or(segments.first());
     chosen.map_or_else(|| "uncategorized".into(), |s| s.to_lowercase())
 }
 

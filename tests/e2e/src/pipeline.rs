@@ -68,11 +68,7 @@ impl Mysql {
             .output()
             .expect("running the mariadb client (scripts/stack deps installs it)");
         assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| l.split('\t').map(str::to_owned).collect())
-            .collect()
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| l.split('\t').map(str::to_owned).collect()).collect()
     }
 }
 
@@ -395,7 +391,6 @@ impl Drop for Pipeline {
     }
 }
 
-
 /// Every file below `root`, at any depth (none when it does not exist).
 pub fn files_under(root: &std::path::Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -418,13 +413,8 @@ pub fn files_under(root: &std::path::Path) -> Vec<PathBuf> {
 /// (completed files, channel depths, unread records), not by counters, which
 /// start from zero again when a process is restarted.
 pub fn wait_delivered(p: &Pipeline, svc: &BTreeMap<&str, Service>, files_per_host: usize, timeout: Duration) {
-    let completed = |host: &str| {
-        std::fs::read_dir(p.spool(host))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".COMPLETED"))
-            .count()
-    };
+    let completed =
+        |host: &str| std::fs::read_dir(p.spool(host)).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".COMPLETED")).count();
     wait_until(timeout, "every file completed, every channel empty, the speed job caught up", || {
         let known = svc["speed"].try_metrics().is_some_and(|m| m.contains("speed_job_unread_records{"));
         HOSTS.iter().all(|h| completed(h) == files_per_host && svc[h].metric("spool_agent_channel_events", "") == 0.0)
@@ -441,4 +431,3 @@ pub async fn checkpointed_watermark(s: &Session, p: &Pipeline) -> Option<i64> {
     let r = s.query_unpaged(q, (&p.name, &p.topic)).await.ok()?.into_rows_result().ok()?;
     r.rows::<(i64,)>().ok()?.filter_map(|r| r.ok()).map(|r| r.0).min()
 }
-

@@ -74,12 +74,7 @@ impl Airflow {
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(repo().join("tests/airflow/airflow.sh"))
-            .arg("cli")
-            .arg(&self.home)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = Command::new(repo().join("tests/airflow/airflow.sh")).arg("cli").arg(&self.home).args(args).output().unwrap();
         assert!(out.status.success(), "airflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
@@ -87,8 +82,7 @@ impl Airflow {
     /// The DAG's runs: run id -> (logical date's day, state).
     fn runs(&self) -> BTreeMap<String, (String, String)> {
         let json = self.cli(&["dags", "list-runs", "clickstream_batch", "-o", "json"]);
-        let runs: Vec<serde_json::Value> =
-            serde_json::from_str(json.lines().rev().find(|l| l.starts_with('[')).unwrap_or("[]")).unwrap();
+        let runs: Vec<serde_json::Value> = serde_json::from_str(json.lines().rev().find(|l| l.starts_with('[')).unwrap_or("[]")).unwrap();
         runs.iter()
             .map(|r| {
                 let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
@@ -104,11 +98,7 @@ impl Airflow {
         loop {
             let runs = self.runs();
             if runs.len() >= n && runs.values().all(|(_, state)| state == "success" || state == "failed") {
-                assert!(
-                    runs.values().all(|(_, state)| state == "success"),
-                    "a DAG run failed: {runs:?}\n{}",
-                    self.task_logs()
-                );
+                assert!(runs.values().all(|(_, state)| state == "success"), "a DAG run failed: {runs:?}\n{}", self.task_logs());
                 return runs;
             }
             assert!(Instant::now() < deadline, "DAG runs not finished after {timeout:?}: {runs:?}\n{}", self.task_logs());
@@ -142,14 +132,9 @@ impl Drop for Airflow {
 /// asks for).
 fn wait_in_master_copy(p: &Pipeline, agents: &[&Service], files: usize, batch_config: &Path, days: &[NaiveDate]) {
     wait_until(Duration::from_secs(120), "the spool agent delivered every file, every channel is empty", || {
-        let completed = std::fs::read_dir(p.spool(HOST))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".COMPLETED"))
-            .count();
-        completed == files
-            && agents[0].metric("spool_agent_channel_events", "") == 0.0
-            && agents[1].metric("fanout_agent_channel_events", "") == 0.0
+        let completed =
+            std::fs::read_dir(p.spool(HOST)).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".COMPLETED")).count();
+        completed == files && agents[0].metric("spool_agent_channel_events", "") == 0.0 && agents[1].metric("fanout_agent_channel_events", "") == 0.0
     });
     for day in days {
         wait_until(Duration::from_secs(60), &format!("every master-copy file of {day} closed"), || {

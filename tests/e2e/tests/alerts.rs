@@ -40,7 +40,8 @@ fn the_rule_tests_catch_a_changed_rule() {
     let rules = std::fs::read_to_string(rules_dir().join("clickstream-rules.yml")).unwrap();
     let threshold = "fanout_agent_sink_last_success_timestamp_seconds > 120";
     assert!(rules.contains(threshold), "the mutation below must change the rules");
-    std::fs::write(dir.path().join("clickstream-rules.yml"), rules.replace(threshold, "fanout_agent_sink_last_success_timestamp_seconds > 3600")).unwrap();
+    std::fs::write(dir.path().join("clickstream-rules.yml"), rules.replace(threshold, "fanout_agent_sink_last_success_timestamp_seconds > 3600"))
+        .unwrap();
     std::fs::copy(rules_dir().join("clickstream-rules.test.yml"), dir.path().join("clickstream-rules.test.yml")).unwrap();
     let (ok, out) = promtool(dir.path(), &["test", "rules", "clickstream-rules.test.yml"]);
     assert!(!ok && out.contains("ClickstreamSinkFailing"), "a changed rule passed its tests:\n{out}");
@@ -73,7 +74,8 @@ fn every_metric_the_rules_and_the_dashboard_read_is_registered() {
             let quoted = |n: &str| sources.contains(&format!("\"{n}\""));
             // The batch job writes its textfile's full names itself (src/textfile.rs).
             let written = prefix == "batch_job" && sources.contains(&format!("batch_job_{registered}"));
-            let found = written || quoted(registered) || registered.match_indices('_').any(|(i, _)| quoted(&registered[..i]) && quoted(&registered[i + 1..]));
+            let found =
+                written || quoted(registered) || registered.match_indices('_').any(|(i, _)| quoted(&registered[..i]) && quoted(&registered[i + 1..]));
             assert!(found, "{file} reads {prefix}_{rest}, which {crate_dir} does not register as \"{registered}\"");
             checked += 1;
         }

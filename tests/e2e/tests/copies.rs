@@ -69,7 +69,9 @@ fn grown_repaired_rotated_and_renamed_copies_count_every_line_once_in_the_report
     // Another log as a truncated .gz (quarantined), then repaired.
     let gz_two = gzip(&two);
     p.drop_file(HOST, "day2.log.gz", &gz_two[..gz_two.len() / 2]);
-    wait_until(Duration::from_secs(60), "truncated .gz quarantined", || agent.metric("spool_agent_files_quarantined_total", "reason=\"truncated_gzip\"") == 1.0);
+    wait_until(Duration::from_secs(60), "truncated .gz quarantined", || {
+        agent.metric("spool_agent_files_quarantined_total", "reason=\"truncated_gzip\"") == 1.0
+    });
     drop_and_wait(&p, "day2.log.gz", &gz_two, "day2.log.gz.COMPLETED");
     assert!(completed(&p, "web-a.log"));
     wait_until(Duration::from_secs(120), "channels drained", || drained(&agent, &fanout));

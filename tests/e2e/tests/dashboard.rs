@@ -152,10 +152,7 @@ async fn the_dashboard_follows_log_lines_through_the_whole_pipeline() {
     // Newest windows (minute 240): 60 requests each. Waited for together with
     // the bars: a poll may fall between two rows of one flush.
     let servers = serde_json::json!([["weblog1", "healthy", 60], ["weblog2", "healthy", 60]]);
-    let page = wait_for(&c, "the first wave on the page", Duration::from_secs(60), |pg| {
-        shown_requests(pg) == n1 && pg["servers"] == servers
-    })
-    .await;
+    let page = wait_for(&c, "the first wave on the page", Duration::from_secs(60), |pg| shown_requests(pg) == n1 && pg["servers"] == servers).await;
     eprintln!("first wave shown after {:?}", started.elapsed());
     check_bars(&page, &visitors_per_hour(first.iter()));
     assert!(page["alerts"].as_array().unwrap().is_empty(), "ordinary traffic raises no alert: {page:#}");
@@ -184,10 +181,7 @@ async fn the_dashboard_follows_log_lines_through_the_whole_pipeline() {
     let keys = alert_keys(&page);
     let burst = DateTime::<Utc>::from_timestamp_millis(base + 330_000).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ");
     assert!(keys.contains(&format!("ddos|{burst}|{ATTACKER}")), "the DDoS alert of second 330: {keys:?}");
-    assert!(
-        keys.iter().filter(|k| k.starts_with("health|")).all(|k| k.ends_with("|weblog2")),
-        "health alerts only for weblog2: {keys:?}"
-    );
+    assert!(keys.iter().filter(|k| k.starts_with("health|")).all(|k| k.ends_with("|weblog2")), "health alerts only for weblog2: {keys:?}");
     assert_eq!(keys.iter().filter(|k| k.starts_with("ddos|")).count(), 1, "one DDoS alert: {keys:?}");
     screenshot(&c, env!("CARGO_TARGET_TMPDIR"), "dashboard-pipeline.png").await;
     c.close().await.unwrap();

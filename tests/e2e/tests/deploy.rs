@@ -131,7 +131,19 @@ fn docker_compose_is_consistent() {
     let services = doc["services"].as_mapping().expect("services");
     let volumes: Vec<String> = doc["volumes"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_string()).collect();
     let names: Vec<String> = services.keys().map(|k| k.as_str().unwrap().to_string()).collect();
-    for needed in ["kafka", "namenode", "datanode", "cassandra", "mysql", "fanout-agent", "spool-agent-weblog1", "spool-agent-weblog2", "speed-job", "batch-job", "serve"] {
+    for needed in [
+        "kafka",
+        "namenode",
+        "datanode",
+        "cassandra",
+        "mysql",
+        "fanout-agent",
+        "spool-agent-weblog1",
+        "spool-agent-weblog2",
+        "speed-job",
+        "batch-job",
+        "serve",
+    ] {
         assert!(names.iter().any(|n| n == needed), "service {needed} missing");
     }
     let mut host_ports = std::collections::BTreeSet::new();
@@ -162,7 +174,11 @@ fn docker_compose_is_consistent() {
                 let path = repo().join(rel);
                 assert!(path.exists(), "{name}: mounts {source}, which does not exist");
                 let target = v.split(':').nth(1).unwrap();
-                let binary = svc["command"].as_sequence().and_then(|c| c.first()).and_then(Value::as_str).or_else(|| svc["entrypoint"].as_sequence().and_then(|c| c.first()).and_then(Value::as_str));
+                let binary = svc["command"]
+                    .as_sequence()
+                    .and_then(|c| c.first())
+                    .and_then(Value::as_str)
+                    .or_else(|| svc["entrypoint"].as_sequence().and_then(|c| c.first()).and_then(Value::as_str));
                 // Airflow runs batch-job from the DAG, with the file CLICKSTREAM_BATCH_JOB_CONFIG names.
                 let dag_config = svc.get("environment").and_then(|e| e.get("CLICKSTREAM_BATCH_JOB_CONFIG")).and_then(Value::as_str);
                 let binary = if dag_config == Some(target) { Some("batch-job") } else { binary };
@@ -233,14 +249,23 @@ fn long_running_units() -> Vec<PathBuf> {
 fn long_running_units_are_notify_watchdog_and_rated_ok() {
     let units = long_running_units();
     let names: Vec<String> = units.iter().map(|u| u.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for needed in ["clickstream-fanout-agent.service", "clickstream-spool-agent@.service", "clickstream-speed-job.service", "clickstream-serve.service"] {
+    for needed in
+        ["clickstream-fanout-agent.service", "clickstream-spool-agent@.service", "clickstream-speed-job.service", "clickstream-serve.service"]
+    {
         assert!(names.iter().any(|n| n == needed), "{needed} is not a long-running unit: {names:?}");
     }
     for unit in &units {
         let name = unit.file_name().unwrap().to_string_lossy();
         let text = std::fs::read_to_string(unit).unwrap();
         let lines: Vec<&str> = text.lines().map(str::trim).collect();
-        for line in ["Type=notify", "UMask=0027", "CapabilityBoundingSet=", "AmbientCapabilities=", "SystemCallFilter=@system-service", "SystemCallArchitectures=native"] {
+        for line in [
+            "Type=notify",
+            "UMask=0027",
+            "CapabilityBoundingSet=",
+            "AmbientCapabilities=",
+            "SystemCallFilter=@system-service",
+            "SystemCallArchitectures=native",
+        ] {
             assert!(lines.contains(&line), "{name} lacks the line {line}");
         }
         let watchdog = lines.iter().find_map(|l| l.strip_prefix("WatchdogSec=")).unwrap_or_else(|| panic!("{name} lacks WatchdogSec="));
@@ -262,9 +287,18 @@ fn the_security_check_catches_a_weak_unit() {
     let weak: String = text
         .lines()
         .filter(|l| {
-            !["SystemCallFilter=", "CapabilityBoundingSet=", "PrivateUsers=", "RestrictNamespaces=", "ProtectKernelLogs=", "ProtectClock=", "MemoryDenyWriteExecute=", "SystemCallArchitectures="]
-                .iter()
-                .any(|k| l.starts_with(k))
+            ![
+                "SystemCallFilter=",
+                "CapabilityBoundingSet=",
+                "PrivateUsers=",
+                "RestrictNamespaces=",
+                "ProtectKernelLogs=",
+                "ProtectClock=",
+                "MemoryDenyWriteExecute=",
+                "SystemCallArchitectures=",
+            ]
+            .iter()
+            .any(|k| l.starts_with(k))
         })
         .map(|l| format!("{l}\n"))
         .collect();

@@ -82,10 +82,9 @@ async fn read_speed(s: &Session, ks: &str) -> SpeedTables {
         let (start, rank, cat, n) = row.unwrap();
         t.top.insert((start.0, rank), (cat, n as u64));
     }
-    let r = rows(format!(
-        "SELECT event_id, event_time, source_host, category, reason, watermark, kafka_partition, kafka_offset FROM {ks}.late_events"
-    ))
-    .await;
+    let r =
+        rows(format!("SELECT event_id, event_time, source_host, category, reason, watermark, kafka_partition, kafka_offset FROM {ks}.late_events"))
+            .await;
     for row in r.rows::<(String, CqlTimestamp, String, String, String, CqlTimestamp, i32, i64)>().unwrap() {
         let (id, time, host, cat, reason, wm, partition, offset) = row.unwrap();
         t.late.insert(id, Late { time: time.0, host, category: cat, reason, watermark: wm.0, partition, offset });
@@ -176,12 +175,8 @@ fn check_against_oracle(p: &Pipeline, input: &Input, speed: &SpeedTables) {
         }
     }
     let want_pop = oracle::popularity(&input.hits);
-    let diff: Vec<_> = want_pop
-        .iter()
-        .filter(|(k, n)| counted_plus_late.get(*k) != Some(n))
-        .map(|(k, n)| (k, n, counted_plus_late.get(k)))
-        .take(10)
-        .collect();
+    let diff: Vec<_> =
+        want_pop.iter().filter(|(k, n)| counted_plus_late.get(*k) != Some(n)).map(|(k, n)| (k, n, counted_plus_late.get(k))).take(10).collect();
     assert!(diff.is_empty(), "popularity (counted + late) differs from the oracle: {diff:?}");
     assert_eq!(counted_plus_late.len(), want_pop.len());
     // Late lines: loggen injected 3 + 3 lines 2 minutes behind (and some out

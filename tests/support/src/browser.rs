@@ -47,10 +47,7 @@ impl Driver {
     /// package to install when Chromium or the driver is missing.
     pub fn start() -> Driver {
         for bin in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                Path::new(bin).exists(),
-                "{bin} missing: `scripts/stack deps` installs chromium and chromium-driver"
-            );
+            assert!(Path::new(bin).exists(), "{bin} missing: `scripts/stack deps` installs chromium and chromium-driver");
         }
         let port = crate::free_port();
         let child = Command::new(CHROMEDRIVER)
@@ -59,14 +56,8 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting chromedriver");
-        crate::wait_until(Duration::from_secs(20), "chromedriver", || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Driver {
-            child,
-            port,
-            profile: tempfile::tempdir().expect("temp dir"),
-        }
+        crate::wait_until(Duration::from_secs(20), "chromedriver", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Driver { child, port, profile: tempfile::tempdir().expect("temp dir") }
     }
 
     /// A new headless Chromium session (fixed window size, so screenshots compare).

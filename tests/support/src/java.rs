@@ -13,9 +13,8 @@ fn classpath() -> String {
         return cp;
     }
     let cache = std::env::var("CLICKSTREAM_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        let base = std::env::var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
+        let base =
+            std::env::var("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache"));
         base.join("clickstream")
     });
     let dir = cache.join("jars/avro-ipc");

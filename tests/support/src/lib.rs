@@ -7,6 +7,7 @@
 //! the dashboard in headless Chromium; [`disk`] mounts a small file system
 //! and reads a process's CPU time.
 
+#![deny(missing_docs)]
 pub mod browser;
 pub mod disk;
 pub mod java;

@@ -40,10 +40,7 @@ pub struct Ctx<'a> {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// The catalog plus the data.
@@ -75,16 +72,12 @@ mod data_as_vec {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Data, D::Error> {
-        Ok(Vec::<((String, String), TableData)>::deserialize(d)?
-            .into_iter()
-            .collect())
+        Ok(Vec::<((String, String), TableData)>::deserialize(d)?.into_iter().collect())
     }
 }
 
 fn no_keyspace() -> CqlError {
-    CqlError::invalid(
-        "No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename",
-    )
+    CqlError::invalid("No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename")
 }
 
 /// A row being read: values per column, and per-cell TTL and write time.
@@ -104,10 +97,7 @@ struct SourceCol {
 impl Database {
     /// An empty database; `host_id` identifies this node in `system.local`.
     pub fn new(host_id: [u8; 16]) -> Database {
-        Database {
-            host_id,
-            ..Database::default()
-        }
+        Database { host_id, ..Database::default() }
     }
 
     /// Sets the node id after loading a snapshot.
@@ -121,29 +111,16 @@ impl Database {
         sv[8..].copy_from_slice(&self.host_id[8..]);
         sv[6] = (sv[6] & 0x0F) | 0x40;
         sv[8] = (sv[8] & 0x3F) | 0x80;
-        NodeInfo {
-            host_id: self.host_id,
-            rpc_address: ip,
-            schema_version: sv,
-        }
+        NodeInfo { host_id: self.host_id, rpc_address: ip, schema_version: sv }
     }
 
     fn keyspace_name<'a>(&self, t: &'a TableRef, ctx: &'a Ctx<'_>) -> Result<&'a str, CqlError> {
-        t.keyspace
-            .as_deref()
-            .or(ctx.keyspace)
-            .ok_or_else(no_keyspace)
+        t.keyspace.as_deref().or(ctx.keyspace).ok_or_else(no_keyspace)
     }
 
     fn table_def(&self, ks: &str, table: &str) -> Result<Arc<TableDef>, CqlError> {
-        let k = self
-            .keyspaces
-            .get(ks)
-            .ok_or_else(|| CqlError::invalid(format!("Keyspace {ks} does not exist")))?;
-        k.tables
-            .get(table)
-            .cloned()
-            .ok_or_else(|| CqlError::invalid(format!("unconfigured table {table}")))
+        let k = self.keyspaces.get(ks).ok_or_else(|| CqlError::invalid(format!("Keyspace {ks} does not exist")))?;
+        k.tables.get(table).cloned().ok_or_else(|| CqlError::invalid(format!("unconfigured table {table}")))
     }
 
     /// Drops expired rows everywhere (memory hygiene; reads skip them anyway).
@@ -162,201 +139,98 @@ impl Database {
                 }
                 Ok(Outcome::SetKeyspace(ks.clone()))
             }
-            Statement::CreateKeyspace {
-                name,
-                if_not_exists,
-                replication,
-                durable_writes,
-            } => {
+            Statement::CreateKeyspace { name, if_not_exists, replication, durable_writes } => {
                 if self.keyspaces.contains_key(name) || system::is_system_keyspace(name) {
-                    return if *if_not_exists {
-                        Ok(Outcome::Void)
-                    } else {
-                        Err(CqlError::already_exists(name, ""))
-                    };
+                    return if *if_not_exists { Ok(Outcome::Void) } else { Err(CqlError::already_exists(name, "")) };
                 }
                 self.keyspaces.insert(
                     name.clone(),
-                    KeyspaceDef {
-                        name: name.clone(),
-                        replication: replication.clone(),
-                        durable_writes: *durable_writes,
-                        tables: BTreeMap::new(),
-                    },
+                    KeyspaceDef { name: name.clone(), replication: replication.clone(), durable_writes: *durable_writes, tables: BTreeMap::new() },
                 );
                 self.schema_version += 1;
-                Ok(Outcome::SchemaChange {
-                    change: "CREATED",
-                    keyspace: name.clone(),
-                    table: None,
-                })
+                Ok(Outcome::SchemaChange { change: "CREATED", keyspace: name.clone(), table: None })
             }
-            Statement::CreateTable {
-                table,
-                if_not_exists,
-                columns,
-                partition_key,
-                clustering,
-                default_ttl,
-            } => {
+            Statement::CreateTable { table, if_not_exists, columns, partition_key, clustering, default_ttl } => {
                 let ks_name = self.keyspace_name(table, ctx)?.to_string();
-                let ks = self.keyspaces.get_mut(&ks_name).ok_or_else(|| {
-                    CqlError::invalid(format!("Keyspace {ks_name} doesn't exist"))
-                })?;
+                let ks = self.keyspaces.get_mut(&ks_name).ok_or_else(|| CqlError::invalid(format!("Keyspace {ks_name} doesn't exist")))?;
                 if ks.tables.contains_key(&table.table) {
-                    return if *if_not_exists {
-                        Ok(Outcome::Void)
-                    } else {
-                        Err(CqlError::already_exists(&ks_name, &table.table))
-                    };
+                    return if *if_not_exists { Ok(Outcome::Void) } else { Err(CqlError::already_exists(&ks_name, &table.table)) };
                 }
-                let def = TableDef::new(
-                    &ks_name,
-                    &table.table,
-                    columns,
-                    partition_key,
-                    clustering,
-                    *default_ttl,
-                )
-                .map_err(CqlError::invalid)?;
+                let def = TableDef::new(&ks_name, &table.table, columns, partition_key, clustering, *default_ttl).map_err(CqlError::invalid)?;
                 ks.tables.insert(table.table.clone(), Arc::new(def));
-                self.data
-                    .insert((ks_name.clone(), table.table.clone()), TableData::default());
+                self.data.insert((ks_name.clone(), table.table.clone()), TableData::default());
                 self.schema_version += 1;
-                Ok(Outcome::SchemaChange {
-                    change: "CREATED",
-                    keyspace: ks_name,
-                    table: Some(table.table.clone()),
-                })
+                Ok(Outcome::SchemaChange { change: "CREATED", keyspace: ks_name, table: Some(table.table.clone()) })
             }
             Statement::DropKeyspace { name, if_exists } => {
                 if self.keyspaces.remove(name).is_none() {
-                    return if *if_exists {
-                        Ok(Outcome::Void)
-                    } else {
-                        Err(CqlError::invalid(format!("Keyspace {name} doesn't exist")))
-                    };
+                    return if *if_exists { Ok(Outcome::Void) } else { Err(CqlError::invalid(format!("Keyspace {name} doesn't exist"))) };
                 }
                 self.data.retain(|(k, _), _| k != name);
                 self.schema_version += 1;
-                Ok(Outcome::SchemaChange {
-                    change: "DROPPED",
-                    keyspace: name.clone(),
-                    table: None,
-                })
+                Ok(Outcome::SchemaChange { change: "DROPPED", keyspace: name.clone(), table: None })
             }
             Statement::DropTable { table, if_exists } => {
                 let ks_name = self.keyspace_name(table, ctx)?.to_string();
-                let removed = self
-                    .keyspaces
-                    .get_mut(&ks_name)
-                    .and_then(|k| k.tables.remove(&table.table));
+                let removed = self.keyspaces.get_mut(&ks_name).and_then(|k| k.tables.remove(&table.table));
                 if removed.is_none() {
                     return if *if_exists {
                         Ok(Outcome::Void)
                     } else {
-                        Err(CqlError::invalid(format!(
-                            "Table {ks_name}.{} doesn't exist",
-                            table.table
-                        )))
+                        Err(CqlError::invalid(format!("Table {ks_name}.{} doesn't exist", table.table)))
                     };
                 }
                 self.data.remove(&(ks_name.clone(), table.table.clone()));
                 self.schema_version += 1;
-                Ok(Outcome::SchemaChange {
-                    change: "DROPPED",
-                    keyspace: ks_name,
-                    table: Some(table.table.clone()),
-                })
+                Ok(Outcome::SchemaChange { change: "DROPPED", keyspace: ks_name, table: Some(table.table.clone()) })
             }
             Statement::Truncate(table) => {
                 let ks = self.keyspace_name(table, ctx)?.to_string();
                 self.table_def(&ks, &table.table)?;
-                self.data
-                    .insert((ks, table.table.clone()), TableData::default());
+                self.data.insert((ks, table.table.clone()), TableData::default());
                 Ok(Outcome::Void)
             }
-            Statement::Insert {
-                table,
-                columns,
-                values,
-                ttl,
-                timestamp,
-            } => {
+            Statement::Insert { table, columns, values, ttl, timestamp } => {
                 let ks = self.keyspace_name(table, ctx)?.to_string();
                 let def = self.table_def(&ks, &table.table)?;
                 let mut named = Vec::with_capacity(columns.len());
                 for (c, t) in columns.iter().zip(values) {
-                    let idx = def
-                        .column_index(c)
-                        .ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
+                    let idx = def.column_index(c).ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
                     named.push((idx, bind(t, &def.columns[idx].ty, ctx)?));
                 }
                 self.write(&def, named, true, ttl.as_ref(), timestamp.as_ref(), ctx)?;
                 Ok(Outcome::Void)
             }
-            Statement::Update {
-                table,
-                set,
-                where_,
-                ttl,
-                timestamp,
-            } => {
+            Statement::Update { table, set, where_, ttl, timestamp } => {
                 let ks = self.keyspace_name(table, ctx)?.to_string();
                 let def = self.table_def(&ks, &table.table)?;
                 let mut named = Vec::new();
                 for rel in where_ {
                     let Relation::Compare(c, Op::Eq, t) = rel else {
-                        return Err(CqlError::invalid(
-                            "UPDATE needs `column = value` for every primary key column",
-                        ));
+                        return Err(CqlError::invalid("UPDATE needs `column = value` for every primary key column"));
                     };
-                    let idx = def
-                        .column_index(c)
-                        .ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
+                    let idx = def.column_index(c).ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
                     named.push((idx, bind(t, &def.columns[idx].ty, ctx)?));
                 }
                 for (c, t) in set {
-                    let idx = def
-                        .column_index(c)
-                        .ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
+                    let idx = def.column_index(c).ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
                     if def.columns[idx].kind != ColumnKind::Regular {
-                        return Err(CqlError::invalid(format!(
-                            "PRIMARY KEY part {c} found in SET part"
-                        )));
+                        return Err(CqlError::invalid(format!("PRIMARY KEY part {c} found in SET part")));
                     }
                     named.push((idx, bind(t, &def.columns[idx].ty, ctx)?));
                 }
                 self.write(&def, named, false, ttl.as_ref(), timestamp.as_ref(), ctx)?;
                 Ok(Outcome::Void)
             }
-            Statement::Delete {
-                columns,
-                table,
-                where_,
-            } => {
+            Statement::Delete { columns, table, where_ } => {
                 let ks = self.keyspace_name(table, ctx)?.to_string();
                 let def = self.table_def(&ks, &table.table)?;
                 self.delete(&def, columns, where_, ctx)?;
                 Ok(Outcome::Void)
             }
-            Statement::Select {
-                table,
-                selectors,
-                where_,
-                order_by,
-                limit,
-            } => {
+            Statement::Select { table, selectors, where_, order_by, limit } => {
                 let ks = self.keyspace_name(table, ctx)?.to_string();
-                self.select(
-                    &ks,
-                    &table.table,
-                    selectors.as_deref(),
-                    where_,
-                    order_by,
-                    limit.as_ref(),
-                    ctx,
-                )
+                self.select(&ks, &table.table, selectors.as_deref(), where_, order_by, limit.as_ref(), ctx)
             }
         }
     }
@@ -380,12 +254,8 @@ impl Database {
                             check_size(&def.columns[c].ty, b, name)?;
                             Ok(b.clone())
                         }
-                        Some(_) => Err(CqlError::invalid(format!(
-                            "Invalid null value for primary key column {name}"
-                        ))),
-                        None => Err(CqlError::invalid(format!(
-                            "Some primary key parts are missing: {name}"
-                        ))),
+                        Some(_) => Err(CqlError::invalid(format!("Invalid null value for primary key column {name}"))),
+                        None => Err(CqlError::invalid(format!("Some primary key parts are missing: {name}"))),
                     }
                 })
                 .collect()
@@ -410,51 +280,23 @@ impl Database {
             None | Some(BoundValue::Unset) => def.default_ttl,
             Some(BoundValue::Null) => 0,
             Some(BoundValue::Set(b)) => {
-                let n = i32::from_be_bytes(
-                    b[..]
-                        .try_into()
-                        .map_err(|_| CqlError::invalid("TTL must be an int"))?,
-                );
+                let n = i32::from_be_bytes(b[..].try_into().map_err(|_| CqlError::invalid("TTL must be an int"))?);
                 if n < 0 {
-                    return Err(CqlError::invalid(format!(
-                        "A TTL must be greater or equal to 0, but was {n}"
-                    )));
+                    return Err(CqlError::invalid(format!("A TTL must be greater or equal to 0, but was {n}")));
                 }
                 n
             }
         };
         let ts = match ts.map(|t| bind(t, &CqlType::BigInt, ctx)).transpose()? {
-            Some(BoundValue::Set(b)) => i64::from_be_bytes(
-                b[..]
-                    .try_into()
-                    .map_err(|_| CqlError::invalid("TIMESTAMP must be a bigint"))?,
-            ),
+            Some(BoundValue::Set(b)) => i64::from_be_bytes(b[..].try_into().map_err(|_| CqlError::invalid("TIMESTAMP must be a bigint"))?),
             _ => ctx.default_ts.unwrap_or(ctx.now_ms * 1000),
         };
-        let data = self
-            .data
-            .entry((def.keyspace.clone(), def.name.clone()))
-            .or_default();
-        data.apply(Mutation {
-            partition,
-            clustering,
-            cells,
-            marker,
-            ts,
-            ttl,
-            now_ms: ctx.now_ms,
-            def,
-        });
+        let data = self.data.entry((def.keyspace.clone(), def.name.clone())).or_default();
+        data.apply(Mutation { partition, clustering, cells, marker, ts, ttl, now_ms: ctx.now_ms, def });
         Ok(())
     }
 
-    fn delete(
-        &mut self,
-        def: &TableDef,
-        columns: &[String],
-        where_: &[Relation],
-        ctx: &Ctx<'_>,
-    ) -> Result<(), CqlError> {
+    fn delete(&mut self, def: &TableDef, columns: &[String], where_: &[Relation], ctx: &Ctx<'_>) -> Result<(), CqlError> {
         let eq = |c: usize| -> Result<Option<Bytes>, CqlError> {
             let name = &def.columns[c].name;
             for rel in where_ {
@@ -471,15 +313,9 @@ impl Database {
         };
         let mut pk = Vec::new();
         for &c in &def.partition_key {
-            pk.push(eq(c)?.ok_or_else(|| {
-                CqlError::invalid("DELETE needs `=` on every partition key column")
-            })?);
+            pk.push(eq(c)?.ok_or_else(|| CqlError::invalid("DELETE needs `=` on every partition key column"))?);
         }
-        let ck: Vec<Option<Bytes>> = def
-            .clustering
-            .iter()
-            .map(|&c| eq(c))
-            .collect::<Result<_, _>>()?;
+        let ck: Vec<Option<Bytes>> = def.clustering.iter().map(|&c| eq(c)).collect::<Result<_, _>>()?;
         let Some(data) = self.data.get_mut(&(def.keyspace.clone(), def.name.clone())) else {
             return Ok(());
         };
@@ -488,9 +324,8 @@ impl Database {
             data.partitions.remove(&pkey);
             return Ok(());
         }
-        let ck: Vec<Bytes> = ck.into_iter().collect::<Option<_>>().ok_or_else(|| {
-            CqlError::invalid("DELETE of a row needs `=` on every clustering column")
-        })?;
+        let ck: Vec<Bytes> =
+            ck.into_iter().collect::<Option<_>>().ok_or_else(|| CqlError::invalid("DELETE of a row needs `=` on every clustering column"))?;
         if columns.is_empty() {
             if let Some(p) = data.partitions.get_mut(&pkey) {
                 p.rows.remove(&crate::store::clustering_sort_key(def, &ck));
@@ -499,22 +334,11 @@ impl Database {
         }
         let mut cells = Vec::new();
         for c in columns {
-            let idx = def
-                .column_index(c)
-                .ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
+            let idx = def.column_index(c).ok_or_else(|| CqlError::invalid(format!("Undefined column name {c}")))?;
             cells.push((idx, None));
         }
         let ts = ctx.default_ts.unwrap_or(ctx.now_ms * 1000);
-        data.apply(Mutation {
-            partition: pk,
-            clustering: ck,
-            cells,
-            marker: false,
-            ts,
-            ttl: 0,
-            now_ms: ctx.now_ms,
-            def,
-        });
+        data.apply(Mutation { partition: pk, clustering: ck, cells, marker: false, ts, ttl: 0, now_ms: ctx.now_ms, def });
         Ok(())
     }
 
@@ -531,46 +355,20 @@ impl Database {
     ) -> Result<Outcome, CqlError> {
         let (cols, rows) = if system::is_system_keyspace(ks) {
             let kss: Vec<&KeyspaceDef> = self.keyspaces.values().collect();
-            let vt = system::table(ks, table, &self.node(ctx.local_ip), &kss)
-                .ok_or_else(|| CqlError::invalid(format!("unconfigured table {table}")))?;
-            let cols: Vec<SourceCol> = vt
-                .columns
-                .into_iter()
-                .map(|(n, ty)| SourceCol {
-                    name: n.to_string(),
-                    ty,
-                    kind: ColumnKind::Regular,
-                })
-                .collect();
+            let vt =
+                system::table(ks, table, &self.node(ctx.local_ip), &kss).ok_or_else(|| CqlError::invalid(format!("unconfigured table {table}")))?;
+            let cols: Vec<SourceCol> =
+                vt.columns.into_iter().map(|(n, ty)| SourceCol { name: n.to_string(), ty, kind: ColumnKind::Regular }).collect();
             let n = cols.len();
-            let rows = vt
-                .rows
-                .into_iter()
-                .map(|values| MatRow {
-                    values,
-                    ttl: vec![None; n],
-                    writetime: vec![None; n],
-                })
-                .collect();
+            let rows = vt.rows.into_iter().map(|values| MatRow { values, ttl: vec![None; n], writetime: vec![None; n] }).collect();
             (cols, rows)
         } else {
             let def = self.table_def(ks, table)?;
-            let cols = def
-                .columns
-                .iter()
-                .map(|c| SourceCol {
-                    name: c.name.clone(),
-                    ty: c.ty.clone(),
-                    kind: c.kind,
-                })
-                .collect();
+            let cols = def.columns.iter().map(|c| SourceCol { name: c.name.clone(), ty: c.ty.clone(), kind: c.kind }).collect();
             (cols, self.read_rows(&def, where_, order_by, ctx)?)
         };
-        let col_index = |name: &str| {
-            cols.iter()
-                .position(|c| c.name == name)
-                .ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")))
-        };
+        let col_index =
+            |name: &str| cols.iter().position(|c| c.name == name).ok_or_else(|| CqlError::invalid(format!("Undefined column name {name}")));
         // Bind the relations once.
         let mut filters: Vec<(usize, Op, Vec<Bytes>)> = Vec::new();
         for rel in where_ {
@@ -579,27 +377,16 @@ impl Database {
             match rel {
                 Relation::Compare(_, op, t) => match bind(t, ty, ctx)? {
                     BoundValue::Set(b) => filters.push((idx, *op, vec![b])),
-                    _ => {
-                        return Err(CqlError::invalid(format!(
-                            "Invalid null value for column {}",
-                            cols[idx].name
-                        )))
-                    }
+                    _ => return Err(CqlError::invalid(format!("Invalid null value for column {}", cols[idx].name))),
                 },
                 Relation::In(_, vals) => filters.push((idx, Op::Eq, bind_in(vals, ty, ctx)?)),
             }
         }
         let limit = match limit.map(|t| bind(t, &CqlType::Int, ctx)).transpose()? {
             Some(BoundValue::Set(b)) => {
-                let n = i32::from_be_bytes(
-                    b[..]
-                        .try_into()
-                        .map_err(|_| CqlError::invalid("LIMIT must be an int"))?,
-                );
+                let n = i32::from_be_bytes(b[..].try_into().map_err(|_| CqlError::invalid("LIMIT must be an int"))?);
                 if n <= 0 {
-                    return Err(CqlError::invalid(format!(
-                        "LIMIT must be strictly positive, got {n}"
-                    )));
+                    return Err(CqlError::invalid(format!("LIMIT must be strictly positive, got {n}")));
                 }
                 n as usize
             }
@@ -623,29 +410,15 @@ impl Database {
                 })
             })
         };
-        let selected: Vec<MatRow> = rows
-            .into_iter()
-            .filter(|r| matches(r))
-            .take(limit)
-            .collect();
-        let spec = |name: &str, ty: CqlType| ColSpec {
-            keyspace: ks.to_string(),
-            table: table.to_string(),
-            name: name.to_string(),
-            ty,
-        };
+        let selected: Vec<MatRow> = rows.into_iter().filter(|r| matches(r)).take(limit).collect();
+        let spec = |name: &str, ty: CqlType| ColSpec { keyspace: ks.to_string(), table: table.to_string(), name: name.to_string(), ty };
         let sels: Vec<Selector> = match selectors {
             Some(s) => s.to_vec(),
-            None => star_order(&cols)
-                .into_iter()
-                .map(|i| Selector::Column(cols[i].name.clone()))
-                .collect(),
+            None => star_order(&cols).into_iter().map(|i| Selector::Column(cols[i].name.clone())).collect(),
         };
         if sels.contains(&Selector::Count) {
             if sels.len() != 1 {
-                return Err(CqlError::invalid(
-                    "COUNT(*) cannot be mixed with other selectors in cql-standin",
-                ));
+                return Err(CqlError::invalid("COUNT(*) cannot be mixed with other selectors in cql-standin"));
             }
             let n = selected.len() as i64;
             return Ok(Outcome::Rows(ResultSet {
@@ -693,24 +466,14 @@ impl Database {
 
     /// Live rows of the partitions the relations select (all partitions if
     /// the partition key is not fully restricted), in clustering order.
-    fn read_rows(
-        &self,
-        def: &TableDef,
-        where_: &[Relation],
-        order_by: &[(String, Order)],
-        ctx: &Ctx<'_>,
-    ) -> Result<Vec<MatRow>, CqlError> {
+    fn read_rows(&self, def: &TableDef, where_: &[Relation], order_by: &[(String, Order)], ctx: &Ctx<'_>) -> Result<Vec<MatRow>, CqlError> {
         let reverse = match order_by.first() {
             None => false,
             Some((name, o)) => {
                 let first = def.clustering.first().map(|&c| &def.columns[c]);
                 match first {
                     Some(c) if &c.name == name => (*o == Order::Desc) != c.desc,
-                    _ => {
-                        return Err(CqlError::invalid(format!(
-                            "ORDER BY is only supported on the first clustering column (got {name})"
-                        )))
-                    }
+                    _ => return Err(CqlError::invalid(format!("ORDER BY is only supported on the first clustering column (got {name})"))),
                 }
             }
         };
@@ -722,52 +485,33 @@ impl Database {
         for &c in &def.partition_key {
             let col = &def.columns[c];
             let vals = where_.iter().find_map(|r| match r {
-                Relation::Compare(n, Op::Eq, t) if *n == col.name => {
-                    Some(bind(t, &col.ty, ctx).map(|v| match v {
-                        BoundValue::Set(b) => vec![b],
-                        _ => Vec::new(),
-                    }))
-                }
+                Relation::Compare(n, Op::Eq, t) if *n == col.name => Some(bind(t, &col.ty, ctx).map(|v| match v {
+                    BoundValue::Set(b) => vec![b],
+                    _ => Vec::new(),
+                })),
                 Relation::In(n, v) if *n == col.name => Some(bind_in(v, &col.ty, ctx)),
                 _ => None,
             });
             keys = match (keys, vals) {
                 (Some(ks), Some(vals)) => {
                     let vals = vals?;
-                    Some(
-                        ks.iter()
-                            .flat_map(|k| {
-                                vals.iter()
-                                    .map(move |v| [k.clone(), vec![v.clone()]].concat())
-                            })
-                            .collect(),
-                    )
+                    Some(ks.iter().flat_map(|k| vals.iter().map(move |v| [k.clone(), vec![v.clone()]].concat())).collect())
                 }
                 _ => None,
             };
         }
         let partitions: Vec<&crate::store::Partition> = match keys {
-            Some(keys) => keys
-                .iter()
-                .filter_map(|k| data.partitions.get(&partition_sort_key(def, k)))
-                .collect(),
+            Some(keys) => keys.iter().filter_map(|k| data.partitions.get(&partition_sort_key(def, k))).collect(),
             None => data.partitions.values().collect(),
         };
         let now = ctx.now_ms;
         let mut out = Vec::new();
         for p in partitions {
-            let rows: Box<dyn Iterator<Item = &crate::store::Row>> = if reverse {
-                Box::new(p.rows.values().rev())
-            } else {
-                Box::new(p.rows.values())
-            };
+            let rows: Box<dyn Iterator<Item = &crate::store::Row>> =
+                if reverse { Box::new(p.rows.values().rev()) } else { Box::new(p.rows.values()) };
             for row in rows.filter(|r| r.live(now)) {
                 let n = def.columns.len();
-                let mut m = MatRow {
-                    values: vec![None; n],
-                    ttl: vec![None; n],
-                    writetime: vec![None; n],
-                };
+                let mut m = MatRow { values: vec![None; n], ttl: vec![None; n], writetime: vec![None; n] };
                 for (i, c) in def.columns.iter().enumerate() {
                     match c.kind {
                         ColumnKind::PartitionKey(k) => m.values[i] = Some(p.key[k].clone()),
@@ -790,58 +534,25 @@ impl Database {
     /// Bind marker metadata of a statement for `PREPARE`: the markers' specs,
     /// the indexes of the markers that bind the partition key (for token-aware
     /// routing), and the result columns.
-    pub fn prepare(
-        &self,
-        stmt: &Statement,
-        keyspace: Option<&str>,
-    ) -> Result<PreparedMetadata, CqlError> {
+    pub fn prepare(&self, stmt: &Statement, keyspace: Option<&str>) -> Result<PreparedMetadata, CqlError> {
         let Some(tref) = stmt.table() else {
             return Ok((Vec::new(), Vec::new(), Vec::new()));
         };
-        let ks = tref
-            .keyspace
-            .as_deref()
-            .or(keyspace)
-            .ok_or_else(no_keyspace)?
-            .to_string();
+        let ks = tref.keyspace.as_deref().or(keyspace).ok_or_else(no_keyspace)?.to_string();
         let cols: Vec<(String, CqlType, ColumnKind)> = if system::is_system_keyspace(&ks) {
             let node = self.node(IpAddr::from([127, 0, 0, 1]));
-            let vt = system::table(&ks, &tref.table, &node, &[])
-                .ok_or_else(|| CqlError::invalid(format!("unconfigured table {}", tref.table)))?;
-            vt.columns
-                .into_iter()
-                .map(|(n, t)| (n.to_string(), t, ColumnKind::Regular))
-                .collect()
-        } else if matches!(
-            stmt,
-            Statement::CreateTable { .. } | Statement::DropTable { .. }
-        ) {
+            let vt = system::table(&ks, &tref.table, &node, &[]).ok_or_else(|| CqlError::invalid(format!("unconfigured table {}", tref.table)))?;
+            vt.columns.into_iter().map(|(n, t)| (n.to_string(), t, ColumnKind::Regular)).collect()
+        } else if matches!(stmt, Statement::CreateTable { .. } | Statement::DropTable { .. }) {
             Vec::new()
         } else {
-            self.table_def(&ks, &tref.table)?
-                .columns
-                .iter()
-                .map(|c| (c.name.clone(), c.ty.clone(), c.kind))
-                .collect()
+            self.table_def(&ks, &tref.table)?.columns.iter().map(|c| (c.name.clone(), c.ty.clone(), c.kind)).collect()
         };
-        let find = |n: &str| {
-            cols.iter()
-                .find(|c| c.0 == n)
-                .ok_or_else(|| CqlError::invalid(format!("Undefined column name {n}")))
-        };
-        let spec = |name: String, ty: CqlType| ColSpec {
-            keyspace: ks.clone(),
-            table: tref.table.clone(),
-            name,
-            ty,
-        };
+        let find = |n: &str| cols.iter().find(|c| c.0 == n).ok_or_else(|| CqlError::invalid(format!("Undefined column name {n}")));
+        let spec = |name: String, ty: CqlType| ColSpec { keyspace: ks.clone(), table: tref.table.clone(), name, ty };
         let mut markers: BTreeMap<usize, ColSpec> = BTreeMap::new();
         let mut pk_marker: HashMap<usize, usize> = HashMap::new();
-        let mut note = |t: &Term,
-                        name: &str,
-                        ty: CqlType,
-                        pk: Option<usize>,
-                        markers: &mut BTreeMap<usize, ColSpec>| {
+        let mut note = |t: &Term, name: &str, ty: CqlType, pk: Option<usize>, markers: &mut BTreeMap<usize, ColSpec>| {
             if let Term::Marker(m) = t {
                 markers.insert(*m, spec(name.to_string(), ty));
                 if let Some(p) = pk {
@@ -856,25 +567,13 @@ impl Database {
                 None
             }
         };
-        let relations = |rels: &[Relation],
-                         markers: &mut Markers,
-                         note: &mut NoteFn<'_>|
-         -> Result<(), CqlError> {
+        let relations = |rels: &[Relation], markers: &mut Markers, note: &mut NoteFn<'_>| -> Result<(), CqlError> {
             for r in rels {
                 let c = find(r.column())?;
                 match r {
-                    Relation::Compare(_, op, t) => note(
-                        t,
-                        &c.0,
-                        c.1.clone(),
-                        if *op == Op::Eq { pk_pos(c.2) } else { None },
-                        markers,
-                    ),
+                    Relation::Compare(_, op, t) => note(t, &c.0, c.1.clone(), if *op == Op::Eq { pk_pos(c.2) } else { None }, markers),
                     Relation::In(_, InValues::Marker(m)) => {
-                        markers.insert(
-                            *m,
-                            spec(format!("in({})", c.0), CqlType::List(Box::new(c.1.clone()))),
-                        );
+                        markers.insert(*m, spec(format!("in({})", c.0), CqlType::List(Box::new(c.1.clone()))));
                     }
                     Relation::In(_, InValues::Terms(ts)) => {
                         for t in ts {
@@ -887,13 +586,7 @@ impl Database {
         };
         let mut result = Vec::new();
         match stmt {
-            Statement::Insert {
-                columns,
-                values,
-                ttl,
-                timestamp,
-                ..
-            } => {
+            Statement::Insert { columns, values, ttl, timestamp, .. } => {
                 for (c, t) in columns.iter().zip(values) {
                     let col = find(c)?;
                     note(t, &col.0, col.1.clone(), pk_pos(col.2), &mut markers);
@@ -905,13 +598,7 @@ impl Database {
                     note(t, "[timestamp]", CqlType::BigInt, None, &mut markers);
                 }
             }
-            Statement::Update {
-                set,
-                where_,
-                ttl,
-                timestamp,
-                ..
-            } => {
+            Statement::Update { set, where_, ttl, timestamp, .. } => {
                 if let Some(t) = ttl {
                     note(t, "[ttl]", CqlType::Int, None, &mut markers);
                 }
@@ -925,12 +612,7 @@ impl Database {
                 relations(where_, &mut markers, &mut note)?;
             }
             Statement::Delete { where_, .. } => relations(where_, &mut markers, &mut note)?,
-            Statement::Select {
-                selectors,
-                where_,
-                limit,
-                ..
-            } => {
+            Statement::Select { selectors, where_, limit, .. } => {
                 relations(where_, &mut markers, &mut note)?;
                 if let Some(t) = limit {
                     note(t, "[limit]", CqlType::Int, None, &mut markers);
@@ -938,18 +620,8 @@ impl Database {
                 let sels: Vec<Selector> = match selectors {
                     Some(s) => s.clone(),
                     None => {
-                        let sc: Vec<SourceCol> = cols
-                            .iter()
-                            .map(|c| SourceCol {
-                                name: c.0.clone(),
-                                ty: c.1.clone(),
-                                kind: c.2,
-                            })
-                            .collect();
-                        star_order(&sc)
-                            .into_iter()
-                            .map(|i| Selector::Column(sc[i].name.clone()))
-                            .collect()
+                        let sc: Vec<SourceCol> = cols.iter().map(|c| SourceCol { name: c.0.clone(), ty: c.1.clone(), kind: c.2 }).collect();
+                        star_order(&sc).into_iter().map(|i| Selector::Column(sc[i].name.clone())).collect()
                     }
                 };
                 for s in sels {
@@ -963,15 +635,9 @@ impl Database {
             }
             _ => {}
         }
-        let n_pk = cols
-            .iter()
-            .filter(|c| matches!(c.2, ColumnKind::PartitionKey(_)))
-            .count();
-        let pk_indexes: Vec<u16> = if n_pk > 0 && (0..n_pk).all(|p| pk_marker.contains_key(&p)) {
-            (0..n_pk).map(|p| pk_marker[&p] as u16).collect()
-        } else {
-            Vec::new()
-        };
+        let n_pk = cols.iter().filter(|c| matches!(c.2, ColumnKind::PartitionKey(_))).count();
+        let pk_indexes: Vec<u16> =
+            if n_pk > 0 && (0..n_pk).all(|p| pk_marker.contains_key(&p)) { (0..n_pk).map(|p| pk_marker[&p] as u16).collect() } else { Vec::new() };
         let expected = markers.len();
         if markers.keys().copied().ne(0..expected) {
             return Err(CqlError::invalid("bind markers in an unsupported position"));
@@ -1008,12 +674,11 @@ fn star_order(cols: &[SourceCol]) -> Vec<usize> {
 /// The value of a term as a value of type `ty`.
 fn bind(t: &Term, ty: &CqlType, ctx: &Ctx<'_>) -> Result<BoundValue, CqlError> {
     match t {
-        Term::Marker(i) => ctx.values.get(*i).cloned().ok_or_else(|| {
-            CqlError::invalid(format!(
-                "there are more bind markers than the {} values bound",
-                ctx.values.len()
-            ))
-        }),
+        Term::Marker(i) => ctx
+            .values
+            .get(*i)
+            .cloned()
+            .ok_or_else(|| CqlError::invalid(format!("there are more bind markers than the {} values bound", ctx.values.len()))),
         Term::Literal(l) => Ok(match ty.encode_literal(l)? {
             Some(b) => BoundValue::Set(b),
             None => BoundValue::Null,
@@ -1033,15 +698,12 @@ fn bind_in(v: &InValues, ty: &CqlType, ctx: &Ctx<'_>) -> Result<Vec<Bytes>, CqlE
             })
             .collect(),
         InValues::Marker(i) => {
-            let BoundValue::Set(list) = ctx.values.get(*i).cloned().unwrap_or(BoundValue::Null)
-            else {
+            let BoundValue::Set(list) = ctx.values.get(*i).cloned().unwrap_or(BoundValue::Null) else {
                 return Ok(Vec::new());
             };
             let mut r = crate::frame::Reader::new(list);
             let n = r.i32()?;
-            (0..n.max(0))
-                .map(|_| r.bytes().map(Option::unwrap_or_default))
-                .collect()
+            (0..n.max(0)).map(|_| r.bytes().map(Option::unwrap_or_default)).collect()
         }
     }
 }
@@ -1060,9 +722,6 @@ fn check_size(ty: &CqlType, b: &[u8], col: &str) -> Result<(), CqlError> {
     if ok {
         Ok(())
     } else {
-        Err(CqlError::invalid(format!(
-            "Expected a valid {ty} for column {col}, got {} bytes",
-            b.len()
-        )))
+        Err(CqlError::invalid(format!("Expected a valid {ty} for column {col}, got {} bytes", b.len())))
     }
 }

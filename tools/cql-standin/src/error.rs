@@ -40,29 +40,17 @@ pub struct CqlError {
 impl CqlError {
     /// A statement that cannot be executed.
     pub fn invalid(message: impl Into<String>) -> CqlError {
-        CqlError {
-            code: ErrorCode::Invalid,
-            message: message.into(),
-            extra: Vec::new(),
-        }
+        CqlError { code: ErrorCode::Invalid, message: message.into(), extra: Vec::new() }
     }
 
     /// A statement that cannot be parsed.
     pub fn syntax(message: impl Into<String>) -> CqlError {
-        CqlError {
-            code: ErrorCode::Syntax,
-            message: message.into(),
-            extra: Vec::new(),
-        }
+        CqlError { code: ErrorCode::Syntax, message: message.into(), extra: Vec::new() }
     }
 
     /// A malformed frame.
     pub fn protocol(message: impl Into<String>) -> CqlError {
-        CqlError {
-            code: ErrorCode::Protocol,
-            message: message.into(),
-            extra: Vec::new(),
-        }
+        CqlError { code: ErrorCode::Protocol, message: message.into(), extra: Vec::new() }
     }
 
     /// `CREATE` of something that exists, without `IF NOT EXISTS`.
@@ -72,26 +60,14 @@ impl CqlError {
             extra.extend_from_slice(&(s.len() as u16).to_be_bytes());
             extra.extend_from_slice(s.as_bytes());
         }
-        let what = if table.is_empty() {
-            format!("keyspace {keyspace}")
-        } else {
-            format!("table {keyspace}.{table}")
-        };
-        CqlError {
-            code: ErrorCode::AlreadyExists,
-            message: format!("{what} already exists"),
-            extra,
-        }
+        let what = if table.is_empty() { format!("keyspace {keyspace}") } else { format!("table {keyspace}.{table}") };
+        CqlError { code: ErrorCode::AlreadyExists, message: format!("{what} already exists"), extra }
     }
 
     /// `EXECUTE` of an id this server does not know (e.g. after a restart).
     pub fn unprepared(id: &[u8]) -> CqlError {
         let mut extra = (id.len() as u16).to_be_bytes().to_vec();
         extra.extend_from_slice(id);
-        CqlError {
-            code: ErrorCode::Unprepared,
-            message: "prepared statement not found".into(),
-            extra,
-        }
+        CqlError { code: ErrorCode::Unprepared, message: "prepared statement not found".into(), extra }
     }
 }

@@ -55,9 +55,7 @@ impl Frame {
         }
         let len = i32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]);
         if len < 0 || len as usize > MAX_BODY {
-            return Err(CqlError::protocol(format!(
-                "frame body length {len} out of range"
-            )));
+            return Err(CqlError::protocol(format!("frame body length {len} out of range")));
         }
         if buf.len() < 9 + len as usize {
             return Ok(None);
@@ -68,13 +66,7 @@ impl Frame {
         let stream = head.get_i16();
         let opcode = head.get_u8();
         let body = buf.split_to(len as usize).freeze();
-        Ok(Some(Frame {
-            version,
-            flags,
-            stream,
-            opcode,
-            body,
-        }))
+        Ok(Some(Frame { version, flags, stream, opcode, body }))
     }
 
     /// Encodes a response frame to `stream` (flags 0: no compression, tracing or warnings).
@@ -205,9 +197,7 @@ impl Reader {
     /// `[string map]`
     pub fn string_map(&mut self) -> Result<Vec<(String, String)>, CqlError> {
         let n = self.u16()?;
-        (0..n)
-            .map(|_| Ok((self.string()?, self.string()?)))
-            .collect()
+        (0..n).map(|_| Ok((self.string()?, self.string()?))).collect()
     }
 
     /// `[string list]`
@@ -295,10 +285,7 @@ mod tests {
         let mut part = BytesMut::from(&whole[..10]);
         assert!(Frame::parse(&mut part).unwrap().is_none());
         let f = Frame::parse(&mut out).unwrap().unwrap();
-        assert_eq!(
-            (f.version, f.stream, f.opcode, &f.body[..]),
-            (VERSION, 7, opcode::READY, &b"abc"[..])
-        );
+        assert_eq!((f.version, f.stream, f.opcode, &f.body[..]), (VERSION, 7, opcode::READY, &b"abc"[..]));
         assert!(out.is_empty());
     }
 
@@ -310,10 +297,7 @@ mod tests {
         assert_eq!(r.string().unwrap(), "ab");
         assert_eq!(r.value().unwrap(), BoundValue::Null);
         assert_eq!(r.value().unwrap(), BoundValue::Unset);
-        assert_eq!(
-            r.value().unwrap(),
-            BoundValue::Set(Bytes::from_static(b"x"))
-        );
+        assert_eq!(r.value().unwrap(), BoundValue::Set(Bytes::from_static(b"x")));
         assert!(r.u8().is_err());
     }
 }

@@ -67,11 +67,7 @@ pub struct Options {
 impl Options {
     /// Listen on `listen`, no snapshot.
     pub fn listen(listen: SocketAddr) -> Options {
-        Options {
-            listen,
-            snapshot: None,
-            snapshot_interval: Duration::from_secs(5),
-        }
+        Options { listen, snapshot: None, snapshot_interval: Duration::from_secs(5) }
     }
 }
 
@@ -97,12 +93,7 @@ pub async fn start(
     use anyhow::Context;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .with_context(|| {
-            format!(
-                "binding {} (is another server on that port? choose one with --listen)",
-                opts.listen
-            )
-        })?;
+        .with_context(|| format!("binding {} (is another server on that port? choose one with --listen)", opts.listen))?;
     let bound = listener.local_addr()?;
     let mut db = match &opts.snapshot {
         Some(p) => snapshot::load(p)?.unwrap_or_default(),
@@ -143,12 +134,7 @@ fn persist(shared: &Arc<Shared>) {
 /// Starts a stand-in on `127.0.0.1:0` in the current tokio runtime, for
 /// tests: returns its address; it runs until the runtime ends.
 pub async fn spawn_for_tests() -> SocketAddr {
-    let (addr, fut) = start(
-        Options::listen(([127, 0, 0, 1], 0).into()),
-        std::future::pending(),
-    )
-    .await
-    .expect("starting cql-standin");
+    let (addr, fut) = start(Options::listen(([127, 0, 0, 1], 0).into()), std::future::pending()).await.expect("starting cql-standin");
     tokio::spawn(fut);
     addr
 }

@@ -64,10 +64,7 @@ const HAS_MORE_PAGES: i32 = 0x0002;
 const NO_METADATA: i32 = 0x0004;
 
 fn write_specs(w: &mut Writer, cols: &[ColSpec]) {
-    let global = cols.first().filter(|f| {
-        cols.iter()
-            .all(|c| c.keyspace == f.keyspace && c.table == f.table)
-    });
+    let global = cols.first().filter(|f| cols.iter().all(|c| c.keyspace == f.keyspace && c.table == f.table));
     if let Some(f) = global {
         w.string(&f.keyspace).string(&f.table);
     }
@@ -81,10 +78,7 @@ fn write_specs(w: &mut Writer, cols: &[ColSpec]) {
 }
 
 fn spec_flags(cols: &[ColSpec]) -> i32 {
-    let global = cols.first().is_some_and(|f| {
-        cols.iter()
-            .all(|c| c.keyspace == f.keyspace && c.table == f.table)
-    });
+    let global = cols.first().is_some_and(|f| cols.iter().all(|c| c.keyspace == f.keyspace && c.table == f.table));
     if global {
         GLOBAL_TABLES_SPEC
     } else {
@@ -105,11 +99,7 @@ impl Outcome {
             Outcome::SetKeyspace(ks) => {
                 w.i32(SET_KEYSPACE).string(ks);
             }
-            Outcome::SchemaChange {
-                change,
-                keyspace,
-                table,
-            } => {
+            Outcome::SchemaChange { change, keyspace, table } => {
                 w.i32(SCHEMA_CHANGE).string(change);
                 match table {
                     Some(t) => w.string("TABLE").string(keyspace).string(t),
@@ -118,11 +108,7 @@ impl Outcome {
             }
             Outcome::Rows(rs) => {
                 let (rows, paging_state) = page.unwrap_or((&rs.rows, None));
-                let mut flags = if skip_metadata {
-                    NO_METADATA
-                } else {
-                    spec_flags(&rs.columns)
-                };
+                let mut flags = if skip_metadata { NO_METADATA } else { spec_flags(&rs.columns) };
                 if paging_state.is_some() {
                     flags |= HAS_MORE_PAGES;
                 }
@@ -147,17 +133,10 @@ impl Outcome {
 
 /// Encodes the `RESULT` of a `PREPARE`: id, bind marker metadata (with the
 /// partition key indexes drivers use for routing) and result metadata.
-pub fn encode_prepared(
-    id: &[u8],
-    markers: &[ColSpec],
-    pk_indexes: &[u16],
-    result: &[ColSpec],
-) -> Writer {
+pub fn encode_prepared(id: &[u8], markers: &[ColSpec], pk_indexes: &[u16], result: &[ColSpec]) -> Writer {
     let mut w = Writer::default();
     w.i32(PREPARED).short_bytes(id);
-    w.i32(spec_flags(markers))
-        .i32(markers.len() as i32)
-        .i32(pk_indexes.len() as i32);
+    w.i32(spec_flags(markers)).i32(markers.len() as i32).i32(pk_indexes.len() as i32);
     for &i in pk_indexes {
         w.u16(i);
     }

@@ -85,19 +85,9 @@ impl TableDef {
         clustering: &[(String, Order)],
         default_ttl: i32,
     ) -> Result<TableDef, String> {
-        let find = |n: &str| {
-            cols.iter()
-                .position(|(c, _)| c == n)
-                .ok_or_else(|| format!("unknown key column {n}"))
-        };
-        let pk: Vec<usize> = partition_key
-            .iter()
-            .map(|n| find(n))
-            .collect::<Result<_, _>>()?;
-        let ck: Vec<usize> = clustering
-            .iter()
-            .map(|(n, _)| find(n))
-            .collect::<Result<_, _>>()?;
+        let find = |n: &str| cols.iter().position(|(c, _)| c == n).ok_or_else(|| format!("unknown key column {n}"));
+        let pk: Vec<usize> = partition_key.iter().map(|n| find(n)).collect::<Result<_, _>>()?;
+        let ck: Vec<usize> = clustering.iter().map(|(n, _)| find(n)).collect::<Result<_, _>>()?;
         let columns = cols
             .iter()
             .enumerate()
@@ -110,27 +100,13 @@ impl TableDef {
                     ColumnKind::Regular
                 };
                 let desc = clustering.iter().any(|(c, o)| c == n && *o == Order::Desc);
-                if kind != ColumnKind::Regular
-                    && matches!(t, CqlType::List(_) | CqlType::Set(_) | CqlType::Map(..))
-                {
+                if kind != ColumnKind::Regular && matches!(t, CqlType::List(_) | CqlType::Set(_) | CqlType::Map(..)) {
                     return Err(format!("key column {n} cannot be a collection"));
                 }
-                Ok(Column {
-                    name: n.clone(),
-                    ty: t.clone(),
-                    kind,
-                    desc,
-                })
+                Ok(Column { name: n.clone(), ty: t.clone(), kind, desc })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(TableDef {
-            keyspace: keyspace.to_string(),
-            name: name.to_string(),
-            columns,
-            partition_key: pk,
-            clustering: ck,
-            default_ttl,
-        })
+        Ok(TableDef { keyspace: keyspace.to_string(), name: name.to_string(), columns, partition_key: pk, clustering: ck, default_ttl })
     }
 
     /// Index of a column by name.

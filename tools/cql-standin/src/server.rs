@@ -43,11 +43,7 @@ pub struct Shared {
 impl Shared {
     /// Shared state around `db`.
     pub fn new(db: Database, snapshot: Option<PathBuf>) -> Arc<Shared> {
-        Arc::new(Shared {
-            db: Mutex::new(db),
-            prepared: Mutex::new(HashMap::new()),
-            snapshot,
-        })
+        Arc::new(Shared { db: Mutex::new(db), prepared: Mutex::new(HashMap::new()), snapshot })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Database> {
@@ -88,10 +84,7 @@ struct Conn {
 async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let local: SocketAddr = stream.local_addr()?;
-    let mut conn = Conn {
-        keyspace: None,
-        local_ip: local.ip(),
-    };
+    let mut conn = Conn { keyspace: None, local_ip: local.ip() };
     let mut inbuf = BytesMut::with_capacity(16 * 1024);
     let mut out = BytesMut::with_capacity(16 * 1024);
     loop {
@@ -128,10 +121,7 @@ fn error_body(e: &CqlError) -> Bytes {
 /// Answers one request frame: `(opcode, body)`.
 fn handle(shared: &Shared, conn: &mut Conn, frame: &Frame) -> (u8, Bytes) {
     if frame.version != VERSION {
-        let e = CqlError::protocol(format!(
-            "Invalid or unsupported protocol version ({}); cql-standin speaks only v4",
-            frame.version
-        ));
+        let e = CqlError::protocol(format!("Invalid or unsupported protocol version ({}); cql-standin speaks only v4", frame.version));
         return (opcode::ERROR, error_body(&e));
     }
     match dispatch(shared, conn, frame) {
@@ -160,34 +150,18 @@ fn read_params(r: &mut Reader) -> Result<Params, CqlError> {
         let n = r.u16()?;
         for _ in 0..n {
             if flags & 0x40 != 0 {
-                return Err(CqlError::invalid(
-                    "named bind values are not supported by cql-standin",
-                ));
+                return Err(CqlError::invalid("named bind values are not supported by cql-standin"));
             }
             values.push(r.value()?);
         }
     }
-    let page_size = if flags & 0x04 != 0 {
-        Some(r.i32()?.max(1) as usize)
-    } else {
-        None
-    };
+    let page_size = if flags & 0x04 != 0 { Some(r.i32()?.max(1) as usize) } else { None };
     let paging_state = if flags & 0x08 != 0 { r.bytes()? } else { None };
     if flags & 0x10 != 0 {
         r.u16()?;
     }
-    let timestamp = if flags & 0x20 != 0 {
-        Some(r.i64()?)
-    } else {
-        None
-    };
-    Ok(Params {
-        values,
-        skip_metadata: flags & 0x02 != 0,
-        page_size,
-        paging_state,
-        timestamp,
-    })
+    let timestamp = if flags & 0x20 != 0 { Some(r.i64()?) } else { None };
+    Ok(Params { values, skip_metadata: flags & 0x02 != 0, page_size, paging_state, timestamp })
 }
 
 fn prepared_id(keyspace: Option<&str>, query: &str) -> Vec<u8> {
@@ -205,22 +179,13 @@ fn dispatch(shared: &Shared, conn: &mut Conn, frame: &Frame) -> Result<(u8, Byte
     match frame.opcode {
         opcode::OPTIONS => {
             let mut w = Writer::default();
-            w.string_multimap(&[
-                ("CQL_VERSION", vec!["3.4.5"]),
-                ("COMPRESSION", vec![]),
-                ("PROTOCOL_VERSIONS", vec!["4/v4"]),
-            ]);
+            w.string_multimap(&[("CQL_VERSION", vec!["3.4.5"]), ("COMPRESSION", vec![]), ("PROTOCOL_VERSIONS", vec!["4/v4"])]);
             Ok((opcode::SUPPORTED, w.buf.freeze()))
         }
         opcode::STARTUP => {
             let opts = r.string_map()?;
-            if let Some((_, c)) = opts
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("COMPRESSION"))
-            {
-                return Err(CqlError::protocol(format!(
-                    "compression `{c}` is not supported by cql-standin"
-                )));
+            if let Some((_, c)) = opts.iter().find(|(k, _)| k.eq_ignore_ascii_case("COMPRESSION")) {
+                return Err(CqlError::protocol(format!("compression `{c}` is not supported by cql-standin")));
             }
             Ok((opcode::READY, Bytes::new()))
         }
@@ -250,32 +215,15 @@ fn dispatch(shared: &Shared, conn: &mut Conn, frame: &Frame) -> Result<(u8, Byte
                 .prepared
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(
-                    id,
-                    Arc::new(Prepared {
-                        statement: stmt,
-                        keyspace: conn.keyspace.clone(),
-                    }),
-                );
+                .insert(id, Arc::new(Prepared { statement: stmt, keyspace: conn.keyspace.clone() }));
             Ok((opcode::RESULT, body.buf.freeze()))
         }
         opcode::EXECUTE => {
             let id = r.short_bytes()?;
-            let prepared = shared
-                .prepared
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&id[..])
-                .cloned();
+            let prepared = shared.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&id[..]).cloned();
             let prepared = prepared.ok_or_else(|| CqlError::unprepared(&id))?;
             let params = read_params(&mut r)?;
-            run_statement(
-                shared,
-                conn,
-                &prepared.statement,
-                prepared.keyspace.as_deref(),
-                &params,
-            )
+            run_statement(shared, conn, &prepared.statement, prepared.keyspace.as_deref(), &params)
         }
         opcode::BATCH => {
             let _kind = r.u8()?;
@@ -285,26 +233,14 @@ fn dispatch(shared: &Shared, conn: &mut Conn, frame: &Frame) -> Result<(u8, Byte
                 let stmt = match r.u8()? {
                     0 => {
                         let q = r.long_string()?;
-                        Arc::new(Prepared {
-                            statement: parse(&q)?,
-                            keyspace: conn.keyspace.clone(),
-                        })
+                        Arc::new(Prepared { statement: parse(&q)?, keyspace: conn.keyspace.clone() })
                     }
                     1 => {
                         let id = r.short_bytes()?;
-                        let p = shared
-                            .prepared
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get(&id[..])
-                            .cloned();
+                        let p = shared.prepared.lock().unwrap_or_else(|p| p.into_inner()).get(&id[..]).cloned();
                         p.ok_or_else(|| CqlError::unprepared(&id))?
                     }
-                    k => {
-                        return Err(CqlError::protocol(format!(
-                            "unknown batch statement kind {k}"
-                        )))
-                    }
+                    k => return Err(CqlError::protocol(format!("unknown batch statement kind {k}"))),
                 };
                 let nv = r.u16()?;
                 let values = (0..nv).map(|_| r.value()).collect::<Result<Vec<_>, _>>()?;
@@ -315,11 +251,7 @@ fn dispatch(shared: &Shared, conn: &mut Conn, frame: &Frame) -> Result<(u8, Byte
             if flags & 0x10 != 0 {
                 r.u16()?;
             }
-            let ts = if flags & 0x20 != 0 {
-                Some(r.i64()?)
-            } else {
-                None
-            };
+            let ts = if flags & 0x20 != 0 { Some(r.i64()?) } else { None };
             // All statements under one lock: the batch is applied atomically.
             let mut db = shared.db();
             let now = now_ms();
@@ -336,10 +268,7 @@ fn dispatch(shared: &Shared, conn: &mut Conn, frame: &Frame) -> Result<(u8, Byte
                 };
                 db.execute(&p.statement, &ctx)?;
             }
-            Ok((
-                opcode::RESULT,
-                Outcome::Void.encode(None, false).buf.freeze(),
-            ))
+            Ok((opcode::RESULT, Outcome::Void.encode(None, false).buf.freeze()))
         }
         op => Err(CqlError::protocol(format!("unsupported opcode 0x{op:02x}"))),
     }
@@ -366,25 +295,13 @@ fn run_statement(
     if let Outcome::SetKeyspace(ks) = &outcome {
         conn.keyspace = Some(ks.clone());
     }
-    if let Outcome::SchemaChange {
-        change,
-        keyspace,
-        table,
-    } = &outcome
-    {
-        tracing::info!(
-            change,
-            keyspace,
-            table = table.as_deref().unwrap_or(""),
-            "schema change"
-        );
+    if let Outcome::SchemaChange { change, keyspace, table } = &outcome {
+        tracing::info!(change, keyspace, table = table.as_deref().unwrap_or(""), "schema change");
     }
     let body = match (&outcome, params.page_size) {
         (Outcome::Rows(rs), Some(size)) => {
             let start = match &params.paging_state {
-                Some(ps) if ps.len() == 8 => {
-                    u64::from_be_bytes(ps[..].try_into().unwrap_or_default()) as usize
-                }
+                Some(ps) if ps.len() == 8 => u64::from_be_bytes(ps[..].try_into().unwrap_or_default()) as usize,
                 Some(_) => return Err(CqlError::protocol("invalid paging state")),
                 None => 0,
             };

@@ -59,8 +59,7 @@ pub struct Row {
 impl Row {
     /// Whether any part of the row is live at `now_ms`.
     pub fn live(&self, now_ms: i64) -> bool {
-        self.marker.as_ref().is_some_and(|m| m.live(now_ms))
-            || self.cells.values().any(|c| c.live(now_ms))
+        self.marker.as_ref().is_some_and(|m| m.live(now_ms)) || self.cells.values().any(|c| c.live(now_ms))
     }
 }
 
@@ -131,16 +130,8 @@ pub fn partition_sort_key(def: &TableDef, values: &[Bytes]) -> Vec<u8> {
 
 fn encode_ordered(ty: &CqlType, v: &[u8], out: &mut Vec<u8>) {
     match ty {
-        CqlType::BigInt
-        | CqlType::Int
-        | CqlType::SmallInt
-        | CqlType::TinyInt
-        | CqlType::Timestamp => {
-            let mut x: i64 = if v.first().is_some_and(|b| b & 0x80 != 0) {
-                -1
-            } else {
-                0
-            };
+        CqlType::BigInt | CqlType::Int | CqlType::SmallInt | CqlType::TinyInt | CqlType::Timestamp => {
+            let mut x: i64 = if v.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
             for &b in v {
                 x = (x << 8) | b as i64;
             }
@@ -148,11 +139,7 @@ fn encode_ordered(ty: &CqlType, v: &[u8], out: &mut Vec<u8>) {
         }
         CqlType::Double if v.len() == 8 => {
             let bits = u64::from_be_bytes(v.try_into().unwrap_or_default());
-            let key = if bits & (1 << 63) != 0 {
-                !bits
-            } else {
-                bits ^ (1 << 63)
-            };
+            let key = if bits & (1 << 63) != 0 { !bits } else { bits ^ (1 << 63) };
             out.extend_from_slice(&key.to_be_bytes());
         }
         _ => {
@@ -173,43 +160,19 @@ impl TableData {
     pub fn apply(&mut self, m: Mutation<'_>) {
         let expires_ms = (m.ttl > 0).then(|| m.now_ms + m.ttl as i64 * 1000);
         let pkey = partition_sort_key(m.def, &m.partition);
-        let partition = self.partitions.entry(pkey).or_insert_with(|| Partition {
-            key: m.partition.clone(),
-            rows: BTreeMap::new(),
-        });
+        let partition = self.partitions.entry(pkey).or_insert_with(|| Partition { key: m.partition.clone(), rows: BTreeMap::new() });
         let ckey = clustering_sort_key(m.def, &m.clustering);
-        let row = partition.rows.entry(ckey).or_insert_with(|| Row {
-            clustering: m.clustering.clone(),
-            marker: None,
-            cells: HashMap::new(),
-        });
+        let row = partition.rows.entry(ckey).or_insert_with(|| Row { clustering: m.clustering.clone(), marker: None, cells: HashMap::new() });
         let newer = |old: Option<&Cell>| old.is_none_or(|c| c.ts <= m.ts);
         if m.marker && newer(row.marker.as_ref()) {
-            row.marker = Some(Cell {
-                value: Some(Bytes::new()),
-                ts: m.ts,
-                ttl: m.ttl,
-                expires_ms,
-            });
+            row.marker = Some(Cell { value: Some(Bytes::new()), ts: m.ts, ttl: m.ttl, expires_ms });
         }
         for (col, value) in m.cells {
             debug_assert_eq!(m.def.columns[col].kind, ColumnKind::Regular);
             if newer(row.cells.get(&col)) {
                 // A deleted cell never expires: the tombstone keeps older writes out.
-                let (ttl, expires_ms) = if value.is_some() {
-                    (m.ttl, expires_ms)
-                } else {
-                    (0, None)
-                };
-                row.cells.insert(
-                    col,
-                    Cell {
-                        value,
-                        ts: m.ts,
-                        ttl,
-                        expires_ms,
-                    },
-                );
+                let (ttl, expires_ms) = if value.is_some() { (m.ttl, expires_ms) } else { (0, None) };
+                row.cells.insert(col, Cell { value, ts: m.ts, ttl, expires_ms });
             }
         }
     }
@@ -231,10 +194,7 @@ mod hex {
         if s.len() & 1 == 1 {
             return Err("odd hex length".into());
         }
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string())).collect()
     }
 }
 
@@ -249,13 +209,7 @@ mod opt_bytes_hex {
         }
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Bytes>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| {
-                super::hex::decode(&s)
-                    .map(Bytes::from)
-                    .map_err(serde::de::Error::custom)
-            })
-            .transpose()
+        Option::<String>::deserialize(d)?.map(|s| super::hex::decode(&s).map(Bytes::from).map_err(serde::de::Error::custom)).transpose()
     }
 }
 
@@ -267,14 +221,7 @@ mod vec_bytes_hex {
         s.collect_seq(v.iter().map(|b| super::hex::encode(b)))
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Bytes>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|s| {
-                super::hex::decode(s)
-                    .map(Bytes::from)
-                    .map_err(serde::de::Error::custom)
-            })
-            .collect()
+        Vec::<String>::deserialize(d)?.iter().map(|s| super::hex::decode(s).map(Bytes::from).map_err(serde::de::Error::custom)).collect()
     }
 }
 
@@ -283,19 +230,11 @@ mod map_bytes_key {
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, V: Serialize>(
-        m: &BTreeMap<Vec<u8>, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, V: Serialize>(m: &BTreeMap<Vec<u8>, V>, s: S) -> Result<S::Ok, S::Error> {
         s.collect_map(m.iter().map(|(k, v)| (super::hex::encode(k), v)))
     }
-    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<Vec<u8>, V>, D::Error> {
-        BTreeMap::<String, V>::deserialize(d)?
-            .into_iter()
-            .map(|(k, v)| Ok((super::hex::decode(&k).map_err(serde::de::Error::custom)?, v)))
-            .collect()
+    pub fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<Vec<u8>, V>, D::Error> {
+        BTreeMap::<String, V>::deserialize(d)?.into_iter().map(|(k, v)| Ok((super::hex::decode(&k).map_err(serde::de::Error::custom)?, v))).collect()
     }
 }
 
@@ -308,11 +247,7 @@ mod tests {
         TableDef::new(
             "ks",
             "t",
-            &[
-                ("k".into(), CqlType::Text),
-                ("c".into(), CqlType::BigInt),
-                ("v".into(), CqlType::Int),
-            ],
+            &[("k".into(), CqlType::Text), ("c".into(), CqlType::BigInt), ("v".into(), CqlType::Int)],
             &["k".into()],
             &[("c".into(), Order::Desc)],
             0,
@@ -341,11 +276,7 @@ mod tests {
             write(&mut data, &d, c, 0, 1, 0);
         }
         let p = data.partitions.values().next().unwrap();
-        let order: Vec<i64> = p
-            .rows
-            .values()
-            .map(|r| i64::from_be_bytes(r.clustering[0][..].try_into().unwrap()))
-            .collect();
+        let order: Vec<i64> = p.rows.values().map(|r| i64::from_be_bytes(r.clustering[0][..].try_into().unwrap())).collect();
         assert_eq!(order, vec![10, 2, -3]);
     }
 
@@ -355,20 +286,8 @@ mod tests {
         let mut data = TableData::default();
         write(&mut data, &d, 1, 5, 10, 0);
         write(&mut data, &d, 1, 6, 9, 0); // older: ignored
-        let row = data
-            .partitions
-            .values()
-            .next()
-            .unwrap()
-            .rows
-            .values()
-            .next()
-            .unwrap()
-            .clone();
-        assert_eq!(
-            &row.cells[&2].value.as_ref().unwrap()[..],
-            &5i32.to_be_bytes()
-        );
+        let row = data.partitions.values().next().unwrap().rows.values().next().unwrap().clone();
+        assert_eq!(&row.cells[&2].value.as_ref().unwrap()[..], &5i32.to_be_bytes());
         write(&mut data, &d, 2, 1, 20, 2);
         let p = data.partitions.values().next().unwrap();
         let r2 = p.rows.values().next().unwrap();

@@ -51,9 +51,7 @@ fn inet(a: IpAddr) -> Option<Bytes> {
 }
 
 fn set_of(items: &[&str]) -> Option<Bytes> {
-    Some(Bytes::from(encode_collection(
-        items.iter().map(|s| s.as_bytes()),
-    )))
+    Some(Bytes::from(encode_collection(items.iter().map(|s| s.as_bytes()))))
 }
 
 fn int(i: i32) -> Option<Bytes> {
@@ -70,12 +68,7 @@ pub fn is_system_keyspace(keyspace: &str) -> bool {
 }
 
 /// Computes `keyspace.table`, or `None` if no such system table exists.
-pub fn table(
-    keyspace: &str,
-    table: &str,
-    node: &NodeInfo,
-    keyspaces: &[&KeyspaceDef],
-) -> Option<VirtualTable> {
+pub fn table(keyspace: &str, table: &str, node: &NodeInfo, keyspaces: &[&KeyspaceDef]) -> Option<VirtualTable> {
     use CqlType::*;
     let set_text = || Set(Box::new(Text));
     let list_text = || List(Box::new(Text));
@@ -146,56 +139,24 @@ pub fn table(
         },
         ("system_schema", "keyspaces") => {
             let mut rows = vec![
-                vec![
-                    text("system"),
-                    boolean(true),
-                    map_text(&[("class", "org.apache.cassandra.locator.LocalStrategy")]),
-                ],
-                vec![
-                    text("system_schema"),
-                    boolean(true),
-                    map_text(&[("class", "org.apache.cassandra.locator.LocalStrategy")]),
-                ],
+                vec![text("system"), boolean(true), map_text(&[("class", "org.apache.cassandra.locator.LocalStrategy")])],
+                vec![text("system_schema"), boolean(true), map_text(&[("class", "org.apache.cassandra.locator.LocalStrategy")])],
             ];
             for ks in keyspaces {
-                let pairs: Vec<(&str, &str)> = ks
-                    .replication
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                rows.push(vec![
-                    text(&ks.name),
-                    boolean(ks.durable_writes),
-                    map_text(&pairs),
-                ]);
+                let pairs: Vec<(&str, &str)> = ks.replication.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                rows.push(vec![text(&ks.name), boolean(ks.durable_writes), map_text(&pairs)]);
             }
             VirtualTable {
-                columns: vec![
-                    ("keyspace_name", Text),
-                    ("durable_writes", Boolean),
-                    ("replication", Map(Box::new(Text), Box::new(Text))),
-                ],
+                columns: vec![("keyspace_name", Text), ("durable_writes", Boolean), ("replication", Map(Box::new(Text), Box::new(Text)))],
                 rows,
             }
         }
         ("system_schema", "tables") => VirtualTable {
-            columns: vec![
-                ("keyspace_name", Text),
-                ("table_name", Text),
-                ("comment", Text),
-                ("default_time_to_live", Int),
-            ],
+            columns: vec![("keyspace_name", Text), ("table_name", Text), ("comment", Text), ("default_time_to_live", Int)],
             rows: keyspaces
                 .iter()
                 .flat_map(|ks| ks.tables.values())
-                .map(|t| {
-                    vec![
-                        text(&t.keyspace),
-                        text(&t.name),
-                        text(""),
-                        int(t.default_ttl),
-                    ]
-                })
+                .map(|t| vec![text(&t.keyspace), text(&t.name), text(""), int(t.default_ttl)])
                 .collect(),
         },
         ("system_schema", "columns") => VirtualTable {
@@ -236,30 +197,15 @@ pub fn table(
                 .collect(),
         },
         ("system_schema", "types") => VirtualTable {
-            columns: vec![
-                ("keyspace_name", Text),
-                ("type_name", Text),
-                ("field_names", list_text()),
-                ("field_types", list_text()),
-            ],
+            columns: vec![("keyspace_name", Text), ("type_name", Text), ("field_names", list_text()), ("field_types", list_text())],
             rows: vec![],
         },
-        ("system_schema", "views") => VirtualTable {
-            columns: vec![
-                ("keyspace_name", Text),
-                ("view_name", Text),
-                ("base_table_name", Text),
-            ],
-            rows: vec![],
-        },
-        ("system_schema", "functions") | ("system_schema", "aggregates") => VirtualTable {
-            columns: vec![
-                ("keyspace_name", Text),
-                ("function_name", Text),
-                ("argument_types", list_text()),
-            ],
-            rows: vec![],
-        },
+        ("system_schema", "views") => {
+            VirtualTable { columns: vec![("keyspace_name", Text), ("view_name", Text), ("base_table_name", Text)], rows: vec![] }
+        }
+        ("system_schema", "functions") | ("system_schema", "aggregates") => {
+            VirtualTable { columns: vec![("keyspace_name", Text), ("function_name", Text), ("argument_types", list_text())], rows: vec![] }
+        }
         _ => return None,
     })
 }

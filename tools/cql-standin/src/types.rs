@@ -71,12 +71,8 @@ impl CqlType {
             return Ok(CqlType::Set(Box::new(CqlType::parse(inner)?)));
         }
         if let Some(inner) = strip_generic(&lower, "map") {
-            let (k, v) = split_top_level_comma(inner)
-                .ok_or_else(|| CqlError::invalid(format!("map type needs two parameters: {s}")))?;
-            return Ok(CqlType::Map(
-                Box::new(CqlType::parse(k)?),
-                Box::new(CqlType::parse(v)?),
-            ));
+            let (k, v) = split_top_level_comma(inner).ok_or_else(|| CqlError::invalid(format!("map type needs two parameters: {s}")))?;
+            return Ok(CqlType::Map(Box::new(CqlType::parse(k)?), Box::new(CqlType::parse(v)?)));
         }
         Ok(match lower.as_str() {
             "ascii" => CqlType::Ascii,
@@ -144,22 +140,14 @@ impl CqlType {
     /// clustering columns (signed integers, byte order for text and blobs).
     pub fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
         fn int(v: &[u8]) -> i64 {
-            let mut x: i64 = if v.first().is_some_and(|b| b & 0x80 != 0) {
-                -1
-            } else {
-                0
-            };
+            let mut x: i64 = if v.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
             for &b in v {
                 x = (x << 8) | b as i64;
             }
             x
         }
         match self {
-            CqlType::BigInt
-            | CqlType::Int
-            | CqlType::SmallInt
-            | CqlType::TinyInt
-            | CqlType::Timestamp => int(a).cmp(&int(b)),
+            CqlType::BigInt | CqlType::Int | CqlType::SmallInt | CqlType::TinyInt | CqlType::Timestamp => int(a).cmp(&int(b)),
             CqlType::Double if a.len() == 8 && b.len() == 8 => {
                 let fa = f64::from_be_bytes(a.try_into().unwrap_or_default());
                 let fb = f64::from_be_bytes(b.try_into().unwrap_or_default());
@@ -181,15 +169,9 @@ impl CqlType {
             (_, Literal::Null) => return Ok(None),
             (CqlType::Text | CqlType::Ascii, Literal::Str(s)) => s.as_bytes().to_vec(),
             (CqlType::BigInt | CqlType::Timestamp, Literal::Int(i)) => i.to_be_bytes().to_vec(),
-            (CqlType::Int, Literal::Int(i)) => {
-                i32::try_from(*i).map_err(|_| bad())?.to_be_bytes().to_vec()
-            }
-            (CqlType::SmallInt, Literal::Int(i)) => {
-                i16::try_from(*i).map_err(|_| bad())?.to_be_bytes().to_vec()
-            }
-            (CqlType::TinyInt, Literal::Int(i)) => {
-                i8::try_from(*i).map_err(|_| bad())?.to_be_bytes().to_vec()
-            }
+            (CqlType::Int, Literal::Int(i)) => i32::try_from(*i).map_err(|_| bad())?.to_be_bytes().to_vec(),
+            (CqlType::SmallInt, Literal::Int(i)) => i16::try_from(*i).map_err(|_| bad())?.to_be_bytes().to_vec(),
+            (CqlType::TinyInt, Literal::Int(i)) => i8::try_from(*i).map_err(|_| bad())?.to_be_bytes().to_vec(),
             (CqlType::Double, Literal::Int(i)) => (*i as f64).to_be_bytes().to_vec(),
             (CqlType::Double, Literal::Float(f)) => f.to_be_bytes().to_vec(),
             (CqlType::Float, Literal::Int(i)) => (*i as f32).to_be_bytes().to_vec(),
@@ -197,12 +179,10 @@ impl CqlType {
             (CqlType::Boolean, Literal::Bool(b)) => vec![*b as u8],
             (CqlType::Blob, Literal::Hex(h)) => h.clone(),
             (CqlType::Uuid | CqlType::TimeUuid, Literal::Uuid(u)) => u.to_vec(),
-            (CqlType::Inet, Literal::Str(s)) => {
-                match s.parse::<std::net::IpAddr>().map_err(|_| bad())? {
-                    std::net::IpAddr::V4(a) => a.octets().to_vec(),
-                    std::net::IpAddr::V6(a) => a.octets().to_vec(),
-                }
-            }
+            (CqlType::Inet, Literal::Str(s)) => match s.parse::<std::net::IpAddr>().map_err(|_| bad())? {
+                std::net::IpAddr::V4(a) => a.octets().to_vec(),
+                std::net::IpAddr::V6(a) => a.octets().to_vec(),
+            },
             (CqlType::List(t) | CqlType::Set(t), Literal::Collection(items)) => {
                 let mut encoded: Vec<Bytes> = Vec::with_capacity(items.len());
                 for item in items {
@@ -217,10 +197,7 @@ impl CqlType {
             (CqlType::Map(k, v), Literal::Map(pairs)) => {
                 let mut kv: Vec<(Bytes, Bytes)> = Vec::with_capacity(pairs.len());
                 for (key, val) in pairs {
-                    kv.push((
-                        k.encode_literal(key)?.ok_or_else(bad)?,
-                        v.encode_literal(val)?.ok_or_else(bad)?,
-                    ));
+                    kv.push((k.encode_literal(key)?.ok_or_else(bad)?, v.encode_literal(val)?.ok_or_else(bad)?));
                 }
                 kv.sort_by(|a, b| k.compare(&a.0, &b.0));
                 kv.dedup_by(|a, b| a.0 == b.0);
@@ -355,49 +332,26 @@ mod tests {
     #[test]
     fn parses_ddl_type_names() {
         assert_eq!(CqlType::parse("TEXT").unwrap(), CqlType::Text);
-        assert_eq!(
-            CqlType::parse("frozen<set<text>>").unwrap(),
-            CqlType::Set(Box::new(CqlType::Text))
-        );
-        assert_eq!(
-            CqlType::parse("map<text, bigint>").unwrap(),
-            CqlType::Map(Box::new(CqlType::Text), Box::new(CqlType::BigInt))
-        );
-        assert_eq!(
-            CqlType::parse("map<text,bigint>").unwrap().to_string(),
-            "map<text, bigint>"
-        );
-        assert!(CqlType::parse("counter")
-            .unwrap_err()
-            .to_string()
-            .contains("counter"));
+        assert_eq!(CqlType::parse("frozen<set<text>>").unwrap(), CqlType::Set(Box::new(CqlType::Text)));
+        assert_eq!(CqlType::parse("map<text, bigint>").unwrap(), CqlType::Map(Box::new(CqlType::Text), Box::new(CqlType::BigInt)));
+        assert_eq!(CqlType::parse("map<text,bigint>").unwrap().to_string(), "map<text, bigint>");
+        assert!(CqlType::parse("counter").unwrap_err().to_string().contains("counter"));
     }
 
     #[test]
     fn orders_signed_integers_and_text() {
         let t = CqlType::BigInt;
-        assert_eq!(
-            t.compare(&(-5i64).to_be_bytes(), &3i64.to_be_bytes()),
-            Ordering::Less
-        );
+        assert_eq!(t.compare(&(-5i64).to_be_bytes(), &3i64.to_be_bytes()), Ordering::Less);
         assert_eq!(CqlType::Text.compare(b"b", b"ab"), Ordering::Greater);
     }
 
     #[test]
     fn encodes_literals() {
-        let v = CqlType::Int
-            .encode_literal(&Literal::Int(7))
-            .unwrap()
-            .unwrap();
+        let v = CqlType::Int.encode_literal(&Literal::Int(7)).unwrap().unwrap();
         assert_eq!(&v[..], &[0, 0, 0, 7]);
-        assert!(CqlType::Int
-            .encode_literal(&Literal::Str("x".into()))
-            .is_err());
+        assert!(CqlType::Int.encode_literal(&Literal::Str("x".into())).is_err());
         let s = CqlType::Set(Box::new(CqlType::Text))
-            .encode_literal(&Literal::Collection(vec![
-                Literal::Str("b".into()),
-                Literal::Str("a".into()),
-            ]))
+            .encode_literal(&Literal::Collection(vec![Literal::Str("b".into()), Literal::Str("a".into())]))
             .unwrap()
             .unwrap();
         assert_eq!(&s[..], &[0, 0, 0, 2, 0, 0, 0, 1, b'a', 0, 0, 0, 1, b'b']);

@@ -107,7 +107,8 @@ fn parse(lines: &[&[u8]]) -> Vec<ClickEvent<'static>> {
     let mut offset = 0;
     let mut out = Vec::new();
     for line in lines {
-        let origin = LineOrigin { source_host: "web1", source_file: "/var/log/nginx/access.log", file_fingerprint: "5f0c3e1a9b7d2468", byte_offset: offset };
+        let origin =
+            LineOrigin { source_host: "web1", source_file: "/var/log/nginx/access.log", file_fingerprint: "5f0c3e1a9b7d2468", byte_offset: offset };
         if let Ok(e) = parser.parse_event(line, &origin) {
             out.push(e.into_owned());
         }
@@ -123,7 +124,14 @@ fn regex_format_line(e: &ClickEvent) -> String {
     let bytes = e.response_bytes.map_or("-".to_string(), |b| b.to_string());
     format!(
         "{time} {} {} {} {} {} {} {bytes} \"{}\" \"{}\"\n",
-        e.client_addr, opt(&e.remote_user), e.method, e.path, e.protocol, e.status, opt(&e.referrer), opt(&e.user_agent)
+        e.client_addr,
+        opt(&e.remote_user),
+        e.method,
+        e.path,
+        e.protocol,
+        e.status,
+        opt(&e.referrer),
+        opt(&e.user_agent)
     )
 }
 
@@ -154,7 +162,8 @@ fn append_batch(events: &[Vec<u8>]) -> Vec<u8> {
 /// as Java sends it before and after a `NONE`), `appendBatch`, then `append`.
 fn connection(with_protocol: bool, events: &[Vec<u8>]) -> Vec<u8> {
     let hash = protocol::md5();
-    let request = HandshakeRequest { client_hash: hash, client_protocol: with_protocol.then(|| protocol::text().to_string()), server_hash: hash, meta: None };
+    let request =
+        HandshakeRequest { client_hash: hash, client_protocol: with_protocol.then(|| protocol::text().to_string()), server_hash: hash, meta: None };
     let mut first = Vec::new();
     request.encode(&mut first);
     call::encode_request_header(protocol::APPEND_BATCH, &mut first);
@@ -172,7 +181,8 @@ fn connection(with_protocol: bool, events: &[Vec<u8>]) -> Vec<u8> {
 fn events_of_hour(log: &[u8], day: chrono::NaiveDate, hour: u8) -> Vec<&'static ClickEvent<'static>> {
     let lines: Vec<&[u8]> = log.split_inclusive(|b| *b == b'\n').take(200).collect();
     let start = clickstream_day_hour_ms(day, hour);
-    let events: Vec<ClickEvent<'static>> = parse(&lines).into_iter().filter(|e| (start..start + 3_600_000).contains(&e.event_time_ms)).take(9).collect();
+    let events: Vec<ClickEvent<'static>> =
+        parse(&lines).into_iter().filter(|e| (start..start + 3_600_000).contains(&e.event_time_ms)).take(9).collect();
     assert!(events.len() >= 4, "sample-logs/weblog1.txt starts in the container target's hour");
     Box::leak(events.into_boxed_slice()).iter().collect()
 }

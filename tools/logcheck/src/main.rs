@@ -100,9 +100,7 @@ fn main() -> Result<()> {
     let mut json = serde_json::Map::new();
     for file in &args.files {
         let mut data = Vec::new();
-        std::fs::File::open(file)
-            .and_then(|mut f| f.read_to_end(&mut data))
-            .with_context(|| format!("reading {}", file.display()))?;
+        std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut data)).with_context(|| format!("reading {}", file.display()))?;
         let report = check(&parser, &data, args.show_rejected);
         let name = file.display().to_string();
         if args.json {

@@ -44,10 +44,36 @@ pub const PRODUCT_SPAN: u32 = 5_000;
 
 /// Words visitors search for (joined with `+`, percent-encoded where needed).
 pub const SEARCH_TERMS: &[&str] = &[
-    "laptop", "headphones", "wireless", "usb-c", "charger", "kindle", "novel", "lego",
-    "running+shoes", "coffee", "espresso", "vinyl", "gift", "winter+jacket", "black+friday",
-    "sale", "camera", "tv+55", "caf%C3%A9", "k%C3%BCche", "yoga+mat", "dog+food", "desk",
-    "watch", "perfume", "bike", "puzzle", "harry+potter", "ssd+1tb", "phone+case",
+    "laptop",
+    "headphones",
+    "wireless",
+    "usb-c",
+    "charger",
+    "kindle",
+    "novel",
+    "lego",
+    "running+shoes",
+    "coffee",
+    "espresso",
+    "vinyl",
+    "gift",
+    "winter+jacket",
+    "black+friday",
+    "sale",
+    "camera",
+    "tv+55",
+    "caf%C3%A9",
+    "k%C3%BCche",
+    "yoga+mat",
+    "dog+food",
+    "desk",
+    "watch",
+    "perfume",
+    "bike",
+    "puzzle",
+    "harry+potter",
+    "ssd+1tb",
+    "phone+case",
 ];
 
 /// Sort orders offered on category pages.
@@ -76,19 +102,10 @@ pub const PROBE_PATHS: &[&str] = &[
 
 /// Payloads of scanners that put a raw `"` into the request line, which
 /// Apache writes as `\"`.
-pub const QUOTED_PROBES: &[&str] = &[
-    "/search?q=\"><script>alert(1)</script>",
-    "/search?q=1\"%20OR%20\"1\"=\"1",
-];
+pub const QUOTED_PROBES: &[&str] = &["/search?q=\"><script>alert(1)</script>", "/search?q=1\"%20OR%20\"1\"=\"1"];
 
 /// Back-office pages visited by staff with HTTP authentication (`%u` set).
-pub const ADMIN_PAGES: &[&str] = &[
-    "/admin/orders",
-    "/admin/orders?status=open",
-    "/admin/products",
-    "/admin/stock",
-    "/admin/reports/daily",
-];
+pub const ADMIN_PAGES: &[&str] = &["/admin/orders", "/admin/orders?status=open", "/admin/products", "/admin/stock", "/admin/reports/daily"];
 
 /// The category of a request target, by the rule the parser uses: the segment
 /// after `/category/` when present, else the first path segment, and

@@ -221,8 +221,7 @@ impl Config {
 
     /// Lines of DDoS bursts and error storms.
     pub fn scheduled_count(&self) -> u64 {
-        self.ddos.iter().map(|d| d.count as u64).sum::<u64>()
-            + self.error_storms.iter().map(|s| s.count as u64).sum::<u64>()
+        self.ddos.iter().map(|d| d.count as u64).sum::<u64>() + self.error_storms.iter().map(|s| s.count as u64).sum::<u64>()
     }
 
     /// Check that the configuration can be generated as asked.
@@ -248,12 +247,7 @@ impl Config {
         let (start, end) = (self.start, self.end());
         for d in &self.ddos {
             if d.at < start || d.at >= end {
-                return fail(format!(
-                    "DDoS at {} is outside the span {} .. {}",
-                    format_rfc3339(d.at),
-                    format_rfc3339(start),
-                    format_rfc3339(end)
-                ));
+                return fail(format!("DDoS at {} is outside the span {} .. {}", format_rfc3339(d.at), format_rfc3339(start), format_rfc3339(end)));
             }
             if let Some(a) = &d.addr {
                 if a.is_empty() || a.bytes().any(|b| b <= b' ' || b == b'"' || b >= 0x7f) {
@@ -275,16 +269,9 @@ impl Config {
                 ));
             }
         }
-        let fixed = self.scheduled_count()
-            + self.invalid_count()
-            + self.duplicate_count()
-            + self.late
-            + self.huge_lines;
+        let fixed = self.scheduled_count() + self.invalid_count() + self.duplicate_count() + self.late + self.huge_lines;
         if fixed > self.lines {
-            return fail(format!(
-                "{} lines requested but the injections alone need {fixed}",
-                self.lines
-            ));
+            return fail(format!("{} lines requested but the injections alone need {fixed}", self.lines));
         }
         let base = self.lines - self.scheduled_count();
         let specials = fixed - self.scheduled_count();
@@ -342,10 +329,7 @@ mod tests {
         assert!(Config::default().validate().is_ok());
         let c = Config { invalid_fraction: 1.5, ..Config::default() };
         assert!(c.validate().is_err());
-        let c = Config {
-            ddos: vec![Ddos { at: 0, count: 10, addr: None }],
-            ..Config::default()
-        };
+        let c = Config { ddos: vec![Ddos { at: 0, count: 10, addr: None }], ..Config::default() };
         assert!(c.validate().is_err());
         let c = Config { lines: 10, late: 11, ..Config::default() };
         assert!(c.validate().is_err());

@@ -167,11 +167,7 @@ impl Generator {
         let mut summary = Summary { seed: cfg.seed, ..Summary::default() };
         let mut scheduled = Vec::new();
         for (i, d) in cfg.ddos.iter().enumerate() {
-            summary.ddos_bursts.push(DdosReport {
-                addr: attackers[attacker_of[i] as usize].clone(),
-                at: d.at,
-                count: 0,
-            });
+            summary.ddos_bursts.push(DdosReport { addr: attackers[attacker_of[i] as usize].clone(), at: d.at, count: 0 });
             scheduled.push(Scheduled::Ddos { at: d.at, left: d.count, attacker: attacker_of[i], report: i });
         }
         for (i, s) in cfg.error_storms.iter().enumerate() {
@@ -339,12 +335,7 @@ impl Generator {
 
     fn produce(&mut self) -> Option<Item> {
         let base = self.peek_slot().map(|s| s.merge_ts);
-        let sched = self
-            .scheduled
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.next_ts().map(|t| (t, i)))
-            .min();
+        let sched = self.scheduled.iter().enumerate().filter_map(|(i, s)| s.next_ts().map(|t| (t, i))).min();
         match (base, sched) {
             (None, None) => None,
             (Some(b), Some((t, i))) if t < b => Some(self.produce_scheduled(i)),
@@ -413,13 +404,9 @@ impl Generator {
                 item.displace = displace;
                 item
             }
-            SlotKind::Duplicate => Item {
-                bytes: self.spare.pop().unwrap_or_default(),
-                kind: LineKind::Duplicate,
-                ts: None,
-                rec: None,
-                displace: false,
-            },
+            SlotKind::Duplicate => {
+                Item { bytes: self.spare.pop().unwrap_or_default(), kind: LineKind::Duplicate, ts: None, rec: None, displace: false }
+            }
             SlotKind::Late => {
                 let newest = self.newest.unwrap_or(self.cfg.start);
                 let ts = (newest - self.cfg.late_by_secs as i64).max(self.cfg.start);
@@ -512,20 +499,9 @@ impl Generator {
         let idx = self.choose_session(ts);
         let v = self.sessions[idx].visitor;
         let used = self.per_second[v as usize] as u32;
-        let ctx = Context {
-            quiet,
-            non_200: self.cfg.non_200_fraction,
-            asset_budget: NORMAL_MAX_PER_SECOND.saturating_sub(used + 1),
-        };
+        let ctx = Context { quiet, non_200: self.cfg.non_200_fraction, asset_budget: NORMAL_MAX_PER_SECOND.saturating_sub(used + 1) };
         self.asset_scratch.clear();
-        let rec = self.shop.next_page(
-            &mut self.sessions[idx],
-            self.pop.get(v),
-            ts,
-            &ctx,
-            &mut self.traffic,
-            &mut self.asset_scratch,
-        );
+        let rec = self.shop.next_page(&mut self.sessions[idx], self.pop.get(v), ts, &ctx, &mut self.traffic, &mut self.asset_scratch);
         self.count(v, 1 + self.asset_scratch.len() as u32);
         self.pending_assets.extend(self.asset_scratch.drain(..));
         if self.sessions[idx].finished() {
@@ -566,10 +542,7 @@ impl Generator {
             }
         }
         let start = self.traffic.below(n) as usize;
-        (start..self.pop.len())
-            .chain(0..start)
-            .find(|&v| (self.per_second[v] as u32) < NORMAL_MAX_PER_SECOND)
-            .unwrap_or(start) as u32
+        (start..self.pop.len()).chain(0..start).find(|&v| (self.per_second[v] as u32) < NORMAL_MAX_PER_SECOND).unwrap_or(start) as u32
     }
 
     fn count(&mut self, v: u32, k: u32) {
@@ -591,11 +564,7 @@ impl Generator {
                 Client::Extra(i) => self.attackers[i as usize].clone(),
             },
             user: rec.user.map(str::to_string),
-            request: rec.req.as_ref().map(|r| Request {
-                method: r.method.as_str(),
-                target: r.target.clone(),
-                protocol: r.proto.as_str(),
-            }),
+            request: rec.req.as_ref().map(|r| Request { method: r.method.as_str(), target: r.target.clone(), protocol: r.proto.as_str() }),
             status: rec.status,
             bytes: rec.bytes.filter(|&b| b > 0).map(u64::from),
             referrer: match (&rec.referrer, combined) {

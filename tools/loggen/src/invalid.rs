@@ -28,14 +28,7 @@ pub(crate) fn draw_kind(rng: &mut Rng) -> InvalidKind {
 
 /// Turn the valid line in `line` (with its `layout`) into an invalid line of
 /// `kind`, in place. `ts`/`offset` are the line's time, for realistic garbage.
-pub(crate) fn spoil(
-    kind: InvalidKind,
-    line: &mut Vec<u8>,
-    layout: &Layout,
-    ts: UnixSeconds,
-    offset: UtcOffset,
-    rng: &mut Rng,
-) {
+pub(crate) fn spoil(kind: InvalidKind, line: &mut Vec<u8>, layout: &Layout, ts: UnixSeconds, offset: UtcOffset, rng: &mut Rng) {
     match kind {
         InvalidKind::Truncated => {
             // Cut before the status: without a status no format accepts it.
@@ -119,15 +112,27 @@ fn garbage(line: &mut Vec<u8>, ts: UnixSeconds, rng: &mut Rng) {
             rng.range(1, 254),
             rng.range(1024, 65535),
         ),
-        1 => format!(
-            "{{\"level\":\"info\",\"ts\":{ts},\"msg\":\"rotating access log\",\"pid\":{}}}",
-            rng.range(1000, 65000)
-        ),
+        1 => format!("{{\"level\":\"info\",\"ts\":{ts},\"msg\":\"rotating access log\",\"pid\":{}}}", rng.range(1000, 65000)),
         2 => format!("GET /product/{} HTTP/1.1", rng.range(10_000, 99_999)),
         3 => {
             const WORDS: &[&str] = &[
-                "lorem", "ipsum", "connection", "reset", "by", "peer", "buffer", "overflow", "null",
-                "undefined", "retry", "segment", "EOF", "####", "0x7f3a", "kill", "-9",
+                "lorem",
+                "ipsum",
+                "connection",
+                "reset",
+                "by",
+                "peer",
+                "buffer",
+                "overflow",
+                "null",
+                "undefined",
+                "retry",
+                "segment",
+                "EOF",
+                "####",
+                "0x7f3a",
+                "kill",
+                "-9",
             ];
             let n = rng.range(3, 14);
             (0..n).map(|_| *rng.pick(WORDS)).collect::<Vec<_>>().join(" ")

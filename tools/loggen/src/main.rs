@@ -155,18 +155,9 @@ fn parse_offset(s: &str) -> Result<UtcOffset, String> {
 
 impl Args {
     fn config(&self) -> Result<Config> {
-        let ddos = self
-            .ddos
-            .iter()
-            .map(|s| Ddos::parse(s, self.start))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(anyhow::Error::msg)?;
-        let error_storms = self
-            .error_storm
-            .iter()
-            .map(|s| ErrorStorm::parse(s, self.start))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(anyhow::Error::msg)?;
+        let ddos = self.ddos.iter().map(|s| Ddos::parse(s, self.start)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+        let error_storms =
+            self.error_storm.iter().map(|s| ErrorStorm::parse(s, self.start)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
         Ok(Config {
             seed: self.seed,
             lines: self.lines,
@@ -200,8 +191,7 @@ fn run(args: &Args) -> Result<()> {
     let sink: Box<dyn Write> = if to_stdout {
         Box::new(io::stdout().lock())
     } else {
-        let file = File::create(&args.output)
-            .with_context(|| format!("cannot create {}", args.output.display()))?;
+        let file = File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
         Box::new(file)
     };
     let sink = BufWriter::with_capacity(1 << 20, sink);
@@ -219,10 +209,7 @@ fn run(args: &Args) -> Result<()> {
         eprintln!("{summary}");
     }
     if args.timing {
-        eprintln!(
-            "  elapsed          {elapsed:.3} s ({:.0} lines/s)",
-            summary.lines as f64 / elapsed.max(1e-9)
-        );
+        eprintln!("  elapsed          {elapsed:.3} s ({:.0} lines/s)", summary.lines as f64 / elapsed.max(1e-9));
     }
     Ok(())
 }

@@ -33,19 +33,11 @@ impl Visitor {
 const STAFF: &[&str] = &["admin", "jsmith", "mwagner", "ops", "lchen"];
 
 /// Well-known reverse-DNS names of crawlers (`HostnameLookups On`).
-const CRAWLER_HOSTS: &[(&str, &str)] = &[
-    ("crawl-66-249-66-", ".googlebot.com"),
-    ("msnbot-157-55-39-", ".search.msn.com"),
-];
+const CRAWLER_HOSTS: &[(&str, &str)] = &[("crawl-66-249-66-", ".googlebot.com"), ("msnbot-157-55-39-", ".search.msn.com")];
 
 /// Access-provider domains for resolved client names.
-const ISP_DOMAINS: &[&str] = &[
-    "dip0.t-ipconnect.example.de",
-    "dyn.telecom.example.net",
-    "cable.example-isp.com",
-    "adsl.example.fr",
-    "mobile.example-carrier.net",
-];
+const ISP_DOMAINS: &[&str] =
+    &["dip0.t-ipconnect.example.de", "dyn.telecom.example.net", "cable.example-isp.com", "adsl.example.fr", "mobile.example-carrier.net"];
 
 /// The population.
 #[derive(Debug)]

@@ -166,14 +166,7 @@ fn push_u32(out: &mut Vec<u8>, mut v: u32) {
 }
 
 /// Append the line of `rec` (without the newline) and return its layout.
-pub(crate) fn write_record(
-    out: &mut Vec<u8>,
-    rec: &Record,
-    addr: &str,
-    offset: UtcOffset,
-    format: Format,
-    times: &mut TimeCache,
-) -> Layout {
+pub(crate) fn write_record(out: &mut Vec<u8>, rec: &Record, addr: &str, offset: UtcOffset, format: Format, times: &mut TimeCache) -> Layout {
     out.extend_from_slice(addr.as_bytes());
     out.extend_from_slice(b" - ");
     match rec.user {

@@ -8,10 +8,7 @@
 //! exactly reproducible.
 
 use crate::agents::{AgentKind, AGENTS, DDOS_AGENTS};
-use crate::catalog::{
-    ADMIN_PAGES, CATEGORIES, PAGE_ASSETS, PRODUCT_BASE, PRODUCT_SPAN, PROBE_PATHS, QUOTED_PROBES,
-    SEARCH_TERMS, SORTS,
-};
+use crate::catalog::{ADMIN_PAGES, CATEGORIES, PAGE_ASSETS, PROBE_PATHS, PRODUCT_BASE, PRODUCT_SPAN, QUOTED_PROBES, SEARCH_TERMS, SORTS};
 use crate::population::Visitor;
 use crate::record::{Client, Method, Proto, Record, Referrer, Req};
 use crate::rng::{Cumulative, Rng};
@@ -157,9 +154,7 @@ impl Shop {
                 None => &[(Home, 35), (Category, 30), (Product, 25), (Search, 10)],
                 Some(Home) => &[(Category, 50), (Search, 20), (Product, 20), (Cart, 5), (Login, 5)],
                 Some(Category) => &[(Product, 55), (Category, 30), (Search, 10), (Home, 5)],
-                Some(Product) => {
-                    &[(Product, 30), (CartAdd, 15), (Category, 25), (Search, 10), (Home, 5), (Cart, 15)]
-                }
+                Some(Product) => &[(Product, 30), (CartAdd, 15), (Category, 25), (Search, 10), (Home, 5), (Cart, 15)],
                 Some(Search) => &[(Product, 55), (Search, 20), (Category, 20), (Home, 5)],
                 Some(Cart) => &[(Checkout, 45), (Product, 30), (Category, 15), (Home, 10)],
                 Some(CartAdd) => &[(Cart, 50), (Product, 30), (Category, 20)],
@@ -274,16 +269,7 @@ impl Shop {
         if s.kind == AgentKind::Browser {
             s.last_target = Some(req.target.clone());
         }
-        Record {
-            ts,
-            client: Client::Visitor(s.visitor),
-            user,
-            req: Some(req),
-            status,
-            bytes,
-            referrer,
-            ua,
-        }
+        Record { ts, client: Client::Visitor(s.visitor), user, req: Some(req), status, bytes, referrer, ua }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -458,15 +444,6 @@ impl Shop {
 
     /// Apache's line for a connection that sent no request before timing out.
     pub(crate) fn request_less(&self, index: u32, ts: UnixSeconds) -> Record {
-        Record {
-            ts,
-            client: Client::Visitor(index),
-            user: None,
-            req: None,
-            status: 408,
-            bytes: None,
-            referrer: Referrer::None,
-            ua: "-",
-        }
+        Record { ts, client: Client::Visitor(index), user: None, req: None, status: 408, bytes: None, referrer: Referrer::None, ua: "-" }
     }
 }

@@ -126,21 +126,12 @@ impl fmt::Display for Summary {
         }
         writeln!(f, "  error-storm      {:>9}", self.error_storm)?;
         for s in &self.storms {
-            writeln!(
-                f,
-                "    {} x 5xx in {} from {}",
-                s.count,
-                format_duration(s.window_secs),
-                format_rfc3339(s.at)
-            )?;
+            writeln!(f, "    {} x 5xx in {} from {}", s.count, format_duration(s.window_secs), format_rfc3339(s.at))?;
         }
         writeln!(f, "  duplicate        {:>9}", self.duplicate)?;
         writeln!(f, "  late             {:>9}", self.late)?;
         writeln!(f, "  out-of-order     {:>9}", self.out_of_order)?;
-        let detail: Vec<String> = InvalidKind::ALL
-            .iter()
-            .map(|&k| format!("{} {}", k.name(), self.invalid_of(k)))
-            .collect();
+        let detail: Vec<String> = InvalidKind::ALL.iter().map(|&k| format!("{} {}", k.name(), self.invalid_of(k))).collect();
         writeln!(f, "  invalid          {:>9}  ({})", self.invalid_total(), detail.join(", "))?;
         writeln!(f, "  request-less 408 {:>9}  (valid; included above)", self.request_less)?;
         writeln!(f, "  non-200 (valid)  {:>9}", self.non_200)?;

@@ -9,9 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// English month abbreviations, as Apache writes them (`%b` in the C locale).
-pub const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+pub const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// Seconds since the Unix epoch, UTC. All event times in this crate use it.
 pub type UnixSeconds = i64;
@@ -58,14 +56,7 @@ pub fn civil_from_unix(t: UnixSeconds) -> Civil {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    Civil {
-        year,
-        month,
-        day,
-        hour: secs / 3600,
-        minute: secs / 60 % 60,
-        second: secs % 60,
-    }
+    Civil { year, month, day, hour: secs / 3600, minute: secs / 60 % 60, second: secs % 60 }
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {
@@ -136,10 +127,7 @@ impl FromStr for UtcOffset {
         }
         let (h, m) = match digits.len() {
             2 => (digits.parse::<i32>().map_err(|_| err())?, 0),
-            4 => (
-                digits[..2].parse::<i32>().map_err(|_| err())?,
-                digits[2..].parse::<i32>().map_err(|_| err())?,
-            ),
+            4 => (digits[..2].parse::<i32>().map_err(|_| err())?, digits[2..].parse::<i32>().map_err(|_| err())?),
             _ => return Err(err()),
         };
         if m >= 60 {
@@ -183,10 +171,7 @@ fn push2(out: &mut Vec<u8>, v: u32) {
 /// summaries and error messages).
 pub fn format_rfc3339(t: UnixSeconds) -> String {
     let c = civil_from_unix(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second)
 }
 
 /// Parse `YYYY-MM-DD[THH:MM[:SS]][Z|±HH:MM|±HHMM]` into UTC seconds.
@@ -196,8 +181,7 @@ pub fn parse_rfc3339(s: &str) -> Result<UnixSeconds, String> {
     let s = s.trim();
     let (date, rest) = s.split_at(s.find(['T', 't', ' ']).unwrap_or(s.len()));
     let mut parts = date.split('-');
-    let (Some(y), Some(mo), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(y), Some(mo), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(err("date must be YYYY-MM-DD"));
     };
     let year: i64 = y.parse().map_err(|_| err("bad year"))?;
@@ -261,10 +245,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             _ => return Err(err()),
         };
         let n: u64 = num.parse().map_err(|_| err())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(err)?;
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v)).ok_or_else(err)?;
         num.clear();
     }
     if !num.is_empty() {
@@ -323,8 +304,7 @@ mod tests {
         let mut t = -5_000_000_000i64;
         while t < 10_000_000_000 {
             let c = civil_from_unix(t);
-            let back = days_from_civil(c.year, c.month, c.day) * 86_400
-                + (c.hour * 3600 + c.minute * 60 + c.second) as i64;
+            let back = days_from_civil(c.year, c.month, c.day) * 86_400 + (c.hour * 3600 + c.minute * 60 + c.second) as i64;
             assert_eq!(back, t);
             t += 7_777_777;
         }

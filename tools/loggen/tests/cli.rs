@@ -14,10 +14,28 @@ const START: i64 = 1_795_132_800;
 #[test]
 fn cli_output_equals_library_output_and_summary_goes_to_stderr() {
     let out = loggen(&[
-        "--seed", "9", "--lines", "3000", "--visitors", "400", "--offset", "-0530",
-        "--ddos", "+26h,150,198.51.100.7", "--error-storm", "2026-11-21T12:00:00Z,12,5m",
-        "--invalid-fraction", "0.01", "--duplicate-fraction", "0.002", "--late", "2",
-        "--out-of-order-fraction", "0.003", "--out-of-order-max", "2m",
+        "--seed",
+        "9",
+        "--lines",
+        "3000",
+        "--visitors",
+        "400",
+        "--offset",
+        "-0530",
+        "--ddos",
+        "+26h,150,198.51.100.7",
+        "--error-storm",
+        "2026-11-21T12:00:00Z,12,5m",
+        "--invalid-fraction",
+        "0.01",
+        "--duplicate-fraction",
+        "0.002",
+        "--late",
+        "2",
+        "--out-of-order-fraction",
+        "0.003",
+        "--out-of-order-max",
+        "2m",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let cfg = Config {
@@ -67,9 +85,25 @@ fn help_and_errors_are_clear() {
     let help = loggen(&["--help"]);
     assert!(help.status.success());
     let text = String::from_utf8(help.stdout).unwrap();
-    for opt in ["--seed", "--lines", "--start", "--duration", "--visitors", "--ddos", "--error-storm",
-        "--invalid-fraction", "--duplicate-fraction", "--out-of-order-fraction", "--late", "--huge-lines",
-        "--offset", "--format", "--output", "--gzip", "EXAMPLES"] {
+    for opt in [
+        "--seed",
+        "--lines",
+        "--start",
+        "--duration",
+        "--visitors",
+        "--ddos",
+        "--error-storm",
+        "--invalid-fraction",
+        "--duplicate-fraction",
+        "--out-of-order-fraction",
+        "--late",
+        "--huge-lines",
+        "--offset",
+        "--format",
+        "--output",
+        "--gzip",
+        "EXAMPLES",
+    ] {
         assert!(text.contains(opt), "help lacks {opt}");
     }
     let bad = loggen(&["--ddos", "2030-01-01T00:00:00Z,150"]);

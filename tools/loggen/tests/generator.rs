@@ -5,8 +5,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use clickstream_loggen::{
-    category_of, generate, Config, Ddos, ErrorStorm, Format, GeneratedLine, Generator, InvalidKind,
-    LineKind, NORMAL_MAX_PER_SECOND, OVERSIZED_MIN,
+    category_of, generate, Config, Ddos, ErrorStorm, Format, GeneratedLine, Generator, InvalidKind, LineKind, NORMAL_MAX_PER_SECOND, OVERSIZED_MIN,
 };
 use common::{first_word, parse};
 
@@ -191,8 +190,7 @@ fn ddos_bursts_are_exact_and_normal_traffic_stays_far_below() {
     let lines: Vec<GeneratedLine> = g.by_ref().collect();
     for (d, addr) in cfg.ddos.iter().zip(&addrs) {
         // Every line starting with the address, whatever its kind, in that second.
-        let from_addr: Vec<&GeneratedLine> =
-            lines.iter().filter(|l| first_word(&l.bytes) == addr.as_bytes()).collect();
+        let from_addr: Vec<&GeneratedLine> = lines.iter().filter(|l| first_word(&l.bytes) == addr.as_bytes()).collect();
         assert_eq!(from_addr.len() as u32, d.count);
         assert!(from_addr.iter().all(|l| l.kind == LineKind::Ddos && l.event.as_ref().unwrap().ts == d.at));
         // ...and they are all 200s, so a burst never doubles as an error storm.
@@ -209,12 +207,7 @@ fn ddos_bursts_are_exact_and_normal_traffic_stays_far_below() {
 fn error_storms_are_exact_in_every_sliding_window() {
     let cfg = busy(7);
     let lines = generate(cfg.clone()).unwrap();
-    let mut failures: Vec<i64> = lines
-        .iter()
-        .filter_map(|l| l.event.as_ref())
-        .filter(|e| e.status != 200)
-        .map(|e| e.ts)
-        .collect();
+    let mut failures: Vec<i64> = lines.iter().filter_map(|l| l.event.as_ref()).filter(|e| e.status != 200).map(|e| e.ts).collect();
     failures.sort();
     for s in &cfg.error_storms {
         let storm: Vec<i64> = lines
@@ -230,10 +223,7 @@ fn error_storms_are_exact_in_every_sliding_window() {
         assert_eq!(storm.len() as u32, s.count);
         // The busiest window of that length around the storm has exactly `count` non-200s.
         let w = s.window_secs as i64;
-        let busiest = (s.at - w..s.at + w)
-            .map(|t0| failures.iter().filter(|&&t| t >= t0 && t < t0 + w).count())
-            .max()
-            .unwrap();
+        let busiest = (s.at - w..s.at + w).map(|t0| failures.iter().filter(|&&t| t >= t0 && t < t0 + w).count()).max().unwrap();
         assert_eq!(busiest as u32, s.count);
     }
 }
@@ -329,9 +319,7 @@ fn sessions_come_from_the_configured_population() {
 fn realistic_mix_of_methods_statuses_and_agents() {
     let lines = generate(Config { lines: 30_000, ..Config::default() }).unwrap();
     let events: Vec<_> = lines.iter().filter_map(|l| l.event.as_ref()).collect();
-    let share = |f: &dyn Fn(&&clickstream_loggen::Event) -> bool| {
-        events.iter().filter(|e| f(e)).count() as f64 / events.len() as f64
-    };
+    let share = |f: &dyn Fn(&&clickstream_loggen::Event) -> bool| events.iter().filter(|e| f(e)).count() as f64 / events.len() as f64;
     let get = share(&|e| e.request.as_ref().is_some_and(|r| r.method == "GET"));
     let post = share(&|e| e.request.as_ref().is_some_and(|r| r.method == "POST"));
     let head = share(&|e| e.request.as_ref().is_some_and(|r| r.method == "HEAD"));
@@ -386,10 +374,7 @@ fn config_errors_are_reported_not_panicked() {
     let bad = [
         Config { lines: 100, late: 100, ..Config::default() },
         Config { ddos: vec![Ddos { at: START - 1, count: 1, addr: None }], ..Config::default() },
-        Config {
-            error_storms: vec![ErrorStorm { at: START + 2 * 86_400 - 10, count: 3, window_secs: 300 }],
-            ..Config::default()
-        },
+        Config { error_storms: vec![ErrorStorm { at: START + 2 * 86_400 - 10, count: 3, window_secs: 300 }], ..Config::default() },
         Config { duplicate_fraction: -0.1, ..Config::default() },
         Config { visitors: 0, ..Config::default() },
         Config { duration_secs: 0, ..Config::default() },

@@ -308,7 +308,11 @@ impl<S: BatchSink> Driver<S> {
                     break;
                 }
                 Err(_) => {
-                    warn!(sink = self.name(), batches = self.in_flight.len(), "batches in flight not acknowledged within {SHUTDOWN_GRACE:?} of shutdown; they stay in the channel");
+                    warn!(
+                        sink = self.name(),
+                        batches = self.in_flight.len(),
+                        "batches in flight not acknowledged within {SHUTDOWN_GRACE:?} of shutdown; they stay in the channel"
+                    );
                     break;
                 }
             }

@@ -123,11 +123,7 @@ impl SinkHealth {
         let Some(_) = s.started else {
             let detail = match &s.start_error {
                 None => format!("starting for {} s, {waiting} events waiting", secs(s.created)),
-                Some(e) => format!(
-                    "starting for {} s, {waiting} events waiting; {} failed attempts, last: {e}",
-                    secs(s.created),
-                    s.start_attempts
-                ),
+                Some(e) => format!("starting for {} s, {waiting} events waiting; {} failed attempts, last: {e}", secs(s.created), s.start_attempts),
             };
             return Verdict { ok: false, detail };
         };
@@ -180,7 +176,10 @@ mod tests {
         assert!(v.ok && v.detail.contains("(unhealthy after 60 s)"), "failing within the bound is still ok: {v:?}");
         let v = h.verdict_at(t1 + Duration::from_secs(75), 7, BOUND);
         assert!(!v.ok, "{v:?}");
-        assert!(v.detail.starts_with("failing for 7") && v.detail.ends_with(": broker transport failure"), "since the first failure, last error: {v:?}");
+        assert!(
+            v.detail.starts_with("failing for 7") && v.detail.ends_with(": broker transport failure"),
+            "since the first failure, last error: {v:?}"
+        );
 
         h.batch_written();
         let t2 = Instant::now();

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+/// The HDFS sink tests' own helpers (`tests/hdfs_sink.rs`).
+pub mod hdfs;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -161,12 +164,8 @@ listen = "127.0.0.1:{metrics}"
 /// Reads the whole topic from the beginning until `want` distinct ids were
 /// seen (or `timeout`); checks key, value and header of every record.
 pub fn kafka_ids(brokers: &str, topic: &str, want: usize, timeout: Duration) -> BTreeMap<String, usize> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("verify"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", unique("verify")).set("enable.auto.commit", "false").create().unwrap();
     // The local SQLite Tansu slows down after many test topics: give its
     // metadata answer a minute rather than failing on the first timeout.
     let started = Instant::now();

@@ -48,15 +48,10 @@ impl Receivers {
     /// Receivers sorted by priority (highest first).
     pub fn new(mut cfgs: Vec<Receiver>, selector: Selector, backoff_initial: Duration, backoff_max: Duration) -> Receivers {
         cfgs.sort_by_key(|c| std::cmp::Reverse(c.priority));
-        let states = cfgs.into_iter().map(|cfg| ReceiverState {
-                cfg,
-                client: None,
-                failures: 0,
-                retry_at: None,
-                contacted_at: None,
-                answered_at: None,
-                failing: None,
-            }).collect();
+        let states = cfgs
+            .into_iter()
+            .map(|cfg| ReceiverState { cfg, client: None, failures: 0, retry_at: None, contacted_at: None, answered_at: None, failing: None })
+            .collect();
         Receivers { states, selector, next: 0, backoff_initial, backoff_max }
     }
 

@@ -31,8 +31,29 @@ pub struct Batcher<'a> {
 
 impl<'a> Batcher<'a> {
     /// A batcher for the lines of `source_file`, of stream `stream`, read on `host`.
-    pub fn new(parser: &'a Parser, host: &'a str, source_file: &'a str, stream: &'a str, replace_invalid_utf8: bool, metrics: &'a Metrics, dead: DeadLetters) -> Self {
-        Batcher { parser, host, source_file, stream, replace_invalid_utf8, metrics, batch: Vec::new(), pool: Vec::new(), dead, lines: 0, rejected: 0, datum: Vec::with_capacity(1024) }
+    pub fn new(
+        parser: &'a Parser,
+        host: &'a str,
+        source_file: &'a str,
+        stream: &'a str,
+        replace_invalid_utf8: bool,
+        metrics: &'a Metrics,
+        dead: DeadLetters,
+    ) -> Self {
+        Batcher {
+            parser,
+            host,
+            source_file,
+            stream,
+            replace_invalid_utf8,
+            metrics,
+            batch: Vec::new(),
+            pool: Vec::new(),
+            dead,
+            lines: 0,
+            rejected: 0,
+            datum: Vec::with_capacity(1024),
+        }
     }
 
     /// Adds one line: an event in the batch, or a dead letter.
@@ -40,7 +61,8 @@ impl<'a> Batcher<'a> {
         self.lines += 1;
         match line {
             Line::TooLong { offset, len, prefix } => {
-                let msg = format!("line of {len} bytes exceeds max_line_bytes = {} (first {} bytes kept)", self.parser.max_line_bytes(), prefix.len());
+                let msg =
+                    format!("line of {len} bytes exceeds max_line_bytes = {} (first {} bytes kept)", self.parser.max_line_bytes(), prefix.len());
                 self.reject(offset, "too_long", &msg, prefix);
             }
             Line::Ok { offset, bytes } => {
@@ -57,7 +79,12 @@ impl<'a> Batcher<'a> {
                         self.datum.clear();
                         event.encode_datum(&mut self.datum);
                         let ts = event.event_time_ms.to_string();
-                        let headers = [("timestamp", ts.as_str()), ("host", self.host), ("event_id", event.event_id.as_ref()), ("category", event.category.as_ref())];
+                        let headers = [
+                            ("timestamp", ts.as_str()),
+                            ("host", self.host),
+                            ("event_id", event.event_id.as_ref()),
+                            ("category", event.category.as_ref()),
+                        ];
                         let mut encoded = self.pool.pop().unwrap_or_default();
                         encoded.clear();
                         clickstream_avro_ipc::flume::encode_event(&headers, &self.datum, &mut encoded);

@@ -119,8 +119,9 @@ fn grew(path: &Path, size: u64) -> bool {
 impl SpoolSource {
     /// A source over the configured spool directories.
     pub fn new(cfg: Arc<Validated>, channel: Arc<dyn Channel>, metrics: Metrics, shutdown: Arc<AtomicBool>) -> Result<SpoolSource> {
-        let streams = StreamLedger::open(&cfg.config.agent.state_dir)
-            .with_context(|| format!("opening the stream ledger in {} (check that the agent's user can write there)", cfg.config.agent.state_dir.display()))?;
+        let streams = StreamLedger::open(&cfg.config.agent.state_dir).with_context(|| {
+            format!("opening the stream ledger in {} (check that the agent's user can write there)", cfg.config.agent.state_dir.display())
+        })?;
         Ok(SpoolSource { cfg, channel, metrics, streams, shutdown })
     }
 
@@ -152,8 +153,12 @@ impl SpoolSource {
             for (path, why) in scanner.newly_skipped() {
                 self.metrics.files_skipped.get_or_create(&label("kind", why.as_str())).inc();
                 match why {
-                    scan::Skipped::Symlink => warn!(path = %path.display(), "symbolic link in a spool directory skipped: links are not followed; drop (rename in) the file itself"),
-                    scan::Skipped::Directory => warn!(path = %path.display(), "sub-directory of a spool directory skipped (source.recursive = false)"),
+                    scan::Skipped::Symlink => {
+                        warn!(path = %path.display(), "symbolic link in a spool directory skipped: links are not followed; drop (rename in) the file itself")
+                    }
+                    scan::Skipped::Directory => {
+                        warn!(path = %path.display(), "sub-directory of a spool directory skipped (source.recursive = false)")
+                    }
                 }
             }
             for file in ready {
@@ -212,7 +217,15 @@ impl SpoolSource {
         };
         if !is_gzip(&file.path) {
             match binary::looks_binary(&file.path) {
-                Ok(true) => return self.quarantine(file, Reason::NotText, "more than 10% of the first 64 KiB is not text (NUL or control bytes, invalid UTF-8)", Some(&stream), &[]),
+                Ok(true) => {
+                    return self.quarantine(
+                        file,
+                        Reason::NotText,
+                        "more than 10% of the first 64 KiB is not text (NUL or control bytes, invalid UTF-8)",
+                        Some(&stream),
+                        &[],
+                    )
+                }
                 Ok(false) => {}
                 Err(e) => return self.quarantine(file, Reason::Unreadable, &e.to_string(), Some(&stream), &[]),
             }
@@ -252,14 +265,18 @@ impl SpoolSource {
         let checkpoints = if from.offset > 0 { verified } else { Vec::new() };
         let mut reading = Reading { file, stream, size: head.size, checkpoints };
         match self.read_file(&mut reading, from) {
-            Outcome::Complete { end, lines, rejected } => self.complete(file, Some(&reading.stream), &reading.checkpoints, Some(end), lines, rejected),
+            Outcome::Complete { end, lines, rejected } => {
+                self.complete(file, Some(&reading.stream), &reading.checkpoints, Some(end), lines, rejected)
+            }
             Outcome::Grew { lines, rejected } => {
                 let upto = reading.checkpoints.last().map_or(0, |c| c.offset);
                 info!(file = %file.path.display(), size = head.size, delivered_up_to = upto, lines, rejected, "file grew while it was read: delivered up to the size it had when picked up; the rest is read as its extension once it is quiet again");
                 self.record_progress(&reading, None, lines, rejected);
             }
             Outcome::Interrupted => {}
-            Outcome::Quarantine { reason, detail } => self.quarantine(file, reason, &detail, Some(&reading.stream.clone()), &reading.checkpoints.clone()),
+            Outcome::Quarantine { reason, detail } => {
+                self.quarantine(file, reason, &detail, Some(&reading.stream.clone()), &reading.checkpoints.clone())
+            }
         }
     }
 
@@ -286,7 +303,12 @@ impl SpoolSource {
         };
         match reader.skip_to(from.offset) {
             Ok(true) if reader.hash() == from.hash => {}
-            Ok(_) => return Outcome::Quarantine { reason: Reason::Modified, detail: format!("its first {} bytes changed between recognising and reading it", from.offset) },
+            Ok(_) => {
+                return Outcome::Quarantine {
+                    reason: Reason::Modified,
+                    detail: format!("its first {} bytes changed between recognising and reading it", from.offset),
+                }
+            }
             Err(e) => return fail(e, from.offset),
         }
         let batch_size = cfg.config.source.batch_size;
@@ -318,7 +340,10 @@ impl SpoolSource {
         if let Ok(m) = std::fs::metadata(&file.path) {
             if m.len() < reading.size {
                 self.flush(reading, &mut b, at, None);
-                return Outcome::Quarantine { reason: Reason::Truncated, detail: format!("size went from {} to {} bytes while reading", reading.size, m.len()) };
+                return Outcome::Quarantine {
+                    reason: Reason::Truncated,
+                    detail: format!("size went from {} to {} bytes while reading", reading.size, m.len()),
+                };
             }
         }
         let complete = (!grown).then_some(end);
@@ -440,7 +465,9 @@ impl SpoolSource {
         let delivered_up_to = checkpoints.last().map_or(0, |c| c.offset);
         self.metrics.files_quarantined.get_or_create(&label("reason", reason.as_str())).inc();
         match quarantine(&self.cfg.quarantine_dir, &file.path, reason, detail, stream, delivered_up_to) {
-            Ok(to) => warn!(file = %file.path.display(), quarantined_as = %to.display(), reason = reason.as_str(), detail, delivered_up_to, "file quarantined; fix it and drop it again: what was delivered is recognised and not sent again"),
+            Ok(to) => {
+                warn!(file = %file.path.display(), quarantined_as = %to.display(), reason = reason.as_str(), detail, delivered_up_to, "file quarantined; fix it and drop it again: what was delivered is recognised and not sent again")
+            }
             Err(e) => error!(file = %file.path.display(), reason = reason.as_str(), error = %e, "cannot quarantine file"),
         }
         if let Some(stream) = stream {

@@ -45,14 +45,7 @@ impl Reason {
 /// (with the file's stream fingerprint and the offset of the decompressed
 /// stream up to which its lines were delivered).
 /// Returns where the file went.
-pub fn quarantine(
-    dir: &Path,
-    path: &Path,
-    reason: Reason,
-    detail: &str,
-    stream: Option<&str>,
-    delivered_up_to: u64,
-) -> std::io::Result<PathBuf> {
+pub fn quarantine(dir: &Path, path: &Path, reason: Reason, detail: &str, stream: Option<&str>, delivered_up_to: u64) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "unnamed".into());
     let stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);

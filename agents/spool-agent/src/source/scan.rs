@@ -281,7 +281,15 @@ mod tests {
     fn symlinks_and_subdirectories_are_skipped_and_reported_once_each() {
         let dir = tempfile::tempdir().unwrap();
         let own = dir.path().join("quarantine");
-        let (mut s, _rx) = Scanner::new(vec![dir.path().to_path_buf()], false, set(&["*"]), set(&["*.tmp"]), Duration::ZERO, ConsumeOrder::Oldest, vec![own.clone()]);
+        let (mut s, _rx) = Scanner::new(
+            vec![dir.path().to_path_buf()],
+            false,
+            set(&["*"]),
+            set(&["*.tmp"]),
+            Duration::ZERO,
+            ConsumeOrder::Oldest,
+            vec![own.clone()],
+        );
         std::fs::write(dir.path().join("real.log"), "x").unwrap();
         std::os::unix::fs::symlink(dir.path().join("real.log"), dir.path().join("link.log")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("dangling.log")).unwrap();

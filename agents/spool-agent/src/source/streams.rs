@@ -93,7 +93,15 @@ impl StreamLedger {
 
     /// Records a file of `stream` finished: the checkpoints of what was
     /// delivered, and the whole file as a `version` when it was complete.
-    pub fn record(&mut self, stream: &str, file: &Path, checkpoints: &[Boundary], version: Option<Boundary>, lines: u64, rejected: u64) -> std::io::Result<()> {
+    pub fn record(
+        &mut self,
+        stream: &str,
+        file: &Path,
+        checkpoints: &[Boundary],
+        version: Option<Boundary>,
+        lines: u64,
+        rejected: u64,
+    ) -> std::io::Result<()> {
         let entry = json!({
             "stream": stream,
             "file": file.display().to_string(),

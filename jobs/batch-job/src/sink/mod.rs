@@ -207,9 +207,7 @@ impl Sink {
         let unavailable = |message: String| BatchError::Unavailable { service: "MySQL", url: shown.clone(), message };
         match rx.recv_timeout(timeout) {
             Ok(Ok(conn)) => Ok(Sink { conn, url_for_messages: shown }),
-            Ok(Err(e)) if is_unreachable(&e) => {
-                Err(unavailable(format!("{e} (is MariaDB up? `scripts/stack up mariadb`)")))
-            }
+            Ok(Err(e)) if is_unreachable(&e) => Err(unavailable(format!("{e} (is MariaDB up? `scripts/stack up mariadb`)"))),
             Ok(Err(e)) => Err(BatchError::mysql(format!("connecting to {shown}"), e)),
             Err(_) => Err(unavailable(format!(
                 "no connection within {} s (is the host reachable? mysql.connect_timeout_seconds sets the limit)",
@@ -286,10 +284,7 @@ impl Sink {
 
     /// The days among `days` that have been reported, with the listing
     /// each report counted.
-    pub fn reported_days(
-        &mut self,
-        days: &[NaiveDate],
-    ) -> Result<std::collections::BTreeMap<NaiveDate, ReportedDay>, BatchError> {
+    pub fn reported_days(&mut self, days: &[NaiveDate]) -> Result<std::collections::BTreeMap<NaiveDate, ReportedDay>, BatchError> {
         let rows = reported_inputs::table
             .filter(reported_inputs::day.eq_any(days))
             .load::<InputsRow>(&mut self.conn)
@@ -306,13 +301,7 @@ impl Sink {
     /// Replaces the rows of every day in `reports` (and the listing each was
     /// counted from, `inputs`, one per report) and closes the run's audit
     /// row, all in one transaction.
-    pub fn replace_days(
-        &mut self,
-        run_id: u64,
-        reports: &[DayReport],
-        inputs: &[ListingFingerprint],
-        end: &RunEnd,
-    ) -> Result<(), BatchError> {
+    pub fn replace_days(&mut self, run_id: u64, reports: &[DayReport], inputs: &[ListingFingerprint], end: &RunEnd) -> Result<(), BatchError> {
         assert_eq!(reports.len(), inputs.len(), "one listing per reported day");
         let now = chrono::Utc::now().naive_utc();
         let pause = std::env::var(FAULT_PAUSE_ENV).ok().and_then(|v| v.parse::<u64>().ok());
@@ -375,14 +364,7 @@ impl Sink {
                 }
                 for (r, l) in reports.iter().zip(inputs) {
                     diesel::replace_into(reported_inputs::table)
-                        .values(InputsRow {
-                            day: r.day,
-                            files: l.files,
-                            bytes: l.bytes,
-                            digest: l.digest.clone(),
-                            run_id,
-                            reported_at: now,
-                        })
+                        .values(InputsRow { day: r.day, files: l.files, bytes: l.bytes, digest: l.digest.clone(), run_id, reported_at: now })
                         .execute(c)?;
                 }
                 diesel::update(batch_runs::table.find(run_id)).set(end).execute(c)?;

@@ -147,13 +147,7 @@ impl MasterCopy {
     }
 
     /// `fut`, or [`BatchError::Unavailable`] when it takes longer than `limit`.
-    async fn bounded<T>(
-        &self,
-        limit: Duration,
-        what: &str,
-        path: &str,
-        fut: impl Future<Output = Result<T, BatchError>>,
-    ) -> Result<T, BatchError> {
+    async fn bounded<T>(&self, limit: Duration, what: &str, path: &str, fut: impl Future<Output = Result<T, BatchError>>) -> Result<T, BatchError> {
         match tokio::time::timeout(limit, fut).await {
             Ok(r) => r,
             Err(_) => Err(BatchError::Unavailable {
@@ -235,7 +229,6 @@ impl Backend {
             Backend::Local { root } => root.display().to_string().trim_end_matches('/').to_string(),
         }
     }
-
 }
 
 impl MasterCopy {
@@ -264,10 +257,7 @@ impl MasterCopy {
                     url: self.url_of(dir),
                     message: format!("{e} (is the NameNode up? `scripts/stack status`)"),
                 }),
-                Err(e) => Err(BatchError::source(
-                    self.url_of(dir),
-                    format!("listing failed: {e} (is the NameNode up? `scripts/stack status`)"),
-                )),
+                Err(e) => Err(BatchError::source(self.url_of(dir), format!("listing failed: {e} (is the NameNode up? `scripts/stack status`)"))),
             },
             Backend::Local { .. } => {
                 let mut rd = match tokio::fs::read_dir(dir).await {
@@ -306,9 +296,7 @@ impl MasterCopy {
             };
             for f in self.list(&h.path).await?.unwrap_or_default() {
                 match (f.is_dir, classify(&f.name)) {
-                    (false, EntryKind::Data) => {
-                        listing.files.push(DataFile { url: self.url_of(&f.path), path: f.path, hour, len: f.len })
-                    }
+                    (false, EntryKind::Data) => listing.files.push(DataFile { url: self.url_of(&f.path), path: f.path, hour, len: f.len }),
                     (false, EntryKind::InProgress) => listing.in_progress.push(self.url_of(&f.path)),
                     _ => listing.ignored.push(self.url_of(&f.path)),
                 }
@@ -329,10 +317,7 @@ impl MasterCopy {
     async fn read_unbounded(&self, file: &DataFile) -> Result<Vec<u8>, BatchError> {
         match &self.backend {
             Backend::Hdfs { client, .. } => {
-                let reader = client
-                    .read(&file.path)
-                    .await
-                    .map_err(|e| BatchError::source(&file.url, format!("open failed: {e}")))?;
+                let reader = client.read(&file.path).await.map_err(|e| BatchError::source(&file.url, format!("open failed: {e}")))?;
                 let len = reader.file_length();
                 let mut buf = vec![0u8; len];
                 reader
@@ -341,9 +326,7 @@ impl MasterCopy {
                     .map_err(|e| BatchError::source(&file.url, format!("read failed: {e} (is the DataNode up?)")))?;
                 Ok(buf)
             }
-            Backend::Local { .. } => tokio::fs::read(&file.path)
-                .await
-                .map_err(|e| BatchError::source(&file.url, format!("read failed: {e}"))),
+            Backend::Local { .. } => tokio::fs::read(&file.path).await.map_err(|e| BatchError::source(&file.url, format!("read failed: {e}"))),
         }
     }
 }

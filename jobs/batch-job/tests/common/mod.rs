@@ -42,12 +42,7 @@ pub fn parse_log(path: &Path, host: &str) -> Vec<ClickEvent<'static>> {
     let mut out = Vec::new();
     let mut offset = 0usize;
     for line in data.split_inclusive(|b| *b == b'\n') {
-        let origin = LineOrigin {
-            source_host: host,
-            source_file: &file,
-            file_fingerprint: &fingerprint,
-            byte_offset: offset as u64,
-        };
+        let origin = LineOrigin { source_host: host, source_file: &file, file_fingerprint: &fingerprint, byte_offset: offset as u64 };
         if let Ok(e) = parser.parse_event(line, &origin) {
             out.push(e.into_owned());
         }
@@ -254,11 +249,7 @@ pub fn expected(events: &[ClickEvent], with_user_agent: bool, success_below: i32
             continue;
         }
         let (day, hour) = partition(e);
-        let v = if with_user_agent {
-            format!("{}|{}", e.client_addr, e.user_agent.as_deref().unwrap_or(""))
-        } else {
-            e.client_addr.to_string()
-        };
+        let v = if with_user_agent { format!("{}|{}", e.client_addr, e.user_agent.as_deref().unwrap_or("")) } else { e.client_addr.to_string() };
         let d = out.entry(day).or_default();
         for h in 0..24u8 {
             d.hours.entry(h).or_insert((0, 0, 0, 0, 0));
@@ -305,8 +296,7 @@ impl TestDb {
     pub fn create() -> TestDb {
         let base = mysql_url();
         let name = unique_name("clickstream_test");
-        let mut c = MysqlConnection::establish(&base)
-            .unwrap_or_else(|e| panic!("MariaDB at {base}: {e}. Start it with `scripts/stack up mariadb`."));
+        let mut c = MysqlConnection::establish(&base).unwrap_or_else(|e| panic!("MariaDB at {base}: {e}. Start it with `scripts/stack up mariadb`."));
         diesel::sql_query(format!("CREATE DATABASE `{name}`")).execute(&mut c).unwrap();
         let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
         TestDb { name, url }

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use clickstream_contract::ClickEvent;
-use clickstream_testkit::kafka::PrivateKafka;
 use clickstream_logparse::{LineOrigin, Parser};
+use clickstream_testkit::kafka::PrivateKafka;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -79,20 +79,14 @@ pub struct Broker {
 impl Broker {
     /// Stops and starts the broker (private brokers only).
     pub fn restart(&self) {
-        self.private
-            .as_ref()
-            .expect("only a private broker can be restarted")
-            .restart();
+        self.private.as_ref().expect("only a private broker can be restarted").restart();
     }
 }
 
 pub fn broker() -> Broker {
     if let Ok(b) = std::env::var("KAFKA_BROKERS") {
         if !b.is_empty() {
-            return Broker {
-                addr: b,
-                private: None,
-            };
+            return Broker { addr: b, private: None };
         }
     }
     private_broker()
@@ -101,34 +95,19 @@ pub fn broker() -> Broker {
 /// Always a private broker (for tests that restart it).
 pub fn private_broker() -> Broker {
     let p = PrivateKafka::start();
-    Broker {
-        addr: p.addr(),
-        private: Some(p),
-    }
+    Broker { addr: p.addr(), private: Some(p) }
 }
 
 /// A name unique to this test run.
 pub fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{tag}_{}_{nanos}", std::process::id())
 }
 
 pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
     let t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let r = admin
-        .create_topics(
-            [&t],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .unwrap();
+    let r = admin.create_topics([&t], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.unwrap();
     for res in r {
         res.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
     }
@@ -162,41 +141,20 @@ pub fn producer(brokers: &str) -> FutureProducer {
 }
 
 /// Produces with an existing producer (see [`produce`]).
-pub async fn produce_with(
-    producer: &FutureProducer,
-    topic: &str,
-    events: &[ClickEvent<'static>],
-) -> Vec<Delivered> {
+pub async fn produce_with(producer: &FutureProducer, topic: &str, events: &[ClickEvent<'static>]) -> Vec<Delivered> {
     let mut pending = Vec::with_capacity(events.len());
     for e in events {
         let mut value = Vec::with_capacity(512);
         e.encode_single_object(&mut value);
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "event_id",
-            value: Some(e.event_id.as_bytes()),
-        });
-        let record = FutureRecord::to(topic)
-            .key(e.client_addr.as_bytes())
-            .payload(&value)
-            .headers(headers);
-        let fut = producer
-            .send_result(record)
-            .map_err(|(e, _)| e)
-            .expect("enqueue");
+        let headers = OwnedHeaders::new().insert(Header { key: "event_id", value: Some(e.event_id.as_bytes()) });
+        let record = FutureRecord::to(topic).key(e.client_addr.as_bytes()).payload(&value).headers(headers);
+        let fut = producer.send_result(record).map_err(|(e, _)| e).expect("enqueue");
         pending.push(fut);
     }
     let mut out = Vec::with_capacity(events.len());
     for (fut, e) in pending.into_iter().zip(events) {
-        let d = fut
-            .await
-            .expect("delivery future")
-            .map_err(|(e, _)| e)
-            .expect("delivery");
-        out.push(Delivered {
-            partition: d.partition,
-            offset: d.offset,
-            event: e.clone(),
-        });
+        let d = fut.await.expect("delivery future").map_err(|(e, _)| e).expect("delivery");
+        out.push(Delivered { partition: d.partition, offset: d.offset, event: e.clone() });
     }
     out
 }
@@ -219,12 +177,7 @@ pub fn events_of(host: &str, cfg: clickstream_loggen::Config) -> Vec<ClickEvent<
     let mut offset = 0u64;
     let mut out = Vec::new();
     for line in clickstream_loggen::generate(cfg).expect("generating traffic") {
-        let origin = LineOrigin {
-            source_host: host,
-            source_file: &file,
-            file_fingerprint: &fingerprint,
-            byte_offset: offset,
-        };
+        let origin = LineOrigin { source_host: host, source_file: &file, file_fingerprint: &fingerprint, byte_offset: offset };
         if let Ok(e) = parser.parse_event(&line.bytes, &origin) {
             out.push(e.into_owned());
         }
@@ -250,36 +203,19 @@ pub fn interleave(streams: Vec<Vec<ClickEvent<'static>>>) -> Vec<ClickEvent<'sta
 
 /// The CQL endpoint: a real cluster's first contact point, or a fresh stand-in in this process.
 pub async fn cql_endpoint() -> String {
-    match std::env::var("CASSANDRA_CONTACT_POINTS")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
+    match std::env::var("CASSANDRA_CONTACT_POINTS").ok().filter(|s| !s.is_empty()) {
         Some(cp) => cp,
         None => cql_standin::spawn_for_tests().await.to_string(),
     }
 }
 
 pub async fn cql_session(endpoint: &str) -> Session {
-    SessionBuilder::new()
-        .known_nodes(endpoint.split(',').map(str::trim))
-        .build()
-        .await
-        .expect("cql session")
+    SessionBuilder::new().known_nodes(endpoint.split(',').map(str::trim)).build().await.expect("cql session")
 }
 
 /// A job configuration for tests: fast flushes, short idle timeout, metrics on a free port.
-pub fn config_toml(
-    brokers: &str,
-    topic: &str,
-    cql: &str,
-    keyspace: &str,
-    name: &str,
-    extra: &str,
-) -> String {
-    let cps: Vec<String> = cql
-        .split(',')
-        .map(|s| format!("\"{}\"", s.trim()))
-        .collect();
+pub fn config_toml(brokers: &str, topic: &str, cql: &str, keyspace: &str, name: &str, extra: &str) -> String {
+    let cps: Vec<String> = cql.split(',').map(|s| format!("\"{}\"", s.trim())).collect();
     format!(
         r#"
 [kafka]
@@ -326,19 +262,7 @@ pub struct Tables {
     /// (window_start, rank, category, requests, window_end, is_final)
     pub top: BTreeSet<(i64, i32, String, i64, i64, bool)>,
     /// (day, event_time, event_id, host, client, category, status, watermark, reason, partition, offset)
-    pub late: BTreeSet<(
-        String,
-        i64,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        i64,
-        String,
-        i32,
-        i64,
-    )>,
+    pub late: BTreeSet<(String, i64, String, String, String, String, i32, i64, String, i32, i64)>,
 }
 
 pub fn day(ms: i64) -> String {
@@ -398,12 +322,7 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     // DDoS: 1 s tumbling, more than 100.
     let mut ddos: BTreeMap<(i64, String), Vec<&ClickEvent>> = BTreeMap::new();
     for e in &counted {
-        ddos.entry((
-            e.event_time_ms.div_euclid(1000) * 1000,
-            e.client_addr.to_string(),
-        ))
-        .or_default()
-        .push(e);
+        ddos.entry((e.event_time_ms.div_euclid(1000) * 1000, e.client_addr.to_string())).or_default().push(e);
     }
     for ((ws, client), es) in ddos {
         if es.len() > 100 {
@@ -440,20 +359,9 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     }
     for ((host, ws), (n, bad, classes)) in health {
         let fin = ws + 300_000 <= final_wm;
-        t.health.insert((
-            host.clone(),
-            day(ws),
-            ws,
-            ws + 300_000,
-            n,
-            bad,
-            classes,
-            bad > 10,
-            fin,
-        ));
+        t.health.insert((host.clone(), day(ws), ws, ws + 300_000, n, bad, classes, bad > 10, fin));
         if bad > 10 {
-            t.health_alerts
-                .insert((day(ws), ws, host, ws + 300_000, n, bad, fin));
+            t.health_alerts.insert((day(ws), ws, host, ws + 300_000, n, bad, fin));
         }
     }
     // Visitors: the sketch (the shared format) of each window's distinct addresses.
@@ -466,21 +374,13 @@ pub fn oracle(delivered: &[Delivered], top_n: usize) -> (Tables, i64) {
     }
     let mut per_window: BTreeMap<i64, Vec<(String, i64)>> = BTreeMap::new();
     for ((ws, cat), n) in pop {
-        t.popularity
-            .insert((ws, cat.clone(), ws + 300_000, n, ws + 300_000 <= final_wm));
+        t.popularity.insert((ws, cat.clone(), ws + 300_000, n, ws + 300_000 <= final_wm));
         per_window.entry(ws).or_default().push((cat, n));
     }
     for (ws, mut cats) in per_window {
         cats.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         for (i, (cat, n)) in cats.into_iter().take(top_n).enumerate() {
-            t.top.insert((
-                ws,
-                i as i32 + 1,
-                cat,
-                n,
-                ws + 300_000,
-                ws + 300_000 <= final_wm,
-            ));
+            t.top.insert((ws, i as i32 + 1, cat, n, ws + 300_000, ws + 300_000 <= final_wm));
         }
     }
     (t, final_wm)
@@ -492,11 +392,7 @@ pub fn assert_tables_eq(got: &Tables, want: &Tables) {
         ($f:ident) => {
             let extra: Vec<_> = got.$f.difference(&want.$f).collect();
             let missing: Vec<_> = want.$f.difference(&got.$f).collect();
-            assert!(
-                extra.is_empty() && missing.is_empty(),
-                "{}: unexpected {extra:#?}\nmissing {missing:#?}",
-                stringify!($f)
-            );
+            assert!(extra.is_empty() && missing.is_empty(), "{}: unexpected {extra:#?}\nmissing {missing:#?}", stringify!($f));
         };
     }
     same!(ddos);
@@ -512,30 +408,11 @@ pub fn assert_tables_eq(got: &Tables, want: &Tables) {
 
 pub async fn read_tables(s: &Session, ks: &str) -> Tables {
     let mut t = Tables::default();
-    let rows = |q: String| async move {
-        s.query_unpaged(q, &[])
-            .await
-            .unwrap()
-            .into_rows_result()
-            .unwrap()
-    };
-    let r = rows(format!(
-        "SELECT window_start, client_addr, window_end, requests, first_seen, last_seen, source_hosts, is_final FROM {ks}.ddos_alerts"
-    ))
-    .await;
-    for row in r
-        .rows::<(
-            CqlTimestamp,
-            String,
-            CqlTimestamp,
-            i64,
-            CqlTimestamp,
-            CqlTimestamp,
-            Vec<String>,
-            bool,
-        )>()
-        .unwrap()
-    {
+    let rows = |q: String| async move { s.query_unpaged(q, &[]).await.unwrap().into_rows_result().unwrap() };
+    let r =
+        rows(format!("SELECT window_start, client_addr, window_end, requests, first_seen, last_seen, source_hosts, is_final FROM {ks}.ddos_alerts"))
+            .await;
+    for row in r.rows::<(CqlTimestamp, String, CqlTimestamp, i64, CqlTimestamp, CqlTimestamp, Vec<String>, bool)>().unwrap() {
         let (a, b, c, d, e, f, g, h) = row.unwrap();
         t.ddos.insert((a.0, b, c.0, d, e.0, f.0, g, h));
     }
@@ -544,27 +421,9 @@ pub async fn read_tables(s: &Session, ks: &str) -> Tables {
          status_5xx, unhealthy, is_final FROM {ks}.server_health"
     ))
     .await;
-    for row in r
-        .rows::<(
-            String,
-            String,
-            CqlTimestamp,
-            CqlTimestamp,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            bool,
-            bool,
-        )>()
-        .unwrap()
-    {
+    for row in r.rows::<(String, String, CqlTimestamp, CqlTimestamp, i64, i64, i64, i64, i64, i64, i64, bool, bool)>().unwrap() {
         let (h, d, ws, we, n, bad, c1, c2, c3, c4, c5, u, f) = row.unwrap();
-        t.health
-            .insert((h, d, ws.0, we.0, n, bad, [c1, c2, c3, c4, c5], u, f));
+        t.health.insert((h, d, ws.0, we.0, n, bad, [c1, c2, c3, c4, c5], u, f));
     }
     let r = rows(format!("SELECT source_host, window_start, visitors_hll, visitors_estimate FROM {ks}.server_health")).await;
     for row in r.rows::<(String, CqlTimestamp, Vec<u8>, i64)>().unwrap() {
@@ -572,26 +431,17 @@ pub async fn read_tables(s: &Session, ks: &str) -> Tables {
         t.visitors.insert((h, ws.0, hll, estimate));
     }
     let r = rows(format!("SELECT day, window_start, source_host, window_end, requests, non_200, is_final FROM {ks}.health_alerts")).await;
-    for row in r
-        .rows::<(String, CqlTimestamp, String, CqlTimestamp, i64, i64, bool)>()
-        .unwrap()
-    {
+    for row in r.rows::<(String, CqlTimestamp, String, CqlTimestamp, i64, i64, bool)>().unwrap() {
         let (d, ws, h, we, n, bad, f) = row.unwrap();
         t.health_alerts.insert((d, ws.0, h, we.0, n, bad, f));
     }
     let r = rows(format!("SELECT window_start, category, window_end, requests, is_final FROM {ks}.category_popularity")).await;
-    for row in r
-        .rows::<(CqlTimestamp, String, CqlTimestamp, i64, bool)>()
-        .unwrap()
-    {
+    for row in r.rows::<(CqlTimestamp, String, CqlTimestamp, i64, bool)>().unwrap() {
         let (ws, c, we, n, f) = row.unwrap();
         t.popularity.insert((ws.0, c, we.0, n, f));
     }
     let r = rows(format!("SELECT window_start, rank, category, requests, window_end, is_final FROM {ks}.category_top")).await;
-    for row in r
-        .rows::<(CqlTimestamp, i32, String, i64, CqlTimestamp, bool)>()
-        .unwrap()
-    {
+    for row in r.rows::<(CqlTimestamp, i32, String, i64, CqlTimestamp, bool)>().unwrap() {
         let (ws, rank, c, n, we, f) = row.unwrap();
         t.top.insert((ws.0, rank, c, n, we.0, f));
     }
@@ -600,46 +450,20 @@ pub async fn read_tables(s: &Session, ks: &str) -> Tables {
          kafka_offset FROM {ks}.late_events"
     ))
     .await;
-    for row in r
-        .rows::<(
-            String,
-            CqlTimestamp,
-            String,
-            String,
-            String,
-            String,
-            i32,
-            CqlTimestamp,
-            String,
-            i32,
-            i64,
-        )>()
-        .unwrap()
-    {
+    for row in r.rows::<(String, CqlTimestamp, String, String, String, String, i32, CqlTimestamp, String, i32, i64)>().unwrap() {
         let (d, et, id, h, c, cat, st, wm, reason, p, o) = row.unwrap();
-        t.late
-            .insert((d, et.0, id, h, c, cat, st, wm.0, reason, p, o));
+        t.late.insert((d, et.0, id, h, c, cat, st, wm.0, reason, p, o));
     }
     t
 }
 
 /// Checkpoint rows: partition -> (resume_offset, replay_until, closed_through).
-pub async fn read_checkpoint(
-    s: &Session,
-    ks: &str,
-    job: &str,
-    topic: &str,
-) -> HashMap<i32, (i64, i64, i64)> {
+pub async fn read_checkpoint(s: &Session, ks: &str, job: &str, topic: &str) -> HashMap<i32, (i64, i64, i64)> {
     let q = format!("SELECT kafka_partition, resume_offset, replay_until, closed_through FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?");
     match s.query_unpaged(q, (job, topic)).await {
-        Ok(r) => r
-            .into_rows_result()
-            .unwrap()
-            .rows::<(i32, i64, i64, i64)>()
-            .unwrap()
-            .map(|r| r.unwrap())
-            .map(|(p, a, b, c)| (p, (a, b, c)))
-            .collect(),
+        Ok(r) => {
+            r.into_rows_result().unwrap().rows::<(i32, i64, i64, i64)>().unwrap().map(|r| r.unwrap()).map(|(p, a, b, c)| (p, (a, b, c))).collect()
+        }
         Err(_) => HashMap::new(), // keyspace not created yet
     }
 }
@@ -659,9 +483,7 @@ pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i3
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    let got = c
-        .committed_offsets(tpl, Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("committed offsets of group {group} on {topic}: {e}"));
+    let got = c.committed_offsets(tpl, Duration::from_secs(20)).unwrap_or_else(|e| panic!("committed offsets of group {group} on {topic}: {e}"));
     got.elements()
         .iter()
         .filter_map(|e| match e.offset() {
@@ -673,21 +495,11 @@ pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i3
 
 /// Waits until the job's checkpoint covers every delivered record and has
 /// closed every window up to `final_wm`.
-pub async fn wait_done(
-    s: &Session,
-    ks: &str,
-    job: &str,
-    topic: &str,
-    ends: &BTreeMap<i32, i64>,
-    final_wm: i64,
-    timeout: Duration,
-) {
+pub async fn wait_done(s: &Session, ks: &str, job: &str, topic: &str, ends: &BTreeMap<i32, i64>, final_wm: i64, timeout: Duration) {
     let start = Instant::now();
     loop {
         let cp = read_checkpoint(s, ks, job, topic).await;
-        let done = ends
-            .iter()
-            .all(|(p, end)| cp.get(p).is_some_and(|c| c.1 >= *end && c.2 >= final_wm));
+        let done = ends.iter().all(|(p, end)| cp.get(p).is_some_and(|c| c.1 >= *end && c.2 >= final_wm));
         if done {
             return;
         }

@@ -54,18 +54,14 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CqlError> {
                 i += 1;
             }
         } else if s[i..].starts_with(b"/*") {
-            let end = src[i + 2..]
-                .find("*/")
-                .ok_or_else(|| CqlError::syntax("unterminated /* comment"))?;
+            let end = src[i + 2..].find("*/").ok_or_else(|| CqlError::syntax("unterminated /* comment"))?;
             i += end + 4;
         } else if c == b'\'' {
             let mut text = String::new();
             let mut j = i + 1;
             loop {
                 let rest = &src[j..];
-                let q = rest
-                    .find('\'')
-                    .ok_or_else(|| CqlError::syntax("unterminated string literal"))?;
+                let q = rest.find('\'').ok_or_else(|| CqlError::syntax("unterminated string literal"))?;
                 text.push_str(&rest[..q]);
                 j += q + 1;
                 if s.get(j) == Some(&b'\'') {
@@ -79,9 +75,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CqlError> {
             i = j;
         } else if c == b'"' {
             let rest = &src[i + 1..];
-            let q = rest
-                .find('"')
-                .ok_or_else(|| CqlError::syntax("unterminated quoted identifier"))?;
+            let q = rest.find('"').ok_or_else(|| CqlError::syntax("unterminated quoted identifier"))?;
             out.push(Token::QuotedIdent(rest[..q].to_string()));
             i += q + 2;
         } else if c == b'?' {
@@ -100,31 +94,16 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CqlError> {
             }
             let hex = &src[i + 2..j];
             if hex.len() & 1 == 1 {
-                return Err(CqlError::syntax(format!(
-                    "odd number of hex digits in 0x{hex}"
-                )));
+                return Err(CqlError::syntax(format!("odd number of hex digits in 0x{hex}")));
             }
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap_or(0))
-                .collect();
+            let bytes = (0..hex.len()).step_by(2).map(|k| u8::from_str_radix(&hex[k..k + 2], 16).unwrap_or(0)).collect();
             out.push(Token::Hex(bytes));
             i = j;
-        } else if c.is_ascii_alphanumeric()
-            || c == b'_'
-            || (c == b'-' && s.get(i + 1).is_some_and(|b| b.is_ascii_digit()))
-        {
+        } else if c.is_ascii_alphanumeric() || c == b'_' || (c == b'-' && s.get(i + 1).is_some_and(|b| b.is_ascii_digit())) {
             let mut j = i + 1;
-            while j < s.len()
-                && (s[j].is_ascii_alphanumeric() || s[j] == b'_' || s[j] == b'-' || s[j] == b'.')
-            {
+            while j < s.len() && (s[j].is_ascii_alphanumeric() || s[j] == b'_' || s[j] == b'-' || s[j] == b'.') {
                 // A '.' continues only a number (1.5), never an identifier (ks.table).
-                if s[j] == b'.'
-                    && !src[i..j]
-                        .trim_start_matches('-')
-                        .bytes()
-                        .all(|b| b.is_ascii_digit())
-                {
+                if s[j] == b'.' && !src[i..j].trim_start_matches('-').bytes().all(|b| b.is_ascii_digit()) {
                     break;
                 }
                 // A '-' continues only a uuid.
@@ -167,12 +146,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, CqlError> {
                     b':' => ":",
                     b'+' => "+",
                     b'-' => "-",
-                    _ => {
-                        return Err(CqlError::syntax(format!(
-                            "unexpected character `{}`",
-                            c as char
-                        )))
-                    }
+                    _ => return Err(CqlError::syntax(format!("unexpected character `{}`", c as char))),
                 },
             };
             i += sym.len();
@@ -188,9 +162,7 @@ mod tests {
 
     #[test]
     fn tokenises_statements() {
-        let t =
-            tokenize("SELECT \"Key\", x FROM ks.t WHERE a >= -5 AND b = 'it''s' -- c\n LIMIT ?;")
-                .unwrap();
+        let t = tokenize("SELECT \"Key\", x FROM ks.t WHERE a >= -5 AND b = 'it''s' -- c\n LIMIT ?;").unwrap();
         assert_eq!(t[0], Token::Ident("select".into()));
         assert_eq!(t[1], Token::QuotedIdent("Key".into()));
         assert_eq!(t[5], Token::Ident("ks".into()));

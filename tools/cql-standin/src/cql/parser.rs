@@ -13,11 +13,7 @@ use crate::types::{CqlType, Literal};
 /// Parses one statement (a trailing `;` is allowed).
 pub fn parse(src: &str) -> Result<Statement, CqlError> {
     let tokens = tokenize(src)?;
-    let mut p = Parser {
-        t: tokens,
-        i: 0,
-        markers: 0,
-    };
+    let mut p = Parser { t: tokens, i: 0, markers: 0 };
     let stmt = p.statement()?;
     p.eat_sym(";");
     if p.i < p.t.len() {
@@ -154,15 +150,9 @@ impl Parser {
     fn table_ref(&mut self) -> Result<TableRef, CqlError> {
         let first = self.ident()?;
         if self.eat_sym(".") {
-            Ok(TableRef {
-                keyspace: Some(first),
-                table: self.ident()?,
-            })
+            Ok(TableRef { keyspace: Some(first), table: self.ident()? })
         } else {
-            Ok(TableRef {
-                keyspace: None,
-                table: first,
-            })
+            Ok(TableRef { keyspace: None, table: first })
         }
     }
 
@@ -182,17 +172,11 @@ impl Parser {
         if self.eat_kw("drop") {
             if self.eat_kw("keyspace") {
                 let if_exists = self.if_exists()?;
-                return Ok(Statement::DropKeyspace {
-                    if_exists,
-                    name: self.ident()?,
-                });
+                return Ok(Statement::DropKeyspace { if_exists, name: self.ident()? });
             }
             if self.eat_kw("table") {
                 let if_exists = self.if_exists()?;
-                return Ok(Statement::DropTable {
-                    if_exists,
-                    table: self.table_ref()?,
-                });
+                return Ok(Statement::DropTable { if_exists, table: self.table_ref()? });
             }
             return Err(self.err("KEYSPACE or TABLE"));
         }
@@ -246,12 +230,7 @@ impl Parser {
                 break;
             }
         }
-        Ok(Statement::CreateKeyspace {
-            name,
-            if_not_exists,
-            replication,
-            durable_writes,
-        })
+        Ok(Statement::CreateKeyspace { name, if_not_exists, replication, durable_writes })
     }
 
     /// A type as written in DDL, re-assembled from tokens (`map < text , int >`).
@@ -310,9 +289,7 @@ impl Parser {
                 let name = self.ident()?;
                 let ty = self.type_name()?;
                 if self.eat_kw("static") {
-                    return Err(CqlError::invalid(
-                        "static columns are not supported by cql-standin",
-                    ));
+                    return Err(CqlError::invalid("static columns are not supported by cql-standin"));
                 }
                 if self.eat_kw("primary") {
                     self.kw("key")?;
@@ -348,23 +325,19 @@ impl Parser {
                     }
                     self.sym(")")?;
                 } else if self.eat_kw("compact") {
-                    return Err(CqlError::invalid(
-                        "COMPACT STORAGE is not supported by cql-standin",
-                    ));
+                    return Err(CqlError::invalid("COMPACT STORAGE is not supported by cql-standin"));
                 } else {
                     let opt = self.ident()?;
                     self.sym("=")?;
                     let v = self.literal()?;
                     if opt == "default_time_to_live" {
                         let Literal::Int(n) = v else {
-                            return Err(CqlError::syntax(
-                                "default_time_to_live must be a whole number of seconds",
-                            ));
+                            return Err(CqlError::syntax("default_time_to_live must be a whole number of seconds"));
                         };
-                        default_ttl =
-                            i32::try_from(n).ok().filter(|n| *n >= 0).ok_or_else(|| {
-                                CqlError::invalid(format!("default_time_to_live {n} out of range"))
-                            })?;
+                        default_ttl = i32::try_from(n)
+                            .ok()
+                            .filter(|n| *n >= 0)
+                            .ok_or_else(|| CqlError::invalid(format!("default_time_to_live {n} out of range")))?;
                     }
                 }
                 if !self.eat_kw("and") {
@@ -378,22 +351,11 @@ impl Parser {
         let clustering = clustering_names
             .into_iter()
             .map(|c| {
-                let o = orders
-                    .iter()
-                    .find(|(n, _)| *n == c)
-                    .map(|(_, o)| *o)
-                    .unwrap_or(Order::Asc);
+                let o = orders.iter().find(|(n, _)| *n == c).map(|(_, o)| *o).unwrap_or(Order::Asc);
                 (c, o)
             })
             .collect();
-        Ok(Statement::CreateTable {
-            table,
-            if_not_exists,
-            columns,
-            partition_key,
-            clustering,
-            default_ttl,
-        })
+        Ok(Statement::CreateTable { table, if_not_exists, columns, partition_key, clustering, default_ttl })
     }
 
     fn literal(&mut self) -> Result<Literal, CqlError> {
@@ -405,10 +367,7 @@ impl Parser {
                 if let Ok(i) = n.parse::<i64>() {
                     Literal::Int(i)
                 } else {
-                    Literal::Float(
-                        n.parse()
-                            .map_err(|_| CqlError::syntax(format!("bad number `{n}`")))?,
-                    )
+                    Literal::Float(n.parse().map_err(|_| CqlError::syntax(format!("bad number `{n}`")))?)
                 }
             }
             Token::Hex(h) => Literal::Hex(h),
@@ -511,25 +470,13 @@ impl Parser {
         }
         self.sym(")")?;
         if columns.len() != values.len() {
-            return Err(CqlError::invalid(format!(
-                "{} columns but {} values",
-                columns.len(),
-                values.len()
-            )));
+            return Err(CqlError::invalid(format!("{} columns but {} values", columns.len(), values.len())));
         }
         if self.is_kw("if") {
-            return Err(CqlError::invalid(
-                "lightweight transactions (IF NOT EXISTS on INSERT) are not supported by cql-standin",
-            ));
+            return Err(CqlError::invalid("lightweight transactions (IF NOT EXISTS on INSERT) are not supported by cql-standin"));
         }
         let (ttl, timestamp) = self.using()?;
-        Ok(Statement::Insert {
-            table,
-            columns,
-            values,
-            ttl,
-            timestamp,
-        })
+        Ok(Statement::Insert { table, columns, values, ttl, timestamp })
     }
 
     fn update(&mut self) -> Result<Statement, CqlError> {
@@ -546,13 +493,7 @@ impl Parser {
             }
         }
         let where_ = self.where_clause()?;
-        Ok(Statement::Update {
-            table,
-            set,
-            where_,
-            ttl,
-            timestamp,
-        })
+        Ok(Statement::Update { table, set, where_, ttl, timestamp })
     }
 
     fn delete(&mut self) -> Result<Statement, CqlError> {
@@ -568,11 +509,7 @@ impl Parser {
         self.kw("from")?;
         let table = self.table_ref()?;
         let where_ = self.where_clause()?;
-        Ok(Statement::Delete {
-            columns,
-            table,
-            where_,
-        })
+        Ok(Statement::Delete { columns, table, where_ })
     }
 
     fn where_clause(&mut self) -> Result<Vec<Relation>, CqlError> {
@@ -622,9 +559,7 @@ impl Parser {
 
     fn select(&mut self) -> Result<Statement, CqlError> {
         if self.eat_kw("json") || self.eat_kw("distinct") {
-            return Err(CqlError::invalid(
-                "SELECT JSON/DISTINCT is not supported by cql-standin",
-            ));
+            return Err(CqlError::invalid("SELECT JSON/DISTINCT is not supported by cql-standin"));
         }
         let selectors = if self.eat_sym("*") {
             None
@@ -642,11 +577,7 @@ impl Parser {
                         }
                         "ttl" => Selector::Ttl(self.ident()?),
                         "writetime" => Selector::WriteTime(self.ident()?),
-                        f => {
-                            return Err(CqlError::invalid(format!(
-                                "function {f}() is not supported by cql-standin"
-                            )))
-                        }
+                        f => return Err(CqlError::invalid(format!("function {f}() is not supported by cql-standin"))),
                     };
                     self.sym(")")?;
                     s
@@ -654,9 +585,7 @@ impl Parser {
                     Selector::Column(name)
                 };
                 if self.eat_kw("as") {
-                    return Err(CqlError::invalid(
-                        "column aliases (AS) are not supported by cql-standin",
-                    ));
+                    return Err(CqlError::invalid("column aliases (AS) are not supported by cql-standin"));
                 }
                 sels.push(sel);
                 if !self.eat_sym(",") {
@@ -685,21 +614,11 @@ impl Parser {
                 }
             }
         }
-        let limit = if self.eat_kw("limit") {
-            Some(self.term()?)
-        } else {
-            None
-        };
+        let limit = if self.eat_kw("limit") { Some(self.term()?) } else { None };
         if self.eat_kw("allow") {
             self.kw("filtering")?;
         }
-        Ok(Statement::Select {
-            table,
-            selectors,
-            where_,
-            order_by,
-            limit,
-        })
+        Ok(Statement::Select { table, selectors, where_, order_by, limit })
     }
 }
 
@@ -715,16 +634,7 @@ mod tests {
              AND comment = 'x' AND compaction = {'class': 'TimeWindowCompactionStrategy'};",
         )
         .unwrap();
-        let Statement::CreateTable {
-            partition_key,
-            clustering,
-            default_ttl,
-            columns,
-            ..
-        } = s
-        else {
-            panic!()
-        };
+        let Statement::CreateTable { partition_key, clustering, default_ttl, columns, .. } = s else { panic!() };
         assert_eq!(partition_key, vec!["host", "day"]);
         assert_eq!(clustering, vec![("ws".to_string(), Order::Desc)]);
         assert_eq!(default_ttl, 3600);
@@ -733,37 +643,14 @@ mod tests {
 
     #[test]
     fn numbers_markers_in_order() {
-        let s = parse(
-            "SELECT a, ttl(b) FROM t WHERE k = ? AND c >= ? AND c < 5 ORDER BY c DESC LIMIT ?",
-        )
-        .unwrap();
-        let Statement::Select {
-            where_,
-            limit,
-            selectors,
-            ..
-        } = s
-        else {
-            panic!()
-        };
-        assert_eq!(
-            where_[0],
-            Relation::Compare("k".into(), Op::Eq, Term::Marker(0))
-        );
-        assert_eq!(
-            where_[1],
-            Relation::Compare("c".into(), Op::Ge, Term::Marker(1))
-        );
+        let s = parse("SELECT a, ttl(b) FROM t WHERE k = ? AND c >= ? AND c < 5 ORDER BY c DESC LIMIT ?").unwrap();
+        let Statement::Select { where_, limit, selectors, .. } = s else { panic!() };
+        assert_eq!(where_[0], Relation::Compare("k".into(), Op::Eq, Term::Marker(0)));
+        assert_eq!(where_[1], Relation::Compare("c".into(), Op::Ge, Term::Marker(1)));
         assert_eq!(limit, Some(Term::Marker(2)));
         assert_eq!(selectors.unwrap()[1], Selector::Ttl("b".into()));
         let s = parse("INSERT INTO t (a, b) VALUES (?, 'x') USING TTL ?").unwrap();
-        assert!(matches!(
-            s,
-            Statement::Insert {
-                ttl: Some(Term::Marker(1)),
-                ..
-            }
-        ));
+        assert!(matches!(s, Statement::Insert { ttl: Some(Term::Marker(1)), .. }));
     }
 
     #[test]

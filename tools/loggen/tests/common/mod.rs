@@ -86,11 +86,8 @@ pub fn parse(line: &[u8], common: bool) -> Option<Parsed> {
         return None;
     }
     let num = |n: &str| c[n].parse::<i64>().unwrap();
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == &c["mon"])
-        .unwrap() as i64
-        + 1;
+    let month =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == &c["mon"]).unwrap() as i64 + 1;
     let (y, d, h, mi, s) = (num("y"), num("d"), num("h"), num("mi"), num("s"));
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let mlen = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month as usize - 1];

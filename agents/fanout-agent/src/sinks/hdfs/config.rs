@@ -155,10 +155,7 @@ impl Default for HdfsSinkConfig {
 /// Whether `s` may be a file name prefix: letters, digits, `-`, `_`, `.`
 /// (not first: names starting with `.` or `_` are hidden from Hadoop tools).
 pub fn valid_prefix(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !s.starts_with(['.', '_'])
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) && !s.starts_with(['.', '_'])
 }
 
 impl HdfsSinkConfig {
@@ -168,9 +165,7 @@ impl HdfsSinkConfig {
         PathTemplate::parse(&self.path).map_err(|e| format!("{prefix}.path = {:?}: {e}", self.path))?;
         if let Some(p) = &self.file_prefix {
             if !valid_prefix(p) {
-                return Err(format!(
-                    "{prefix}.file_prefix = {p:?} must be 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '_'"
-                ));
+                return Err(format!("{prefix}.file_prefix = {p:?} must be 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '_'"));
             }
         }
         if !(1..=12).contains(&self.deflate_level) {

@@ -429,10 +429,12 @@ mod tests {
         let mut enc = BlockEncoder::new(codec, 6);
         let mut n = 0;
         for &count in blocks {
-            let records: Vec<Vec<u8>> = (0..count).map(|_| {
-                n += 1;
-                datum(n)
-            }).collect();
+            let records: Vec<Vec<u8>> = (0..count)
+                .map(|_| {
+                    n += 1;
+                    datum(n)
+                })
+                .collect();
             let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
             enc.encode(&refs, &mut out);
             out.extend_from_slice(&sync);

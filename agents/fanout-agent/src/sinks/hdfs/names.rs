@@ -42,9 +42,7 @@ pub fn dir_name(path: &str) -> &str {
 fn is_time_and_seq(rest: &str) -> bool {
     let rest = rest.strip_prefix('-').unwrap_or(rest);
     match rest.split_once('-') {
-        Some((a, b)) => {
-            !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
-        }
+        Some((a, b)) => !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit()),
         None => false,
     }
 }
@@ -52,10 +50,7 @@ fn is_time_and_seq(rest: &str) -> bool {
 /// Whether `name` is an in-use file of exactly this `prefix` (not of a
 /// prefix that merely starts the same, such as `agent` vs `agent-2`).
 pub fn is_tmp_of(prefix: &str, name: &str) -> bool {
-    name.strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('-'))
-        .and_then(|r| r.strip_suffix(TMP_SUFFIX))
-        .is_some_and(is_time_and_seq)
+    name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).and_then(|r| r.strip_suffix(TMP_SUFFIX)).is_some_and(is_time_and_seq)
 }
 
 /// Whether `name` is a salvage copy of this `prefix`'s files.

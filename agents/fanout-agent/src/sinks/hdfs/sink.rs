@@ -416,8 +416,7 @@ impl<S: Storage> HdfsSink<S> {
     /// (see [`Writer::suspect`]). A file whose sync is still running is
     /// left alone here; whoever locks it next looks again.
     fn abandon_suspect(&mut self) {
-        let suspect: Vec<String> =
-            self.open.iter().filter(|(_, f)| f.writer.try_lock().is_ok_and(|w| w.suspect)).map(|(d, _)| d.clone()).collect();
+        let suspect: Vec<String> = self.open.iter().filter(|(_, f)| f.writer.try_lock().is_ok_and(|w| w.suspect)).map(|(d, _)| d.clone()).collect();
         for dir in suspect {
             self.abandon(&dir);
         }

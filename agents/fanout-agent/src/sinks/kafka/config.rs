@@ -108,9 +108,10 @@ impl KafkaSinkConfig {
         // files, without touching the network.
         let mut offline = self.client_config();
         offline.remove("bootstrap.servers").set("log_level", "3");
-        offline.create::<BaseProducer>().map(drop).map_err(|e| {
-            format!("{prefix}: librdkafka refuses the producer settings ({prefix}.compression, {prefix}.producer): {e}")
-        })
+        offline
+            .create::<BaseProducer>()
+            .map(drop)
+            .map_err(|e| format!("{prefix}: librdkafka refuses the producer settings ({prefix}.compression, {prefix}.producer): {e}"))
     }
 
     /// The librdkafka producer settings: the agent's fixed ones (idempotent,

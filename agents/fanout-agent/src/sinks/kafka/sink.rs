@@ -81,10 +81,8 @@ const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 async fn ensure_topic(cfg: &KafkaSinkConfig) -> Result<(), String> {
     // The producer's settings: a secured cluster wants the same TLS and SASL
     // properties for the admin requests.
-    let admin: AdminClient<DefaultClientContext> = cfg
-        .client_config()
-        .create()
-        .map_err(|e| format!("creating a Kafka admin client for {}: {e}", cfg.brokers))?;
+    let admin: AdminClient<DefaultClientContext> =
+        cfg.client_config().create().map_err(|e| format!("creating a Kafka admin client for {}: {e}", cfg.brokers))?;
     let topic = NewTopic::new(&cfg.topic, cfg.partitions, TopicReplication::Fixed(cfg.replication));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
     match admin.create_topics([&topic], &opts).await {
@@ -129,7 +127,8 @@ impl BatchSink for KafkaSink {
 
     async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
         if self.failed.swap(false, Ordering::Relaxed) {
-            self.producer = self.config.create_with_context(BatchContext).map_err(|e| SinkError::Retryable(format!("re-creating the Kafka producer: {e}")))?;
+            self.producer =
+                self.config.create_with_context(BatchContext).map_err(|e| SinkError::Retryable(format!("re-creating the Kafka producer: {e}")))?;
             info!(topic = %self.topic, "new Kafka producer after a failed batch");
         }
         let batch = match self.produce(events).await {
@@ -165,16 +164,14 @@ impl KafkaSink {
         let batch = BatchDeliveries::new(events.len());
         for (i, datum) in events.iter().enumerate() {
             let body = datum.as_ref();
-            let event = RoutingFields::decode(body)
-                .map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a ClickEvent datum: {e}")))?;
+            let event =
+                RoutingFields::decode(body).map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a ClickEvent datum: {e}")))?;
             self.value.clear();
             self.value.extend_from_slice(&self.header);
             self.value.extend_from_slice(body);
             let headers = OwnedHeaders::new_with_capacity(1).insert(Header { key: "event_id", value: Some(event.event_id.as_bytes()) });
-            let mut record = BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch))
-                .key(event.client_addr.as_bytes())
-                .payload(&self.value)
-                .headers(headers);
+            let mut record =
+                BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch)).key(event.client_addr.as_bytes()).payload(&self.value).headers(headers);
             let started = Instant::now();
             // A full local queue means the broker is slower than we are: wait for it.
             loop {

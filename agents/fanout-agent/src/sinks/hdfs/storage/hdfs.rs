@@ -110,11 +110,7 @@ impl Storage for HdfsStorage {
 
     async fn list_files(&self, dir: &str) -> StorageResult<Vec<FileEntry>> {
         match self.client.list_status(dir, true).await {
-            Ok(statuses) => Ok(statuses
-                .into_iter()
-                .filter(|s| !s.isdir)
-                .map(|s| FileEntry { path: s.path, len: s.length as u64 })
-                .collect()),
+            Ok(statuses) => Ok(statuses.into_iter().filter(|s| !s.isdir).map(|s| FileEntry { path: s.path, len: s.length as u64 }).collect()),
             Err(e) => match err("list", dir, e) {
                 e if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
                 e => Err(e),

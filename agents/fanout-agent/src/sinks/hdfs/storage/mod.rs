@@ -266,10 +266,7 @@ mod tests {
             StorageUrl::parse("hdfs://127.0.0.1:8020").unwrap(),
             StorageUrl::Hdfs { authority: "hdfs://127.0.0.1:8020".into(), base: "".into() }
         );
-        assert_eq!(
-            StorageUrl::parse("hdfs://ns1/user/x/").unwrap(),
-            StorageUrl::Hdfs { authority: "hdfs://ns1".into(), base: "/user/x".into() }
-        );
+        assert_eq!(StorageUrl::parse("hdfs://ns1/user/x/").unwrap(), StorageUrl::Hdfs { authority: "hdfs://ns1".into(), base: "/user/x".into() });
         assert_eq!(StorageUrl::parse("file:///var/lib").unwrap(), StorageUrl::Local { root: "/var/lib".into() });
         assert!(StorageUrl::parse("hdfs:///x").is_err());
         assert!(StorageUrl::parse("file://x").is_err());

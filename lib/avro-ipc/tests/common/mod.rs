@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clickstream_avro_ipc::{
-    encode_event, serve_with_stats, BatchHandler, ReceivedEvent, ServerLimits, ServerStats, Status,
-};
+use clickstream_avro_ipc::{encode_event, serve_with_stats, BatchHandler, ReceivedEvent, ServerLimits, ServerStats, Status};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -93,7 +91,7 @@ impl TestServer {
 /// (empty bodies, binary bytes, non-ASCII text, the odd large body).
 pub fn test_event(i: usize) -> (Vec<(String, String)>, Vec<u8>) {
     let mut headers = vec![("seq".to_string(), i.to_string()), ("host".to_string(), "rust".to_string())];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         headers.push(("path".to_string(), format!("/päth/{i}?q=ü&x=\"quoted\"")));
     }
     let body = match i % 5 {

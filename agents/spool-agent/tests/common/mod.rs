@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[allow(unused_imports)] // used by some of the test crates sharing this module
-pub use clickstream_testkit::java::JavaFlumeServer;
-#[allow(unused_imports)] // used by some of the test crates sharing this module
 pub use clickstream_testkit::disk::{cpu_time, SmallDisk};
+#[allow(unused_imports)] // used by some of the test crates sharing this module
+pub use clickstream_testkit::java::JavaFlumeServer;
 pub use clickstream_testkit::{free_port, wait_until, Service};
 
 use clickstream_avro_ipc::flume::{ReceivedEvent, Status};
@@ -78,7 +78,8 @@ impl TestReceiver {
 
     /// A receiver with these server settings (TLS, say).
     pub fn start_with(limits: ServerLimits) -> TestReceiver {
-        let recorder = Recorder { events: Mutex::new(Vec::new()), fail_next: AtomicUsize::new(0), delay_ms: AtomicU64::new(0), batches: AtomicUsize::new(0) };
+        let recorder =
+            Recorder { events: Mutex::new(Vec::new()), fail_next: AtomicUsize::new(0), delay_ms: AtomicU64::new(0), batches: AtomicUsize::new(0) };
         Self::start_on("127.0.0.1:0".parse().unwrap(), Arc::new(recorder), limits)
     }
 
@@ -182,7 +183,8 @@ impl AgentDirs {
 }
 
 pub fn config_text(dirs: &AgentDirs, host: &str, receivers: &[SocketAddr], metrics_port: u16, extra: &str) -> String {
-    let receivers: Vec<String> = receivers.iter().enumerate().map(|(i, a)| format!("{{ address = \"{a}\", priority = {} }}", 10 - i as i32)).collect();
+    let receivers: Vec<String> =
+        receivers.iter().enumerate().map(|(i, a)| format!("{{ address = \"{a}\", priority = {} }}", 10 - i as i32)).collect();
     format!(
         r#"
 [agent]
@@ -330,7 +332,6 @@ pub fn dead_letters(dir: &Path) -> BTreeMap<u64, String> {
 pub fn repo_file(rel: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)).unwrap()
 }
-
 
 /// `n` distinct, valid combined-format lines (a few hundred bytes each),
 /// starting at line number `from`.

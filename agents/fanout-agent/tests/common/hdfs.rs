@@ -61,7 +61,8 @@ pub fn sample_events(n: usize, host: &str, retime: impl Fn(usize, i64) -> i64) -
         let (off, line) = lines[k % lines.len()];
         let pass = (k / lines.len()) as u64;
         k += 1;
-        let origin = LineOrigin { source_host: host, source_file: "/spool/weblog1.txt", file_fingerprint: "f1", byte_offset: off + pass * 1_000_000_000 };
+        let origin =
+            LineOrigin { source_host: host, source_file: "/spool/weblog1.txt", file_fingerprint: "f1", byte_offset: off + pass * 1_000_000_000 };
         let Ok(mut e) = parser.parse_event(line, &origin) else { continue };
         e.event_time_ms = retime(out.len(), e.event_time_ms);
         let datum = e.to_datum();
