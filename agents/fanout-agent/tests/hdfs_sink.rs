@@ -70,7 +70,8 @@ async fn exactly_once(backend: Backend, codec: Codec) {
         i = end;
     }
     assert!(!sink.open_files().is_empty(), "files stay open between batches");
-    assert!(sink.open_files().iter().all(|f| f.ends_with(".avro.tmp")));
+    // In use: `_<name>.avro.tmp`, hidden from Hive, Spark and Trino by the `_`.
+    assert!(sink.open_files().iter().all(|f| f.ends_with(".avro.tmp") && f.rsplit('/').next().unwrap().starts_with('_')), "{:?}", sink.open_files());
     sink.shutdown().await.unwrap();
     let stats = sink.stats().clone();
     assert_eq!(stats.events_written.get(), 5000);

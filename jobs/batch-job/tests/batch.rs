@@ -272,6 +272,13 @@ fn in_progress_files_no_data_days_and_check_complete() {
     assert_eq!(check("2026-11-21", &[]), Some(3), "a .tmp file is left");
     target.remove(tmp);
     assert_eq!(check("2026-11-21", &[]), Some(0));
+    // Today's sink hides its in-use files from Hive/Spark with a `_`: the
+    // batch job still waits for them.
+    let hidden = "date=2026-11-21/hour=23/_fanout-a-1795305540000-100.avro.tmp";
+    target.put(hidden, Vec::new());
+    assert_eq!(check("2026-11-21", &[]), Some(3), "a _*.avro.tmp file is left");
+    target.remove(hidden);
+    assert_eq!(check("2026-11-21", &[]), Some(0));
     assert_eq!(check("2026-11-22", &[]), Some(3), "no files");
     let today = chrono::Utc::now().date_naive().to_string();
     target.write_master("fanout-a", &[], 1);

@@ -2,8 +2,10 @@
 //!
 //! `<root>/date=YYYY-MM-DD/hour=HH/<instance>-<first_event_ms>-<seq>.avro`,
 //! partitioned by the events' UTC event time. A file the HDFS sink is still
-//! writing ends in `.avro.tmp` and is renamed when closed. Names starting with
-//! `.` or `_` are Hadoop's hidden/marker files and are ignored.
+//! writing is `_<name>.avro.tmp` (`<name>.avro.tmp` from earlier versions) and
+//! is renamed when closed: the `_` hides it from Hive, Spark and Trino, but
+//! not from this job, which must wait for it. Other names starting with `.`
+//! or `_` are Hadoop's hidden/marker files and are ignored.
 
 use chrono::NaiveDate;
 
@@ -20,10 +22,10 @@ pub enum EntryKind {
 
 /// Classifies a file name found in an hour partition.
 pub fn classify(name: &str) -> EntryKind {
-    if name.starts_with('.') || name.starts_with('_') {
-        EntryKind::Ignored
-    } else if name.ends_with(".avro.tmp") {
+    if name.ends_with(".avro.tmp") && !name.starts_with('.') {
         EntryKind::InProgress
+    } else if name.starts_with('.') || name.starts_with('_') {
+        EntryKind::Ignored
     } else if name.ends_with(".avro") {
         EntryKind::Data
     } else {
@@ -67,6 +69,8 @@ mod tests {
     fn names() {
         assert_eq!(classify("web1-1795132800000-3.avro"), EntryKind::Data);
         assert_eq!(classify("web1-1795132800000-4.avro.tmp"), EntryKind::InProgress);
+        assert_eq!(classify("_web1-1795132800000-4.avro.tmp"), EntryKind::InProgress, "hidden from Hive, not from the batch job");
+        assert_eq!(classify(".web1-1795132800000-4.avro.salvage"), EntryKind::Ignored);
         assert_eq!(classify("_SUCCESS"), EntryKind::Ignored);
         assert_eq!(classify(".web1-1.avro.crc"), EntryKind::Ignored);
         assert_eq!(parse_hour_dir("hour=07"), Some(7));

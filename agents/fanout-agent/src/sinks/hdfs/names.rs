@@ -1,6 +1,10 @@
 //! File names, in one place.
 //!
-//! - in use: `<prefix>-<first_event_ms>-<seq>.avro.tmp`
+//! - in use: `_<prefix>-<first_event_ms>-<seq>.avro.tmp`. The leading `_`
+//!   hides it from Hive, Spark and Trino, which skip names starting with `_`
+//!   or `.` (Flume users set `hdfs.inUsePrefix = _` for the same reason);
+//!   the batch job still sees it, to wait for it. Files of earlier versions,
+//!   in use without the `_`, are recognised and recovered all the same.
 //! - closed: `<prefix>-<first_event_ms>-<seq>.avro` (the batch layer reads these)
 //! - recovery's copy of a file's valid prefix while it is written:
 //!   `.<prefix>-<first_event_ms>-<seq>.avro.salvage` (hidden: Hadoop tools and
@@ -12,6 +16,8 @@
 //! file, `seq` a counter that makes the name unique (the sink skips names
 //! that exist, so a restart replaying the same events gets new names).
 
+/// Prefix of files in use (hidden from Hadoop-ecosystem readers).
+pub const IN_USE_PREFIX: &str = "_";
 /// Suffix of files in use.
 pub const TMP_SUFFIX: &str = ".avro.tmp";
 /// Suffix of closed files.
@@ -21,6 +27,20 @@ const SALVAGE_SUFFIX: &str = ".avro.salvage";
 /// `<dir>/<prefix>-<first_ms>-<seq>`, the path without suffix.
 pub fn stem(dir: &str, prefix: &str, first_ms: i64, seq: u64) -> String {
     format!("{dir}/{prefix}-{first_ms}-{seq}")
+}
+
+/// `<dir>/_<name>.avro.tmp`: the in-use path of a [`stem`].
+pub fn in_use_of(stem: &str) -> String {
+    let (dir, name) = split(stem);
+    format!("{dir}{IN_USE_PREFIX}{name}{TMP_SUFFIX}")
+}
+
+/// `(everything up to and including the last '/', the name after it)`.
+fn split(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => path.split_at(i + 1),
+        None => ("", path),
+    }
 }
 
 /// The name part of a path.
@@ -48,9 +68,18 @@ fn is_time_and_seq(rest: &str) -> bool {
 }
 
 /// Whether `name` is an in-use file of exactly this `prefix` (not of a
-/// prefix that merely starts the same, such as `agent` vs `agent-2`).
+/// prefix that merely starts the same, such as `agent` vs `agent-2`), with
+/// the in-use `_` or, written by an earlier version, without it.
 pub fn is_tmp_of(prefix: &str, name: &str) -> bool {
+    let name = name.strip_prefix(IN_USE_PREFIX).unwrap_or(name);
     name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')).and_then(|r| r.strip_suffix(TMP_SUFFIX)).is_some_and(is_time_and_seq)
+}
+
+/// The name of an in-use path without its `_` and `.avro.tmp`.
+fn closed_stem(tmp: &str) -> (&str, &str) {
+    let (dir, name) = split(tmp);
+    let name = name.strip_suffix(TMP_SUFFIX).map_or(name, |n| n.strip_prefix(IN_USE_PREFIX).unwrap_or(n));
+    (dir, name)
 }
 
 /// Whether `name` is a salvage copy of this `prefix`'s files.
@@ -62,17 +91,16 @@ pub fn is_salvage_of(prefix: &str, name: &str) -> bool {
         .is_some_and(is_time_and_seq)
 }
 
-/// `x.avro.tmp` -> `x.avro`.
+/// `d/_x.avro.tmp` (or an earlier version's `d/x.avro.tmp`) -> `d/x.avro`.
 pub fn final_of(tmp: &str) -> String {
-    format!("{}{FINAL_SUFFIX}", tmp.strip_suffix(TMP_SUFFIX).unwrap_or(tmp))
+    let (dir, stem) = closed_stem(tmp);
+    format!("{dir}{stem}{FINAL_SUFFIX}")
 }
 
-/// `d/x.avro.tmp` -> `d/.x.avro.salvage`.
+/// `d/_x.avro.tmp` -> `d/.x.avro.salvage`.
 pub fn salvage_of(tmp: &str) -> String {
-    let stem = base_name(tmp).strip_suffix(TMP_SUFFIX).unwrap_or(base_name(tmp));
-    let dir = dir_name(tmp);
-    let sep = if dir.ends_with('/') { "" } else { "/" };
-    format!("{dir}{sep}.{stem}{SALVAGE_SUFFIX}")
+    let (dir, stem) = closed_stem(tmp);
+    format!("{dir}.{stem}{SALVAGE_SUFFIX}")
 }
 
 /// `d/x.avro.tmp` -> `d/x.avro.corrupt`.
@@ -88,8 +116,12 @@ mod tests {
     fn names_round_trip() {
         let s = stem("/m/date=2026-11-20/hour=00", "fanout-1", 1_795_132_800_000, 3);
         assert_eq!(s, "/m/date=2026-11-20/hour=00/fanout-1-1795132800000-3");
-        let tmp = format!("{s}{TMP_SUFFIX}");
+        let tmp = in_use_of(&s);
+        assert_eq!(tmp, "/m/date=2026-11-20/hour=00/_fanout-1-1795132800000-3.avro.tmp");
         assert!(is_tmp_of("fanout-1", base_name(&tmp)));
+        assert!(is_tmp_of("fanout-1", "fanout-1-1795132800000-3.avro.tmp"), "an earlier version's in-use name");
+        assert_eq!(final_of("/m/fanout-1-1795132800000-3.avro.tmp"), "/m/fanout-1-1795132800000-3.avro");
+        assert_eq!(final_of("hdfs://nn:8020/m/_a-1-2.avro.tmp"), "hdfs://nn:8020/m/a-1-2.avro", "URLs too (log lines)");
         assert!(!is_tmp_of("fanout", base_name(&tmp)), "a shorter prefix must not take over fanout-1's files");
         assert!(!is_tmp_of("fanout-1", "fanout-1-1795132800000-3.avro"));
         assert!(!is_tmp_of("fanout-1", "fanout-1-x-3.avro.tmp"));
@@ -102,5 +134,6 @@ mod tests {
         assert_eq!(corrupt_of(&tmp), format!("{s}.avro.corrupt"));
         assert_eq!(dir_name("/x"), "/");
         assert_eq!(salvage_of("/a-1-2.avro.tmp"), "/.a-1-2.avro.salvage");
+        assert_eq!(salvage_of("/_a-1-2.avro.tmp"), "/.a-1-2.avro.salvage");
     }
 }

@@ -517,7 +517,7 @@ impl<S: Storage> HdfsSink<S> {
         for _ in 0..1000 {
             let stem = names::stem(dir, &self.prefix, first_ms, self.seq);
             self.seq += 1;
-            let tmp = format!("{stem}{}", names::TMP_SUFFIX);
+            let tmp = names::in_use_of(&stem);
             let final_path = format!("{stem}{}", names::FINAL_SUFFIX);
             // A restart that replays the same events must not reuse a name.
             if timed(self.call_timeout, "stat", &final_path, self.storage.exists(&final_path)).await.map_err(|e| self.fail(e))? {
@@ -814,7 +814,7 @@ impl<S: Storage> HdfsSink<S> {
         } else {
             let list: Vec<String> = self.pending.iter().map(|p| self.storage.url_of(&p.tmp)).collect();
             Err(SinkError::Retryable(format!(
-                "HDFS sink: {} file(s) left as .avro.tmp (recovered at the next start): {}",
+                "HDFS sink: {} file(s) left in use (_*.avro.tmp, recovered at the next start): {}",
                 list.len(),
                 list.join(", ")
             )))

@@ -40,7 +40,7 @@ impl HdfsSinkStats {
     /// Registers every metric under the `hdfs_sink_` prefix of `registry`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("hdfs_sink");
-        r.register("files_open", "Files open for writing (.avro.tmp)", self.files_open.clone());
+        r.register("files_open", "Files open for writing (_*.avro.tmp)", self.files_open.clone());
         r.register("files_rolled", "Files closed and renamed to .avro", self.files_rolled.clone());
         r.register("files_recovered", "Leftover or failed .tmp files finalised by crash recovery", self.files_recovered.clone());
         r.register("events_recovered", "Events kept from recovered files", self.events_recovered.clone());
