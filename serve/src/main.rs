@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use clickstream_telemetry::preflight;
+use clickstream_telemetry::cli;
 use serve::config::Config;
 
 /// The serving layer: HTTP JSON API and live dashboard over the batch
@@ -41,13 +41,13 @@ enum Command {
     },
 }
 
-/// EX_CONFIG from sysexits.h, as the other binaries use.
-const EX_CONFIG: u8 = 78;
+/// How this binary names itself in its error lines.
+const PROGRAM: &str = "serve";
 
 fn load(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("serve: configuration error: {e}");
-        ExitCode::from(EX_CONFIG)
+        ExitCode::from(cli::EX_CONFIG)
     })
 }
 
@@ -56,21 +56,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config, config_only, connect } => match load(&config) {
             Ok(cfg) => {
-                let problems = if config_only { Vec::new() } else { serve::preflight::check(&cfg) };
-                for problem in &problems {
-                    eprintln!("serve: configuration error: {}: {problem}", config.display());
-                }
-                if !problems.is_empty() {
-                    return ExitCode::from(EX_CONFIG);
-                }
-                if connect {
-                    let unreachable = preflight::connect_checks(serve::preflight::reachable(&cfg));
-                    for problem in &unreachable {
-                        eprintln!("serve: unreachable: {}: {problem}", config.display());
-                    }
-                    if !unreachable.is_empty() {
-                        return ExitCode::from(preflight::EX_UNAVAILABLE);
-                    }
+                let scope = cli::ValidateScope { config_only, connect };
+                let checked = cli::validate_world(PROGRAM, &config, scope, || serve::preflight::check(&cfg), || serve::preflight::reachable(&cfg));
+                if let Err(code) = checked {
+                    return code;
                 }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
@@ -83,12 +72,9 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             clickstream_telemetry::init_logging(cfg.log.json);
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let rt = match cli::runtime(PROGRAM) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("serve: starting the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             match rt.block_on(serve::server::run(cfg, clickstream_telemetry::shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use clickstream_telemetry::preflight;
+use clickstream_telemetry::cli;
 use fanout_agent::config::Config;
 
 /// Receives events over Flume's Avro RPC and writes every one to Kafka and
@@ -42,7 +42,8 @@ enum Command {
     },
 }
 
-const EX_CONFIG: u8 = 78;
+/// How this binary names itself in its error lines.
+const PROGRAM: &str = "fanout-agent";
 
 fn load(path: &std::path::Path) -> Result<Config, String> {
     Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
@@ -55,21 +56,11 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Validate { config, config_only, connect } => match load(&config) {
             Ok(c) => {
-                let problems = if config_only { Vec::new() } else { fanout_agent::preflight::check(&c) };
-                if !problems.is_empty() {
-                    for problem in problems {
-                        eprintln!("invalid configuration: {}: {problem}", config.display());
-                    }
-                    return ExitCode::from(EX_CONFIG);
-                }
-                if connect {
-                    let unreachable = preflight::connect_checks(fanout_agent::preflight::reachable(&c));
-                    for problem in &unreachable {
-                        eprintln!("unreachable: {}: {problem}", config.display());
-                    }
-                    if !unreachable.is_empty() {
-                        return ExitCode::from(preflight::EX_UNAVAILABLE);
-                    }
+                let scope = cli::ValidateScope { config_only, connect };
+                let checked =
+                    cli::validate_world(PROGRAM, &config, scope, || fanout_agent::preflight::check(&c), || fanout_agent::preflight::reachable(&c));
+                if let Err(code) = checked {
+                    return code;
                 }
                 let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
                 let reached = if connect { ", every destination answered" } else { "" };
@@ -84,7 +75,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("invalid configuration: {e}");
-                ExitCode::from(EX_CONFIG)
+                ExitCode::from(cli::EX_CONFIG)
             }
         },
         Command::Run { config } => {
@@ -92,16 +83,13 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("invalid configuration: {e}");
-                    return ExitCode::from(EX_CONFIG);
+                    return ExitCode::from(cli::EX_CONFIG);
                 }
             };
             clickstream_telemetry::init_logging(cfg.log.json);
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match cli::runtime(PROGRAM) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             match rt.block_on(fanout_agent::run::run(cfg)) {
                 Ok(()) => ExitCode::SUCCESS,

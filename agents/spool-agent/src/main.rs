@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use clickstream_telemetry::preflight;
+use clickstream_telemetry::cli;
 use spool_agent::config::Config;
 
 /// Reads access-log files dropped into spool directories, validates every
@@ -42,8 +42,8 @@ enum Command {
     },
 }
 
-/// Exit code for configuration errors (sysexits EX_CONFIG, as Vector uses).
-const EX_CONFIG: u8 = 78;
+/// How this binary names itself in its error lines.
+const PROGRAM: &str = "spool-agent";
 
 fn load(path: &std::path::Path) -> Result<spool_agent::config::Validated, String> {
     Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
@@ -54,21 +54,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config, config_only, connect } => match load(&config) {
             Ok(v) => {
-                let problems = if config_only { Vec::new() } else { spool_agent::preflight::check_paths(&v) };
-                if !problems.is_empty() {
-                    for problem in problems {
-                        eprintln!("invalid configuration: {}: {problem}", config.display());
-                    }
-                    return ExitCode::from(EX_CONFIG);
-                }
-                if connect {
-                    let unreachable = preflight::connect_checks(spool_agent::preflight::reachable(&v));
-                    for problem in &unreachable {
-                        eprintln!("unreachable: {}: {problem}", config.display());
-                    }
-                    if !unreachable.is_empty() {
-                        return ExitCode::from(preflight::EX_UNAVAILABLE);
-                    }
+                let scope = cli::ValidateScope { config_only, connect };
+                let checked = cli::validate_world(
+                    PROGRAM,
+                    &config,
+                    scope,
+                    || spool_agent::preflight::check_paths(&v),
+                    || spool_agent::preflight::reachable(&v),
+                );
+                if let Err(code) = checked {
+                    return code;
                 }
                 println!(
                     "{}: valid (host {}, {} spool dir(s), {} receiver(s))",
@@ -81,7 +76,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("invalid configuration: {e}");
-                ExitCode::from(EX_CONFIG)
+                ExitCode::from(cli::EX_CONFIG)
             }
         },
         Command::Run { config } => {
@@ -89,16 +84,13 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("invalid configuration: {e}");
-                    return ExitCode::from(EX_CONFIG);
+                    return ExitCode::from(cli::EX_CONFIG);
                 }
             };
             clickstream_telemetry::init_logging(cfg.config.log.json);
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let rt = match cli::runtime(PROGRAM) {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             match rt.block_on(spool_agent::run::run(cfg)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod cli;
 pub mod config;
 pub mod preflight;
 pub mod systemd;

@@ -1,0 +1,83 @@
+//! The command-line scaffolding the long-running binaries share: the exit
+//! codes, the checks `validate` runs after the file's values passed, and the
+//! runtime `run` serves on. One place, so every binary words a problem the
+//! same way and exits with the same code for it.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::preflight;
+
+/// A configuration that cannot work: a bad value, or this machine not as
+/// it says (sysexits EX_CONFIG, as `vector validate` uses).
+pub const EX_CONFIG: u8 = 78;
+
+/// A destination that does not answer `validate --connect` (EX_UNAVAILABLE).
+pub use preflight::EX_UNAVAILABLE;
+
+/// Which of `validate`'s checks beyond the file's values the flags asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidateScope {
+    /// `--config-only`: the file's values alone, not this machine.
+    pub config_only: bool,
+    /// `--connect`: every destination asked something harmless too.
+    pub connect: bool,
+}
+
+/// Runs `machine` (unless `--config-only`), then with `--connect` the
+/// `reachable` checks, printing each problem as `program: …: path: problem`.
+/// `Err` carries the exit code: [`EX_CONFIG`] for the machine,
+/// [`EX_UNAVAILABLE`] for the world. On `Ok` the caller prints its summary.
+pub fn validate_world<F: Future<Output = Vec<String>>>(
+    program: &str,
+    config: &Path,
+    scope: ValidateScope,
+    machine: impl FnOnce() -> Vec<String>,
+    reachable: impl FnOnce() -> F,
+) -> Result<(), ExitCode> {
+    let report = |what: &str, problems: &[String], code: u8| {
+        for problem in problems {
+            eprintln!("{program}: {what}: {}: {problem}", config.display());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ExitCode::from(code))
+        }
+    };
+    if !scope.config_only {
+        report("invalid configuration", &machine(), EX_CONFIG)?;
+    }
+    if scope.connect {
+        report("unreachable", &preflight::connect_checks(reachable()), EX_UNAVAILABLE)?;
+    }
+    Ok(())
+}
+
+/// The runtime `run` serves on: one worker per core (a busy agent uses them;
+/// systemd's `CPUQuota=` is the place to limit it).
+pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("{program}: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_problems_are_78_world_problems_69_and_config_only_skips_both_machine_checks() {
+        let path = Path::new("x.toml");
+        let scope = |config_only, connect| ValidateScope { config_only, connect };
+        let none = || async { Vec::new() };
+        let down = || async { vec!["kafka.brokers b: no answer".to_string()] };
+        assert!(validate_world("t", path, scope(false, false), Vec::new, none).is_ok());
+        let bad = || vec!["metrics.listen 127.0.0.1:1: in use".to_string()];
+        assert_eq!(validate_world("t", path, scope(false, true), bad, down).unwrap_err(), ExitCode::from(EX_CONFIG));
+        assert!(validate_world("t", path, scope(true, false), bad, none).is_ok(), "--config-only");
+        assert_eq!(validate_world("t", path, scope(true, true), bad, down).unwrap_err(), ExitCode::from(EX_UNAVAILABLE));
+    }
+}
