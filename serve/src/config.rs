@@ -27,6 +27,11 @@ pub const CASSANDRA_PASSWORD_ENV: &str = "SERVE_CASSANDRA_PASSWORD";
 /// Why a configuration is unusable.
 pub use clickstream_telemetry::config::ConfigError;
 
+/// `[metrics]`: `/metrics` and `/health`, by default on 127.0.0.1:9465.
+pub type MetricsConfig = clickstream_telemetry::config::MetricsConfig<9465>;
+/// `[log]`.
+pub use clickstream_telemetry::config::LogConfig;
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,24 +194,6 @@ pub struct StreamConfig {
     pub max_clients: usize,
 }
 
-/// `[metrics]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Address of `/metrics` (Prometheus) and `/health`; absent disables the endpoint.
-    #[serde(default = "default_metrics_listen")]
-    pub listen: Option<SocketAddr>,
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// JSON lines instead of text.
-    #[serde(default)]
-    pub json: bool,
-}
-
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -276,10 +263,6 @@ fn two() -> u32 {
 fn default_max_clients() -> usize {
     256
 }
-fn default_metrics_listen() -> Option<SocketAddr> {
-    Some(SocketAddr::from(([127, 0, 0, 1], 9465)))
-}
-
 macro_rules! defaults_from_serde {
     ($($t:ty),*) => {$(
         impl Default for $t {
@@ -289,7 +272,7 @@ macro_rules! defaults_from_serde {
         }
     )*};
 }
-defaults_from_serde!(HttpConfig, MysqlConfig, CassandraConfig, SpeedConfig, WindowConfig, ApiConfig, StreamConfig, MetricsConfig);
+defaults_from_serde!(HttpConfig, MysqlConfig, CassandraConfig, SpeedConfig, WindowConfig, ApiConfig, StreamConfig);
 
 impl Config {
     /// Reads, parses and validates `path`, then applies the environment overrides.

@@ -13,6 +13,11 @@ use serde::Deserialize;
 use crate::sinks::hdfs::HdfsSinkConfig;
 use crate::sinks::kafka::KafkaSinkConfig;
 
+/// `[metrics]`: `/metrics` and `/health`, by default on 127.0.0.1:9111.
+pub type MetricsConfig = clickstream_telemetry::config::MetricsConfig<9111>;
+/// `[log]`.
+pub use clickstream_telemetry::config::LogConfig;
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -253,34 +258,6 @@ fn yes() -> bool {
 }
 fn default_sink_batch() -> usize {
     2000
-}
-
-fn default_metrics_listen() -> Option<SocketAddr> {
-    Some(([127, 0, 0, 1], 9111).into())
-}
-
-/// `[metrics]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Address of `/metrics` and `/health` (default 127.0.0.1:9111).
-    #[serde(default = "default_metrics_listen")]
-    pub listen: Option<SocketAddr>,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        MetricsConfig { listen: default_metrics_listen() }
-    }
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// JSON log lines.
-    #[serde(default)]
-    pub json: bool,
 }
 
 impl Config {

@@ -2,7 +2,6 @@
 //! validated once, so the run path never meets a bad value. Every error names
 //! the key at fault.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +10,11 @@ use clickstream_channel::{ChannelConfig, ChannelKind};
 use clickstream_logparse::ParserConfig;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
+
+/// `[metrics]`: `/metrics` and `/health`, by default on 127.0.0.1:9101.
+pub type MetricsConfig = clickstream_telemetry::config::MetricsConfig<9101>;
+/// `[log]`.
+pub use clickstream_telemetry::config::LogConfig;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -273,34 +277,6 @@ pub struct SinkConfig {
     /// gets an empty batch, so `/health` notices one that went away.
     #[serde(default = "default_health_probe_interval", with = "humantime_serde")]
     pub health_probe_interval: Duration,
-}
-
-fn default_metrics_listen() -> Option<SocketAddr> {
-    Some(([127, 0, 0, 1], 9101).into())
-}
-
-/// `[metrics]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Address of `/metrics` and `/health`; omit the key's value (`""` is not allowed) to use 127.0.0.1:9101.
-    #[serde(default = "default_metrics_listen")]
-    pub listen: Option<SocketAddr>,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        MetricsConfig { listen: default_metrics_listen() }
-    }
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// JSON log lines instead of text.
-    #[serde(default)]
-    pub json: bool,
 }
 
 /// The configuration after validation, with defaults resolved.

@@ -6,7 +6,6 @@
 //! path never meets a bad value. Errors name the offending key
 //! (`health.slide`), which `speed-job validate` prints before exiting 78.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,6 +14,11 @@ use serde::Deserialize;
 
 /// Why a configuration is unusable.
 pub use clickstream_telemetry::config::ConfigError;
+
+/// `[metrics]`: `/metrics` and `/health`, by default on 127.0.0.1:9464.
+pub type MetricsConfig = clickstream_telemetry::config::MetricsConfig<9464>;
+/// `[log]`.
+pub use clickstream_telemetry::config::LogConfig;
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -218,24 +222,6 @@ pub struct JobConfig {
     pub health_max_unread_records: u64,
 }
 
-/// `[metrics]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// Address of `/metrics` and `/health`; absent disables the endpoint.
-    #[serde(default = "default_metrics_listen")]
-    pub listen: Option<SocketAddr>,
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// JSON lines instead of text.
-    #[serde(default)]
-    pub json: bool,
-}
-
 fn default_topic() -> String {
     "clickstream.events".into()
 }
@@ -314,10 +300,6 @@ fn default_health_max_unread() -> u64 {
 fn default_max_batch() -> usize {
     50_000
 }
-fn default_metrics_listen() -> Option<SocketAddr> {
-    Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
-}
-
 macro_rules! defaults_from_serde {
     ($($t:ty),*) => {$(
         impl Default for $t {
@@ -327,7 +309,7 @@ macro_rules! defaults_from_serde {
         }
     )*};
 }
-defaults_from_serde!(CassandraConfig, WindowsConfig, DdosConfig, HealthConfig, PopularityConfig, JobConfig, MetricsConfig);
+defaults_from_serde!(CassandraConfig, WindowsConfig, DdosConfig, HealthConfig, PopularityConfig, JobConfig);
 
 impl Config {
     /// Reads, parses and validates `path`.

@@ -2,9 +2,43 @@
 //! reports the same way: which file could not be read or parsed, or which
 //! key holds a bad value (`validate` subcommands exit 78 on any of them).
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// `[metrics]` of every long-running binary: where `/metrics` and `/health`
+/// listen, by default 127.0.0.1 on the binary's own `PORT` (spool agent
+/// 9101, fan-out agent 9111, speed job 9464, serve 9465).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig<const PORT: u16> {
+    /// Address of `/metrics` and `/health`.
+    #[serde(default = "MetricsConfig::<PORT>::default_listen")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl<const PORT: u16> MetricsConfig<PORT> {
+    fn default_listen() -> Option<SocketAddr> {
+        Some(SocketAddr::from(([127, 0, 0, 1], PORT)))
+    }
+}
+
+impl<const PORT: u16> Default for MetricsConfig<PORT> {
+    fn default() -> Self {
+        MetricsConfig { listen: Self::default_listen() }
+    }
+}
+
+/// `[log]` of every binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// JSON log lines instead of text.
+    #[serde(default)]
+    pub json: bool,
+}
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +84,17 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, Co
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_listen_defaults_to_the_binarys_port_and_can_be_set() {
+        let absent: MetricsConfig<9101> = parse_toml("", "t").unwrap();
+        assert_eq!(absent.listen, Some(([127, 0, 0, 1], 9101).into()));
+        assert_eq!(MetricsConfig::<9464>::default().listen, Some(([127, 0, 0, 1], 9464).into()));
+        let set: MetricsConfig<9101> = parse_toml("listen = \"0.0.0.0:1\"", "t").unwrap();
+        assert_eq!(set.listen, Some(([0, 0, 0, 0], 1).into()));
+        assert!(parse_toml::<MetricsConfig<1>>("lisen = 1", "t").is_err(), "unknown keys refused");
+        assert!(!parse_toml::<LogConfig>("", "t").unwrap().json);
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]
