@@ -27,18 +27,9 @@ enum Command {
         config: PathBuf,
     },
     /// Check a configuration and this machine (addresses free): exit 0 if
-    /// valid, 78 naming the offending key if not.
-    Validate {
-        /// TOML configuration.
-        config: PathBuf,
-        /// Check the file's values only, not this machine.
-        #[arg(long, conflicts_with = "connect")]
-        config_only: bool,
-        /// Also ping MySQL and Cassandra: exit 69 naming the store that
-        /// does not answer.
-        #[arg(long)]
-        connect: bool,
-    },
+    /// valid, 78 naming the offending key if not. With --connect, MySQL and
+    /// Cassandra are pinged.
+    Validate(cli::ValidateArgs),
 }
 
 /// How this binary names itself in its error lines.
@@ -54,14 +45,15 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config, config_only, connect } => match load(&config) {
+        Command::Validate(args) => match load(&args.config) {
             Ok(cfg) => {
-                let scope = cli::ValidateScope { config_only, connect };
-                let checked = cli::validate_world(PROGRAM, &config, scope, || serve::preflight::check(&cfg), || serve::preflight::reachable(&cfg));
+                let scope = args.scope();
+                let checked =
+                    cli::validate_world(PROGRAM, &args.config, scope, || serve::preflight::check(&cfg), || serve::preflight::reachable(&cfg));
                 if let Err(code) = checked {
                     return code;
                 }
-                println!("{}: ok", config.display());
+                println!("{}: ok", args.config.display());
                 ExitCode::SUCCESS
             }
             Err(code) => code,

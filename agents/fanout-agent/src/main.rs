@@ -25,21 +25,10 @@ enum Command {
         config: PathBuf,
     },
     /// Check a configuration file and the machine (directories writable,
-    /// addresses free): exit 0 when valid, 78 naming the offending key otherwise.
-    Validate {
-        /// Configuration file.
-        config: PathBuf,
-        /// Check the file only, not this machine's directories and ports
-        /// (a configuration checked away from the machine it is for, e.g. a
-        /// container's configuration on the build host).
-        #[arg(long, conflicts_with = "connect")]
-        config_only: bool,
-        /// Also ask each sink's destination something harmless (Kafka
-        /// metadata, the HDFS root): exit 69 naming the one that does not
-        /// answer within 10 s.
-        #[arg(long)]
-        connect: bool,
-    },
+    /// addresses free): exit 0 when valid, 78 naming the offending key
+    /// otherwise. With --connect, Kafka is asked for metadata and HDFS for
+    /// the master copy's root.
+    Validate(cli::ValidateArgs),
 }
 
 /// How this binary names itself in its error lines.
@@ -54,19 +43,24 @@ fn main() -> ExitCode {
     // that source.max_buffered_bytes bounds the memory the process holds.
     clickstream_telemetry::alloc::pin_mmap_threshold();
     match Cli::parse().command {
-        Command::Validate { config, config_only, connect } => match load(&config) {
+        Command::Validate(args) => match load(&args.config) {
             Ok(c) => {
-                let scope = cli::ValidateScope { config_only, connect };
-                let checked =
-                    cli::validate_world(PROGRAM, &config, scope, || fanout_agent::preflight::check(&c), || fanout_agent::preflight::reachable(&c));
+                let scope = args.scope();
+                let checked = cli::validate_world(
+                    PROGRAM,
+                    &args.config,
+                    scope,
+                    || fanout_agent::preflight::check(&c),
+                    || fanout_agent::preflight::reachable(&c),
+                );
                 if let Err(code) = checked {
                     return code;
                 }
                 let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
-                let reached = if connect { ", every destination answered" } else { "" };
+                let reached = if args.connect { ", every destination answered" } else { "" };
                 println!(
                     "{}: valid (instance {}, listening on {}{tls}, sinks: {}{reached})",
-                    config.display(),
+                    args.config.display(),
                     c.agent.instance_id,
                     c.source.listen,
                     c.sinks.names().join(", ")

@@ -26,20 +26,9 @@ enum Command {
         config: PathBuf,
     },
     /// Check a configuration file and the directories it names, and exit: 0
-    /// when valid, 78 with the offending key (and path) otherwise.
-    Validate {
-        /// Configuration file.
-        config: PathBuf,
-        /// Check the file's values only, not the directories (for a
-        /// configuration checked away from the machine it is for, e.g. a
-        /// container's configuration on the build host).
-        #[arg(long, conflicts_with = "connect")]
-        config_only: bool,
-        /// Also send each receiver the Avro handshake and an empty batch:
-        /// exit 69 naming the one that does not answer OK.
-        #[arg(long)]
-        connect: bool,
-    },
+    /// when valid, 78 with the offending key (and path) otherwise. With
+    /// --connect, each receiver also gets the handshake and an empty batch.
+    Validate(cli::ValidateArgs),
 }
 
 /// How this binary names itself in its error lines.
@@ -52,12 +41,12 @@ fn load(path: &std::path::Path) -> Result<spool_agent::config::Validated, String
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config, config_only, connect } => match load(&config) {
+        Command::Validate(args) => match load(&args.config) {
             Ok(v) => {
-                let scope = cli::ValidateScope { config_only, connect };
+                let scope = args.scope();
                 let checked = cli::validate_world(
                     PROGRAM,
-                    &config,
+                    &args.config,
                     scope,
                     || spool_agent::preflight::check_paths(&v),
                     || spool_agent::preflight::reachable(&v),
@@ -67,7 +56,7 @@ fn main() -> ExitCode {
                 }
                 println!(
                     "{}: valid (host {}, {} spool dir(s), {} receiver(s))",
-                    config.display(),
+                    args.config.display(),
                     v.config.agent.host,
                     v.config.source.spool_dirs.len(),
                     v.config.sink.receivers.len()

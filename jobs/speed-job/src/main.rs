@@ -26,18 +26,9 @@ enum Command {
         config: PathBuf,
     },
     /// Check a configuration and this machine (the metrics address free):
-    /// exit 0 if valid, 78 naming the offending key if not.
-    Validate {
-        /// TOML configuration.
-        config: PathBuf,
-        /// Check the file's values only, not this machine.
-        #[arg(long, conflicts_with = "connect")]
-        config_only: bool,
-        /// Also read the topic's partitions from the brokers and ask
-        /// Cassandra: exit 69 naming the one that does not answer within 10 s.
-        #[arg(long)]
-        connect: bool,
-    },
+    /// exit 0 if valid, 78 naming the offending key if not. With --connect,
+    /// the topic's partitions are read and Cassandra is asked.
+    Validate(cli::ValidateArgs),
     /// Print the speed views (alerts, top categories, late events) as tables.
     Show {
         /// TOML configuration (its `[cassandra]` table is used).
@@ -67,15 +58,15 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config, config_only, connect } => match load(&config) {
+        Command::Validate(args) => match load(&args.config) {
             Ok(cfg) => {
-                let scope = cli::ValidateScope { config_only, connect };
+                let scope = args.scope();
                 let checked =
-                    cli::validate_world(PROGRAM, &config, scope, || speed_job::preflight::check(&cfg), || speed_job::preflight::reachable(&cfg));
+                    cli::validate_world(PROGRAM, &args.config, scope, || speed_job::preflight::check(&cfg), || speed_job::preflight::reachable(&cfg));
                 if let Err(code) = checked {
                     return code;
                 }
-                println!("{}: ok", config.display());
+                println!("{}: ok", args.config.display());
                 ExitCode::SUCCESS
             }
             Err(code) => code,

@@ -4,7 +4,7 @@
 //! same way and exits with the same code for it.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::preflight;
@@ -15,6 +15,30 @@ pub const EX_CONFIG: u8 = 78;
 
 /// A destination that does not answer `validate --connect` (EX_UNAVAILABLE).
 pub use preflight::EX_UNAVAILABLE;
+
+/// `validate`'s arguments, the same in every long-running binary (each
+/// binary's subcommand help says what its checks look at).
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Configuration file (TOML).
+    pub config: PathBuf,
+    /// Check the file's values only, not this machine's directories and
+    /// ports (a configuration checked away from the machine it is for, e.g.
+    /// a container's on the build host).
+    #[arg(long, conflicts_with = "connect")]
+    pub config_only: bool,
+    /// Also ask every destination something harmless: exit 69 naming each
+    /// one that does not answer (within about 10 s).
+    #[arg(long)]
+    pub connect: bool,
+}
+
+impl ValidateArgs {
+    /// The checks these flags ask for.
+    pub fn scope(&self) -> ValidateScope {
+        ValidateScope { config_only: self.config_only, connect: self.connect }
+    }
+}
 
 /// Which of `validate`'s checks beyond the file's values the flags asked for.
 #[derive(Debug, Clone, Copy)]
