@@ -593,3 +593,54 @@ fn each_run_writes_its_outcome_and_the_newest_day_to_a_textfile() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.textfile"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Issue 22, points 2 and 4, as an in-place upgrade: a database with a
+/// day's reports, taken back to the schema before the migration, gets
+/// `hourly_traffic.hour_start` (UTC start of each hour, indexed) computed for
+/// its existing rows, and views whose day names stay English in a session
+/// whose `lc_time_names` is German.
+#[test]
+fn the_upgrade_adds_hour_timestamps_and_locale_free_day_names_to_existing_rows() {
+    use diesel::mysql::MysqlConnection;
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    #[derive(QueryableByName)]
+    struct Text1 {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let texts =
+        |c: &mut MysqlConnection, sql: &str| -> Vec<String> { diesel::sql_query(sql).load::<Text1>(c).unwrap().into_iter().map(|r| r.v).collect() };
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &sample_events(), 1);
+    let db = TestDb::create();
+    assert_eq!(run(&["run", "--date", "2026-11-20"], &target.url(), &db.url).status.code(), Some(0));
+    let mut c = db.conn();
+    // Back to the schema before it, with the data (later migrations first).
+    while c.revert_last_migration(batch_job::sink::MIGRATIONS).unwrap().to_string() != "20261206000003" {}
+    let has_column = "SELECT CAST(COUNT(*) AS CHAR) AS v FROM information_schema.columns \
+                      WHERE table_schema = DATABASE() AND table_name = 'hourly_traffic' AND column_name = 'hour_start'";
+    assert_eq!(texts(&mut c, has_column), ["0"], "the schema before the migration");
+
+    let out = batch_job().args(["--mysql-url", &db.url, "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(texts(&mut c, has_column), ["1"]);
+    let wrong = texts(
+        &mut c,
+        "SELECT CONCAT(day, ' ', hour, ' ', COALESCE(hour_start, 'NULL')) AS v FROM hourly_traffic \
+         WHERE hour_start IS NULL OR hour_start <> TIMESTAMP(day, MAKETIME(hour, 0, 0))",
+    );
+    assert!(wrong.is_empty(), "{wrong:?}");
+    assert_eq!(texts(&mut c, "SELECT CAST(COUNT(*) AS CHAR) AS v FROM v_hourly_traffic WHERE hour_start >= '2026-11-20 00:00:00' AND hour_start < '2026-11-21 00:00:00'"), ["24"]);
+    let indexed = "SELECT CAST(COUNT(*) AS CHAR) AS v FROM information_schema.statistics \
+                   WHERE table_schema = DATABASE() AND table_name = 'hourly_traffic' AND column_name = 'hour_start'";
+    assert_eq!(texts(&mut c, indexed), ["1"]);
+
+    diesel::sql_query("SET lc_time_names = 'de_DE'").execute(&mut c).unwrap();
+    assert_eq!(texts(&mut c, "SELECT DAYNAME('2026-11-20') AS v"), ["Freitag"], "the session really is German");
+    for view in ["v_unique_visitors_daily", "v_daywise_visitors"] {
+        assert_eq!(texts(&mut c, &format!("SELECT weekday_name AS v FROM {view} WHERE day = '2026-11-20'")), ["Friday"], "{view}");
+    }
+    assert_eq!(texts(&mut c, "SELECT weekday_name AS v FROM v_weekday_visitors"), ["Friday"]);
+}
