@@ -81,6 +81,30 @@ fn runtime() -> Result<tokio::runtime::Runtime, BatchError> {
         .map_err(|e| BatchError::source("tokio", format!("cannot start the I/O runtime: {e}")))
 }
 
+/// The master copy, its root checked, and the runtime its calls run on.
+fn open_master_copy(s: &Settings) -> Result<(MasterCopy, tokio::runtime::Runtime), BatchError> {
+    let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
+    let rt = runtime()?;
+    rt.block_on(store.check_root())?;
+    Ok((store, rt))
+}
+
+/// Runs a command that writes reports (`run`, `reconcile`) with the master
+/// copy and a migrated MySQL sink, then rewrites the metrics textfile with
+/// its outcome, whether or not it got as far as connecting.
+fn reporting(
+    s: &Settings,
+    work: impl FnOnce(&MasterCopy, &tokio::runtime::Runtime, &mut Sink) -> Result<i32, BatchError>,
+) -> Result<i32, BatchError> {
+    let mut sink = None;
+    let result = (|| {
+        let (store, rt) = open_master_copy(s)?;
+        work(&store, &rt, sink.insert(connect_and_migrate(s)?))
+    })();
+    write_metrics(s, sink.as_mut(), &result);
+    result
+}
+
 fn dispatch(cli: Cli) -> Result<i32, BatchError> {
     match &cli.command {
         Command::Validate(v) => {
@@ -117,9 +141,7 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
             if let Some(g) = args.grace_minutes {
                 s.grace = chrono::Duration::minutes(g as i64);
             }
-            let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
-            let rt = runtime()?;
-            rt.block_on(store.check_root())?;
+            let (store, rt) = open_master_copy(&s)?;
             let listing = rt.block_on(store.list_day(args.date))?;
             match check(args.date, &listing, s.grace, chrono::Utc::now()) {
                 Completeness::Complete { files } => {
@@ -144,42 +166,26 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
             let req =
                 RunRequest { days, dry_run: args.dry_run, skip_corrupt: args.skip_corrupt, progress: !args.no_progress, reason: args.reason.clone() };
             if req.dry_run {
-                let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
-                let rt = runtime()?;
-                rt.block_on(store.check_root())?;
+                let (store, rt) = open_master_copy(&s)?;
                 let c = compute(&rt, &store, &s, &req)?;
                 print!("{}", render_tables(&c.reports()));
                 let code = if c.days_without_data().is_empty() { ExitCode::OK } else { ExitCode::NOT_READY };
                 println!("{}", summary_line("dry run", None, &c, 0.0));
                 return Ok(code);
             }
-            let mut sink = None;
-            let result = (|| {
-                let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
-                let rt = runtime()?;
-                rt.block_on(store.check_root())?;
-                let sink = sink.insert(connect_and_migrate(&s)?);
-                match run_and_write(&rt, &store, sink, &s, &req) {
-                    Ok(o) => {
-                        println!("{}", run_summary(&o));
-                        Ok(o.exit_code)
-                    }
-                    Err(failed) => Err(recorded(failed)),
+            reporting(&s, |store, rt, sink| match run_and_write(rt, store, sink, &s, &req) {
+                Ok(o) => {
+                    println!("{}", run_summary(&o));
+                    Ok(o.exit_code)
                 }
-            })();
-            write_metrics(&s, sink.as_mut(), &result);
-            result
+                Err(failed) => Err(recorded(failed)),
+            })
         }
         Command::Reconcile(args) => {
             let s = settings(&cli)?;
-            let mut sink = None;
-            let result = (|| {
-                let store = MasterCopy::open(&s.source_url, s.source_timeout)?;
-                let rt = runtime()?;
-                rt.block_on(store.check_root())?;
-                let sink = sink.insert(connect_and_migrate(&s)?);
+            reporting(&s, |store, rt, sink| {
                 let days = reconcile::window(args.through, args.days);
-                let done = reconcile::reconcile(&rt, &store, sink, &s, &days, !args.no_progress).map_err(recorded)?;
+                let done = reconcile::reconcile(rt, store, sink, &s, &days, !args.no_progress).map_err(recorded)?;
                 for d in &done {
                     let what = match (&d.verdict, &d.rerun) {
                         (Verdict::NeverReported, _) => "never reported, left alone".to_string(),
@@ -191,9 +197,7 @@ fn dispatch(cli: Cli) -> Result<i32, BatchError> {
                     println!("batch-job reconcile: {}: {what}", d.day);
                 }
                 Ok(ExitCode::OK)
-            })();
-            write_metrics(&s, sink.as_mut(), &result);
-            result
+            })
         }
     }
 }

@@ -317,6 +317,30 @@ listen = "127.0.0.1:{port}"
         Service::start(&binary("serve"), self.dir.path(), "serve", &config, self.ports["serve"])
     }
 
+    /// The valid lines of `sample-logs/weblog1.txt`, the file the secured
+    /// Kafka tests send.
+    pub fn weblog1_sample() -> (Vec<u8>, f64) {
+        let log = repo().join("sample-logs/weblog1.txt");
+        let (hits, _) = oracle::read_log("weblog1", &log);
+        (std::fs::read(&log).unwrap(), hits.len() as f64)
+    }
+
+    /// Runs the fan-out agent, the speed job and weblog1's spool agent, drops
+    /// the weblog1 sample and waits until every valid line went through
+    /// Kafka (`how`: the Kafka security in use, for the wait's message).
+    /// Returns the services, which keep running until dropped.
+    pub fn carry_weblog1_through_kafka(&self, how: &str) -> [Service; 3] {
+        let fanout = self.fanout_agent();
+        let speed = self.speed_job();
+        let spool = self.spool_agent("weblog1");
+        let (data, want) = Pipeline::weblog1_sample();
+        self.drop_file("weblog1", "weblog1.txt", &data);
+        wait_until(Duration::from_secs(180), &format!("every valid line in Kafka over {how} and read back by the speed job over {how}"), || {
+            fanout.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") == want && speed.metric("speed_job_events_consumed_total", "") == want
+        });
+        [fanout, speed, spool]
+    }
+
     /// Drops `data` into `host`'s spool directory as `name`, atomically.
     pub fn drop_file(&self, host: &str, name: &str, data: &[u8]) {
         let staging = self.path(&format!("{host}-{name}.part"));

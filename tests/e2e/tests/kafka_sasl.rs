@@ -8,28 +8,19 @@
 use std::process::Command;
 use std::time::Duration;
 
-use clickstream_e2e::oracle;
 use clickstream_e2e::pipeline::{binary, Pipeline};
-use clickstream_testkit::{free_port, repo, wait_until};
+use clickstream_testkit::{free_port, wait_until};
 
 #[test]
 fn fanout_and_speed_job_log_in_with_scram_and_a_wrong_password_delivers_nothing() {
     let p = Pipeline::over_sasl("sasl", false);
-    let fanout = p.fanout_agent();
-    let speed = p.speed_job();
-    let _spool = p.spool_agent("weblog1");
-    let log = repo().join("sample-logs/weblog1.txt");
-    let (hits, _) = oracle::read_log("weblog1", &log);
-    let want = hits.len() as f64;
-    p.drop_file("weblog1", "weblog1.txt", &std::fs::read(&log).unwrap());
-    wait_until(Duration::from_secs(180), "every valid line in Kafka over SASL and read back by the speed job over SASL", || {
-        fanout.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") == want && speed.metric("speed_job_events_consumed_total", "") == want
-    });
+    let _running = p.carry_weblog1_through_kafka("SASL");
 
     let refused = Pipeline::over_sasl("sasl-refused", true);
     let fanout = refused.fanout_agent();
     let _spool = refused.spool_agent("weblog1");
-    refused.drop_file("weblog1", "weblog1.txt", &std::fs::read(&log).unwrap());
+    let (data, want) = Pipeline::weblog1_sample();
+    refused.drop_file("weblog1", "weblog1.txt", &data);
     wait_until(Duration::from_secs(60), "the events waiting in the Kafka sink's channel", || {
         fanout.metric("fanout_agent_channel_events", "sink=\"kafka\"") == want
     });

@@ -10,23 +10,13 @@
 
 use std::time::Duration;
 
-use clickstream_e2e::oracle;
 use clickstream_e2e::pipeline::Pipeline;
-use clickstream_testkit::{repo, wait_until};
+use clickstream_testkit::wait_until;
 
 #[test]
 fn fanout_and_speed_job_use_kafka_over_tls_and_refuse_an_untrusted_broker() {
     let p = Pipeline::over_tls("tls", false);
-    let fanout = p.fanout_agent();
-    let speed = p.speed_job();
-    let _spool = p.spool_agent("weblog1");
-    let log = repo().join("sample-logs/weblog1.txt");
-    let (hits, _) = oracle::read_log("weblog1", &log);
-    let want = hits.len() as f64;
-    p.drop_file("weblog1", "weblog1.txt", &std::fs::read(&log).unwrap());
-    wait_until(Duration::from_secs(180), "every valid line in Kafka over TLS and read back by the speed job over TLS", || {
-        fanout.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") == want && speed.metric("speed_job_events_consumed_total", "") == want
-    });
+    let _running = p.carry_weblog1_through_kafka("TLS");
 
     // The same pipeline trusting a CA that signed nothing: the handshake is
     // refused, nothing is delivered, and the log says why.
