@@ -16,7 +16,7 @@ use clickstream_channel::ChannelKind;
 use clickstream_telemetry::preflight::{answers, listen_free, writable_dir};
 use rdkafka::producer::{BaseProducer, Producer};
 
-use crate::sinks::hdfs::{AnyStorage, Storage};
+use clickstream_master_copy::storage::Storage;
 
 use crate::config::Config;
 
@@ -70,9 +70,9 @@ pub async fn reachable(cfg: &Config) -> Vec<String> {
     };
     let hdfs = async {
         let h = &cfg.sinks.hdfs.as_ref()?.settings;
-        let (storage, base) = match AnyStorage::open(h) {
+        let (storage, base) = match h.open_storage() {
             Ok(opened) => opened,
-            Err(e) => return Some(format!("sinks.hdfs.url {}: {e}", h.url)),
+            Err(e) => return Some(e),
         };
         let root = if base.is_empty() { "/".to_string() } else { base };
         let asked = answers(&format!("asking whether {} exists", storage.url_of(&root)), ANSWER_WITHIN, storage.exists(&root)).await;

@@ -17,10 +17,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clickstream_master_copy::container::BlockEncoder;
+use clickstream_master_copy::layout::PathTemplate;
+use clickstream_master_copy::storage::local::LocalStorage;
 use common::hdfs::*;
-use fanout_agent::sinks::hdfs::container::BlockEncoder;
-use fanout_agent::sinks::hdfs::path::PathTemplate;
-use fanout_agent::sinks::hdfs::storage::local::LocalStorage;
 use fanout_agent::sinks::hdfs::{Codec, HdfsSink, HdfsSinkConfig, HdfsSinkStats};
 use fanout_agent::sinks::{BatchSink, SinkError};
 
@@ -751,7 +751,7 @@ async fn throughput_hdfs_batches_of_1000() {
 #[tokio::test]
 async fn sink_futures_stay_small() {
     let cfg = HdfsSinkConfig { url: "hdfs://127.0.0.1:1".into(), ..HdfsSinkConfig::default() };
-    let (storage, base) = fanout_agent::sinks::hdfs::AnyStorage::open(&cfg).unwrap();
+    let (storage, base) = cfg.open_storage().unwrap();
     let mut sink = HdfsSink::with_storage(storage, &base, &cfg, "sz", HdfsSinkStats::default()).unwrap();
     let batch: Vec<Vec<u8>> = Vec::new();
     let write_batch = std::mem::size_of_val(&sink.write_batch(&batch));

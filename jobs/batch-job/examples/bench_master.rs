@@ -13,10 +13,11 @@
 //! fan-out agent's defaults: `roll_size` 128 MiB, `roll_interval` 1h). Every 100th event is
 //! written a second time into a "redelivery" file of its hour, as
 //! at-least-once transport would, so the job's deduplication is exercised.
-//! The container writer is written out here (apache-avro's `Writer` builds a
-//! `Value` per record and would make generation the slowest step); the
-//! first file it writes is read back with apache-avro's `Reader` as a
-//! cross-check, and bench/run.sh compares the job's results with DuckDB's.
+//! Files are built with the master copy's own container writer and storage
+//! (`lib/master-copy`, what the HDFS sink uses; apache-avro's `Writer` builds
+//! a `Value` per record and would make generation the slowest step); the
+//! first file is read back with apache-avro's `Reader` as a cross-check, and
+//! bench/run.sh compares the job's results with DuckDB's.
 //!
 //! With `--input weblog1.txt=web1 --input weblog2.txt=web2` it loads existing
 //! logs instead (any days; used for the example results in docs/reporting.md).
@@ -26,8 +27,14 @@ use std::io::Write;
 use anyhow::Context;
 use chrono::{DateTime, Timelike};
 use clap::Parser;
+use std::sync::Arc;
+
 use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
 use clickstream_logparse::{LineOrigin, Parser as LogParser};
+use clickstream_master_copy::container::{write_header, BlockEncoder};
+use clickstream_master_copy::names;
+use clickstream_master_copy::storage::{AnyStorage, HdfsOptions, Storage, StorageUrl, StorageWriter};
+use clickstream_master_copy::Codec;
 
 #[derive(Parser)]
 struct Args {
@@ -53,23 +60,13 @@ struct Args {
     input: Vec<String>,
 }
 
-fn put_long(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-/// An Avro object container file being built in memory.
+/// An Avro object container file being built in memory, the way the HDFS
+/// sink builds its files.
 struct ContainerFile {
     buf: Vec<u8>,
-    block: Vec<u8>,
-    count: i64,
+    encoder: BlockEncoder,
     records: u64,
     sync: [u8; 16],
-    compressor: libdeflater::Compressor,
 }
 
 impl ContainerFile {
@@ -77,61 +74,25 @@ impl ContainerFile {
         let mut sync = [0u8; 16];
         sync[..8].copy_from_slice(&seed.to_le_bytes());
         sync[8..].copy_from_slice(&(!seed).to_le_bytes());
-        let mut buf = b"Obj\x01".to_vec();
-        put_long(&mut buf, 2);
-        for (k, v) in [("avro.schema", CLICK_EVENT_SCHEMA_JSON.as_bytes()), ("avro.codec", b"deflate".as_slice())] {
-            put_long(&mut buf, k.len() as i64);
-            buf.extend_from_slice(k.as_bytes());
-            put_long(&mut buf, v.len() as i64);
-            buf.extend_from_slice(v);
-        }
-        put_long(&mut buf, 0);
-        buf.extend_from_slice(&sync);
-        ContainerFile {
-            buf,
-            block: Vec::new(),
-            count: 0,
-            records: 0,
-            sync,
-            compressor: libdeflater::Compressor::new(libdeflater::CompressionLvl::default()),
-        }
+        let mut buf = Vec::new();
+        write_header(&mut buf, CLICK_EVENT_SCHEMA_JSON, Codec::Deflate, &sync);
+        ContainerFile { buf, encoder: BlockEncoder::new(Codec::Deflate, 6), records: 0, sync }
     }
 
     fn append(&mut self, datum: &[u8]) {
-        self.block.extend_from_slice(datum);
-        self.count += 1;
+        self.encoder.push(datum);
         self.records += 1;
-        if self.block.len() >= 64 * 1024 {
+        if self.encoder.staged_len() >= 64 * 1024 {
             self.flush_block();
         }
     }
 
     fn flush_block(&mut self) {
-        if self.count == 0 {
+        if self.encoder.staged_records() == 0 {
             return;
         }
-        let mut out = vec![0u8; self.compressor.deflate_compress_bound(self.block.len())];
-        let n = self.compressor.deflate_compress(&self.block, &mut out).expect("bound is enough");
-        put_long(&mut self.buf, self.count);
-        put_long(&mut self.buf, n as i64);
-        self.buf.extend_from_slice(&out[..n]);
+        self.encoder.finish(&mut self.buf);
         self.buf.extend_from_slice(&self.sync);
-        self.block.clear();
-        self.count = 0;
-    }
-
-    /// The file as it would be finished now (for the read-back check).
-    fn finish_ref(&self) -> Vec<u8> {
-        let mut copy = ContainerFile {
-            buf: self.buf.clone(),
-            block: self.block.clone(),
-            count: self.count,
-            records: self.records,
-            sync: self.sync,
-            compressor: libdeflater::Compressor::new(libdeflater::CompressionLvl::default()),
-        };
-        copy.flush_block();
-        copy.buf
     }
 
     fn finish(mut self) -> Vec<u8> {
@@ -140,10 +101,11 @@ impl ContainerFile {
     }
 }
 
+/// The master copy being written, through the sink's own storage layer.
 struct Sink {
     rt: tokio::runtime::Runtime,
-    hdfs: Option<(hdfs_native::Client, String)>,
-    local: Option<std::path::PathBuf>,
+    storage: Arc<AnyStorage>,
+    base: String,
     pending: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     files: usize,
     bytes: u64,
@@ -152,45 +114,35 @@ struct Sink {
 impl Sink {
     fn open(url: &str) -> anyhow::Result<Sink> {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let (mut hdfs, mut local) = (None, None);
-        if let Some(rest) = url.strip_prefix("hdfs://") {
-            let i = rest.find('/').context("hdfs URL needs a path")?;
-            let client = hdfs_native::ClientBuilder::new().with_url(format!("hdfs://{}", &rest[..i])).build()?;
-            let root = rest[i..].to_string();
-            let _ = rt.block_on(client.delete(&root, true));
-            hdfs = Some((client, root));
-        } else {
-            let p = std::path::PathBuf::from(url.strip_prefix("file://").context("hdfs:// or file://")?);
-            let _ = std::fs::remove_dir_all(&p);
-            local = Some(p);
+        let parsed = StorageUrl::parse(url).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+        if let StorageUrl::Local { root } = &parsed {
+            let _ = std::fs::remove_dir_all(root);
         }
-        Ok(Sink { rt, hdfs, local, pending: Vec::new(), files: 0, bytes: 0 })
+        let (storage, base) = AnyStorage::open(&parsed, &HdfsOptions::default()).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+        if let AnyStorage::Hdfs(h) = &storage {
+            let _ = rt.block_on(h.client().delete(&base, true));
+        }
+        Ok(Sink { rt, storage: Arc::new(storage), base, pending: Vec::new(), files: 0, bytes: 0 })
     }
 
     fn put(&mut self, rel: String, bytes: Vec<u8>) -> anyhow::Result<()> {
         self.files += 1;
         self.bytes += bytes.len() as u64;
-        if let Some((client, root)) = &self.hdfs {
-            let (client, path) = (client.clone(), format!("{root}/{rel}"));
-            // Written the way the sink does: as .tmp, then renamed when closed.
-            self.pending.push(self.rt.spawn(async move {
-                let tmp = format!("{path}.tmp");
-                let mut w = client.create(&tmp, hdfs_native::WriteOptions::default().create_parent(true)).await?;
-                for chunk in bytes.chunks(8 << 20) {
-                    w.write_bytes(bytes::Bytes::copy_from_slice(chunk)).await?;
-                }
-                w.close().await?;
-                client.rename(&tmp, &path, false).await?;
-                Ok(())
-            }));
-            if self.pending.len() >= 4 {
-                let h = self.pending.remove(0);
-                self.rt.block_on(h)??;
+        let (storage, path) = (Arc::clone(&self.storage), format!("{}/{rel}", self.base));
+        // Written the way the sink does: in use as `_<name>.avro.tmp`, renamed when closed.
+        self.pending.push(self.rt.spawn(async move {
+            let tmp = names::in_use_of(path.strip_suffix(names::FINAL_SUFFIX).unwrap_or(&path));
+            let mut w = storage.create(&tmp).await?;
+            for chunk in bytes.chunks(8 << 20) {
+                w.append(bytes::Bytes::copy_from_slice(chunk)).await?;
             }
-        } else if let Some(root) = &self.local {
-            let p = root.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap())?;
-            std::fs::write(p, bytes)?;
+            w.close().await?;
+            storage.rename(&tmp, &path).await?;
+            Ok(())
+        }));
+        if self.pending.len() >= 4 {
+            let h = self.pending.remove(0);
+            self.rt.block_on(h)??;
         }
         Ok(())
     }
@@ -246,9 +198,15 @@ fn main() -> anyhow::Result<()> {
      -> anyhow::Result<()> {
         let dir = format!("date={day}/hour={hour:02}");
         if sink.files == 0 {
-            let (records, bytes) = (main.records, main.finish_ref());
+            let records = main.records;
+            let bytes = main.finish();
             let read = apache_avro::Reader::new(&bytes[..])?.map(|r| r.map(|_| ())).collect::<Result<Vec<_>, _>>()?;
             anyhow::ensure!(read.len() as u64 == records, "apache-avro read {} of {records} records back", read.len());
+            sink.put(format!("{dir}/bench-a-{first}-{seq}.avro"), bytes)?;
+            if redo.records > 0 {
+                sink.put(format!("{dir}/bench-retry-{first}-{seq}.avro"), redo.finish())?;
+            }
+            return Ok(());
         }
         if main.records > 0 {
             sink.put(format!("{dir}/bench-a-{first}-{seq}.avro"), main.finish())?;

@@ -4,14 +4,15 @@
 //! `client_addr`, `event_time`, `status`, `response_bytes`, `user_agent`).
 //! This decoder walks the record in schema order and skips the rest without
 //! copying or validating them as text, which is most of why the batch job is
-//! faster than a generic Avro reader. The field order is pinned to
-//! `click_event.avsc` by [`crate::container::parse_header`] (which refuses any
-//! other writer schema) and by a test that compares every decoded field with
-//! `ClickEvent::decode_datum` on the same bytes.
+//! faster than a generic Avro reader. The field order is the current
+//! `click_event.avsc`'s: files of other schema versions are rewritten into it
+//! before they get here ([`crate::pipeline::decode_file`]), and a test
+//! compares every decoded field with `ClickEvent::decode_datum` on the same
+//! bytes.
 
 use clickstream_contract::rules;
-
-use crate::container::{read_long, DamagedRange};
+use clickstream_contract::varint::read_long;
+use clickstream_master_copy::container::DamagedRange;
 
 /// What one event contributes to the reports, in 32 bytes: a file's hits are
 /// held until the whole file has decoded (a corrupt file must not count at
@@ -127,7 +128,7 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     #[inline]
     fn long(&mut self, field: &str) -> Result<i64, String> {
-        read_long(self.buf, &mut self.pos).ok_or_else(|| format!("truncated or malformed varint in `{field}`"))
+        read_long(self.buf, &mut self.pos).map_err(|_| format!("truncated or malformed varint in `{field}`"))
     }
 
     #[inline]
@@ -229,7 +230,7 @@ fn decode_record(c: &mut Cursor<'_>, key: VisitorKey, times: &std::ops::Range<i6
         return Ok(Err(("event_id", format!("event_id {:?} is not 32 hex digits", String::from_utf8_lossy(id_text)))));
     };
     if !times.contains(&time_ms) {
-        let (d, h) = crate::source::layout::partition_of(time_ms);
+        let (d, h) = clickstream_master_copy::layout::partition_of(time_ms);
         return Ok(Err((
             "partition",
             format!("event time {time_ms} ms belongs to date={d}/hour={h:02}, not to this partition (the HDFS sink must partition by event time)"),

@@ -3,9 +3,9 @@
 //!
 //! Modules, in the order data flows through them:
 //! - [`source`]: the master copy on HDFS or a local disk: listing a day's
-//!   `date=…/hour=…` partitions, reading files;
-//! - [`container`]: Avro object container files, block by block, with the
-//!   byte offset of whatever is broken;
+//!   `date=…/hour=…` partitions, reading files (the layout, container
+//!   format and storage are `lib/master-copy`'s, shared with the fan-out
+//!   agent's HDFS sink);
 //! - [`decode`]: the six fields the reports need, decoded in place;
 //! - [`pipeline`]: one day read in parallel, each file counted whole or not at all;
 //! - [`dedup`] and [`visitors`]: exact deduplication by event id, exact visitor counts;
@@ -23,7 +23,6 @@ pub mod aggregate;
 pub mod cli;
 pub mod complete;
 pub mod config;
-pub mod container;
 pub mod decode;
 pub mod dedup;
 pub mod error;

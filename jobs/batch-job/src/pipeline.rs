@@ -27,23 +27,36 @@ use std::sync::mpsc;
 
 use chrono::NaiveDate;
 
+use clickstream_master_copy::container::{parse_header, Blocks, DamagedRange, HeaderError};
+use clickstream_master_copy::layout::day_start_ms;
+use clickstream_master_copy::schema::Resolution;
+use clickstream_master_copy::BlockDecompressor;
+
 use crate::aggregate::{DayAggregator, DayReport, ReportSettings};
-use crate::container::{parse_header, Blocks, ContainerError, DamagedRange, Decompressor};
 use crate::decode::{decode_block, FileHits, InvalidRecord, VisitorKey};
 use crate::error::{BatchError, CorruptFile, FileLocation};
-use crate::source::layout::day_start_ms;
 use crate::source::{DataFile, DayListing, MasterCopy};
 
 /// Decodes a whole container file of partition (`day`, `hour`): `Err` only
-/// for a header that cannot be read; damaged blocks and invalid records are
-/// in the result's `damaged` and `invalid`.
+/// for a header that cannot be read or a writer schema that cannot be read
+/// as the current one; damaged blocks and invalid records are in the
+/// result's `damaged` and `invalid`.
+///
+/// Files written with another compatible schema version have each block
+/// rewritten into the current encoding first (`clickstream_master_copy::schema`),
+/// so the decoder below always sees current records.
 pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKey) -> Result<FileHits, CorruptFile> {
-    let corrupt = |e: ContainerError| CorruptFile { location: FileLocation { file: file.url.clone(), offset: e.offset }, what: e.what };
-    let header = parse_header(bytes).map_err(corrupt)?;
+    let corrupt = |offset: usize, what: String| CorruptFile { location: FileLocation { file: file.url.clone(), offset: offset as u64 }, what };
+    let header = parse_header(bytes).map_err(|e| match e {
+        HeaderError::Incomplete => corrupt(bytes.len(), "the file ends inside its header (file cut short?)".into()),
+        HeaderError::Invalid { offset, what } => corrupt(offset, what),
+    })?;
+    let resolution = Resolution::for_writer(&header.schema_json).map_err(|what| corrupt(0, what))?;
     let hour_start = day_start_ms(day) + i64::from(file.hour) * 3_600_000;
     let hour_end = hour_start + 3_600_000;
     let mut out = FileHits::default();
-    let mut inflate = Decompressor::default();
+    let mut inflate = BlockDecompressor::default();
+    let mut rewritten = Vec::new();
     for (index, block) in Blocks::new(bytes, &header).enumerate() {
         let block = match block {
             Ok(block) => block,
@@ -53,10 +66,22 @@ pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKe
             }
         };
         let before = (out.hits.len(), out.arena.len(), out.invalid.len());
-        let decoded = inflate.decompress(header.codec, &block).map_err(|e| e.what).and_then(|data| {
-            decode_block(data, block.count, key, hour_start..hour_end, &mut out)
-                .map_err(|e| format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what))
-        });
+        let decoded = inflate
+            .decompress(header.codec, block.data)
+            .and_then(|data| match &resolution {
+                Resolution::Current => Ok(data),
+                Resolution::Rewrite(resolver) => {
+                    rewritten.clear();
+                    resolver
+                        .rewrite_block(data, block.count, &mut rewritten)
+                        .map(|()| &rewritten[..])
+                        .map_err(|e| format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what))
+                }
+            })
+            .and_then(|data| {
+                decode_block(data, block.count, key, hour_start..hour_end, &mut out)
+                    .map_err(|e| format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what))
+            });
         match decoded {
             Ok(()) => out.invalid[before.2..].iter_mut().for_each(|r| r.block_offset = block.offset as u64),
             Err(what) => {

@@ -91,15 +91,8 @@ pub enum DecodeError {
 
 // ----------------------------------------------------------------- encoding
 
-/// Appends a zig-zag varint `long`.
-pub fn put_long(out: &mut Vec<u8>, value: i64) {
-    let mut n = ((value << 1) ^ (value >> 63)) as u64;
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
+pub use clickstream_contract::varint::put_long;
+use clickstream_contract::varint::{self, VarintError};
 
 /// Appends a `boolean`.
 pub fn put_bool(out: &mut Vec<u8>, value: bool) {
@@ -187,23 +180,10 @@ impl<'a> Reader<'a> {
     /// Reads a zig-zag varint `long`.
     pub fn long(&mut self) -> Result<i64, DecodeError> {
         let start = self.pos;
-        let mut value: u64 = 0;
-        let mut shift = 0u32;
-        loop {
-            let Some(&byte) = self.buf.get(self.pos) else {
-                return Err(DecodeError::Truncated { what: "varint", offset: start, needed: 1 });
-            };
-            self.pos += 1;
-            // The 10th byte may only carry the single remaining bit.
-            if shift == 63 && byte > 1 {
-                return Err(DecodeError::BadVarint { offset: start });
-            }
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(((value >> 1) as i64) ^ -((value & 1) as i64));
-            }
-            shift += 7;
-        }
+        varint::read_long(self.buf, &mut self.pos).map_err(|e| match e {
+            VarintError::Truncated => DecodeError::Truncated { what: "varint", offset: start, needed: 1 },
+            VarintError::Overlong => DecodeError::BadVarint { offset: start },
+        })
     }
 
     /// Reads an `int` (a `long` that must fit 32 bits).

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use crate::event::{ClickEvent, IngestMeta};
 use crate::schema::click_event_fingerprint;
+use crate::varint::{self, put_long, VarintError};
 
 /// The two bytes that open every single-object encoded datum (Avro spec).
 pub const SINGLE_OBJECT_MARKER: [u8; 2] = [0xC3, 0x01];
@@ -66,15 +67,6 @@ pub enum DecodeError {
 }
 
 // ---------------------------------------------------------------- encoding
-
-fn put_long(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     put_long(out, s.len() as i64);
@@ -146,22 +138,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn long(&mut self, field: &'static str) -> Result<i64, DecodeError> {
-        let start = self.pos;
-        let mut z: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(DecodeError::Truncated { field, offset: start });
-            };
-            self.pos += 1;
-            if shift == 63 && b > 1 {
-                return Err(DecodeError::BadVarint { field, offset: start });
-            }
-            z |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
-            }
-        }
-        Err(DecodeError::BadVarint { field, offset: start })
+        let offset = self.pos;
+        varint::read_long(self.buf, &mut self.pos).map_err(|e| match e {
+            VarintError::Truncated => DecodeError::Truncated { field, offset },
+            VarintError::Overlong => DecodeError::BadVarint { field, offset },
+        })
     }
 
     fn int(&mut self, field: &'static str) -> Result<i32, DecodeError> {

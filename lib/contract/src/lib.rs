@@ -24,6 +24,7 @@ pub mod event;
 pub mod event_id;
 pub mod rules;
 pub mod schema;
+pub mod varint;
 
 pub use codec::{DecodeError, RoutingFields, SINGLE_OBJECT_MARKER};
 pub use event::{ClickEvent, IngestMeta};

@@ -66,6 +66,9 @@ fn main() {
         c.add(&container(&in_hour[..4], 4, codec));
         c.add(&container(&in_hour, 3, codec));
     }
+    // A file of a next schema version (a field added with a default): the
+    // reader's resolving path, which the current files never take.
+    c.add(&container_next(&in_hour, 3, Codec::Deflate(DeflateSettings::default())));
 
     let mut c = corpus("wal_segment");
     let segment = wal_segment(&bodies);
@@ -202,6 +205,26 @@ fn container(events: &[&ClickEvent], per_block: usize, codec: Codec) -> Vec<u8> 
             #[allow(deprecated)]
             let value = apache_avro::from_avro_datum(schema, &mut &datum[..], None).expect("datum");
             w.append_value(value).expect("append");
+        }
+        w.flush().expect("flush");
+    }
+    w.into_inner().expect("container")
+}
+
+/// Like [`container`], with the current schema plus a `tenant` field
+/// (default "main") after `category`, as a next version would write.
+fn container_next(events: &[&ClickEvent], per_block: usize, codec: Codec) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_str(clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON).expect("schema JSON");
+    let fields = v["fields"].as_array_mut().expect("fields");
+    let at = fields.iter().position(|f| f["name"] == "category").expect("category") + 1;
+    fields.insert(at, serde_json::json!({"name": "tenant", "type": "string", "default": "main"}));
+    let next = apache_avro::Schema::parse(&v).expect("next schema");
+    let current = click_event_schema();
+    let mut w = Writer::builder().schema(&next).writer(Vec::new()).codec(codec).block_size(1 << 20).build().expect("writer");
+    let reader = apache_avro::reader::datum::GenericDatumReader::builder(current).reader_schema(&next).build().expect("resolving reader");
+    for block in events.chunks(per_block) {
+        for e in block {
+            w.append_value(reader.read_value(&mut &e.to_datum()[..]).expect("datum")).expect("append");
         }
         w.flush().expect("flush");
     }

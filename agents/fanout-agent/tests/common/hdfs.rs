@@ -14,9 +14,9 @@ use bytes::Bytes;
 use clickstream_contract::schema::click_event_schema;
 use clickstream_contract::ClickEvent;
 use clickstream_logparse::{LineOrigin, Parser};
+use clickstream_master_copy::storage::local::{LocalStorage, LocalWriter};
+use clickstream_master_copy::storage::{DirEntry, ErrorKind, FileEntry, Storage, StorageError, StorageResult, StorageWriter};
 pub use clickstream_testkit::{repo, unique};
-use fanout_agent::sinks::hdfs::storage::local::{LocalStorage, LocalWriter};
-use fanout_agent::sinks::hdfs::storage::{ErrorKind, FileEntry, Storage, StorageError, StorageResult, StorageWriter};
 use fanout_agent::sinks::hdfs::{HdfsSink, HdfsSinkConfig};
 use fanout_agent::sinks::{BatchSink, SinkError};
 
@@ -361,8 +361,14 @@ impl Storage for Faulty {
     async fn delete(&self, path: &str) -> StorageResult<()> {
         self.inner.delete(path).await
     }
+    async fn read_file(&self, path: &str) -> StorageResult<Vec<u8>> {
+        self.inner.read_file(path).await
+    }
     async fn list_files(&self, dir: &str) -> StorageResult<Vec<FileEntry>> {
         self.inner.list_files(dir).await
+    }
+    async fn list_dir(&self, dir: &str) -> StorageResult<Option<Vec<DirEntry>>> {
+        self.inner.list_dir(dir).await
     }
     async fn recover_lease(&self, path: &str) -> StorageResult<bool> {
         self.inner.recover_lease(path).await

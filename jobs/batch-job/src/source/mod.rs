@@ -4,18 +4,21 @@
 //!
 //! Only this module knows where bytes come from; everything after it works
 //! on whole files in memory (a master-copy file is at most one HDFS block
-//! group of a few hundred MB, and the run keeps only a few in flight).
-
-pub mod layout;
+//! group of a few hundred MB, and the run keeps only a few in flight). The
+//! storage back ends and the layout are `lib/master-copy`'s; this module adds
+//! the job's view: a day's listing, time limits, and its errors.
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use clickstream_master_copy::layout::{day_dir, parse_hour_dir};
+use clickstream_master_copy::names::{classify, EntryKind};
+use clickstream_master_copy::storage::{local::LocalStorage, AnyStorage, ErrorKind, HdfsOptions, Storage, StorageError, StorageUrl};
 
 use crate::error::BatchError;
-use layout::{classify, day_dir, parse_hour_dir, EntryKind};
 
 /// A closed data file of a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,27 +86,12 @@ pub struct ListingFingerprint {
 /// like a slow day instead of an outage.
 #[derive(Clone)]
 pub struct MasterCopy {
-    backend: Backend,
+    storage: Arc<AnyStorage>,
+    /// The root's path inside the storage, without a trailing `/`. Local
+    /// stores are opened at `/`, so paths are the files' own (the audit
+    /// table's fingerprints hash them).
+    root: String,
     timeout: Duration,
-}
-
-/// Where the bytes come from.
-#[derive(Clone)]
-enum Backend {
-    /// A real HDFS.
-    Hdfs {
-        /// The client.
-        client: hdfs_native::Client,
-        /// `hdfs://host:port`, for URLs in messages.
-        authority: String,
-        /// Root path inside HDFS, e.g. `/clickstream/master`.
-        root: String,
-    },
-    /// A local directory with the same layout.
-    Local {
-        /// The root directory.
-        root: PathBuf,
-    },
 }
 
 impl std::fmt::Debug for MasterCopy {
@@ -112,19 +100,19 @@ impl std::fmt::Debug for MasterCopy {
     }
 }
 
-struct Entry {
-    name: String,
-    path: String,
-    is_dir: bool,
-    len: u64,
-}
-
 impl MasterCopy {
     /// Opens `hdfs://host:port/root` or `file:///root`, each later call
     /// bounded by `timeout`. Connecting is lazy: an unreachable NameNode is
     /// reported by the first call ([`MasterCopy::check_root`]).
     pub fn open(url: &str, timeout: Duration) -> Result<MasterCopy, BatchError> {
-        Ok(MasterCopy { backend: Backend::open(url)?, timeout })
+        let parsed = StorageUrl::parse(url).map_err(|e| BatchError::source(url, e))?;
+        let (storage, root) = match parsed {
+            StorageUrl::Hdfs { .. } => AnyStorage::open(&parsed, &HdfsOptions::default()).map_err(|e| BatchError::source(url, e))?,
+            StorageUrl::Local { root } => {
+                (AnyStorage::Local(LocalStorage::new(PathBuf::from("/"))), root.display().to_string().trim_end_matches('/').to_string())
+            }
+        };
+        Ok(MasterCopy { storage: Arc::new(storage), root, timeout })
     }
 
     /// Fails unless the root exists: a missing root is a configuration
@@ -147,9 +135,10 @@ impl MasterCopy {
     }
 
     /// `fut`, or [`BatchError::Unavailable`] when it takes longer than `limit`.
-    async fn bounded<T>(&self, limit: Duration, what: &str, path: &str, fut: impl Future<Output = Result<T, BatchError>>) -> Result<T, BatchError> {
+    async fn bounded<T>(&self, limit: Duration, what: &str, path: &str, fut: impl Future<Output = Result<T, StorageError>>) -> Result<T, BatchError> {
         match tokio::time::timeout(limit, fut).await {
-            Ok(r) => r,
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.error(path, e)),
             Err(_) => Err(BatchError::Unavailable {
                 service: self.service(),
                 url: self.url_of(path),
@@ -162,127 +151,50 @@ impl MasterCopy {
         }
     }
 
+    /// A storage error as the job's: an unreachable service is retryable.
+    fn error(&self, path: &str, e: StorageError) -> BatchError {
+        let hint = match *self.storage {
+            AnyStorage::Hdfs(_) => " (is the NameNode up? `scripts/stack status`)",
+            AnyStorage::Local(_) => "",
+        };
+        match e.kind {
+            ErrorKind::Unavailable => BatchError::Unavailable { service: self.service(), url: self.url_of(path), message: format!("{e}{hint}") },
+            _ => BatchError::source(self.url_of(path), format!("{e}{hint}")),
+        }
+    }
+
     fn service(&self) -> &'static str {
-        match self.backend {
-            Backend::Hdfs { .. } => "HDFS",
-            Backend::Local { .. } => "the local master copy",
+        match *self.storage {
+            AnyStorage::Hdfs(_) => "HDFS",
+            AnyStorage::Local(_) => "the local master copy",
         }
     }
 
     /// The root as a URL.
     pub fn url(&self) -> String {
-        self.backend.url()
+        self.url_of(&self.root_path())
     }
 
     fn url_of(&self, path: &str) -> String {
-        self.backend.url_of(path)
+        self.storage.url_of(path)
     }
 
     fn root_path(&self) -> String {
-        self.backend.root_path()
-    }
-}
-
-impl Backend {
-    fn open(url: &str) -> Result<Backend, BatchError> {
-        if let Some(rest) = url.strip_prefix("hdfs://") {
-            let (host, root) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            if host.is_empty() {
-                return Err(BatchError::source(url, "no NameNode in the URL (expected hdfs://host:port/path)"));
-            }
-            let authority = format!("hdfs://{host}");
-            let client = hdfs_native::ClientBuilder::new()
-                .with_url(authority.clone())
-                .build()
-                .map_err(|e| BatchError::source(url, format!("cannot create an HDFS client: {e}")))?;
-            Ok(Backend::Hdfs { client, authority, root: root.trim_end_matches('/').to_string() })
-        } else if let Some(path) = url.strip_prefix("file://") {
-            if !path.starts_with('/') {
-                return Err(BatchError::source(url, "file URLs need an absolute path (file:///dir)"));
-            }
-            Ok(Backend::Local { root: PathBuf::from(path) })
+        if self.root.is_empty() {
+            "/".to_string()
         } else {
-            Err(BatchError::source(url, "unsupported URL scheme (use hdfs://host:port/path or file:///path)"))
+            self.root.clone()
         }
     }
 
-    fn url(&self) -> String {
-        match self {
-            Backend::Hdfs { authority, root, .. } => format!("{authority}{root}"),
-            Backend::Local { root } => format!("file://{}", root.display()),
-        }
-    }
-
-    fn url_of(&self, path: &str) -> String {
-        match self {
-            Backend::Hdfs { authority, .. } => format!("{authority}{path}"),
-            Backend::Local { .. } => format!("file://{path}"),
-        }
-    }
-
-    fn root_path(&self) -> String {
-        match self {
-            Backend::Hdfs { root, .. } => root.clone(),
-            Backend::Local { root } => root.display().to_string().trim_end_matches('/').to_string(),
-        }
-    }
-}
-
-impl MasterCopy {
     /// Entries of a directory; `None` when it does not exist.
-    async fn list(&self, dir: &str) -> Result<Option<Vec<Entry>>, BatchError> {
-        self.bounded(self.timeout, "listing", dir, self.list_unbounded(dir)).await
-    }
-
-    async fn list_unbounded(&self, dir: &str) -> Result<Option<Vec<Entry>>, BatchError> {
-        match &self.backend {
-            Backend::Hdfs { client, .. } => match client.list_status(dir, false).await {
-                Ok(statuses) => Ok(Some(
-                    statuses
-                        .into_iter()
-                        .map(|s| Entry {
-                            name: s.path.rsplit('/').next().unwrap_or_default().to_string(),
-                            path: s.path,
-                            is_dir: s.isdir,
-                            len: s.length as u64,
-                        })
-                        .collect(),
-                )),
-                Err(hdfs_native::HdfsError::FileNotFound(_)) => Ok(None),
-                Err(hdfs_native::HdfsError::IOError(e)) => Err(BatchError::Unavailable {
-                    service: "HDFS",
-                    url: self.url_of(dir),
-                    message: format!("{e} (is the NameNode up? `scripts/stack status`)"),
-                }),
-                Err(e) => Err(BatchError::source(self.url_of(dir), format!("listing failed: {e} (is the NameNode up? `scripts/stack status`)"))),
-            },
-            Backend::Local { .. } => {
-                let mut rd = match tokio::fs::read_dir(dir).await {
-                    Ok(rd) => rd,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(BatchError::source(self.url_of(dir), format!("listing failed: {e}"))),
-                };
-                let mut out = Vec::new();
-                while let Some(e) = rd.next_entry().await.map_err(|e| BatchError::source(self.url_of(dir), e))? {
-                    let meta = e.metadata().await.map_err(|err| BatchError::source(self.url_of(dir), err))?;
-                    out.push(Entry {
-                        name: e.file_name().to_string_lossy().into_owned(),
-                        path: e.path().display().to_string(),
-                        is_dir: meta.is_dir(),
-                        len: meta.len(),
-                    });
-                }
-                Ok(Some(out))
-            }
-        }
+    async fn list(&self, dir: &str) -> Result<Option<Vec<clickstream_master_copy::storage::DirEntry>>, BatchError> {
+        self.bounded(self.timeout, "listing", dir, self.storage.list_dir(dir)).await
     }
 
     /// Lists the partitions of `day`.
     pub async fn list_day(&self, day: NaiveDate) -> Result<DayListing, BatchError> {
-        let dir = format!("{}/{}", self.root_path(), day_dir(day));
+        let dir = format!("{}/{}", self.root, day_dir(day));
         let mut listing = DayListing::default();
         let Some(hours) = self.list(&dir).await? else { return Ok(listing) };
         listing.exists = true;
@@ -311,22 +223,6 @@ impl MasterCopy {
     /// Reads a whole file, within the timeout plus a second per MiB.
     pub async fn read(&self, file: &DataFile) -> Result<Vec<u8>, BatchError> {
         let limit = self.timeout + Duration::from_secs(file.len >> 20);
-        self.bounded(limit, "reading a file", &file.path, self.read_unbounded(file)).await
-    }
-
-    async fn read_unbounded(&self, file: &DataFile) -> Result<Vec<u8>, BatchError> {
-        match &self.backend {
-            Backend::Hdfs { client, .. } => {
-                let reader = client.read(&file.path).await.map_err(|e| BatchError::source(&file.url, format!("open failed: {e}")))?;
-                let len = reader.file_length();
-                let mut buf = vec![0u8; len];
-                reader
-                    .read_range_buf(&mut buf, 0)
-                    .await
-                    .map_err(|e| BatchError::source(&file.url, format!("read failed: {e} (is the DataNode up?)")))?;
-                Ok(buf)
-            }
-            Backend::Local { .. } => tokio::fs::read(&file.path).await.map_err(|e| BatchError::source(&file.url, format!("read failed: {e}"))),
-        }
+        self.bounded(limit, "reading a file", &file.path, self.storage.read_file(&file.path)).await
     }
 }

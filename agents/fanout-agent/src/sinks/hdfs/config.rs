@@ -10,43 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::path::PathTemplate;
-use super::storage::StorageUrl;
-
-/// Block compression of the container files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    /// Raw deflate (RFC 1951), the Avro default and what Flume users know.
-    #[default]
-    Deflate,
-    /// Snappy, each block followed by the big-endian CRC-32 of its
-    /// uncompressed bytes (Avro spec). Faster, larger files.
-    Snappy,
-    /// No compression.
-    Null,
-}
-
-impl Codec {
-    /// The `avro.codec` metadata value.
-    pub fn avro_name(self) -> &'static str {
-        match self {
-            Codec::Deflate => "deflate",
-            Codec::Snappy => "snappy",
-            Codec::Null => "null",
-        }
-    }
-
-    /// Parses an `avro.codec` metadata value.
-    pub fn from_avro_name(name: &[u8]) -> Option<Codec> {
-        match name {
-            b"deflate" => Some(Codec::Deflate),
-            b"snappy" => Some(Codec::Snappy),
-            b"null" => Some(Codec::Null),
-            _ => None,
-        }
-    }
-}
+use clickstream_master_copy::layout::PathTemplate;
+use clickstream_master_copy::storage::{AnyStorage, HdfsOptions, StorageUrl};
+pub use clickstream_master_copy::Codec;
 
 fn default_url() -> String {
     "file:///var/lib".into()
@@ -189,6 +155,13 @@ impl HdfsSinkConfig {
             return Err(format!("{prefix}.hdfs_config only applies to hdfs:// URLs"));
         }
         Ok(())
+    }
+
+    /// Opens the storage `url` names, with the HDFS client settings; returns
+    /// it and the base path in front of the template. Connecting is lazy.
+    pub fn open_storage(&self) -> Result<(AnyStorage, String), String> {
+        let url = StorageUrl::parse(&self.url).map_err(|e| format!("sinks.hdfs.url = {:?}: {e}", self.url))?;
+        AnyStorage::open(&url, &HdfsOptions { config: self.hdfs_config.clone(), block_size: self.block_size })
     }
 
     /// The file name prefix in effect: `file_prefix`, else `instance_id`.

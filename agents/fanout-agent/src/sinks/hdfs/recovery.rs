@@ -34,9 +34,9 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use super::container::{ScanReport, Scanner};
-use super::names;
-use super::storage::{ErrorKind, Storage, StorageError, StorageResult, StorageWriter};
+use clickstream_master_copy::container::{ScanReport, Scanner};
+use clickstream_master_copy::names;
+use clickstream_master_copy::storage::{ErrorKind, Storage, StorageError, StorageResult, StorageWriter};
 
 /// How much is read or copied per call.
 const CHUNK: usize = 8 << 20;

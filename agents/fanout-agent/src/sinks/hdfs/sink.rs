@@ -46,13 +46,13 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::config::{valid_prefix, Codec, HdfsSinkConfig};
-use super::container::{write_header, BlockEncoder};
-use super::names;
-use super::path::PathTemplate;
 use super::recovery::{self, timed, Finalized};
 use super::stats::HdfsSinkStats;
-use super::storage::{AnyStorage, ErrorKind, Storage, StorageError, StorageWriter};
 use crate::sinks::{BatchSink, SinkError};
+use clickstream_master_copy::container::{write_header, BlockEncoder};
+use clickstream_master_copy::layout::PathTemplate;
+use clickstream_master_copy::names;
+use clickstream_master_copy::storage::{AnyStorage, ErrorKind, Storage, StorageError, StorageWriter};
 
 /// How long startup recovery waits for HDFS to close one leftover file.
 const STARTUP_LEASE_WAIT: Duration = Duration::from_secs(60);
@@ -204,7 +204,7 @@ impl HdfsSink<AnyStorage> {
     /// runs in [`BatchSink::start`] (or before the first batch).
     pub fn open(config: &HdfsSinkConfig, instance_id: &str, stats: impl Into<HdfsSinkStats>) -> Result<Self, String> {
         config.validate("sinks.hdfs")?;
-        let (storage, base) = AnyStorage::open(config)?;
+        let (storage, base) = config.open_storage()?;
         HdfsSink::with_storage(storage, &base, config, instance_id, stats.into())
     }
 }
@@ -375,7 +375,9 @@ impl<S: Storage> HdfsSink<S> {
                     Ok(()) => Ok(None),
                     // Not there any more, or the target exists: let the full
                     // procedure sort it out.
-                    Err(e) if e.kind != ErrorKind::Other => recovery::finalize(&*self.storage, &tmp, self.call_timeout, lease_wait).await.map(Some),
+                    Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::AlreadyExists) => {
+                        recovery::finalize(&*self.storage, &tmp, self.call_timeout, lease_wait).await.map(Some)
+                    }
                     Err(e) => Err(e),
                 }
             } else {

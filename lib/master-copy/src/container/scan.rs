@@ -1,139 +1,19 @@
-//! Avro object container files, written without re-encoding records and read
-//! back block by block for crash recovery.
+//! Scanning a container file pushed in chunks, for the HDFS sink's crash
+//! recovery: how long is the prefix of complete, valid blocks?
 //!
-//! ```text
-//! file   = header block*
-//! header = "Obj" 0x01, metadata map<bytes> {avro.schema, avro.codec}, sync[16]
-//! block  = long count, long size, data[size], sync[16]
-//! data   = codec(datum datum … datum)        one ClickEvent datum per event
-//! ```
-//!
-//! The records are the channel's records, the Flume event bodies as
-//! received: each already is the Avro binary datum of a `ClickEvent`, so a
-//! block is their concatenation, compressed. Nothing is decoded or encoded
-//! again on the write path.
-//!
-//! Reading ([`Scanner`]) is push-based in the style of a frame codec: feed it
-//! bytes in any chunks; an incomplete block means "more bytes needed", not an
-//! error. It stops at the first block that is incomplete at the end of the
-//! file, or corrupt (wrong sync marker, bad lengths, undecompressable data,
-//! records that do not decode with the file's schema), and reports the
-//! length of the valid prefix: the header and every complete block before it.
+//! Push-based in the style of a frame codec: feed it bytes in any chunks; an
+//! incomplete block means "more bytes needed", not an error. It stops at the
+//! first block that is incomplete at the end of the file, or corrupt (wrong
+//! sync marker, bad lengths, undecompressable data, records that do not
+//! decode with the file's schema), and reports the length of the valid
+//! prefix: the header and every complete block before it. (The batch job's
+//! reader, [`super::blocks`], instead skips a damaged block and goes on.)
 
 use apache_avro::Schema;
+use clickstream_contract::varint::{read_long, VarintError};
 
-use super::codec::{BlockCompressor, BlockDecompressor};
-use super::config::Codec;
-
-/// The four bytes every container file starts with.
-pub const MAGIC: &[u8; 4] = b"Obj\x01";
-
-/// Largest block (compressed or not) the scanner accepts. The sink writes
-/// one block per batch and file, far below this.
-pub const MAX_BLOCK_BYTES: usize = 256 << 20;
-
-/// Appends an Avro `long` (zig-zag varint).
-pub fn put_long(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_long(out, b.len() as i64);
-    out.extend_from_slice(b);
-}
-
-/// Appends a container header: magic, metadata (`avro.schema`,
-/// `avro.codec`) and the file's sync marker.
-pub fn write_header(out: &mut Vec<u8>, schema_json: &str, codec: Codec, sync: &[u8; 16]) {
-    out.extend_from_slice(MAGIC);
-    put_long(out, 2);
-    put_bytes(out, b"avro.schema");
-    put_bytes(out, schema_json.as_bytes());
-    put_bytes(out, b"avro.codec");
-    put_bytes(out, codec.avro_name().as_bytes());
-    put_long(out, 0);
-    out.extend_from_slice(sync);
-}
-
-/// Builds blocks from already-encoded records, in two steps so that the
-/// CPU-heavy one can run off the async runtime: [`BlockEncoder::stage`]
-/// copies the records (borrowed from the batch) into the encoder, then
-/// [`BlockEncoder::finish`] compresses and frames them.
-pub struct BlockEncoder {
-    compressor: BlockCompressor,
-    count: usize,
-    raw: Vec<u8>,
-    packed: Vec<u8>,
-}
-
-impl BlockEncoder {
-    /// An encoder for `codec` (`level`: deflate level).
-    pub fn new(codec: Codec, level: u8) -> BlockEncoder {
-        BlockEncoder { compressor: BlockCompressor::new(codec, level), count: 0, raw: Vec::new(), packed: Vec::new() }
-    }
-
-    /// The codec.
-    pub fn codec(&self) -> Codec {
-        self.compressor.codec()
-    }
-
-    /// Takes the records (each one encoded datum) of the next block.
-    pub fn stage(&mut self, records: &[&[u8]]) {
-        let total: usize = records.iter().map(|r| r.len()).sum();
-        self.count = records.len();
-        self.raw.clear();
-        self.raw.reserve(total);
-        for r in records {
-            self.raw.extend_from_slice(r);
-        }
-    }
-
-    /// Bytes staged.
-    pub fn staged_len(&self) -> usize {
-        self.raw.len()
-    }
-
-    /// Appends the staged block to `out`, without its trailing sync marker
-    /// (it differs per file): the caller appends the target file's marker.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
-        put_long(out, self.count as i64);
-        if self.codec() == Codec::Null {
-            put_long(out, self.raw.len() as i64);
-            out.extend_from_slice(&self.raw);
-        } else {
-            let n = self.compressor.compress_into(&self.raw, &mut self.packed);
-            put_long(out, n as i64);
-            out.extend_from_slice(&self.packed[..n]);
-        }
-        // Keep big buffers from one huge batch from pinning memory forever.
-        if self.raw.capacity() > 64 << 20 {
-            self.raw = Vec::new();
-            self.packed = Vec::new();
-        }
-    }
-
-    /// [`stage`](Self::stage) then [`finish`](Self::finish).
-    pub fn encode(&mut self, records: &[&[u8]], out: &mut Vec<u8>) {
-        self.stage(records);
-        self.finish(out);
-    }
-}
-
-/// A parsed header.
-#[derive(Debug, Clone)]
-pub struct Header {
-    /// Block codec.
-    pub codec: Codec,
-    /// The writer's schema.
-    pub schema: Schema,
-    /// The sync marker ending every block.
-    pub sync: [u8; 16],
-}
+use super::header::{parse_header, HeaderError};
+use crate::codec::{BlockDecompressor, Codec, MAX_BLOCK_BYTES};
 
 /// What a scan found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -163,19 +43,11 @@ enum Step<T> {
 }
 
 fn long_at(buf: &[u8], pos: &mut usize) -> Step<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let Some(&b) = buf.get(*pos) else { return Step::NeedMore };
-        *pos += 1;
-        if shift == 63 && b > 1 {
-            return Step::Corrupt("varint longer than 64 bits".into());
-        }
-        z |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Step::Done(((z >> 1) as i64) ^ -((z & 1) as i64), *pos);
-        }
+    match read_long(buf, pos) {
+        Ok(v) => Step::Done(v, *pos),
+        Err(VarintError::Truncated) => Step::NeedMore,
+        Err(VarintError::Overlong) => Step::Corrupt("varint longer than 64 bits".into()),
     }
-    Step::Corrupt("varint longer than 10 bytes".into())
 }
 
 macro_rules! take {
@@ -202,55 +74,28 @@ fn bytes_at<'a>(buf: &'a [u8], pos: &mut usize, max: usize) -> Step<&'a [u8]> {
     Step::Done(s, end)
 }
 
-fn parse_header(buf: &[u8]) -> Step<Header> {
-    if buf.len() < 4 {
-        return if MAGIC.starts_with(buf) { Step::NeedMore } else { Step::Corrupt("not an Avro container (bad magic)".into()) };
-    }
-    if &buf[..4] != MAGIC {
-        return Step::Corrupt("not an Avro container (bad magic)".into());
-    }
-    let mut pos = 4;
-    let (mut schema, mut codec) = (None, None);
-    loop {
-        let mut count = take!(long_at(buf, &mut pos));
-        if count == 0 {
-            break;
-        }
-        if count < 0 {
-            count = -count;
-            take!(long_at(buf, &mut pos));
-        }
-        if count > 1024 {
-            return Step::Corrupt(format!("metadata map block of {count} entries"));
-        }
-        for _ in 0..count {
-            let key = take!(bytes_at(buf, &mut pos, 1024));
-            let value = take!(bytes_at(buf, &mut pos, 16 << 20));
-            match key {
-                b"avro.schema" => schema = Some(value),
-                b"avro.codec" => codec = Some(value),
-                _ => {}
-            }
-        }
-    }
-    if buf.len() < pos + 16 {
-        return Step::NeedMore;
-    }
-    let sync: [u8; 16] = buf[pos..pos + 16].try_into().expect("16 bytes");
-    pos += 16;
-    let codec = match codec {
-        None => Codec::Null,
-        Some(c) => match Codec::from_avro_name(c) {
-            Some(c) => c,
-            None => return Step::Corrupt(format!("unsupported codec {:?}", String::from_utf8_lossy(c))),
-        },
+/// The header the blocks are checked against.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Block codec.
+    pub codec: Codec,
+    /// The writer's schema.
+    pub schema: Schema,
+    /// The sync marker ending every block.
+    pub sync: [u8; 16],
+}
+
+fn header_at(buf: &[u8]) -> Step<Header> {
+    let h = match parse_header(buf) {
+        Ok(h) => h,
+        Err(HeaderError::Incomplete) => return Step::NeedMore,
+        Err(HeaderError::Invalid { what, .. }) => return Step::Corrupt(what),
     };
-    let Some(schema) = schema else { return Step::Corrupt("no avro.schema in the header".into()) };
-    let schema = match std::str::from_utf8(schema).ok().map(Schema::parse_str) {
+    let schema = match std::str::from_utf8(&h.schema_json).ok().map(Schema::parse_str) {
         Some(Ok(s)) => s,
         _ => return Step::Corrupt("avro.schema does not parse".into()),
     };
-    Step::Done(Header { codec, schema, sync }, pos)
+    Step::Done(Header { codec: h.codec, schema, sync: h.sync }, h.data_start)
 }
 
 /// Reads a container file pushed to it in chunks; see the module docs.
@@ -262,7 +107,6 @@ pub struct Scanner {
     report: ScanReport,
     done: bool,
     decompressor: BlockDecompressor,
-    plain: Vec<u8>,
 }
 
 impl Scanner {
@@ -292,7 +136,7 @@ impl Scanner {
         loop {
             let rest = &self.buf[consumed..];
             let step = match &self.header {
-                None => match parse_header(rest) {
+                None => match header_at(rest) {
                     Step::Done(h, n) => {
                         self.header = Some(h);
                         self.report.header_ok = true;
@@ -301,7 +145,7 @@ impl Scanner {
                     Step::NeedMore => Step::NeedMore,
                     Step::Corrupt(w) => Step::Corrupt(format!("header: {w}")),
                 },
-                Some(h) => match next_block(rest, h, &mut self.decompressor, &mut self.plain) {
+                Some(h) => match next_block(rest, h, &mut self.decompressor) {
                     Step::Done(records, n) => {
                         self.report.blocks += 1;
                         self.report.records += records;
@@ -352,7 +196,7 @@ impl<T> Step<T> {
 }
 
 /// Parses and checks one block at the start of `buf`; returns its record count.
-fn next_block(buf: &[u8], h: &Header, dec: &mut BlockDecompressor, plain: &mut Vec<u8>) -> Step<u64> {
+fn next_block(buf: &[u8], h: &Header, dec: &mut BlockDecompressor) -> Step<u64> {
     let mut pos = 0;
     let count = take!(long_at(buf, &mut pos));
     if count < 0 {
@@ -366,9 +210,10 @@ fn next_block(buf: &[u8], h: &Header, dec: &mut BlockDecompressor, plain: &mut V
         return Step::Corrupt("block: sync marker mismatch".into());
     }
     pos += 16;
-    if let Err(e) = dec.decompress(h.codec, data, MAX_BLOCK_BYTES, plain) {
-        return Step::Corrupt(format!("block: {e}"));
-    }
+    let plain = match dec.decompress(h.codec, data) {
+        Ok(plain) => plain,
+        Err(e) => return Step::Corrupt(format!("block: {e}")),
+    };
     let reader = match apache_avro::reader::datum::GenericDatumReader::builder(&h.schema).build() {
         Ok(r) => r,
         Err(e) => return Step::Corrupt(format!("header: schema does not resolve: {e}")),
@@ -395,6 +240,7 @@ pub fn scan(bytes: &[u8]) -> ScanReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::container::{write_header, BlockEncoder};
     use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
 
     fn datum(i: i64) -> Vec<u8> {
@@ -516,20 +362,5 @@ mod tests {
         out.extend_from_slice(&sync);
         let rep = scan(&out);
         assert_eq!((rep.valid_len, rep.blocks, rep.corrupt), (good as u64, 0, true));
-    }
-
-    #[test]
-    fn longs_are_zigzag_varints() {
-        for (v, enc) in [(0i64, vec![0u8]), (-1, vec![1]), (1, vec![2]), (64, vec![0x80, 1]), (-65, vec![0x81, 1])] {
-            let mut out = Vec::new();
-            put_long(&mut out, v);
-            assert_eq!(out, enc);
-            let mut pos = 0;
-            assert!(matches!(long_at(&out, &mut pos), Step::Done(x, _) if x == v));
-        }
-        let mut out = Vec::new();
-        put_long(&mut out, i64::MIN);
-        let mut pos = 0;
-        assert!(matches!(long_at(&out, &mut pos), Step::Done(i64::MIN, _)));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{ErrorKind, FileEntry, Storage, StorageError, StorageResult, StorageWriter};
+use super::{DirEntry, ErrorKind, FileEntry, Storage, StorageError, StorageResult, StorageWriter};
 
 /// A directory playing the root of a file system.
 pub struct LocalStorage {
@@ -155,6 +155,33 @@ impl Storage for LocalStorage {
             Ok(())
         })
         .await
+    }
+
+    async fn read_file(&self, path: &str) -> StorageResult<Vec<u8>> {
+        let local = self.resolve(path);
+        blocking("read", path, move || fs::read(local)).await
+    }
+
+    async fn list_dir(&self, dir: &str) -> StorageResult<Option<Vec<DirEntry>>> {
+        let local = self.resolve(dir);
+        let found = blocking("list", dir, move || {
+            let entries = match fs::read_dir(&local) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let mut out = Vec::new();
+            for entry in entries {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                out.push((entry.file_name().to_string_lossy().into_owned(), entry.path(), meta.is_dir(), if meta.is_dir() { 0 } else { meta.len() }));
+            }
+            Ok(Some(out))
+        })
+        .await?;
+        Ok(found.map(|entries| {
+            entries.into_iter().filter_map(|(name, p, is_dir, len)| Some(DirEntry { name, path: self.logical(&p)?, is_dir, len })).collect()
+        }))
     }
 
     async fn list_files(&self, dir: &str) -> StorageResult<Vec<FileEntry>> {

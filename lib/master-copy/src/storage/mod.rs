@@ -1,5 +1,6 @@
-//! Where the bytes go: a small file-system interface with the operations the
-//! sink needs, implemented for HDFS ([`hdfs::HdfsStorage`], `hdfs-native`)
+//! Where the master copy lives: a small file-system interface with the
+//! operations the HDFS sink (writing, recovery) and the batch job (listing,
+//! reading) need, implemented for HDFS ([`hdfs::HdfsStorage`], `hdfs-native`)
 //! and the local disk ([`local::LocalStorage`], `file://`), plus
 //! [`AnyStorage`], chosen by URL.
 //!
@@ -20,6 +21,7 @@
 pub mod hdfs;
 pub mod local;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -33,7 +35,10 @@ pub enum ErrorKind {
     NotFound,
     /// The path exists (create, rename target).
     AlreadyExists,
-    /// Anything else: unreachable service, I/O error, timeout.
+    /// The service did not answer (NameNode or DataNode down, connection
+    /// refused): worth retrying later, not a problem with the path.
+    Unavailable,
+    /// Anything else: I/O error, timeout, refused request.
     Other,
 }
 
@@ -73,7 +78,20 @@ pub struct FileEntry {
     pub len: u64,
 }
 
-/// A file system the sink can write the master copy to.
+/// An entry found by [`Storage::list_dir`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name inside its directory.
+    pub name: String,
+    /// Absolute path.
+    pub path: String,
+    /// Whether it is a directory.
+    pub is_dir: bool,
+    /// Length in bytes (0 for directories).
+    pub len: u64,
+}
+
+/// A file system holding the master copy.
 pub trait Storage: Send + Sync + 'static {
     /// An open file being written.
     type Writer: StorageWriter;
@@ -100,8 +118,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes a file; a missing file is not an error.
     fn delete(&self, path: &str) -> impl Future<Output = StorageResult<()>> + Send;
 
+    /// A whole file, in one buffer.
+    fn read_file(&self, path: &str) -> impl Future<Output = StorageResult<Vec<u8>>> + Send;
+
     /// Every file below `dir`, recursively; a missing `dir` gives none.
     fn list_files(&self, dir: &str) -> impl Future<Output = StorageResult<Vec<FileEntry>>> + Send;
+
+    /// The entries directly in `dir`; `None` when `dir` does not exist.
+    fn list_dir(&self, dir: &str) -> impl Future<Output = StorageResult<Option<Vec<DirEntry>>>> + Send;
 
     /// Makes sure no dead writer still holds `path` open: `true` once the
     /// file is closed and its length final (HDFS lease recovery; the call
@@ -120,7 +144,7 @@ pub trait StorageWriter: Send + 'static {
     fn close(&mut self) -> impl Future<Output = StorageResult<()>> + Send;
 }
 
-/// A parsed sink URL.
+/// A parsed master-copy URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageUrl {
     /// `hdfs://authority[/base]`
@@ -176,17 +200,27 @@ pub enum AnyWriter {
     Local(local::LocalWriter),
 }
 
+/// HDFS client settings, for [`AnyStorage::open`].
+#[derive(Debug, Clone, Default)]
+pub struct HdfsOptions {
+    /// Overrides of what `HADOOP_CONF_DIR` provides (`dfs.*` keys).
+    pub config: BTreeMap<String, String>,
+    /// Block size of new files; `None`: the cluster's default.
+    pub block_size: Option<u64>,
+}
+
 impl AnyStorage {
-    /// Opens the storage for `config.url`; returns it and the base path to put in
-    /// front of the path template. Connecting is lazy: an unreachable
+    /// Opens the storage for `url`; returns it and the base path to put in
+    /// front of paths (the HDFS URL's path; nothing for `file://`, whose
+    /// directory plays the root). Connecting is lazy: an unreachable
     /// NameNode shows up at the first call.
-    pub fn open(config: &super::config::HdfsSinkConfig) -> Result<(AnyStorage, String), String> {
-        match StorageUrl::parse(&config.url)? {
+    pub fn open(url: &StorageUrl, hdfs: &HdfsOptions) -> Result<(AnyStorage, String), String> {
+        match url {
             StorageUrl::Hdfs { authority, base } => {
-                let storage = hdfs::HdfsStorage::connect(&authority, &config.hdfs_config, config.block_size)?;
-                Ok((AnyStorage::Hdfs(storage), base))
+                let storage = hdfs::HdfsStorage::connect(authority, &hdfs.config, hdfs.block_size)?;
+                Ok((AnyStorage::Hdfs(storage), base.clone()))
             }
-            StorageUrl::Local { root } => Ok((AnyStorage::Local(local::LocalStorage::new(root)), String::new())),
+            StorageUrl::Local { root } => Ok((AnyStorage::Local(local::LocalStorage::new(root.clone())), String::new())),
         }
     }
 }
@@ -227,8 +261,14 @@ impl Storage for AnyStorage {
     async fn delete(&self, path: &str) -> StorageResult<()> {
         dispatch!(self, s => s.delete(path).await)
     }
+    async fn read_file(&self, path: &str) -> StorageResult<Vec<u8>> {
+        dispatch!(self, s => s.read_file(path).await)
+    }
     async fn list_files(&self, dir: &str) -> StorageResult<Vec<FileEntry>> {
         dispatch!(self, s => s.list_files(dir).await)
+    }
+    async fn list_dir(&self, dir: &str) -> StorageResult<Option<Vec<DirEntry>>> {
+        dispatch!(self, s => s.list_dir(dir).await)
     }
     async fn recover_lease(&self, path: &str) -> StorageResult<bool> {
         dispatch!(self, s => s.recover_lease(path).await)

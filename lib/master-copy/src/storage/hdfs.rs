@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
 
-use super::{ErrorKind, FileEntry, Storage, StorageError, StorageResult, StorageWriter};
+use super::{DirEntry, ErrorKind, FileEntry, Storage, StorageError, StorageResult, StorageWriter};
 
 /// An HDFS file system.
 pub struct HdfsStorage {
@@ -28,6 +28,7 @@ fn err(op: &str, path: &str, e: HdfsError) -> StorageError {
         HdfsError::AlreadyExists(_) => ErrorKind::AlreadyExists,
         HdfsError::RPCError(class, _) if class.ends_with("FileNotFoundException") => ErrorKind::NotFound,
         HdfsError::RPCError(class, _) if class.ends_with("FileAlreadyExistsException") => ErrorKind::AlreadyExists,
+        HdfsError::IOError(_) => ErrorKind::Unavailable,
         _ => ErrorKind::Other,
     };
     StorageError::new(kind, op, path, e)
@@ -103,6 +104,33 @@ impl Storage for HdfsStorage {
             Ok(_) => Ok(()),
             Err(e) => match err("delete", path, e) {
                 e if e.kind == ErrorKind::NotFound => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn read_file(&self, path: &str) -> StorageResult<Vec<u8>> {
+        let reader = self.client.read(path).await.map_err(|e| err("open", path, e))?;
+        let mut buf = vec![0u8; reader.file_length()];
+        reader.read_range_buf(&mut buf, 0).await.map_err(|e| err("read", path, e))?;
+        Ok(buf)
+    }
+
+    async fn list_dir(&self, dir: &str) -> StorageResult<Option<Vec<DirEntry>>> {
+        match self.client.list_status(dir, false).await {
+            Ok(statuses) => Ok(Some(
+                statuses
+                    .into_iter()
+                    .map(|s| DirEntry {
+                        name: s.path.rsplit('/').next().unwrap_or_default().to_string(),
+                        path: s.path,
+                        is_dir: s.isdir,
+                        len: s.length as u64,
+                    })
+                    .collect(),
+            )),
+            Err(e) => match err("list", dir, e) {
+                e if e.kind == ErrorKind::NotFound => Ok(None),
                 e => Err(e),
             },
         }

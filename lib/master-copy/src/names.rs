@@ -12,6 +12,9 @@
 //! - a leftover whose content was corrupt (not merely cut short) is kept for
 //!   people as `<…>.avro.corrupt`, which no reader picks up.
 //!
+//! Readers ([`classify`]) take closed files, wait for in-use ones, and ignore
+//! the rest (Hadoop's `_SUCCESS` markers and `.crc` files included).
+//!
 //! `first_event_ms` is the event time of the first event written to the
 //! file, `seq` a counter that makes the name unique (the sink skips names
 //! that exist, so a restart replaying the same events gets new names).
@@ -108,6 +111,30 @@ pub fn corrupt_of(tmp: &str) -> String {
     format!("{}.corrupt", final_of(tmp))
 }
 
+/// What a directory entry inside an hour partition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A closed container file: read it.
+    Data,
+    /// Still being written by the sink: skip and report it.
+    InProgress,
+    /// Anything else (markers, hidden files, foreign files): ignore.
+    Ignored,
+}
+
+/// Classifies a file name found in an hour partition.
+pub fn classify(name: &str) -> EntryKind {
+    if name.ends_with(TMP_SUFFIX) && !name.starts_with('.') {
+        EntryKind::InProgress
+    } else if name.starts_with('.') || name.starts_with('_') {
+        EntryKind::Ignored
+    } else if name.ends_with(FINAL_SUFFIX) {
+        EntryKind::Data
+    } else {
+        EntryKind::Ignored
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +162,17 @@ mod tests {
         assert_eq!(dir_name("/x"), "/");
         assert_eq!(salvage_of("/a-1-2.avro.tmp"), "/.a-1-2.avro.salvage");
         assert_eq!(salvage_of("/_a-1-2.avro.tmp"), "/.a-1-2.avro.salvage");
+    }
+
+    #[test]
+    fn readers_classify_what_the_sink_names() {
+        let s = stem("/m", "web1", 1_795_132_800_000, 3);
+        assert_eq!(classify(base_name(&final_of(&in_use_of(&s)))), EntryKind::Data);
+        assert_eq!(classify(base_name(&in_use_of(&s))), EntryKind::InProgress, "hidden from Hive, not from the batch job");
+        assert_eq!(classify("web1-1795132800000-4.avro.tmp"), EntryKind::InProgress, "an earlier version's in-use name");
+        assert_eq!(classify(base_name(&salvage_of(&in_use_of(&s)))), EntryKind::Ignored);
+        assert_eq!(classify(base_name(&corrupt_of(&in_use_of(&s)))), EntryKind::Ignored);
+        assert_eq!(classify("_SUCCESS"), EntryKind::Ignored);
+        assert_eq!(classify(".web1-1.avro.crc"), EntryKind::Ignored);
     }
 }
