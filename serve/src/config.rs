@@ -303,7 +303,7 @@ impl Config {
 
     /// Checks every rule that types alone do not.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &'static str, message: String| Err(ConfigError::Invalid { key, message });
+        let bad = |key: &'static str, message: String| Err(ConfigError::invalid(key, message));
         if self.http.request_timeout < Duration::from_millis(10) {
             return bad("http.request_timeout", "must be at least 10ms".into());
         }
@@ -398,14 +398,14 @@ fn check_window(key: &'static str, w: WindowConfig) -> Result<(), ConfigError> {
     } else {
         return Ok(());
     };
-    Err(ConfigError::Invalid { key, message })
+    Err(ConfigError::invalid(key, message))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn invalid_key(text: &str) -> &'static str {
+    fn invalid_key(text: &str) -> String {
         match Config::parse(text, "t") {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("expected an invalid key, got {other:?}"),

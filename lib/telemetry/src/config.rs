@@ -62,11 +62,18 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent with another.
     #[error("invalid `{key}`: {message}")]
     Invalid {
-        /// Dotted key, e.g. `health.slide`.
-        key: &'static str,
+        /// Dotted key, e.g. `health.slide` or `sinks.hdfs.url`.
+        key: String,
         /// What is wrong.
         message: String,
     },
+}
+
+impl ConfigError {
+    /// A value of `key` is out of range or inconsistent with another.
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { key: key.into(), message: message.into() }
+    }
 }
 
 /// Reads `path` and parses it as `T`; nothing is validated yet.
