@@ -194,11 +194,16 @@ pub struct Settings {
 }
 
 impl ConfigFile {
-    /// Reads and parses a file.
+    /// Reads and parses a file, the way every binary of the project does
+    /// (`clickstream_telemetry::config`: the same messages for a missing
+    /// file, bad TOML or an unknown key).
     pub fn load(path: &Path) -> Result<ConfigFile, BatchError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| BatchError::Config { path: shown.clone(), message: format!("cannot read: {e}") })?;
-        toml::from_str(&text).map_err(|e| BatchError::Config { path: shown, message: e.to_string() })
+        use clickstream_telemetry::config::{read_toml, ConfigError};
+        read_toml(path).map_err(|e| match e {
+            ConfigError::Read { path, source } => BatchError::Config { path, message: format!("cannot read: {source}") },
+            ConfigError::Parse { path, message } => BatchError::Config { path, message },
+            ConfigError::Invalid { key, message } => BatchError::Config { path: path.display().to_string(), message: format!("{key}: {message}") },
+        })
     }
 
     /// Checks every value and applies command-line overrides.

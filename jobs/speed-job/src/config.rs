@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use clickstream_cql::config::{Cluster, WriteConsistency};
 use clickstream_telemetry::config::{parse_toml, read_toml};
 use serde::Deserialize;
 
@@ -86,10 +87,10 @@ pub struct KafkaConfig {
 #[serde(deny_unknown_fields)]
 pub struct CassandraConfig {
     /// `host:port` of one or more nodes.
-    #[serde(default = "default_contact_points")]
+    #[serde(default = "clickstream_cql::config::default_contact_points")]
     pub contact_points: Vec<String>,
     /// Keyspace of the speed views.
-    #[serde(default = "default_keyspace")]
+    #[serde(default = "clickstream_cql::config::default_keyspace")]
     pub keyspace: String,
     /// Replication map used when the job creates the keyspace.
     #[serde(default = "default_replication")]
@@ -97,9 +98,9 @@ pub struct CassandraConfig {
     /// The tables' `default_time_to_live` (when the job creates them); 0 keeps rows forever.
     #[serde(default = "default_ttl", with = "humantime_serde")]
     pub ttl: Duration,
-    /// Consistency level of every read and write.
-    #[serde(default = "default_consistency")]
-    pub consistency: String,
+    /// Consistency level of every read and write (`local_quorum` by default).
+    #[serde(default)]
+    pub consistency: WriteConsistency,
     /// Apply `schemas/cql` at start (idempotent).
     #[serde(default = "yes")]
     pub create_schema: bool,
@@ -115,6 +116,18 @@ pub struct CassandraConfig {
     /// Optional credentials.
     #[serde(default)]
     pub password: Option<String>,
+}
+
+impl CassandraConfig {
+    /// The keys serve has too, as `lib/cql` checks and connects with them.
+    pub fn cluster(&self) -> Cluster<'_> {
+        Cluster {
+            contact_points: &self.contact_points,
+            keyspace: &self.keyspace,
+            username: self.username.as_deref(),
+            password: self.password.as_deref(),
+        }
+    }
 }
 
 /// `[windows]`
@@ -237,20 +250,11 @@ fn default_assignment() -> String {
 fn default_offset_reset() -> String {
     "earliest".into()
 }
-fn default_contact_points() -> Vec<String> {
-    vec!["127.0.0.1:9042".into()]
-}
-fn default_keyspace() -> String {
-    "clickstream_speed".into()
-}
 fn default_replication() -> String {
     "{'class': 'SimpleStrategy', 'replication_factor': 1}".into()
 }
 fn default_ttl() -> Duration {
     Duration::from_secs(3 * 86_400)
-}
-fn default_consistency() -> String {
-    "local_quorum".into()
 }
 fn yes() -> bool {
     true
@@ -356,26 +360,14 @@ impl Config {
         if let Err(e) = offline.create::<rdkafka::consumer::BaseConsumer>() {
             return bad("kafka.properties", format!("librdkafka refuses them: {e}"));
         }
-        if self.cassandra.contact_points.is_empty() {
-            return bad("cassandra.contact_points", "must name at least one node".into());
-        }
-        let ident_ok = |s: &str| {
-            !s.is_empty() && s.len() <= 48 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !s.as_bytes()[0].is_ascii_digit()
-        };
-        if !ident_ok(&self.cassandra.keyspace) {
-            return bad("cassandra.keyspace", format!("`{}`: letters, digits and _ only, at most 48", self.cassandra.keyspace));
+        if let Err((key, message)) = self.cassandra.cluster().validate() {
+            return bad(key, message);
         }
         if !self.cassandra.replication.trim_start().starts_with('{') {
             return bad("cassandra.replication", "must be a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}".into());
         }
         if self.cassandra.ttl.as_secs() > i32::MAX as u64 || self.cassandra.ttl.subsec_nanos() != 0 {
             return bad("cassandra.ttl", "must be whole seconds below 68 years (0 disables expiry)".into());
-        }
-        if clickstream_cql::parse_consistency(&self.cassandra.consistency).is_none() {
-            return bad(
-                "cassandra.consistency",
-                format!("`{}`: expected any, one, two, three, quorum, all, local_quorum, each_quorum, local_one", self.cassandra.consistency),
-            );
         }
         if self.cassandra.write_concurrency == 0 {
             return bad("cassandra.write_concurrency", "must be at least 1".into());
@@ -453,7 +445,7 @@ mod tests {
         assert_eq!((c.health.window, c.health.slide, c.health.threshold), (Duration::from_secs(300), Duration::from_secs(60), 10));
         assert_eq!(c.windows.allowed_lateness, Duration::from_secs(10));
         assert_eq!((c.windows.far_ahead, c.windows.far_ahead_quorum), (Duration::from_secs(60), 3));
-        assert_eq!(c.cassandra.consistency, "local_quorum");
+        assert_eq!(c.cassandra.consistency, WriteConsistency(scylla::statement::Consistency::LocalQuorum));
     }
 
     #[test]
@@ -475,7 +467,7 @@ mod tests {
         let e = Config::parse("[kafka]\nbrokers = \"b\"\n[health]\nslide = \"7m\"\n", "t").unwrap_err();
         assert!(matches!(&e, ConfigError::Invalid { key, .. } if key == "health.window"), "{e}");
         let e = Config::parse("[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n", "t").unwrap_err();
-        assert!(matches!(&e, ConfigError::Invalid { key, .. } if key == "cassandra.consistency"), "{e}");
+        assert!(e.to_string().contains("`most`: expected any, one"), "refused when the file is read: {e}");
         let e = Config::parse("[kafka]\nbrokers = \"b\"\ntopik = \"x\"\n", "t").unwrap_err();
         assert!(e.to_string().contains("topik"), "{e}");
     }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use clickstream_cql::{connect, Connect};
+use clickstream_cql::connect;
 use clickstream_telemetry::preflight::{answers, listen_free};
 
 use crate::config::Config;
@@ -35,8 +35,7 @@ pub async fn reachable(cfg: &Config) -> Vec<String> {
     };
     let cassandra = async {
         let c = &cfg.cassandra;
-        let to =
-            Connect { contact_points: &c.contact_points, username: c.username.as_deref(), password: c.password.as_deref(), timeout: ANSWER_WITHIN };
+        let to = c.cluster().connect(ANSWER_WITHIN);
         let asked = answers("connecting", ANSWER_WITHIN, async {
             let session = connect(to).await.map_err(|e| e.to_string())?;
             session.query_unpaged("SELECT release_version FROM system.local", ()).await.map_err(|e| e.to_string())

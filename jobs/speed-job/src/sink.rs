@@ -11,11 +11,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use clickstream_cql::{connect, parse_consistency, Connect};
+use clickstream_cql::connect;
 use futures_util::stream::{self, StreamExt};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::Consistency;
 use scylla::value::CqlTimestamp;
 
 use crate::config::CassandraConfig;
@@ -86,17 +85,13 @@ fn ts(ms: i64) -> CqlTimestamp {
 impl Sink {
     /// Connects, applies the schema (if configured) and prepares every statement.
     pub async fn connect(cfg: &CassandraConfig, job: &str, topic: &str) -> Result<Sink, SinkError> {
-        let to = Connect {
-            contact_points: &cfg.contact_points,
-            username: cfg.username.as_deref(),
-            password: cfg.password.as_deref(),
-            timeout: cfg.request_timeout,
-        };
-        let session = connect(to).await.map_err(|e| SinkError::Connect { contact_points: cfg.contact_points.join(","), source: Box::new(e) })?;
+        let session = connect(cfg.cluster().connect(cfg.request_timeout))
+            .await
+            .map_err(|e| SinkError::Connect { contact_points: cfg.contact_points.join(","), source: Box::new(e) })?;
         if cfg.create_schema {
             crate::schema::apply(&session, cfg).await?;
         }
-        let consistency = parse_consistency(&cfg.consistency).unwrap_or(Consistency::LocalQuorum);
+        let consistency = cfg.consistency.0;
         let ks = &cfg.keyspace;
         let prepare = |cql: String| {
             let session = &session;

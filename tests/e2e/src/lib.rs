@@ -7,6 +7,8 @@
 //! project's own parsing or aggregation code, so that a bug shared by the
 //! agents and the jobs cannot hide behind itself.
 
+#![deny(missing_docs)]
+
 pub mod configs;
 pub mod oracle;
 pub mod pipeline;

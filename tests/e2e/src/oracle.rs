@@ -89,10 +89,15 @@ pub fn read_log(host: &str, path: &Path) -> (Vec<Hit>, usize) {
 /// One day of the batch reports.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Day {
+    /// Valid lines of the day, each counted once.
     pub requests: u64,
+    /// Distinct client addresses.
     pub visitors: u64,
+    /// Requests with a status below 400.
     pub success: u64,
+    /// Requests with a status of 400 or more.
     pub failure: u64,
+    /// Response bytes (`-` counts 0).
     pub bytes: u64,
     /// Requests per status code.
     pub statuses: BTreeMap<u16, u64>,

@@ -37,13 +37,18 @@ pub fn binary(name: &str) -> String {
 
 /// A MySQL URL split for the `mariadb` command-line client.
 pub struct Mysql {
+    /// The test user.
     pub user: String,
+    /// Its password.
     pub password: String,
+    /// Server host.
     pub host: String,
+    /// Server port.
     pub port: String,
 }
 
 impl Mysql {
+    /// From `$MYSQL_URL` (`scripts/stack env`), else the stack's default.
     pub fn from_env() -> Mysql {
         let url = env_or("MYSQL_URL", "mysql://clickstream:clickstream@127.0.0.1:3306/clickstream");
         let rest = url.strip_prefix("mysql://").expect("MYSQL_URL starts with mysql://");
@@ -54,6 +59,7 @@ impl Mysql {
         Mysql { user: user.into(), password: password.into(), host: host.into(), port: port.into() }
     }
 
+    /// The URL of database `db` for the binaries' configs.
     pub fn url(&self, db: &str) -> String {
         format!("mysql://{}:{}@{}:{}/{db}", self.user, self.password, self.host, self.port)
     }
@@ -74,16 +80,27 @@ impl Mysql {
 
 /// One run of the pipeline: its own topic, HDFS directory, keyspace and database.
 pub struct Pipeline {
+    /// Configs, state, spool directories and logs of the run (kept when a test fails).
     pub dir: tempfile::TempDir,
+    /// The run's unique name: topic, keyspace, database, HDFS root and job name derive from it.
     pub name: String,
+    /// The Kafka topic.
     pub topic: String,
+    /// `hdfs://host:port` of the stack's NameNode.
     pub hdfs_url: String,
+    /// The master copy's root path inside HDFS.
     pub hdfs_root: String,
+    /// CQL contact points (comma-separated).
     pub cql: String,
+    /// The speed views' keyspace.
     pub keyspace: String,
+    /// The MySQL server.
     pub mysql: Mysql,
+    /// The batch views' database.
     pub db: String,
+    /// Where the fan-out agent's Avro source listens.
     pub fanout_port: u16,
+    /// Metrics and API ports by service name.
     pub ports: BTreeMap<&'static str, u16>,
     /// A broker of this run's own: the whole suite's topics in the shared
     /// one must not slow the pipeline down.
@@ -97,6 +114,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline on a broker of its own, without TLS or SASL.
     pub fn new(tag: &str) -> Pipeline {
         Pipeline::with_kafka(tag, PrivateKafka::start(), None, String::new())
     }
@@ -154,14 +172,17 @@ impl Pipeline {
         self.kafka_tls.as_ref().map_or_else(|| self.kafka.addr(), |(front, _)| front.addr())
     }
 
+    /// A path inside the run's directory.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
+    /// `host`'s spool directory.
     pub fn spool(&self, host: &str) -> PathBuf {
         self.path(&format!("spool/{host}"))
     }
 
+    /// The spool agent of web server `host` (release build), sending to this run's fan-out agent.
     pub fn spool_agent(&self, host: &'static str) -> Service {
         let config = format!(
             r#"
@@ -191,6 +212,7 @@ listen = "127.0.0.1:{port}"
         Service::start(&binary("spool-agent"), self.dir.path(), host, &config, self.ports[host])
     }
 
+    /// The fan-out agent (release build): Kafka and HDFS sinks of this run.
     pub fn fanout_agent(&self) -> Service {
         let config = format!(
             r#"
@@ -230,6 +252,7 @@ listen = "127.0.0.1:{port}"
         Service::start(&binary("fanout-agent"), self.dir.path(), "fanout", &config, self.ports["fanout"])
     }
 
+    /// The speed job (release build) on this run's topic and keyspace.
     pub fn speed_job(&self) -> Service {
         let cps: Vec<String> = self.cql.split(',').map(|c| format!("\"{}\"", c.trim())).collect();
         let config = format!(
@@ -379,6 +402,7 @@ listen = "127.0.0.1:{port}"
             .sum()
     }
 
+    /// The batch views in MySQL, in the oracle's shape, for comparing with it.
     pub fn mysql_days(&self) -> BTreeMap<String, oracle::Day> {
         let mut days: BTreeMap<String, oracle::Day> = BTreeMap::new();
         let q = "SELECT day, requests, unique_visitors, success_requests, failure_requests, bytes_sent FROM daily_traffic";
@@ -398,6 +422,7 @@ listen = "127.0.0.1:{port}"
         days
     }
 
+    /// A CQL session to this run's endpoint.
     pub async fn cql_session(&self) -> Session {
         SessionBuilder::new().known_nodes(self.cql.split(',').map(str::trim)).build().await.expect("CQL session")
     }
