@@ -49,28 +49,15 @@ enum Command {
 const PROGRAM: &str = "speed-job";
 
 fn load(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|e| {
-        eprintln!("speed-job: configuration error: {e}");
-        ExitCode::from(cli::EX_CONFIG)
-    })
+    cli::load_config(PROGRAM, path, Config::load)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate(args) => match load(&args.config) {
-            Ok(cfg) => {
-                let scope = args.scope();
-                let checked =
-                    cli::validate_world(PROGRAM, &args.config, scope, || speed_job::preflight::check(&cfg), || speed_job::preflight::reachable(&cfg));
-                if let Err(code) = checked {
-                    return code;
-                }
-                println!("{}: ok", args.config.display());
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
+        Command::Validate(args) => {
+            cli::validate_command(PROGRAM, &args, Config::load, speed_job::preflight::check, |cfg| Box::pin(speed_job::preflight::reachable(cfg)))
+        }
         Command::Schema { config } => match load(&config) {
             Ok(cfg) => {
                 for stmt in speed_job::schema::statements(&speed_job::schema::render(&cfg.cassandra)) {

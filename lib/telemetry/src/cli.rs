@@ -3,8 +3,10 @@
 //! runtime `run` serves on. One place, so every binary words a problem the
 //! same way and exits with the same code for it.
 
+use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 
 use crate::preflight;
@@ -77,6 +79,40 @@ pub fn validate_world<F: Future<Output = Vec<String>>>(
         report("unreachable", &preflight::connect_checks(reachable()), EX_UNAVAILABLE)?;
     }
     Ok(())
+}
+
+/// Reads the configuration with `load` (the binary's own parse and
+/// validation); on failure prints `program: configuration error: …` and
+/// gives exit [`EX_CONFIG`], the same in every binary.
+pub fn load_config<C, E: fmt::Display>(program: &str, path: &Path, load: impl FnOnce(&Path) -> Result<C, E>) -> Result<C, ExitCode> {
+    load(path).map_err(|e| {
+        eprintln!("{program}: configuration error: {e}");
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
+/// A check of the world that borrows the configuration it asks about.
+pub type Reachable<'a> = Pin<Box<dyn Future<Output = Vec<String>> + 'a>>;
+
+/// The whole `validate` subcommand: [`load_config`], then
+/// [`validate_world`] with the binary's `machine` and `reachable` checks,
+/// then `<file>: ok` and exit 0.
+pub fn validate_command<C, E: fmt::Display>(
+    program: &str,
+    args: &ValidateArgs,
+    load: impl FnOnce(&Path) -> Result<C, E>,
+    machine: impl FnOnce(&C) -> Vec<String>,
+    reachable: impl for<'a> FnOnce(&'a C) -> Reachable<'a>,
+) -> ExitCode {
+    let cfg = match load_config(program, &args.config, load) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
+    if let Err(code) = validate_world(program, &args.config, args.scope(), || machine(&cfg), || reachable(&cfg)) {
+        return code;
+    }
+    println!("{}: ok", args.config.display());
+    ExitCode::SUCCESS
 }
 
 /// The runtime `run` serves on: one worker per core (a busy agent uses them;
