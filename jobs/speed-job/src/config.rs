@@ -467,7 +467,7 @@ mod tests {
         let e = Config::parse("[kafka]\nbrokers = \"b\"\n[health]\nslide = \"7m\"\n", "t").unwrap_err();
         assert!(matches!(&e, ConfigError::Invalid { key, .. } if key == "health.window"), "{e}");
         let e = Config::parse("[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n", "t").unwrap_err();
-        assert!(e.to_string().contains("`most`: expected any, one"), "refused when the file is read: {e}");
+        assert!(e.to_string().contains("consistency level `most`: expected any, one"), "refused when the file is read: {e}");
         let e = Config::parse("[kafka]\nbrokers = \"b\"\ntopik = \"x\"\n", "t").unwrap_err();
         assert!(e.to_string().contains("topik"), "{e}");
     }

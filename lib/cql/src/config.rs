@@ -48,14 +48,14 @@ const READ_NAMES: &str = "one, two, three, quorum, all, local_quorum, each_quoru
 impl<'de> Deserialize<'de> for WriteConsistency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        parse_consistency(&name).map(WriteConsistency).ok_or_else(|| serde::de::Error::custom(format!("`{name}`: expected {WRITE_NAMES}")))
+        parse_consistency(&name).map(WriteConsistency).ok_or_else(|| serde::de::Error::custom(format!("consistency level `{name}`: expected {WRITE_NAMES}")))
     }
 }
 
 impl<'de> Deserialize<'de> for ReadConsistency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        parse_read_consistency(&name).map(ReadConsistency).ok_or_else(|| serde::de::Error::custom(format!("`{name}`: expected {READ_NAMES}")))
+        parse_read_consistency(&name).map(ReadConsistency).ok_or_else(|| serde::de::Error::custom(format!("consistency level `{name}` (for reads): expected {READ_NAMES}")))
     }
 }
 
@@ -128,7 +128,7 @@ mod tests {
         let s: Section = toml::from_str("").unwrap();
         assert_eq!((s.write.0, s.read.0), (Consistency::LocalQuorum, Consistency::LocalQuorum));
         let e = toml::from_str::<Section>("read = \"any\"").unwrap_err().to_string();
-        assert!(e.contains("`any`: expected one, two"), "{e}");
+        assert!(e.contains("`any` (for reads): expected one, two"), "{e}");
         let e = toml::from_str::<Section>("write = \"most\"").unwrap_err().to_string();
         assert!(e.contains("`most`: expected any, one"), "{e}");
     }
