@@ -69,14 +69,14 @@ pub struct KafkaConfig {
     /// partition, like Flink's Kafka source, and uses the group only for
     /// committed offsets) or `group` (join the consumer group and take what
     /// the coordinator assigns; every partition must end up in this process).
-    #[serde(default = "default_assignment")]
-    pub assignment: String,
+    #[serde(default)]
+    pub assignment: Assignment,
     /// `session.timeout.ms` (group mode); 6 s suits Tansu, whose group joins are slow with the default 45 s.
     #[serde(default = "default_session_timeout", with = "humantime_serde")]
     pub session_timeout: Duration,
     /// Where to start when a partition has neither a checkpoint nor a committed offset.
-    #[serde(default = "default_offset_reset")]
-    pub auto_offset_reset: String,
+    #[serde(default)]
+    pub auto_offset_reset: OffsetReset,
     /// Extra librdkafka properties, passed through as written.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
@@ -126,6 +126,40 @@ impl CassandraConfig {
             keyspace: &self.keyspace,
             username: self.username.as_deref(),
             password: self.password.as_deref(),
+        }
+    }
+}
+
+/// `kafka.assignment`: who decides which partitions this process reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assignment {
+    /// The job assigns itself every partition (like Flink's Kafka source);
+    /// the group holds committed offsets only.
+    #[default]
+    Static,
+    /// The group coordinator assigns partitions.
+    Group,
+}
+
+/// `kafka.auto_offset_reset`: where a partition without a checkpoint or a
+/// committed offset starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// The oldest record kept: a new job counts the topic's history.
+    #[default]
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+}
+
+impl OffsetReset {
+    /// librdkafka's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
         }
     }
 }
@@ -244,12 +278,6 @@ fn default_group() -> String {
 fn default_session_timeout() -> Duration {
     Duration::from_secs(6)
 }
-fn default_assignment() -> String {
-    "static".into()
-}
-fn default_offset_reset() -> String {
-    "earliest".into()
-}
 fn default_replication() -> String {
     "{'class': 'SimpleStrategy', 'replication_factor': 1}".into()
 }
@@ -338,12 +366,6 @@ impl Config {
         }
         if self.kafka.topic.is_empty() {
             return bad("kafka.topic", "must not be empty".into());
-        }
-        if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
-            return bad("kafka.auto_offset_reset", format!("`{}`: expected earliest or latest", self.kafka.auto_offset_reset));
-        }
-        if !matches!(self.kafka.assignment.as_str(), "static" | "group") {
-            return bad("kafka.assignment", format!("`{}`: expected static or group", self.kafka.assignment));
         }
         if self.kafka.session_timeout < Duration::from_secs(1) {
             return bad("kafka.session_timeout", "must be at least 1s".into());

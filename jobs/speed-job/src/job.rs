@@ -29,7 +29,7 @@ use clickstream_contract::ClickEvent;
 use clickstream_telemetry::systemd::{Progress, Service};
 use clickstream_telemetry::{serve_metrics, HealthCheck};
 
-use crate::config::Config;
+use crate::config::{Config, OffsetReset};
 use crate::core::{Click, Core, CoreConfig, CoreStats, Verdict};
 use crate::health::JobHealth;
 use crate::metrics::{Metrics, Partition, Reason};
@@ -283,7 +283,7 @@ impl Runner {
         self.last_stats = CoreStats::default(); // the new core counts from zero
         let resume: HashMap<i32, i64> = cps.iter().map(|c| (c.partition, c.resume_offset)).collect();
         self.consumer.context().set_start_offsets(resume.clone());
-        let fallback = if self.cfg.kafka.auto_offset_reset == "latest" { Offset::End } else { Offset::Beginning };
+        let fallback = if self.cfg.kafka.auto_offset_reset == OffsetReset::Latest { Offset::End } else { Offset::Beginning };
         for p in self.consumer.context().assigned() {
             let offset = resume.get(&p).map_or(fallback, |o| Offset::Offset(*o));
             if let Err(e) = self.consumer.seek(&self.cfg.kafka.topic, p, offset, Duration::ZERO) {

@@ -46,7 +46,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
-use crate::config::KafkaConfig;
+use crate::config::{Assignment, KafkaConfig};
 use crate::health::JobHealth;
 use crate::metrics::{Metrics, Partition};
 
@@ -189,7 +189,7 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", &cfg.auto_offset_reset)
+        .set("auto.offset.reset", cfg.auto_offset_reset.as_str())
         .set("session.timeout.ms", cfg.session_timeout.as_millis().to_string())
         .set("statistics.interval.ms", "5000")
         .set("fetch.wait.max.ms", "100")
@@ -254,7 +254,7 @@ pub async fn topic_partitions(cfg: &KafkaConfig) -> Result<Vec<i32>, SourceError
 pub fn subscribe(cfg: &KafkaConfig, ctx: SourceContext, partitions: &[i32]) -> Result<Arc<Source>, SourceError> {
     let err = |source| SourceError::Client { brokers: cfg.brokers.clone(), source };
     let consumer: Source = client_config(cfg).create_with_context(ctx).map_err(err)?;
-    if cfg.assignment == "group" {
+    if cfg.assignment == Assignment::Group {
         consumer.subscribe(&[&cfg.topic]).map_err(err)?;
     } else {
         let ctx = consumer.context();
