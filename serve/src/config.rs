@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use clickstream_cql::config::{Cluster, ReadConsistency};
 use clickstream_telemetry::config::{parse_toml, read_toml};
 use serde::Deserialize;
 
@@ -96,14 +97,15 @@ pub struct MysqlConfig {
 #[serde(deny_unknown_fields)]
 pub struct CassandraConfig {
     /// `host:port` of one or more nodes.
-    #[serde(default = "default_contact_points")]
+    #[serde(default = "clickstream_cql::config::default_contact_points")]
     pub contact_points: Vec<String>,
     /// Keyspace of the speed views (the speed job's `cassandra.keyspace`).
-    #[serde(default = "default_keyspace")]
+    #[serde(default = "clickstream_cql::config::default_keyspace")]
     pub keyspace: String,
-    /// Consistency level of every read.
-    #[serde(default = "default_consistency")]
-    pub consistency: String,
+    /// Consistency level of every read (`local_quorum` by default; `any` is
+    /// refused when the file is read: Cassandra has no such read level).
+    #[serde(default)]
+    pub consistency: ReadConsistency,
     /// Timeout of one request (and of connecting).
     #[serde(default = "default_cql_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -113,6 +115,18 @@ pub struct CassandraConfig {
     /// Optional credentials; overridden by `$SERVE_CASSANDRA_PASSWORD`.
     #[serde(default)]
     pub password: Option<String>,
+}
+
+impl CassandraConfig {
+    /// The keys the speed job has too, as `lib/cql` checks and connects with them.
+    pub fn cluster(&self) -> Cluster<'_> {
+        Cluster {
+            contact_points: &self.contact_points,
+            keyspace: &self.keyspace,
+            username: self.username.as_deref(),
+            password: self.password.as_deref(),
+        }
+    }
 }
 
 /// `[speed]`: what the speed job writes, and how to find it.
@@ -208,15 +222,6 @@ fn default_pool_size() -> u32 {
 }
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
-}
-fn default_contact_points() -> Vec<String> {
-    vec!["127.0.0.1:9042".into()]
-}
-fn default_keyspace() -> String {
-    "clickstream_speed".into()
-}
-fn default_consistency() -> String {
-    "local_quorum".into()
 }
 fn default_cql_timeout() -> Duration {
     Duration::from_secs(5)
@@ -316,23 +321,8 @@ impl Config {
         if self.mysql.connect_timeout < Duration::from_millis(10) {
             return bad("mysql.connect_timeout", "must be at least 10ms".into());
         }
-        if self.cassandra.contact_points.is_empty() {
-            return bad("cassandra.contact_points", "must name at least one node".into());
-        }
-        let ident_ok = |s: &str| {
-            !s.is_empty() && s.len() <= 48 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !s.as_bytes()[0].is_ascii_digit()
-        };
-        if !ident_ok(&self.cassandra.keyspace) {
-            return bad("cassandra.keyspace", format!("`{}`: letters, digits and _ only, at most 48", self.cassandra.keyspace));
-        }
-        if clickstream_cql::parse_read_consistency(&self.cassandra.consistency).is_none() {
-            return bad(
-                "cassandra.consistency",
-                format!("`{}`: expected one, two, three, quorum, all, local_quorum, each_quorum, local_one", self.cassandra.consistency),
-            );
-        }
-        if self.cassandra.username.is_some() != self.cassandra.password.is_some() {
-            return bad("cassandra.username", "username and password go together".into());
+        if let Err((key, message)) = self.cassandra.cluster().validate() {
+            return bad(key, message);
         }
         if self.speed.job_name.is_empty() {
             return bad("speed.job_name", "must not be empty".into());
@@ -426,7 +416,14 @@ mod tests {
     fn errors_name_the_key() {
         assert_eq!(invalid_key("[speed.health]\nwindow = \"7m\"\nslide = \"1m\"\n"), "speed.health.window");
         assert_eq!(invalid_key("[speed.health]\nwindow = \"5m\"\nslide = \"2m\"\n"), "speed.health.window");
-        assert_eq!(invalid_key("[cassandra]\nconsistency = \"most\"\n"), "cassandra.consistency");
+        for level in ["most", "any"] {
+            let e = Config::parse(&format!("[cassandra]\nconsistency = \"{level}\"\n"), "t").unwrap_err().to_string();
+            assert!(
+                e.contains("consistency") && e.contains(&format!("`{level}` (for reads): expected one, two")),
+                "refused when the file is read: {e}"
+            );
+        }
+        assert_eq!(invalid_key("[cassandra]\nusername = \"u\"\n"), "cassandra.username");
         assert_eq!(invalid_key("[mysql]\nurl = \"postgres://x\"\n"), "mysql.url");
         assert_eq!(invalid_key("[api]\ndefault_limit = 5000\n"), "api.default_limit");
         let e = Config::parse("[http]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n", "t").unwrap_err();

@@ -36,28 +36,15 @@ enum Command {
 const PROGRAM: &str = "serve";
 
 fn load(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|e| {
-        eprintln!("serve: configuration error: {e}");
-        ExitCode::from(cli::EX_CONFIG)
-    })
+    cli::load_config(PROGRAM, path, Config::load)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate(args) => match load(&args.config) {
-            Ok(cfg) => {
-                let scope = args.scope();
-                let checked =
-                    cli::validate_world(PROGRAM, &args.config, scope, || serve::preflight::check(&cfg), || serve::preflight::reachable(&cfg));
-                if let Err(code) = checked {
-                    return code;
-                }
-                println!("{}: ok", args.config.display());
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
+        Command::Validate(args) => {
+            cli::validate_command(PROGRAM, &args, Config::load, serve::preflight::check, |cfg| Box::pin(serve::preflight::reachable(cfg)))
+        }
         Command::Run { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

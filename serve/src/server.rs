@@ -1,6 +1,7 @@
 //! Starting and stopping: the stores, the API listener, the dashboard's
 //! poller, the metrics endpoint and a background health probe, all ended
-//! by one shutdown future.
+//! by one shutdown future; and the [`router`] that joins the API, the
+//! dashboard's stream and its page into one application.
 //!
 //! Shutdown order: the signal closes the stream hub first (every open
 //! dashboard's event stream ends, otherwise graceful shutdown would wait on
@@ -13,16 +14,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::routing::get;
+use axum::Router;
 use clickstream_telemetry::{Health, HealthCheck};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::stores::cql::CqlStore;
 use crate::stores::mysql::MysqlStore;
-use crate::stream::Hub;
 
 /// How often the background probe refreshes `/health` of the metrics endpoint.
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
@@ -78,7 +81,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         "serving the API on http://{bound}/api/ and the dashboard on http://{bound}/"
     );
     let hub = state.hub.clone();
-    let app = crate::api::router(state);
+    let app = router(state);
     let stop = stopped();
     // The listener is bound: connections made from now on are answered.
     service.ready(&format!("serving on http://{bound}/"));
@@ -96,6 +99,20 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     }
     tracing::info!("serve stopped");
     Ok(())
+}
+
+/// The whole application: the API, the dashboard's stream and page, the
+/// metrics middleware. Joined here rather than in the API because the
+/// stream reuses the API's loaders.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.cfg.http.request_timeout;
+    crate::api::routes(timeout)
+        // Added after the API's time limit: the stream never ends.
+        .route("/api/stream", get(crate::stream::handler))
+        .merge(crate::dashboard::router())
+        .fallback(crate::api::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
+        .with_state(state)
 }
 
 /// Refreshes the metrics endpoint's `/health` from a store check, and

@@ -1,13 +1,13 @@
 //! What every handler shares: the configuration, both stores, the metrics
-//! and the dashboard's stream hub. Cheap to clone (everything is behind `Arc`).
+//! and the dashboard's stream [`Hub`]. Cheap to clone (everything is behind `Arc`).
 
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::stores::cql::CqlStore;
 use crate::stores::mysql::MysqlStore;
-use crate::stream::Hub;
 
 /// Handler state.
 #[derive(Clone)]

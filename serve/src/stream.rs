@@ -19,81 +19,26 @@
 //!
 //! On shutdown every stream ends, so the server's graceful shutdown does
 //! not wait on dashboards that would stay connected forever.
+//!
+//! This module holds the handler and the poller; the copies of the views
+//! and their fan-out are the [`Hub`](crate::hub::Hub), which the handler
+//! state holds, so that state need not depend on this module.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use futures_util::stream::{self, StreamExt};
-use tokio::sync::{broadcast, watch, Notify};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::api::error::ApiError;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::time::{day_of, rfc3339};
-
-/// One pushed view.
-#[derive(Debug, Clone)]
-pub struct Event {
-    /// The SSE event name.
-    pub name: &'static str,
-    /// Its JSON.
-    pub data: Arc<str>,
-}
-
-struct Inner {
-    tx: broadcast::Sender<Event>,
-    latest: Mutex<BTreeMap<&'static str, Arc<str>>>,
-    wake: Notify,
-    closed: watch::Sender<bool>,
-}
-
-/// Fans the poller's changes out to every open dashboard.
-#[derive(Clone)]
-pub struct Hub {
-    inner: Arc<Inner>,
-}
-
-impl Default for Hub {
-    fn default() -> Self {
-        Hub::new()
-    }
-}
-
-impl Hub {
-    /// A hub with no dashboards.
-    pub fn new() -> Hub {
-        let (tx, _) = broadcast::channel(64);
-        Hub { inner: Arc::new(Inner { tx, latest: Mutex::new(BTreeMap::new()), wake: Notify::new(), closed: watch::Sender::new(false) }) }
-    }
-
-    /// Ends every stream (shutdown).
-    pub fn close(&self) {
-        self.inner.closed.send_replace(true);
-        self.inner.wake.notify_one();
-    }
-
-    fn latest(&self) -> Vec<Event> {
-        let latest = self.inner.latest.lock().unwrap_or_else(|p| p.into_inner());
-        latest.iter().map(|(name, data)| Event { name, data: data.clone() }).collect()
-    }
-
-    /// Stores `data` as the newest copy of `name` and pushes it if it changed.
-    fn publish(&self, name: &'static str, data: String) {
-        let mut latest = self.inner.latest.lock().unwrap_or_else(|p| p.into_inner());
-        if latest.get(name).is_some_and(|d| **d == *data) {
-            return;
-        }
-        let data: Arc<str> = data.into();
-        latest.insert(name, data.clone());
-        let _ = self.inner.tx.send(Event { name, data });
-    }
-}
 
 /// Decrements the client gauge when a stream ends (the browser went away).
 struct ClientGuard(Arc<Metrics>);
@@ -117,10 +62,10 @@ pub async fn handler(State(state): State<AppState>) -> Result<impl IntoResponse,
     }
     state.metrics.stream_clients.inc();
     let guard = ClientGuard(state.metrics.clone());
-    let rx = hub.inner.tx.subscribe();
+    let rx = hub.subscribe();
     // The first dashboard wakes the poller instead of waiting for its next tick.
-    hub.inner.wake.notify_one();
-    let mut closed = hub.inner.closed.subscribe();
+    hub.wake();
+    let mut closed = hub.closed();
     let metrics = state.metrics.clone();
     let events = stream::iter(hub.latest())
         .chain(BroadcastStream::new(rx).filter_map(|r| async move { r.ok() }))
@@ -176,18 +121,18 @@ pub async fn poll_once(state: &AppState) {
 /// Runs the poller until the hub is closed.
 pub async fn run_poller(state: AppState) {
     let hub = state.hub.clone();
-    let mut closed = hub.inner.closed.subscribe();
+    let mut closed = hub.closed();
     let mut tick = tokio::time::interval(state.cfg.stream.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = hub.inner.wake.notified() => {}
+            _ = hub.woken() => {}
             _ = closed.wait_for(|c| *c) => return,
         }
-        if hub.inner.tx.receiver_count() == 0 {
+        if hub.watchers() == 0 {
             // Nobody watches: forget the copies, so the next dashboard never starts from stale ones.
-            hub.inner.latest.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            hub.forget();
             continue;
         }
         poll_once(&state).await;

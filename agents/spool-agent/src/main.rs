@@ -1,12 +1,12 @@
 //! `spool-agent`: command-line entry point. Parses flags and dispatches;
 //! everything else lives in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use clickstream_telemetry::cli;
-use spool_agent::config::Config;
+use spool_agent::config::{Config, ConfigError, Validated};
 
 /// Reads access-log files dropped into spool directories, validates every
 /// line, and forwards the events over Flume's Avro RPC through a durable channel.
@@ -34,8 +34,27 @@ enum Command {
 /// How this binary names itself in its error lines.
 const PROGRAM: &str = "spool-agent";
 
-fn load(path: &std::path::Path) -> Result<spool_agent::config::Validated, String> {
-    Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
+/// Why a configuration file was refused, worded so that every message
+/// names the file: reading and parsing errors name it themselves, a refused
+/// value (which names its key) gets it in front.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    /// The file could not be read or is not valid TOML for the schema.
+    #[error(transparent)]
+    File(ConfigError),
+    /// The file parsed, but `validate` refused a value.
+    #[error("{}: {error}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key at fault and why.
+        error: ConfigError,
+    },
+}
+
+fn load(path: &Path) -> Result<Validated, LoadError> {
+    let config = Config::load(path).map_err(LoadError::File)?;
+    config.validate().map_err(|error| LoadError::Invalid { path: path.to_path_buf(), error })
 }
 
 fn main() -> ExitCode {
@@ -57,9 +76,9 @@ fn main() -> ExitCode {
                 println!(
                     "{}: valid (host {}, {} spool dir(s), {} receiver(s))",
                     args.config.display(),
-                    v.config.agent.host,
-                    v.config.source.spool_dirs.len(),
-                    v.config.sink.receivers.len()
+                    v.agent.host,
+                    v.source.spool_dirs.len(),
+                    v.sink.receivers.len()
                 );
                 ExitCode::SUCCESS
             }
@@ -76,7 +95,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(cli::EX_CONFIG);
                 }
             };
-            clickstream_telemetry::init_logging(cfg.config.log.json);
+            clickstream_telemetry::init_logging(cfg.log.json);
             let rt = match cli::runtime(PROGRAM) {
                 Ok(rt) => rt,
                 Err(code) => return code,

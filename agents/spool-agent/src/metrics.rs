@@ -1,4 +1,8 @@
-//! The agent's metrics, registered once and shared by source and sink.
+//! The agent's metrics, registered once and shared by source and sink, and
+//! the label values the source gives them ([`QuarantineReason`], [`Skipped`],
+//! [`SOURCE_PAUSE_REASONS`]): they are here, not in the source, so that
+//! every series can be created at 0 on registration while the source
+//! depends on this module and not the other way round.
 //! Names follow Prometheus conventions; `docs/operations.md` lists them.
 
 use std::sync::{Arc, Mutex};
@@ -87,10 +91,10 @@ impl Metrics {
         r.register("receiver_up", "1 while a receiver answers (last batch or idle probe succeeded), 0 while it fails", self.receiver_up.clone());
         // Every label value the code can produce exists from the start, at 0:
         // `increase()` and alerts then see the first event instead of a new series.
-        for reason in crate::source::QuarantineReason::ALL {
+        for reason in QuarantineReason::ALL {
             let _ = self.files_quarantined.get_or_create(&label("reason", reason.as_str()));
         }
-        for kind in crate::source::Skipped::ALL {
+        for kind in Skipped::ALL {
             let _ = self.files_skipped.get_or_create(&label("kind", kind.as_str()));
         }
         for reason in clickstream_logparse::RejectReason::ALL {
@@ -101,6 +105,72 @@ impl Metrics {
         }
         Arc::new(Mutex::new(r))
     }
+}
+
+/// Why a file was quarantined: the `reason` of its `.reason` file and the
+/// label of `files_quarantined`. Defined with the metrics, which create
+/// every label value at 0, so that they need not depend on the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuarantineReason {
+    /// Its first bytes changed between recognising and reading it (a file
+    /// rewritten in place). Appending is not a modification: what was
+    /// appended is read later as the file's extension.
+    Modified,
+    /// It became shorter than what was already read.
+    Truncated,
+    /// It could not be opened or read.
+    Unreadable,
+    /// It holds binary data, not text.
+    NotText,
+    /// A gzip file that ends before its end.
+    TruncatedGzip,
+}
+
+impl QuarantineReason {
+    /// All reasons, for metric labels.
+    pub const ALL: [QuarantineReason; 5] = [
+        QuarantineReason::Modified,
+        QuarantineReason::Truncated,
+        QuarantineReason::Unreadable,
+        QuarantineReason::NotText,
+        QuarantineReason::TruncatedGzip,
+    ];
+
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineReason::Modified => "modified_while_read",
+            QuarantineReason::Truncated => "truncated",
+            QuarantineReason::Unreadable => "unreadable",
+            QuarantineReason::NotText => "not_text",
+            QuarantineReason::TruncatedGzip => "truncated_gzip",
+        }
+    }
+}
+
+/// An entry of a spool directory that is not read, and why: the label of
+/// `files_skipped`. Defined with the metrics, which create every label
+/// value at 0, so that they need not depend on the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// A symbolic link: links are not followed (the target may change or
+    /// vanish under the agent, and its completion would rename the link).
+    Symlink,
+    /// A sub-directory while `source.recursive` is off.
+    Directory,
+}
+
+impl Skipped {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skipped::Symlink => "symlink",
+            Skipped::Directory => "directory",
+        }
+    }
+
+    /// Every value, for metrics registered at 0.
+    pub const ALL: [Skipped; 2] = [Skipped::Symlink, Skipped::Directory];
 }
 
 /// Label values of `source_paused`: every value [`pause_reason`] returns.

@@ -10,25 +10,24 @@
 //! handshake and an empty batch, which Flume's Avro source and the fan-out
 //! agent answer OK and store nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clickstream_telemetry::preflight::{probe_write, writable_dir as state_dir};
 
 use clickstream_channel::ChannelKind;
 
 use crate::config::{Completion, Validated};
-use crate::sink::client_options;
 
 /// Every problem found, each naming the key, the path and what to do.
 pub fn check_paths(v: &Validated) -> Vec<String> {
     let mut problems = Vec::new();
-    let s = &v.config.source;
+    let s = &v.source;
     for (i, dir) in s.spool_dirs.iter().enumerate() {
         if let Err(e) = spool_dir(dir) {
-            problems.push(format!("source.spool_dirs[{i}] {}: {e}", dir.display()));
+            problems.push(format!("source.spool_dirs[{i}] {e}"));
         }
     }
-    let mut writable: Vec<(&str, &Path)> = vec![("agent.state_dir", &v.config.agent.state_dir)];
+    let mut writable: Vec<(&str, &Path)> = vec![("agent.state_dir", &v.agent.state_dir)];
     if v.channel.kind == ChannelKind::Durable {
         if let Some(dir) = &v.channel.dir {
             writable.push(("channel.dir", dir));
@@ -36,7 +35,7 @@ pub fn check_paths(v: &Validated) -> Vec<String> {
     }
     writable.push(("source.quarantine_dir", &v.quarantine_dir));
     writable.push(("source.dead_letter_dir", &v.dead_letter_dir));
-    if let (Completion::Move, Some(dir)) = (s.completion, &s.done_dir) {
+    if let Completion::Move { dir } = &s.completion {
         writable.push(("source.done_dir", dir));
     }
     for (key, dir) in writable {
@@ -47,17 +46,62 @@ pub fn check_paths(v: &Validated) -> Vec<String> {
     problems
 }
 
-fn spool_dir(dir: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "does not exist: create it (web servers or logrotate drop their files there)".to_string(),
-        _ => format!("cannot be read ({e})"),
+/// Why a spool directory cannot be used, naming it and what to do: the
+/// agent lists it, reads its files and renames, deletes or moves them.
+#[derive(Debug, thiserror::Error)]
+enum SpoolDirError {
+    /// Nothing at that path.
+    #[error("{}: does not exist: create it (web servers or logrotate drop their files there)", .dir.display())]
+    Missing {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Its metadata cannot be read (a permission on a parent, say).
+    #[error("{}: cannot be read ({cause})", .dir.display())]
+    Unreadable {
+        /// The directory.
+        dir: PathBuf,
+        /// What the system said.
+        cause: std::io::Error,
+    },
+    /// Something other than a directory is there.
+    #[error("{}: is not a directory", .dir.display())]
+    NotADirectory {
+        /// The path.
+        dir: PathBuf,
+    },
+    /// It cannot be listed.
+    #[error("{}: cannot be listed ({cause}): give the agent's user read and execute permission", .dir.display())]
+    Unlistable {
+        /// The directory.
+        dir: PathBuf,
+        /// What the system said.
+        cause: std::io::Error,
+    },
+    /// A file cannot be created in it (so completed files could not be renamed away).
+    #[error(
+        "{}: cannot be written ({cause}): the agent renames, deletes or moves completed files there; give its user write permission",
+        .dir.display()
+    )]
+    Unwritable {
+        /// The directory.
+        dir: PathBuf,
+        /// What the system said.
+        cause: std::io::Error,
+    },
+}
+
+fn spool_dir(dir: &Path) -> Result<(), SpoolDirError> {
+    let at = || dir.to_path_buf();
+    let meta = std::fs::metadata(dir).map_err(|cause| match cause.kind() {
+        std::io::ErrorKind::NotFound => SpoolDirError::Missing { dir: at() },
+        _ => SpoolDirError::Unreadable { dir: at(), cause },
     })?;
     if !meta.is_dir() {
-        return Err("is not a directory".into());
+        return Err(SpoolDirError::NotADirectory { dir: at() });
     }
-    std::fs::read_dir(dir).map_err(|e| format!("cannot be listed ({e}): give the agent's user read and execute permission"))?;
-    probe_write(dir)
-        .map_err(|e| format!("cannot be written ({e}): the agent renames, deletes or moves completed files there; give its user write permission"))
+    std::fs::read_dir(dir).map_err(|cause| SpoolDirError::Unlistable { dir: at(), cause })?;
+    probe_write(dir).map_err(|cause| SpoolDirError::Unwritable { dir: at(), cause })
 }
 
 /// Every receiver that does not answer an empty batch, each naming its
@@ -66,12 +110,12 @@ fn spool_dir(dir: &Path) -> Result<(), String> {
 pub async fn reachable(v: &Validated) -> Vec<String> {
     use clickstream_avro_ipc::client::FlumeClient;
     use clickstream_avro_ipc::flume::Status;
-    let sink = &v.config.sink;
+    let sink = &v.sink;
     let asks = sink.receivers.iter().enumerate().map(|(i, r)| async move {
-        let options = clickstream_avro_ipc::client::ClientOptions { tls: r.tls.clone(), ..client_options(sink) };
+        let options = clickstream_avro_ipc::client::ClientOptions { tls: r.tls.clone(), ..sink.client.clone() };
         let answer = async {
-            let mut client = FlumeClient::connect(r.address.as_str(), options).await.map_err(|e| e.to_string())?;
-            client.append_batch_encoded::<&[u8]>(&[]).await.map_err(|e| e.to_string())
+            let mut client = FlumeClient::connect(r.address.as_str(), options).await?;
+            client.append_batch_encoded::<&[u8]>(&[]).await
         };
         match answer.await {
             Ok(Status::Ok) => None,
@@ -91,9 +135,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let file = root.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        assert!(spool_dir(&root.path().join("nope")).unwrap_err().contains("does not exist"));
-        assert!(spool_dir(&file).unwrap_err().contains("not a directory"));
-        assert_eq!(spool_dir(root.path()), Ok(()));
+        let missing = spool_dir(&root.path().join("nope")).unwrap_err();
+        assert!(matches!(missing, SpoolDirError::Missing { .. }), "{missing:?}");
+        assert!(missing.to_string().contains("nope: does not exist"), "names the directory: {missing}");
+        let not_dir = spool_dir(&file).unwrap_err();
+        assert!(matches!(not_dir, SpoolDirError::NotADirectory { .. }) && not_dir.to_string().ends_with("file: is not a directory"), "{not_dir}");
+        assert!(spool_dir(root.path()).is_ok());
         assert_eq!(state_dir(&root.path().join("a/b/c")), Ok(()), "created by the agent");
         assert!(state_dir(&file.join("state")).unwrap_err().contains("cannot be created"));
         assert!(state_dir(&file).unwrap_err().contains("not a directory"));

@@ -55,11 +55,11 @@ pub async fn run(cfg: Validated) -> Result<()> {
     let health: HealthCheck = {
         let rh = Arc::clone(&receivers_health);
         let ch = Arc::clone(&channel);
-        let spool_dirs = cfg.config.source.spool_dirs.clone();
+        let spool_dirs = cfg.source.spool_dirs.clone();
         Arc::new(move || report_health(&rh.lock().unwrap_or_else(|p| p.into_inner()), &spool_dirs, &ch.stats()))
     };
     let mut metrics_task = None;
-    if let Some(addr) = cfg.config.metrics.listen {
+    if let Some(addr) = cfg.metrics.listen {
         let mut rx = stop_rx.clone();
         let (_, task) = serve_metrics(addr, registry, health, async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -71,9 +71,9 @@ pub async fn run(cfg: Validated) -> Result<()> {
     let stop_flag = Arc::new(AtomicBool::new(false));
     let source = SpoolSource::new(Arc::clone(&cfg), Arc::clone(&channel), metrics.clone(), Arc::clone(&stop_flag))?;
     let source_thread = std::thread::Builder::new().name("spool-source".into()).spawn(move || source.run())?;
-    let forwarder = Forwarder::new(&cfg.config.sink, Arc::clone(&channel), metrics.clone(), receivers_health);
+    let forwarder = Forwarder::new(&cfg.sink, Arc::clone(&channel), metrics.clone(), receivers_health);
     let forwarder_task = tokio::spawn(forwarder.run(stop_rx.clone()));
-    info!(host = %cfg.config.agent.host, "spool agent running");
+    info!(host = %cfg.agent.host, "spool agent running");
     // The watchdog is beaten by the runtime's own loop here, not by the
     // source thread's poll loop: it catches a hung runtime, not a hung source.
     let service = Service::from_env();
@@ -84,7 +84,7 @@ pub async fn run(cfg: Validated) -> Result<()> {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });
-    service.ready(&format!("spool agent for {} running", cfg.config.agent.host));
+    service.ready(&format!("spool agent for {} running", cfg.agent.host));
 
     shutdown_signal().await;
     service.stopping("finishing the batch and saving the position");

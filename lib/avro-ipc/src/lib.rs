@@ -21,8 +21,8 @@
 //! | [`call`] | call envelope: metadata, message name, error flag |
 //! | [`flume`] | `AvroFlumeEvent`, `Status`, `append`/`appendBatch` parameters; [`encode_event`] |
 //! | [`client`] | [`FlumeClient`]: connect, handshake on the first call, send batches |
-//! | `responder` | server side of one connection: handshake state machine and dispatch |
-//! | [`server`] | [`serve`]: accept loop, connection cap, shutdown, [`BatchHandler`] |
+//! | `responder` | server side of one connection: handshake state machine and dispatch to the [`BatchHandler`] (defined there) |
+//! | [`server`] | [`serve`]: accept loop, connection cap, shutdown; re-exports [`BatchHandler`] |
 //! | [`stats`] | [`ServerStats`] counters for metrics |
 //!
 //! # One call on the wire
@@ -62,6 +62,7 @@ pub mod tls;
 
 pub use client::{ClientError, ClientOptions, FlumeClient};
 pub use flume::{decode_event, encode_event, EventRef, ReceivedEvent, Status};
-pub use server::{serve, serve_with_stats, BatchHandler, ServerLimits};
+pub use responder::BatchHandler;
+pub use server::{serve, serve_with_stats, ServerLimits};
 pub use stats::{ServerStats, StatsSnapshot};
 pub use tls::{ClientTls, ServerTls, TlsError};

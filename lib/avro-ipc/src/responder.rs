@@ -1,5 +1,7 @@
 //! The server side of one connection, frame payload in, reply out: what
-//! Java's `Responder.respond` does, for Flume's protocol only.
+//! Java's `Responder.respond` does, for Flume's protocol only. Calls go to
+//! the application's [`BatchHandler`], defined here because the responder is
+//! the one that calls it (the accept loop only passes it on).
 //!
 //! Per connection the state is one bit, whether the handshake has completed
 //! (Java keeps it as the remote protocol of the connection's transceiver).
@@ -21,6 +23,7 @@
 //! to find the next request boundary that can be trusted.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -30,8 +33,19 @@ use crate::call;
 use crate::flume::{self, Status};
 use crate::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse, Md5Hash};
 use crate::protocol;
-use crate::server::BatchHandler;
 use crate::stats::ServerStats;
+
+/// Receives the events of each `appendBatch` (and of each `append`, as a batch
+/// of one) and decides the status returned to the sender.
+///
+/// Return [`Status::Ok`] only once the events are safe (committed to the
+/// channel): the sender then forgets them. [`Status::Failed`] makes the sender
+/// retry the same batch later. Calls on one connection are sequential; calls
+/// from different connections run concurrently.
+pub trait BatchHandler: Send + Sync + 'static {
+    /// Handles one batch (never empty).
+    fn on_batch(&self, events: Vec<flume::ReceivedEvent>) -> impl Future<Output = Status> + Send;
+}
 
 /// How many foreign protocol hashes a server remembers as compatible.
 const MAX_KNOWN_CLIENTS: usize = 64;

@@ -39,23 +39,14 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::connection::{Budget, Connection, ConnectionError};
-use crate::flume::{ReceivedEvent, Status};
 use crate::frame::FrameLimits;
 use crate::responder::{KnownClients, Reply, Responder};
 use crate::stats::ServerStats;
 use crate::tls::{ServerTls, Stream};
 
-/// Receives the events of each `appendBatch` (and of each `append`, as a batch
-/// of one) and decides the status returned to the sender.
-///
-/// Return [`Status::Ok`] only once the events are safe (committed to the
-/// channel): the sender then forgets them. [`Status::Failed`] makes the sender
-/// retry the same batch later. Calls on one connection are sequential; calls
-/// from different connections run concurrently.
-pub trait BatchHandler: Send + Sync + 'static {
-    /// Handles one batch (never empty).
-    fn on_batch(&self, events: Vec<ReceivedEvent>) -> impl Future<Output = Status> + Send;
-}
+// Defined with the responder, its only caller; named here too, next to
+// `serve`, because the agents import it from this path.
+pub use crate::responder::BatchHandler;
 
 /// How the server takes connections: the limits that keep its memory and
 /// sockets bounded, compression, who may connect, and TLS.

@@ -1,13 +1,13 @@
-//! The `[parser]` configuration table, validated once into a [`Parser`].
+//! The `[parser]` configuration table, validated once into a [`Parser`]
+//! ([`ParserConfig::build`], or [`Parser::from_config`]). Building a parser
+//! from its table happens here, not in `parser`, so that the parser does
+//! not depend on its configuration.
 
 use regex::Regex;
 use serde::Deserialize;
 
 use crate::category::CategoryConfig;
-use crate::parser::{LineFormat, Parser};
-
-/// Default maximum line length: 64 KiB, as the spool agent reads.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+use crate::parser::{LineFormat, Parser, DEFAULT_MAX_LINE_BYTES};
 
 /// Log line formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -66,6 +66,13 @@ impl ParserConfig {
         }
         let category = self.category.build().map_err(ConfigError)?;
         Ok(Parser::new(format, category, max_line_bytes))
+    }
+}
+
+impl Parser {
+    /// A parser from configuration; see [`ParserConfig::build`].
+    pub fn from_config(config: &ParserConfig) -> Result<Parser, ConfigError> {
+        config.build()
     }
 }
 

@@ -13,7 +13,8 @@
 //! - [`timestamp`]: `dd/Mon/yyyy:HH:MM:SS ±hhmm` and RFC 3339 to UTC millis;
 //! - [`request`]: the request line split into method, path, query, protocol;
 //! - [`category`]: the category rule;
-//! - [`parser`]: validation and normalisation tying the above together;
+//! - [`parser`]: validation and normalisation tying the above together,
+//!   and the default line limit;
 //! - [`reject`]: reasons and messages.
 //!
 //! Leniency, decided once here: a user agent that lacks only its closing quote
@@ -31,6 +32,6 @@ pub mod request;
 pub mod timestamp;
 
 pub use category::{CategoryConfig, CategoryRule};
-pub use config::{ConfigError, FormatName, ParserConfig, DEFAULT_MAX_LINE_BYTES};
-pub use parser::{LineOrigin, ParsedLine, Parser};
+pub use config::{ConfigError, FormatName, ParserConfig};
+pub use parser::{LineOrigin, ParsedLine, Parser, DEFAULT_MAX_LINE_BYTES};
 pub use reject::{RejectReason, Rejection};

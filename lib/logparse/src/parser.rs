@@ -1,4 +1,6 @@
-//! [`Parser`]: one line in, a validated [`ParsedLine`] or a [`Rejection`] out.
+//! [`Parser`]: one line in, a validated [`ParsedLine`] or a [`Rejection`] out;
+//! and the limit it applies unless configured, [`DEFAULT_MAX_LINE_BYTES`].
+//! A parser is built from the `[parser]` table by the `config` module.
 
 use std::borrow::Cow;
 
@@ -6,11 +8,14 @@ use clickstream_contract::{rules, ClickEvent, EventId, IngestMeta};
 use regex::Regex;
 
 use crate::category::CategoryRule;
-use crate::config::{ParserConfig, DEFAULT_MAX_LINE_BYTES};
 use crate::fields::{split_common_or_combined, unescape, RawFields};
 use crate::reject::{excerpt, RejectReason, Rejection};
 use crate::request::{parse_request, Request, UNKNOWN_METHOD, UNKNOWN_PART};
 use crate::timestamp::{parse_clf, parse_iso8601};
+
+/// The longest line accepted when `parser.max_line_bytes` is not set (and
+/// by [`Parser::default`]): 64 KiB, as the spool agent reads.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// The line format a parser was built for.
 #[derive(Debug, Clone)]
@@ -22,7 +27,7 @@ pub(crate) enum LineFormat {
 }
 
 /// Parses, validates and normalises access-log lines. Built from a
-/// [`ParserConfig`]; cheap to share between threads.
+/// `ParserConfig` (the `[parser]` table); cheap to share between threads.
 #[derive(Debug, Clone)]
 pub struct Parser {
     format: LineFormat,
@@ -99,11 +104,6 @@ fn trimmed(s: Cow<'_, str>) -> Cow<'_, str> {
 impl Parser {
     pub(crate) fn new(format: LineFormat, category: CategoryRule, max_line_bytes: usize) -> Parser {
         Parser { format, category, max_line_bytes }
-    }
-
-    /// A parser from configuration; see [`ParserConfig::build`].
-    pub fn from_config(config: &ParserConfig) -> Result<Parser, crate::ConfigError> {
-        config.build()
     }
 
     /// The longest line accepted, in bytes.

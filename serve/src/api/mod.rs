@@ -1,4 +1,7 @@
-//! The HTTP API (`/api/...`) and the router that joins it with the dashboard.
+//! The HTTP API (`/api/...`): its routes under their time limit
+//! ([`routes`]) and its answer to unknown paths ([`not_found`]). The
+//! server's `router` joins them with the stream and the dashboard: the
+//! stream reuses the API's loaders, so the API does not route to it.
 //!
 //! One module per route; each parses its parameters ([`params`]), calls a
 //! `load` function that the dashboard's stream reuses, and answers JSON or
@@ -12,6 +15,8 @@ pub mod params;
 pub mod popularity;
 pub mod servers;
 pub mod traffic;
+
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
@@ -31,21 +36,17 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON)
 }
 
-async fn not_found(req: Request) -> error::ApiError {
-    error::ApiError::not_found(req.uri().path())
-}
-
-/// The whole application: API, dashboard, metrics middleware, timeout.
-pub fn router(state: AppState) -> Router {
-    let timeout = state.cfg.http.request_timeout;
-    let api = Router::new()
+/// The API's routes, each answered within `timeout` (`http.request_timeout`).
+/// `/api/stream` is not among them: it never ends, so the server adds it
+/// after this time limit.
+pub fn routes(timeout: Duration) -> Router<AppState> {
+    Router::new()
         .route("/api/traffic", get(traffic::handler))
         .route("/api/alerts", get(alerts::handler))
         .route("/api/popularity", get(popularity::handler))
         .route("/api/servers", get(servers::handler))
         .route("/api/health", get(health::handler))
         .route("/api/openapi.json", get(openapi))
-        // A time limit on answering (not on the endless stream, added after it).
         .layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| async move {
             match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(r) => r,
@@ -58,11 +59,11 @@ pub fn router(state: AppState) -> Router {
                 .into_response(),
             }
         }))
-        .route("/api/stream", get(crate::stream::handler));
-    api.merge(crate::dashboard::router())
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
-        .with_state(state)
+}
+
+/// The answer to a path no route serves, in the API's error shape.
+pub async fn not_found(req: Request) -> error::ApiError {
+    error::ApiError::not_found(req.uri().path())
 }
 
 #[cfg(test)]

@@ -19,11 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use clickstream_cql::{parse_read_consistency, Connect};
 use futures_util::TryStreamExt;
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::Consistency;
 use scylla::value::CqlTimestamp;
 use tokio::sync::Mutex;
 
@@ -199,14 +197,8 @@ impl CqlStore {
 async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
     let target = cfg.contact_points.join(",");
     let unavailable = |e: String| StoreError::Unavailable { store: "cassandra", target: target.clone(), message: e };
-    let to = Connect {
-        contact_points: &cfg.contact_points,
-        username: cfg.username.as_deref(),
-        password: cfg.password.as_deref(),
-        timeout: cfg.request_timeout,
-    };
-    let session = clickstream_cql::connect(to).await.map_err(|e| unavailable(e.to_string()))?;
-    let consistency = parse_read_consistency(&cfg.consistency).unwrap_or(Consistency::LocalQuorum);
+    let session = clickstream_cql::connect(cfg.cluster().connect(cfg.request_timeout)).await.map_err(|e| unavailable(e.to_string()))?;
+    let consistency = cfg.consistency.0;
     let ks = &cfg.keyspace;
     let prepare = |cql: String| {
         let session = &session;

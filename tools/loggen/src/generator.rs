@@ -12,6 +12,9 @@
 //! 2. **Reorder** ([`Reorder`]): swaps picked lines with a newer neighbour.
 //! 3. **Finalize**: resolves duplicates to the previous normal line and keeps
 //!    the [`Summary`].
+//!
+//! The stages pass [`Item`]s, defined in their own module because the
+//! reorder stage handles them too.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -20,6 +23,7 @@ use crate::catalog::SHOP_ORIGIN;
 use crate::config::{Config, ConfigError, Format, NORMAL_MAX_PER_SECOND};
 use crate::curve::SlotClock;
 use crate::invalid;
+use crate::item::Item;
 use crate::population::{random_public_ipv4, Population};
 use crate::record::{write_record, Client, Record, Referrer, TimeCache};
 use crate::reorder::Reorder;
@@ -39,18 +43,6 @@ const THINK_SECS: f64 = 60.0;
 const MIN_OPEN_SESSIONS: usize = 3;
 /// Spare line buffers kept for reuse.
 const SPARE_BUFFERS: usize = 16;
-
-/// A line moving through the pipeline.
-#[derive(Clone, Debug)]
-pub(crate) struct Item {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) kind: LineKind,
-    /// Event time of valid lines (`None` for invalid lines and unresolved duplicates).
-    pub(crate) ts: Option<UnixSeconds>,
-    pub(crate) rec: Option<Record>,
-    /// Picked for out-of-order delivery.
-    pub(crate) displace: bool,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SlotKind {

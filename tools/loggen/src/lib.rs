@@ -44,6 +44,7 @@ mod config;
 mod curve;
 mod generator;
 mod invalid;
+mod item;
 mod population;
 mod record;
 mod reorder;

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use crate::generator::Item;
+use crate::item::Item;
 use crate::truth::LineKind;
 
 /// The reorder stage.

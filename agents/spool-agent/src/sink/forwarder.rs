@@ -3,24 +3,58 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
+use clickstream_avro_ipc::client::{ClientError, ClientOptions, FlumeClient};
 use clickstream_avro_ipc::flume::Status;
 use clickstream_channel::{Bytes, Channel, Taken};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::{ReceiverHealth, Receivers};
-use crate::config::{Compression, SinkConfig};
+use crate::config::SinkSettings;
 use crate::metrics::{label, Metrics};
 
-/// The Avro client settings `[sink]` gives every receiver (TLS is per
-/// receiver: each has its own expected name).
-pub fn client_options(cfg: &SinkConfig) -> ClientOptions {
-    ClientOptions {
-        connect_timeout: cfg.connect_timeout,
-        request_timeout: cfg.request_timeout,
-        deflate: cfg.compression == Compression::Deflate,
-        ..ClientOptions::default()
+/// Why a batch, or an idle forwarder's health probe (an empty batch), did
+/// not reach a receiver. Its text goes to the log and to the receiver's
+/// `/health` detail, so it says which receiver and which step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection could be opened: refused, timed out, or the TLS
+    /// handshake failed.
+    #[error("{}", connect_message(.address, .cause))]
+    Connect {
+        /// The receiver's `host:port`, as configured.
+        address: String,
+        /// The client's error.
+        cause: ClientError,
+    },
+    /// The connection was open but the appendBatch call failed (no answer,
+    /// a broken connection, a protocol error); the connection is dropped.
+    #[error("sending {} to {address}: {cause}", batch_words(*.events))]
+    Call {
+        /// The receiver's `host:port`, as configured.
+        address: String,
+        /// How many events the batch held (0 for the health probe).
+        events: usize,
+        /// The client's error.
+        cause: ClientError,
+    },
+}
+
+/// The client's own connect errors already name the address as configured
+/// and say what to check; a TLS failure names the resolved peer, so the
+/// configured address goes in front of it.
+fn connect_message(address: &str, cause: &ClientError) -> String {
+    match cause {
+        ClientError::Connect { .. } | ClientError::ConnectTimeout { .. } => cause.to_string(),
+        _ => format!("connecting to {address}: {cause}"),
+    }
+}
+
+fn batch_words(events: usize) -> String {
+    match events {
+        0 => "the health probe (an empty batch)".to_string(),
+        1 => "a batch of 1 event".to_string(),
+        n => format!("a batch of {n} events"),
     }
 }
 
@@ -39,9 +73,9 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// A forwarder configured by `[sink]`.
-    pub fn new(cfg: &SinkConfig, channel: Arc<dyn Channel>, metrics: Metrics, health: Arc<std::sync::Mutex<Vec<ReceiverHealth>>>) -> Forwarder {
+    pub fn new(cfg: &SinkSettings, channel: Arc<dyn Channel>, metrics: Metrics, health: Arc<std::sync::Mutex<Vec<ReceiverHealth>>>) -> Forwarder {
         let receivers = Receivers::new(cfg.receivers.clone(), cfg.selector, cfg.backoff_initial, cfg.backoff_max);
-        let options = client_options(cfg);
+        let options = cfg.client.clone();
         Forwarder { channel, receivers, options, batch_size: cfg.batch_size, metrics, probe_interval: cfg.health_probe_interval, health }
     }
 
@@ -106,7 +140,7 @@ impl Forwarder {
                     warn!(receiver = %addr, ?status, retry_in = ?wait, "receiver did not accept the health probe");
                 }
                 Err(e) => {
-                    let wait = self.receivers.failed(i, &e);
+                    let wait = self.receivers.failed(i, &e.to_string());
                     warn!(receiver = %addr, error = %e, retry_in = ?wait, "receiver unreachable (health probe while idle)");
                 }
             }
@@ -150,7 +184,7 @@ impl Forwarder {
                     warn!(receiver = %addr, ?status, retry_in = ?wait, "receiver did not accept the batch");
                 }
                 Err(e) => {
-                    let wait = self.receivers.failed(i, &e);
+                    let wait = self.receivers.failed(i, &e.to_string());
                     self.metrics.batches_failed.get_or_create(&label("receiver", addr.clone())).inc();
                     warn!(receiver = %addr, error = %e, retry_in = ?wait, "delivery failed");
                 }
@@ -163,14 +197,38 @@ impl Forwarder {
         }
     }
 
-    async fn send<E: AsRef<[u8]>>(&mut self, i: usize, events: &[E]) -> Result<Status, String> {
+    /// Sends `events` to receiver `i`, connecting first if it has no
+    /// connection. A failed call leaves the connection for
+    /// [`Receivers::failed`] to drop.
+    async fn send<E: AsRef<[u8]>>(&mut self, i: usize, events: &[E]) -> Result<Status, SendError> {
         let r = self.receivers.get(i);
         let options = ClientOptions { tls: r.cfg.tls.clone(), ..self.options.clone() };
         if r.client.is_none() {
-            let client = FlumeClient::connect(r.cfg.address.as_str(), options).await.map_err(|e| e.to_string())?;
+            let client = FlumeClient::connect(r.cfg.address.as_str(), options)
+                .await
+                .map_err(|cause| SendError::Connect { address: r.cfg.address.clone(), cause })?;
             r.client = Some(client);
         }
         let client = r.client.as_mut().expect("connected above");
-        client.append_batch_encoded(events).await.map_err(|e| e.to_string())
+        client.append_batch_encoded(events).await.map_err(|cause| SendError::Call { address: r.cfg.address.clone(), events: events.len(), cause })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_errors_name_the_receiver_and_the_step() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect =
+            SendError::Connect { address: "fanout-1:41414".into(), cause: ClientError::Connect { peer: "fanout-1:41414".into(), source: refused } };
+        let text = connect.to_string();
+        assert_eq!(text.matches("fanout-1:41414").count(), 1, "the client's message names it already: {text}");
+        let peer = "10.0.0.5:41414".parse().unwrap();
+        let call = SendError::Call { address: "fanout-1:41414".into(), events: 500, cause: ClientError::Closed { peer } };
+        assert!(call.to_string().starts_with("sending a batch of 500 events to fanout-1:41414: 10.0.0.5:41414 closed"), "{call}");
+        let probe = SendError::Call { address: "fanout-1:41414".into(), events: 0, cause: ClientError::Closed { peer } };
+        assert!(probe.to_string().starts_with("sending the health probe (an empty batch) to fanout-1:41414: "), "{probe}");
     }
 }

@@ -6,5 +6,5 @@
 mod forwarder;
 mod receivers;
 
-pub use forwarder::{client_options, Forwarder};
+pub use forwarder::{Forwarder, SendError};
 pub use receivers::{ReceiverHealth, Receivers};

@@ -54,15 +54,12 @@ use self::batch::Batcher;
 use self::dead_letter::DeadLetters;
 use self::lines::{Boundary, LineReader};
 use self::position::FilePosition;
-use self::quarantine::{quarantine, Reason};
+use self::quarantine::quarantine;
 use self::scan::{ReadyFile, Scanner};
 use self::stream::is_gzip;
 use self::streams::{push_checkpoint, StreamLedger};
 use crate::config::{Completion, DuplicatePolicy, InvalidUtf8, Validated};
-use crate::metrics::{label, Metrics};
-
-pub use self::quarantine::Reason as QuarantineReason;
-pub use self::scan::Skipped;
+use crate::metrics::{label, Metrics, QuarantineReason, Skipped};
 
 /// The source; run it on its own thread with [`SpoolSource::run`].
 pub struct SpoolSource {
@@ -83,7 +80,7 @@ enum Outcome {
     /// Shutdown was requested; the position is saved.
     Interrupted,
     /// The file cannot be read whole.
-    Quarantine { reason: Reason, detail: String },
+    Quarantine { reason: QuarantineReason, detail: String },
 }
 
 /// A file being read: its stream, the size it is read up to, and the
@@ -119,8 +116,8 @@ fn grew(path: &Path, size: u64) -> bool {
 impl SpoolSource {
     /// A source over the configured spool directories.
     pub fn new(cfg: Arc<Validated>, channel: Arc<dyn Channel>, metrics: Metrics, shutdown: Arc<AtomicBool>) -> Result<SpoolSource> {
-        let streams = StreamLedger::open(&cfg.config.agent.state_dir).with_context(|| {
-            format!("opening the stream ledger in {} (check that the agent's user can write there)", cfg.config.agent.state_dir.display())
+        let streams = StreamLedger::open(&cfg.agent.state_dir).with_context(|| {
+            format!("opening the stream ledger in {} (check that the agent's user can write there)", cfg.agent.state_dir.display())
         })?;
         Ok(SpoolSource { cfg, channel, metrics, streams, shutdown })
     }
@@ -134,8 +131,8 @@ impl SpoolSource {
     pub fn run(mut self) -> Result<()> {
         self.settle_positions();
         let cfg = Arc::clone(&self.cfg);
-        let s = &cfg.config.source;
-        let mut skip_dirs = vec![self.cfg.quarantine_dir.clone(), self.cfg.dead_letter_dir.clone(), self.cfg.config.agent.state_dir.clone()];
+        let s = &cfg.source;
+        let mut skip_dirs = vec![self.cfg.quarantine_dir.clone(), self.cfg.dead_letter_dir.clone(), self.cfg.agent.state_dir.clone()];
         skip_dirs.extend(s.done_dir.clone());
         let (mut scanner, wakeups) = Scanner::new(
             s.spool_dirs.clone(),
@@ -153,10 +150,10 @@ impl SpoolSource {
             for (path, why) in scanner.newly_skipped() {
                 self.metrics.files_skipped.get_or_create(&label("kind", why.as_str())).inc();
                 match why {
-                    scan::Skipped::Symlink => {
+                    Skipped::Symlink => {
                         warn!(path = %path.display(), "symbolic link in a spool directory skipped: links are not followed; drop (rename in) the file itself")
                     }
-                    scan::Skipped::Directory => {
+                    Skipped::Directory => {
                         warn!(path = %path.display(), "sub-directory of a spool directory skipped (source.recursive = false)")
                     }
                 }
@@ -203,7 +200,7 @@ impl SpoolSource {
             Ok(h) => h,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) => {
-                let reason = if is_gzip(&file.path) { Reason::TruncatedGzip } else { Reason::Unreadable };
+                let reason = if is_gzip(&file.path) { QuarantineReason::TruncatedGzip } else { QuarantineReason::Unreadable };
                 return self.quarantine(file, reason, &format!("cannot read its first line: {e}"), None, &[]);
             }
         };
@@ -220,14 +217,14 @@ impl SpoolSource {
                 Ok(true) => {
                     return self.quarantine(
                         file,
-                        Reason::NotText,
+                        QuarantineReason::NotText,
                         "more than 10% of the first 64 KiB is not text (NUL or control bytes, invalid UTF-8)",
                         Some(&stream),
                         &[],
                     )
                 }
                 Ok(false) => {}
-                Err(e) => return self.quarantine(file, Reason::Unreadable, &e.to_string(), Some(&stream), &[]),
+                Err(e) => return self.quarantine(file, QuarantineReason::Unreadable, &e.to_string(), Some(&stream), &[]),
             }
         }
         let known = self.streams.get(&stream).cloned().unwrap_or_default();
@@ -248,7 +245,7 @@ impl SpoolSource {
         let mut from = r.from;
         if r.duplicate {
             self.metrics.files_duplicate.inc();
-            match self.cfg.config.source.duplicates {
+            match self.cfg.source.duplicates {
                 DuplicatePolicy::Skip => {
                     warn!(file = %file.path.display(), stream = %stream, "content already delivered (a copy of a delivered version of this log); completing without sending");
                     return self.complete(file, Some(&stream), &verified, r.end, 0, 0);
@@ -289,29 +286,29 @@ impl SpoolSource {
         let name = file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let dead = DeadLetters::new(&cfg.dead_letter_dir, &name, &reading.stream);
         let stream_id = reading.stream.clone();
-        let replace = cfg.config.source.invalid_utf8 == InvalidUtf8::Replace;
+        let replace = cfg.source.invalid_utf8 == InvalidUtf8::Replace;
         let metrics = self.metrics.clone();
-        let mut b = Batcher::new(&cfg.parser, &cfg.config.agent.host, &source_file, &stream_id, replace, &metrics, dead);
+        let mut b = Batcher::new(&cfg.parser, &cfg.agent.host, &source_file, &stream_id, replace, &metrics, dead);
         let gz = is_gzip(&file.path);
         let fail = |e: std::io::Error, at: u64| {
-            let reason = if gz { Reason::TruncatedGzip } else { Reason::Unreadable };
+            let reason = if gz { QuarantineReason::TruncatedGzip } else { QuarantineReason::Unreadable };
             Outcome::Quarantine { reason, detail: format!("read error at offset {at} of the decompressed stream: {e}") }
         };
         let mut reader = match stream::open(&file.path, reading.size) {
             Ok(s) => LineReader::new(s, cfg.parser.max_line_bytes()).hold_tail(),
-            Err(e) => return Outcome::Quarantine { reason: Reason::Unreadable, detail: e.to_string() },
+            Err(e) => return Outcome::Quarantine { reason: QuarantineReason::Unreadable, detail: e.to_string() },
         };
         match reader.skip_to(from.offset) {
             Ok(true) if reader.hash() == from.hash => {}
             Ok(_) => {
                 return Outcome::Quarantine {
-                    reason: Reason::Modified,
+                    reason: QuarantineReason::Modified,
                     detail: format!("its first {} bytes changed between recognising and reading it", from.offset),
                 }
             }
             Err(e) => return fail(e, from.offset),
         }
-        let batch_size = cfg.config.source.batch_size;
+        let batch_size = cfg.source.batch_size;
         loop {
             match reader.next_line() {
                 Ok(Some(line)) => b.add(line),
@@ -341,7 +338,7 @@ impl SpoolSource {
             if m.len() < reading.size {
                 self.flush(reading, &mut b, at, None);
                 return Outcome::Quarantine {
-                    reason: Reason::Truncated,
+                    reason: QuarantineReason::Truncated,
                     detail: format!("size went from {} to {} bytes while reading", reading.size, m.len()),
                 };
             }
@@ -420,19 +417,15 @@ impl SpoolSource {
     }
 
     fn complete(&mut self, file: &ReadyFile, stream: Option<&str>, checkpoints: &[Boundary], version: Option<Boundary>, lines: u64, rejected: u64) {
-        let s = &self.cfg.config.source;
-        let result = match s.completion {
-            Completion::Rename => {
+        let result = match &self.cfg.source.completion {
+            Completion::Rename { suffix } => {
                 let mut target = file.path.clone().into_os_string();
-                target.push(&s.completed_suffix);
+                target.push(suffix);
                 std::fs::rename(&file.path, unused_name(PathBuf::from(target)))
             }
             Completion::Delete => std::fs::remove_file(&file.path),
-            Completion::Move => {
-                let dir = s.done_dir.as_deref().expect("validated: done_dir set for move");
-                std::fs::create_dir_all(dir)
-                    .and_then(|_| std::fs::rename(&file.path, unused_name(dir.join(file.path.file_name().unwrap_or_default()))))
-            }
+            Completion::Move { dir } => std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::rename(&file.path, unused_name(dir.join(file.path.file_name().unwrap_or_default())))),
         };
         match result {
             Ok(()) => {}
@@ -461,7 +454,7 @@ impl SpoolSource {
         self.put_blocking(&[], Some(FilePosition::forget(&reading.stream)));
     }
 
-    fn quarantine(&mut self, file: &ReadyFile, reason: Reason, detail: &str, stream: Option<&str>, checkpoints: &[Boundary]) {
+    fn quarantine(&mut self, file: &ReadyFile, reason: QuarantineReason, detail: &str, stream: Option<&str>, checkpoints: &[Boundary]) {
         let delivered_up_to = checkpoints.last().map_or(0, |c| c.offset);
         self.metrics.files_quarantined.get_or_create(&label("reason", reason.as_str())).inc();
         match quarantine(&self.cfg.quarantine_dir, &file.path, reason, detail, stream, delivered_up_to) {

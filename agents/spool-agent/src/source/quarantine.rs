@@ -2,50 +2,30 @@
 //! quarantine directory, with a `.reason` file next to them saying why and
 //! how far delivery got, so an operator can decide what to do. The agent
 //! itself goes on with the other files.
+//!
+//! The reasons ([`QuarantineReason`]) are defined in `crate::metrics`: each
+//! is also a label value of `files_quarantined`, created at 0 when the
+//! metrics are registered.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde_json::json;
 
-/// Why a file was quarantined (stable names, also metric labels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// Its first bytes changed between recognising and reading it (a file
-    /// rewritten in place). Appending is not a modification: what was
-    /// appended is read later as the file's extension.
-    Modified,
-    /// It became shorter than what was already read.
-    Truncated,
-    /// It could not be opened or read.
-    Unreadable,
-    /// It holds binary data, not text.
-    NotText,
-    /// A gzip file that ends before its end.
-    TruncatedGzip,
-}
-
-impl Reason {
-    /// All reasons, for metric labels.
-    pub const ALL: [Reason; 5] = [Reason::Modified, Reason::Truncated, Reason::Unreadable, Reason::NotText, Reason::TruncatedGzip];
-
-    /// The stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Modified => "modified_while_read",
-            Reason::Truncated => "truncated",
-            Reason::Unreadable => "unreadable",
-            Reason::NotText => "not_text",
-            Reason::TruncatedGzip => "truncated_gzip",
-        }
-    }
-}
+use crate::metrics::QuarantineReason;
 
 /// Moves `path` into `dir` (if it still exists) and writes `<name>.reason`
 /// (with the file's stream fingerprint and the offset of the decompressed
 /// stream up to which its lines were delivered).
 /// Returns where the file went.
-pub fn quarantine(dir: &Path, path: &Path, reason: Reason, detail: &str, stream: Option<&str>, delivered_up_to: u64) -> std::io::Result<PathBuf> {
+pub fn quarantine(
+    dir: &Path,
+    path: &Path,
+    reason: QuarantineReason,
+    detail: &str,
+    stream: Option<&str>,
+    delivered_up_to: u64,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "unnamed".into());
     let stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);

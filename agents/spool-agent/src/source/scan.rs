@@ -4,6 +4,9 @@
 //! File-system events from `notify` only wake the scan early; the periodic
 //! rescan is what guarantees nothing is missed (events can be dropped, and
 //! a spool directory can be removed and re-created under the watcher).
+//!
+//! What it passes over is reported as a [`Skipped`], defined in
+//! `crate::metrics` because each kind is also a label value of `files_skipped`.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
@@ -16,6 +19,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{info, warn};
 
 use crate::config::ConsumeOrder;
+use crate::metrics::Skipped;
 
 /// A file ready to be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,29 +30,6 @@ pub struct ReadyFile {
     pub size: u64,
     /// Modification time when it became quiet.
     pub mtime: SystemTime,
-}
-
-/// An entry of a spool directory that is not read, and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skipped {
-    /// A symbolic link: links are not followed (the target may change or
-    /// vanish under the agent, and its completion would rename the link).
-    Symlink,
-    /// A sub-directory while `source.recursive` is off.
-    Directory,
-}
-
-impl Skipped {
-    /// The metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Skipped::Symlink => "symlink",
-            Skipped::Directory => "directory",
-        }
-    }
-
-    /// Every value, for metrics registered at 0.
-    pub const ALL: [Skipped; 2] = [Skipped::Symlink, Skipped::Directory];
 }
 
 struct Observation {
