@@ -42,9 +42,14 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate(args) => {
-            cli::validate_command(PROGRAM, &args, Config::load, serve::preflight::check, |cfg| Box::pin(serve::preflight::reachable(cfg)))
-        }
+        Command::Validate(args) => cli::validate_command(
+            PROGRAM,
+            &args,
+            Config::load,
+            serve::preflight::check,
+            |cfg| Box::pin(serve::preflight::reachable(cfg)),
+            |_| "ok".into(),
+        ),
         Command::Run { config } => {
             let cfg = match load(&config) {
                 Ok(c) => c,

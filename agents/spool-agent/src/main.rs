@@ -60,40 +60,18 @@ fn load(path: &Path) -> Result<Validated, LoadError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate(args) => match load(&args.config) {
-            Ok(v) => {
-                let scope = args.scope();
-                let checked = cli::validate_world(
-                    PROGRAM,
-                    &args.config,
-                    scope,
-                    || spool_agent::preflight::check_paths(&v),
-                    || spool_agent::preflight::reachable(&v),
-                );
-                if let Err(code) = checked {
-                    return code;
-                }
-                println!(
-                    "{}: valid (host {}, {} spool dir(s), {} receiver(s))",
-                    args.config.display(),
-                    v.agent.host,
-                    v.source.spool_dirs.len(),
-                    v.sink.receivers.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("invalid configuration: {e}");
-                ExitCode::from(cli::EX_CONFIG)
-            }
-        },
+        Command::Validate(args) => cli::validate_command(
+            PROGRAM,
+            &args,
+            load,
+            spool_agent::preflight::check_paths,
+            |v| Box::pin(spool_agent::preflight::reachable(v)),
+            |v| format!("valid (host {}, {} spool dir(s), {} receiver(s))", v.agent.host, v.source.spool_dirs.len(), v.sink.receivers.len()),
+        ),
         Command::Run { config } => {
-            let cfg = match load(&config) {
+            let cfg = match cli::load_config(PROGRAM, &config, load) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("invalid configuration: {e}");
-                    return ExitCode::from(cli::EX_CONFIG);
-                }
+                Err(code) => return code,
             };
             clickstream_telemetry::init_logging(cfg.log.json);
             let rt = match cli::runtime(PROGRAM) {

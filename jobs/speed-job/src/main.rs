@@ -55,9 +55,14 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate(args) => {
-            cli::validate_command(PROGRAM, &args, Config::load, speed_job::preflight::check, |cfg| Box::pin(speed_job::preflight::reachable(cfg)))
-        }
+        Command::Validate(args) => cli::validate_command(
+            PROGRAM,
+            &args,
+            Config::load,
+            speed_job::preflight::check,
+            |cfg| Box::pin(speed_job::preflight::reachable(cfg)),
+            |_| "ok".into(),
+        ),
         Command::Schema { config } => match load(&config) {
             Ok(cfg) => {
                 for stmt in speed_job::schema::statements(&speed_job::schema::render(&cfg.cassandra)) {

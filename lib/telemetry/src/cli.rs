@@ -96,13 +96,14 @@ pub type Reachable<'a> = Pin<Box<dyn Future<Output = Vec<String>> + 'a>>;
 
 /// The whole `validate` subcommand: [`load_config`], then
 /// [`validate_world`] with the binary's `machine` and `reachable` checks,
-/// then `<file>: ok` and exit 0.
+/// then `<file>: <summary>` and exit 0.
 pub fn validate_command<C, E: fmt::Display>(
     program: &str,
     args: &ValidateArgs,
     load: impl FnOnce(&Path) -> Result<C, E>,
     machine: impl FnOnce(&C) -> Vec<String>,
     reachable: impl for<'a> FnOnce(&'a C) -> Reachable<'a>,
+    summary: impl FnOnce(&C) -> String,
 ) -> ExitCode {
     let cfg = match load_config(program, &args.config, load) {
         Ok(cfg) => cfg,
@@ -111,7 +112,7 @@ pub fn validate_command<C, E: fmt::Display>(
     if let Err(code) = validate_world(program, &args.config, args.scope(), || machine(&cfg), || reachable(&cfg)) {
         return code;
     }
-    println!("{}: ok", args.config.display());
+    println!("{}: {}", args.config.display(), summary(&cfg));
     ExitCode::SUCCESS
 }
 
