@@ -1,5 +1,11 @@
 //! The fan-out agent's TOML configuration, validated once; every error names
 //! its key.
+//!
+//! [`Config`] is the file as parsed; [`Config::validate`] checks it and
+//! gives a [`Validated`], the same tables with each sink's settings in the
+//! form its sink takes (the HDFS sink's URL and path template parsed, as
+//! [`HdfsSinkSettings`]). Preflight, `run` and the sinks take that, so none
+//! of them checks or parses a value again.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -8,9 +14,10 @@ use std::time::Duration;
 use clickstream_avro_ipc::ServerTls;
 use clickstream_channel::{ChannelConfig, ChannelKind};
 use clickstream_logparse::ParserConfig;
+use clickstream_telemetry::config::ConfigError;
 use serde::Deserialize;
 
-use crate::sinks::hdfs::HdfsSinkConfig;
+use crate::sinks::hdfs::{HdfsSinkConfig, HdfsSinkSettings};
 use crate::sinks::kafka::KafkaSinkConfig;
 
 /// `[metrics]`: `/metrics` and `/health`, by default on 127.0.0.1:9111.
@@ -18,7 +25,7 @@ pub type MetricsConfig = clickstream_telemetry::config::MetricsConfig<9111>;
 /// `[log]`.
 pub use clickstream_telemetry::config::LogConfig;
 
-/// The whole file.
+/// The whole file, as parsed: nothing is checked until [`Config::validate`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -186,9 +193,10 @@ pub struct SourceTlsConfig {
 }
 
 impl SourceTlsConfig {
-    /// Reads and checks the certificate and key.
-    pub fn load(&self) -> Result<ServerTls, String> {
-        ServerTls::from_pem_files(&self.cert, &self.key).map_err(|e| format!("source.tls: {e}"))
+    /// Reads and checks the certificate and key; the error names
+    /// `source.tls` and the file at fault.
+    pub fn load(&self) -> Result<ServerTls, ConfigError> {
+        ServerTls::from_pem_files(&self.cert, &self.key).map_err(|e| ConfigError::invalid("source.tls", e.to_string()))
     }
 }
 
@@ -204,7 +212,18 @@ pub struct SinksConfig {
     pub hdfs: Option<SinkSection<HdfsSinkConfig>>,
 }
 
-impl SinksConfig {
+/// The sinks of a [`Validated`] configuration: the same tables as
+/// [`SinksConfig`], checked, each with its settings in the form its sink
+/// takes.
+#[derive(Debug, Clone)]
+pub struct Sinks {
+    /// The Kafka sink (speed layer); its table needs no parsing beyond serde.
+    pub kafka: Option<SinkSection<KafkaSinkConfig>>,
+    /// The HDFS sink (batch layer's master copy), URL and template parsed.
+    pub hdfs: Option<SinkSection<HdfsSinkSettings>>,
+}
+
+impl Sinks {
     /// Names of the configured sinks, for logs and `validate`.
     pub fn names(&self) -> Vec<&'static str> {
         [self.kafka.as_ref().map(|_| "kafka"), self.hdfs.as_ref().map(|_| "hdfs")].into_iter().flatten().collect()
@@ -235,21 +254,30 @@ impl<T> SinkSection<T> {
     /// without `dir` one under the state directory. The channel must hold
     /// the largest batch the source accepts (`max_batch`), or such a batch
     /// could never be put.
-    fn validate_common(&mut self, name: &str, state_dir: &Path, max_batch: u64) -> Result<(), String> {
+    fn validate_common(&mut self, name: &str, state_dir: &Path, max_batch: u64) -> Result<(), ConfigError> {
         if self.channel.kind == ChannelKind::Durable && self.channel.dir.is_none() {
             self.channel.dir = Some(state_dir.join(format!("channel-{name}")));
         }
-        self.channel.validate(&format!("sinks.{name}.channel"))?;
+        self.channel.validate(&format!("sinks.{name}.channel")).map_err(|e| ConfigError::invalid(e.key, e.message))?;
         if self.channel.max_events < max_batch {
-            return Err(format!(
-                "sinks.{name}.channel.max_events = {} is below source.max_batch_events = {max_batch}: a full batch could never be put; raise it or lower the batch limit",
-                self.channel.max_events
+            return Err(ConfigError::invalid(
+                format!("sinks.{name}.channel.max_events"),
+                format!(
+                    "{} is below source.max_batch_events = {max_batch}: a full batch could never be put; raise it or lower the batch limit",
+                    self.channel.max_events
+                ),
             ));
         }
         if self.batch_size == 0 || self.batch_size > 100_000 {
-            return Err(format!("sinks.{name}.batch_size = {} must be between 1 and 100000", self.batch_size));
+            return Err(ConfigError::invalid(format!("sinks.{name}.batch_size"), format!("must be between 1 and 100000, not {}", self.batch_size)));
         }
         Ok(())
+    }
+
+    /// The same section with `settings` in place of the table's own: its
+    /// validated form.
+    fn with_settings<U>(self, settings: U) -> SinkSection<U> {
+        SinkSection { required: self.required, batch_size: self.batch_size, channel: self.channel, settings }
     }
 }
 
@@ -260,73 +288,151 @@ fn default_sink_batch() -> usize {
     2000
 }
 
+/// A configuration [`Config::validate`] accepted: every value in range, the
+/// channel directories resolved, and each sink's settings ready for its sink
+/// ([`Sinks`]). Only validation makes one, so whoever holds it checks nothing
+/// again.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// `[agent]`
+    pub agent: AgentConfig,
+    /// `[source]`
+    pub source: SourceConfig,
+    /// `[sinks.kafka]` and `[sinks.hdfs]`, each with its own channel.
+    pub sinks: Sinks,
+    /// `[metrics]`
+    pub metrics: MetricsConfig,
+    /// `[log]`
+    pub log: LogConfig,
+}
+
 impl Config {
-    /// Reads and parses a file.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        clickstream_telemetry::config::read_toml(path).map_err(|e| e.to_string())
+    /// Reads and parses a file; the error names the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        clickstream_telemetry::config::read_toml(path)
     }
 
-    /// Checks every value and resolves channel directories.
-    pub fn validate(mut self) -> Result<Config, String> {
+    /// Checks every value, resolves channel directories and readies each
+    /// sink's settings; the error names the key at fault.
+    pub fn validate(self) -> Result<Validated, ConfigError> {
+        let bad = |key: &str, message: String| Err(ConfigError::invalid(key, message));
         let id = &self.agent.instance_id;
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("agent.instance_id {id:?} must be non-empty letters, digits, '-' or '_' (it is part of file names)"));
+            return bad("agent.instance_id", format!("{id:?} must be non-empty letters, digits, '-' or '_' (it is part of file names)"));
         }
         let after = self.agent.health_sink_failing_after;
         if after < Duration::from_secs(1) || after > Duration::from_secs(86_400) {
-            return Err(format!(
-                "agent.health_sink_failing_after = {:?} must be between 1s and 24h (how long a sink may fail or stall before /health says unhealthy)",
-                after
-            ));
+            return bad(
+                "agent.health_sink_failing_after",
+                format!("{after:?} must be between 1s and 24h (how long a sink may fail or stall before /health says unhealthy)"),
+            );
         }
         let s = &self.source;
-        if s.max_batch_events == 0 || s.max_frame_bytes < 1024 || s.max_connections == 0 {
-            return Err("source.max_batch_events, source.max_frame_bytes (>= 1024) and source.max_connections must be positive".into());
+        if s.max_batch_events == 0 {
+            return bad("source.max_batch_events", "must be positive".into());
+        }
+        if s.max_frame_bytes < 1024 {
+            return bad("source.max_frame_bytes", format!("must be at least 1024, not {}", s.max_frame_bytes));
+        }
+        if s.max_connections == 0 {
+            return bad("source.max_connections", "must be positive".into());
         }
         if s.max_first_frame_bytes < 1024 || s.max_first_frame_bytes > s.max_frame_bytes {
-            return Err(format!(
-                "source.max_first_frame_bytes = {} must be between 1024 and source.max_frame_bytes = {}",
-                s.max_first_frame_bytes, s.max_frame_bytes
-            ));
+            return bad(
+                "source.max_first_frame_bytes",
+                format!("must be between 1024 and source.max_frame_bytes = {}, not {}", s.max_frame_bytes, s.max_first_frame_bytes),
+            );
         }
         if s.max_buffered_bytes < s.max_frame_bytes {
-            return Err(format!(
-                "source.max_buffered_bytes = {} must hold at least one frame (source.max_frame_bytes = {})",
-                s.max_buffered_bytes, s.max_frame_bytes
-            ));
+            return bad(
+                "source.max_buffered_bytes",
+                format!("must hold at least one frame (source.max_frame_bytes = {}), not {}", s.max_frame_bytes, s.max_buffered_bytes),
+            );
         }
-        if s.handshake_timeout.is_zero() || s.frame_timeout.is_zero() {
-            return Err("source.handshake_timeout and source.frame_timeout must be positive".into());
+        if s.handshake_timeout.is_zero() {
+            return bad("source.handshake_timeout", "must be positive".into());
+        }
+        if s.frame_timeout.is_zero() {
+            return bad("source.frame_timeout", "must be positive".into());
         }
         if let Some(tls) = &s.tls {
             tls.load()?;
         }
-        s.parser.build().map_err(|e| format!("[source.parser]: {e}"))?;
+        s.parser.build().map_err(|e| ConfigError::invalid("source.parser", e.to_string()))?;
         if s.host_header.is_empty() {
-            return Err("source.host_header must name a Flume header (Flume's host interceptor writes `host`)".into());
+            return bad("source.host_header", "must name a Flume header (Flume's host interceptor writes `host`)".into());
         }
-        let state = self.agent.state_dir.clone();
-        let sinks = &mut self.sinks;
+        let Config { agent, source, sinks, metrics, log } = self;
         if sinks.kafka.is_none() && sinks.hdfs.is_none() {
-            return Err("no sink is configured: add [sinks.kafka] (speed layer) and/or [sinks.hdfs] (master copy)".into());
+            return bad("sinks", "no sink is configured: add [sinks.kafka] (speed layer) and/or [sinks.hdfs] (master copy)".into());
         }
-        let max_batch = s.max_batch_events as u64;
-        let mut channels = Vec::new();
-        if let Some(k) = &mut sinks.kafka {
-            k.validate_common("kafka", &state, max_batch)?;
-            k.settings.validate("sinks.kafka")?;
-            channels.push(k.channel.dir.clone());
-        }
-        if let Some(h) = &mut sinks.hdfs {
-            h.validate_common("hdfs", &state, max_batch)?;
-            h.settings.validate("sinks.hdfs")?;
-            channels.push(h.channel.dir.clone());
-        }
-        if let [Some(a), Some(b)] = channels.as_slice() {
-            if a == b {
-                return Err("sinks.kafka.channel.dir and sinks.hdfs.channel.dir must differ: one channel per sink".into());
+        let max_batch = source.max_batch_events as u64;
+        let kafka = match sinks.kafka {
+            Some(mut k) => {
+                k.validate_common("kafka", &agent.state_dir, max_batch)?;
+                k.settings.validate("sinks.kafka")?;
+                Some(k)
+            }
+            None => None,
+        };
+        let hdfs = match sinks.hdfs {
+            Some(mut h) => {
+                h.validate_common("hdfs", &agent.state_dir, max_batch)?;
+                let settings = h.settings.validate("sinks.hdfs", &agent.instance_id)?;
+                Some(h.with_settings(settings))
+            }
+            None => None,
+        };
+        if let (Some(k), Some(h)) = (&kafka, &hdfs) {
+            if k.channel.dir.is_some() && k.channel.dir == h.channel.dir {
+                return bad("sinks.hdfs.channel.dir", "must differ from sinks.kafka.channel.dir: one channel per sink".into());
             }
         }
-        Ok(self)
+        Ok(Validated { agent, source, sinks: Sinks { kafka, hdfs }, metrics, log })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        clickstream_telemetry::config::parse_toml(text, "t.toml").unwrap()
+    }
+
+    const BOTH: &str = "[agent]\ninstance_id = \"fanout-1\"\nstate_dir = \"/var/lib/fanout\"\n[source]\n[sinks.kafka]\nbrokers = \"127.0.0.1:9\"\n[sinks.hdfs]\nurl = \"hdfs://nn:8020/user/x\"\n";
+
+    /// Validation resolves the channels and readies the HDFS sink's settings once.
+    #[test]
+    fn validation_readies_every_sink() {
+        let v = parse(BOTH).validate().unwrap();
+        assert_eq!(v.sinks.names(), ["kafka", "hdfs"]);
+        let h = v.sinks.hdfs.as_ref().unwrap();
+        assert_eq!(h.channel.dir.as_deref(), Some(Path::new("/var/lib/fanout/channel-hdfs")));
+        assert_eq!(h.settings.url(), "hdfs://nn:8020/user/x");
+        assert_eq!(h.settings.file_prefix(), "fanout-1");
+        assert_eq!(h.settings.template().fixed_root(), "/clickstream/master");
+        assert_eq!(v.sinks.kafka.as_ref().unwrap().channel.dir.as_deref(), Some(Path::new("/var/lib/fanout/channel-kafka")));
+    }
+
+    /// Every refusal is a [`ConfigError::Invalid`] naming its key.
+    #[test]
+    fn refusals_name_their_key() {
+        let key = |text: &str| match parse(text).validate().unwrap_err() {
+            ConfigError::Invalid { key, .. } => key,
+            other => panic!("not a bad value: {other}"),
+        };
+        assert_eq!(key(&BOTH.replace("fanout-1", "a/b")), "agent.instance_id");
+        assert_eq!(key(&BOTH.replace("fanout-1", "_hidden")), "sinks.hdfs.file_prefix", "the instance id would start hidden file names");
+        assert_eq!(key(&BOTH.replace("[source]\n", "[source]\nmax_connections = 0\n")), "source.max_connections");
+        assert_eq!(key(&BOTH.replace("[sinks.hdfs]\n", "[sinks.hdfs]\nbatch_size = 0\n")), "sinks.hdfs.batch_size");
+        assert_eq!(key(&BOTH.replace("hdfs://nn", "s3://nn")), "sinks.hdfs.url");
+        assert_eq!(key(&BOTH.replace("[sinks.hdfs]\n", "[sinks.hdfs]\nchannel = { max_bytes = 10 }\n")), "sinks.hdfs.channel.max_bytes");
+        let same = "[sinks.kafka.channel]\ndir = \"/c\"\n[sinks.hdfs.channel]\ndir = \"/c\"\n";
+        assert_eq!(key(&format!("{BOTH}{same}")), "sinks.hdfs.channel.dir");
+        let none = parse("[agent]\ninstance_id = \"f\"\nstate_dir = \"/s\"\n[source]\n").validate().unwrap_err().to_string();
+        assert!(none.starts_with("invalid `sinks`: no sink is configured"), "{none}");
+        let small = parse(&BOTH.replace("[sinks.hdfs]\n", "[sinks.hdfs]\nchannel = { max_events = 100 }\n")).validate().unwrap_err().to_string();
+        assert!(small.starts_with("invalid `sinks.hdfs.channel.max_events`: 100 is below source.max_batch_events = 10000"), "{small}");
     }
 }

@@ -1,11 +1,12 @@
 //! `fanout-agent`: parses flags and dispatches.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use clickstream_telemetry::cli;
-use fanout_agent::config::Config;
+use clickstream_telemetry::config::RefusedFile;
+use fanout_agent::config::{Config, Validated};
 
 /// Receives events over Flume's Avro RPC and writes every one to Kafka and
 /// to the HDFS master copy, through one durable channel per sink.
@@ -34,8 +35,8 @@ enum Command {
 /// How this binary names itself in its error lines.
 const PROGRAM: &str = "fanout-agent";
 
-fn load(path: &std::path::Path) -> Result<Config, String> {
-    Config::load(path)?.validate().map_err(|e| format!("{}: {e}", path.display()))
+fn load(path: &Path) -> Result<Validated, RefusedFile> {
+    RefusedFile::check(path, Config::validate)
 }
 
 fn main() -> ExitCode {
@@ -43,42 +44,30 @@ fn main() -> ExitCode {
     // that source.max_buffered_bytes bounds the memory the process holds.
     clickstream_telemetry::alloc::pin_mmap_threshold();
     match Cli::parse().command {
-        Command::Validate(args) => match load(&args.config) {
-            Ok(c) => {
-                let scope = args.scope();
-                let checked = cli::validate_world(
-                    PROGRAM,
-                    &args.config,
-                    scope,
-                    || fanout_agent::preflight::check(&c),
-                    || fanout_agent::preflight::reachable(&c),
-                );
-                if let Err(code) = checked {
-                    return code;
-                }
-                let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
-                let reached = if args.connect { ", every destination answered" } else { "" };
-                println!(
-                    "{}: valid (instance {}, listening on {}{tls}, sinks: {}{reached})",
-                    args.config.display(),
-                    c.agent.instance_id,
-                    c.source.listen,
-                    c.sinks.names().join(", ")
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("invalid configuration: {e}");
-                ExitCode::from(cli::EX_CONFIG)
-            }
-        },
+        Command::Validate(args) => {
+            let connect = args.connect;
+            cli::validate_command(
+                PROGRAM,
+                &args,
+                load,
+                fanout_agent::preflight::check,
+                |c| Box::pin(fanout_agent::preflight::reachable(c)),
+                |c| {
+                    let tls = if c.source.tls.is_some() { " with TLS" } else { "" };
+                    let reached = if connect { ", every destination answered" } else { "" };
+                    format!(
+                        "valid (instance {}, listening on {}{tls}, sinks: {}{reached})",
+                        c.agent.instance_id,
+                        c.source.listen,
+                        c.sinks.names().join(", ")
+                    )
+                },
+            )
+        }
         Command::Run { config } => {
-            let cfg = match load(&config) {
+            let cfg = match cli::load_config(PROGRAM, &config, load) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("invalid configuration: {e}");
-                    return ExitCode::from(cli::EX_CONFIG);
-                }
+                Err(code) => return code,
             };
             clickstream_telemetry::init_logging(cfg.log.json);
             let rt = match cli::runtime(PROGRAM) {

@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use clickstream_channel::ChannelKind;
 use clickstream_telemetry::preflight::{answers, listen_free, writable_dir};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, Producer};
 
 use clickstream_master_copy::storage::Storage;
 
-use crate::config::Config;
+use crate::config::Validated;
 
 /// Every problem found, each naming the key, the path or address and what to do.
-pub fn check(cfg: &Config) -> Vec<String> {
+pub fn check(cfg: &Validated) -> Vec<String> {
     let mut problems = Vec::new();
     let mut dirs = vec![("agent.state_dir".to_string(), cfg.agent.state_dir.clone())];
     let channels = [("kafka", cfg.sinks.kafka.as_ref().map(|k| &k.channel)), ("hdfs", cfg.sinks.hdfs.as_ref().map(|h| &h.channel))];
@@ -54,13 +55,13 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// Every configured sink's destination that does not answer, each naming
 /// the key, the address and the error. The sinks are asked at once.
-pub async fn reachable(cfg: &Config) -> Vec<String> {
+pub async fn reachable(cfg: &Validated) -> Vec<String> {
     let kafka = async {
         let Some(k) = &cfg.sinks.kafka else { return None };
         let (client, brokers) = (k.settings.client_config(), k.settings.brokers.clone());
-        let metadata = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let producer: BaseProducer = client.create().map_err(|e| e.to_string())?;
-            producer.client().fetch_metadata(None, ANSWER_WITHIN).map(|_| ()).map_err(|e| e.to_string())
+        let metadata = tokio::task::spawn_blocking(move || -> Result<(), KafkaError> {
+            let producer: BaseProducer = client.create()?;
+            producer.client().fetch_metadata(None, ANSWER_WITHIN).map(|_| ())
         });
         match metadata.await {
             Ok(Ok(())) => None,
@@ -72,11 +73,11 @@ pub async fn reachable(cfg: &Config) -> Vec<String> {
         let h = &cfg.sinks.hdfs.as_ref()?.settings;
         let (storage, base) = match h.open_storage() {
             Ok(opened) => opened,
-            Err(e) => return Some(e),
+            Err(e) => return Some(format!("sinks.hdfs.url {}: {e}", h.url())),
         };
         let root = if base.is_empty() { "/".to_string() } else { base };
         let asked = answers(&format!("asking whether {} exists", storage.url_of(&root)), ANSWER_WITHIN, storage.exists(&root)).await;
-        asked.err().map(|e| format!("sinks.hdfs.url {}: {e}", h.url))
+        asked.err().map(|e| format!("sinks.hdfs.url {}: {e}", h.url()))
     };
     let (kafka, hdfs) = tokio::join!(kafka, hdfs);
     kafka.into_iter().chain(hdfs).collect()

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{BodyFormat, Config, SinkSection};
+use crate::config::{BodyFormat, SinkSection, Validated};
 use crate::metrics::Metrics;
 use crate::records::check_layout;
 use crate::sinks::driver::start_and_drive;
@@ -67,7 +67,7 @@ async fn wire<S: BatchSink>(
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
-pub async fn run(cfg: Config) -> Result<()> {
+pub async fn run(cfg: Validated) -> Result<()> {
     std::fs::create_dir_all(&cfg.agent.state_dir).with_context(|| format!("creating {}", cfg.agent.state_dir.display()))?;
     let metrics = Metrics::default();
 
@@ -82,13 +82,13 @@ pub async fn run(cfg: Config) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut wired = Vec::new();
     if let Some(k) = &cfg.sinks.kafka {
-        let sink = KafkaSink::create(&k.settings).map_err(anyhow::Error::msg)?;
+        let sink = KafkaSink::create(&k.settings)?;
         wired.push(wire("kafka", k, sink, &metrics, &stop_rx).await?);
     } else {
         warn!("no [sinks.kafka]: events go to the master copy only, the speed layer gets nothing");
     }
     if let Some(h) = &cfg.sinks.hdfs {
-        let sink = HdfsSink::open(&h.settings, &cfg.agent.instance_id, metrics.hdfs.clone()).map_err(anyhow::Error::msg)?;
+        let sink = HdfsSink::open(&h.settings, metrics.hdfs.clone())?;
         wired.push(wire("hdfs", h, sink, &metrics, &stop_rx).await?);
     } else {
         warn!("no [sinks.hdfs]: events go to Kafka only, no master copy is kept");
@@ -141,7 +141,7 @@ pub async fn run(cfg: Config) -> Result<()> {
         idle_timeout: cfg.source.idle_timeout,
         deflate: cfg.source.deflate,
         allow: cfg.source.allow.clone(),
-        tls: cfg.source.tls.as_ref().map(|t| t.load()).transpose().map_err(anyhow::Error::msg)?,
+        tls: cfg.source.tls.as_ref().map(|t| t.load()).transpose()?,
         max_first_frame_bytes: cfg.source.max_first_frame_bytes,
         max_buffered_bytes: cfg.source.max_buffered_bytes,
         handshake_timeout: cfg.source.handshake_timeout,

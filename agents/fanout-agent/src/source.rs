@@ -29,7 +29,10 @@ use bytes::Bytes;
 use clickstream_avro_ipc::flume::{ReceivedEvent, Status};
 use clickstream_avro_ipc::server::BatchHandler;
 use clickstream_channel::{Channel, ChannelError};
+use clickstream_contract::codec::DecodeError;
+use clickstream_contract::rules::Violation;
 use clickstream_contract::{rules, ClickEvent};
+use clickstream_logparse::Rejection;
 use tracing::{error, info, warn};
 
 use crate::metrics::{label, Metrics};
@@ -43,6 +46,39 @@ pub struct Route {
     pub channel: Arc<dyn Channel>,
     /// Whether the sender must wait for this channel.
     pub required: bool,
+}
+
+/// Why an event is kept out of the channels. It goes to the dead-letter
+/// file with this text as its `reason` (and to the log), so the text names
+/// the field or the header at fault; operators and tests read it.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    /// The body does not decode as a `ClickEvent` datum.
+    #[error("body is not a ClickEvent: {0}")]
+    NotAClickEvent(DecodeError),
+    /// The body decodes but breaks the contract's rules (`rules::validate`).
+    #[error("invalid ClickEvent: {0}")]
+    Invalid(Violation),
+    /// A raw line without the header that names its web server.
+    #[error("no `{header}` header names the web server (Flume's host interceptor adds it)")]
+    NoHost {
+        /// `source.host_header`.
+        header: String,
+    },
+    /// The parser refused the raw line.
+    #[error("line rejected: {0}")]
+    Line(Rejection),
+    /// The raw line parsed into an event that breaks the contract's rules.
+    #[error("invalid ClickEvent from a line: {0}")]
+    InvalidFromLine(Violation),
+    /// `source.body = "auto"`: the body is neither kind.
+    #[error("neither a ClickEvent ({as_event}) nor an access-log line ({as_line})")]
+    Neither {
+        /// Why it is not a `ClickEvent`.
+        as_event: Box<Rejected>,
+        /// Why it is not an access-log line.
+        as_line: Box<Rejected>,
+    },
 }
 
 /// The Avro source's handler.
@@ -99,7 +135,7 @@ impl Replicator {
 
     /// The body the channels get for `event`: a checked `ClickEvent` datum,
     /// or one made of a raw line.
-    fn accept(&self, event: &ReceivedEvent) -> Result<Bytes, String> {
+    fn accept(&self, event: &ReceivedEvent) -> Result<Bytes, Rejected> {
         let Some(lines) = &self.lines else {
             return is_click_event(event).map(|()| event.body.clone());
         };
@@ -109,17 +145,17 @@ impl Replicator {
             });
         }
         is_click_event(event).map(|()| event.body.clone()).or_else(|as_event| {
-            let datum = lines.event_of(event).map_err(|as_line| format!("neither a ClickEvent ({as_event}) nor an access-log line ({as_line})"))?;
+            let datum = lines.event_of(event).map_err(|as_line| Rejected::Neither { as_event: Box::new(as_event), as_line: Box::new(as_line) })?;
             self.metrics.events_from_lines.inc();
             Ok(datum)
         })
     }
 
-    fn dead_letter(&self, event: &ReceivedEvent, why: &str) {
+    fn dead_letter(&self, event: &ReceivedEvent, why: &Rejected) {
         use base64::Engine as _;
         self.metrics.events_invalid.inc();
         let line = serde_json::json!({
-            "reason": why,
+            "reason": why.to_string(),
             "headers": event.headers().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
             "body_base64": base64::engine::general_purpose::STANDARD.encode(&event.body),
         });
@@ -163,11 +199,10 @@ const NO_POSITION: &str = "flume-line";
 
 impl LineReader {
     /// The `ClickEvent` datum of a raw line, or why there is none.
-    fn event_of(&self, event: &ReceivedEvent) -> Result<Bytes, String> {
+    fn event_of(&self, event: &ReceivedEvent) -> Result<Bytes, Rejected> {
         let headers = event.headers();
         let header = |name: &str| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let host = header(&self.host_header)
-            .ok_or_else(|| format!("no `{}` header names the web server (Flume's host interceptor adds it)", self.host_header))?;
+        let host = header(&self.host_header).ok_or_else(|| Rejected::NoHost { header: self.host_header.clone() })?;
         let file = header("file");
         let stream: String;
         let (stream, offset) = match (file, header("byteoffset").and_then(|o| o.parse::<u64>().ok())) {
@@ -179,8 +214,8 @@ impl LineReader {
         };
         let origin =
             clickstream_logparse::LineOrigin { source_host: host, source_file: file.unwrap_or("-"), file_fingerprint: stream, byte_offset: offset };
-        let e = self.parser.parse_event(&event.body, &origin).map_err(|r| format!("line rejected: {r}"))?;
-        rules::validate(&e).map_err(|v| format!("invalid ClickEvent from a line: {v}"))?;
+        let e = self.parser.parse_event(&event.body, &origin).map_err(Rejected::Line)?;
+        rules::validate(&e).map_err(Rejected::InvalidFromLine)?;
         Ok(Bytes::from(e.to_datum()))
     }
 }
@@ -189,9 +224,9 @@ impl LineReader {
 /// envelope): the body decodes as a `ClickEvent` and keeps the contract's
 /// rules (`clickstream_contract::rules`), so no impossible value reaches
 /// Kafka or the master copy; the sinks then read only the fields they route by.
-fn is_click_event(event: &ReceivedEvent) -> Result<(), String> {
-    let e = ClickEvent::decode_datum(&event.body).map_err(|e| format!("body is not a ClickEvent: {e}"))?;
-    rules::validate(&e).map_err(|v| format!("invalid ClickEvent: {v}"))
+fn is_click_event(event: &ReceivedEvent) -> Result<(), Rejected> {
+    let e = ClickEvent::decode_datum(&event.body).map_err(Rejected::NotAClickEvent)?;
+    rules::validate(&e).map_err(Rejected::Invalid)
 }
 
 /// Puts a batch into one route's channel; `false` when a required channel refused it.

@@ -151,7 +151,7 @@ fn validate_and_help() {
     let small = run(&good.replace("[sinks.hdfs.channel]\n", "[sinks.hdfs.channel]\nmax_events = 100\n"));
     assert_eq!(small.status.code(), Some(78));
     assert!(
-        String::from_utf8_lossy(&small.stderr).contains("sinks.hdfs.channel.max_events = 100 is below source.max_batch_events"),
+        String::from_utf8_lossy(&small.stderr).contains("invalid `sinks.hdfs.channel.max_events`: 100 is below source.max_batch_events"),
         "{}",
         String::from_utf8_lossy(&small.stderr)
     );

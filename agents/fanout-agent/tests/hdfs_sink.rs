@@ -21,15 +21,21 @@ use clickstream_master_copy::container::BlockEncoder;
 use clickstream_master_copy::layout::PathTemplate;
 use clickstream_master_copy::storage::local::LocalStorage;
 use common::hdfs::*;
-use fanout_agent::sinks::hdfs::{Codec, HdfsSink, HdfsSinkConfig, HdfsSinkStats};
+use fanout_agent::sinks::hdfs::{Codec, HdfsSink, HdfsSinkConfig, HdfsSinkSettings, HdfsSinkStats};
 use fanout_agent::sinks::{BatchSink, SinkError};
 
 async fn hdfs_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
     HDFS_LOCK.read().await
 }
 
+/// `cfg` validated as the agent does, for an agent whose instance id is
+/// `instance_id` (the file prefix unless `cfg` sets one).
+fn settings(cfg: &HdfsSinkConfig, instance_id: &str) -> HdfsSinkSettings {
+    cfg.validate("sinks.hdfs", instance_id).unwrap()
+}
+
 async fn sink_for(_backend: &Backend, cfg: HdfsSinkConfig, prefix: &str) -> HdfsSink {
-    HdfsSink::new(&cfg, prefix, HdfsSinkStats::default()).await.unwrap()
+    HdfsSink::new(&settings(&cfg, prefix), HdfsSinkStats::default()).await.unwrap()
 }
 
 /// A deterministic shuffle, so that batches span many hours.
@@ -421,7 +427,7 @@ fn child_writer() {
     rt.block_on(async {
         let block_size = url.starts_with("hdfs://").then_some(1 << 20);
         let cfg = HdfsSinkConfig { url, call_timeout: Duration::from_secs(20), block_size, ..HdfsSinkConfig::default() };
-        let mut sink = HdfsSink::new(&cfg, "killed", HdfsSinkStats::default()).await.unwrap();
+        let mut sink = HdfsSink::new(&settings(&cfg, "killed"), HdfsSinkStats::default()).await.unwrap();
         let enc = records(&events);
         let mut done = 0;
         for chunk in enc.chunks(200) {
@@ -490,7 +496,7 @@ async fn failed_writes_are_retryable_and_lose_nothing() {
     let plan = Arc::new(Mutex::new(FaultPlan { tear_append: Some(2), fail_sync: Some(4), ..FaultPlan::default() }));
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
     let cfg = HdfsSinkConfig { roll_idle: Duration::from_millis(300), ..HdfsSinkConfig::default() };
-    let mut sink = HdfsSink::with_storage(storage, "", &cfg, "faulty", HdfsSinkStats::default()).unwrap();
+    let mut sink = HdfsSink::with_storage(storage, "", &settings(&cfg, "faulty"), HdfsSinkStats::default());
     let events = sample_events(2000, "web1", |_, _| 1_795_132_800_000);
     let enc = records(&events);
     let mut failures = 0;
@@ -533,7 +539,7 @@ async fn a_cancelled_batch_does_not_poison_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let plan = Arc::new(Mutex::new(FaultPlan { stall_append: Some(1), ..FaultPlan::default() }));
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan };
-    let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "cancel", HdfsSinkStats::default()).unwrap();
+    let mut sink = HdfsSink::with_storage(storage, "", &settings(&HdfsSinkConfig::default(), "cancel"), HdfsSinkStats::default());
     let events = sample_events(300, "web1", |_, _| 1_795_132_800_000);
     let enc = records(&events);
     sink.write_batch(&enc[..100]).await.unwrap();
@@ -559,7 +565,7 @@ async fn the_next_batch_is_appended_only_after_the_sync_before_it() {
     let release = Arc::new(tokio::sync::Notify::new());
     let plan = Arc::new(Mutex::new(FaultPlan { hold_sync: Some((0, Arc::clone(&release))), ..FaultPlan::default() }));
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
-    let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "pipelined", HdfsSinkStats::default()).unwrap();
+    let mut sink = HdfsSink::with_storage(storage, "", &settings(&HdfsSinkConfig::default(), "pipelined"), HdfsSinkStats::default());
     assert_eq!(sink.max_in_flight(), 2, "one batch syncing, the next one behind it");
     let events = sample_events(400, "web1", |_, _| 1_795_132_800_000);
     let enc = records(&events);
@@ -594,7 +600,7 @@ async fn a_failed_sync_sends_the_batch_behind_it_to_a_new_file() {
     let release = Arc::new(tokio::sync::Notify::new());
     let plan = Arc::new(Mutex::new(FaultPlan { hold_sync: Some((0, Arc::clone(&release))), fail_sync: Some(0), ..FaultPlan::default() }));
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
-    let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "resync", HdfsSinkStats::default()).unwrap();
+    let mut sink = HdfsSink::with_storage(storage, "", &settings(&HdfsSinkConfig::default(), "resync"), HdfsSinkStats::default());
     let events = sample_events(600, "web1", |_, _| 1_795_132_800_000);
     let enc = records(&events);
 
@@ -626,7 +632,7 @@ async fn shutdown_reports_files_it_could_not_finalise() {
     let dir = tempfile::tempdir().unwrap();
     let plan = Arc::new(Mutex::new(FaultPlan { fail_renames: true, ..FaultPlan::default() }));
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan: Arc::clone(&plan) };
-    let mut sink = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "stuck", HdfsSinkStats::default()).unwrap();
+    let mut sink = HdfsSink::with_storage(storage, "", &settings(&HdfsSinkConfig::default(), "stuck"), HdfsSinkStats::default());
     let events = sample_events(100, "web1", |_, _| 1_795_132_800_000);
     sink.write_batch(&records(&events)).await.unwrap();
     let err = sink.shutdown().await.unwrap_err();
@@ -634,7 +640,7 @@ async fn shutdown_reports_files_it_could_not_finalise() {
     // The next start finishes the job.
     plan.lock().unwrap().fail_renames = false;
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan };
-    let mut again = HdfsSink::with_storage(storage, "", &HdfsSinkConfig::default(), "stuck", HdfsSinkStats::default()).unwrap();
+    let mut again = HdfsSink::with_storage(storage, "", &settings(&HdfsSinkConfig::default(), "stuck"), HdfsSinkStats::default());
     let report = again.recover().await.unwrap();
     assert_eq!((report.found, report.kept, report.records), (1, 1, 100));
     again.shutdown().await.unwrap();
@@ -646,7 +652,7 @@ async fn an_unreachable_namenode_fails_batches_as_retryable() {
     // Nothing listens on port 1: connection refused at once.
     let cfg = HdfsSinkConfig { url: "hdfs://127.0.0.1:1".into(), call_timeout: Duration::from_secs(5), ..HdfsSinkConfig::default() };
     let started = Instant::now();
-    let mut sink = HdfsSink::new(&cfg, "nowhere", HdfsSinkStats::default()).await.expect("starts anyway");
+    let mut sink = HdfsSink::new(&settings(&cfg, "nowhere"), HdfsSinkStats::default()).await.expect("starts anyway");
     let events = sample_events(10, "web1", |_, t| t);
     let err = sink.write_batch(&records(&events)).await.unwrap_err();
     assert!(matches!(err, SinkError::Retryable(_)), "{err}");
@@ -751,8 +757,9 @@ async fn throughput_hdfs_batches_of_1000() {
 #[tokio::test]
 async fn sink_futures_stay_small() {
     let cfg = HdfsSinkConfig { url: "hdfs://127.0.0.1:1".into(), ..HdfsSinkConfig::default() };
-    let (storage, base) = cfg.open_storage().unwrap();
-    let mut sink = HdfsSink::with_storage(storage, &base, &cfg, "sz", HdfsSinkStats::default()).unwrap();
+    let ready = settings(&cfg, "sz");
+    let (storage, base) = ready.open_storage().unwrap();
+    let mut sink = HdfsSink::with_storage(storage, &base, &ready, HdfsSinkStats::default());
     let batch: Vec<Vec<u8>> = Vec::new();
     let write_batch = std::mem::size_of_val(&sink.write_batch(&batch));
     let tick = std::mem::size_of_val(&sink.tick());

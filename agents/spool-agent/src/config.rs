@@ -494,7 +494,7 @@ impl Config {
         if channel.kind == ChannelKind::Durable && channel.dir.is_none() {
             channel.dir = Some(agent.state_dir.join("channel"));
         }
-        channel.validate("channel").map_err(|message| ConfigError::invalid("channel", message))?;
+        channel.validate("channel").map_err(|e| ConfigError::invalid(e.key, e.message))?;
         let parser = parser.build().map_err(|e| ConfigError::invalid("parser", e.0))?;
         let client = ClientOptions {
             connect_timeout: k.connect_timeout,

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use clickstream_telemetry::cli;
-use spool_agent::config::{Config, ConfigError, Validated};
+use clickstream_telemetry::config::RefusedFile;
+use spool_agent::config::{Config, Validated};
 
 /// Reads access-log files dropped into spool directories, validates every
 /// line, and forwards the events over Flume's Avro RPC through a durable channel.
@@ -34,27 +35,8 @@ enum Command {
 /// How this binary names itself in its error lines.
 const PROGRAM: &str = "spool-agent";
 
-/// Why a configuration file was refused, worded so that every message
-/// names the file: reading and parsing errors name it themselves, a refused
-/// value (which names its key) gets it in front.
-#[derive(Debug, thiserror::Error)]
-enum LoadError {
-    /// The file could not be read or is not valid TOML for the schema.
-    #[error(transparent)]
-    File(ConfigError),
-    /// The file parsed, but `validate` refused a value.
-    #[error("{}: {error}", .path.display())]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// The key at fault and why.
-        error: ConfigError,
-    },
-}
-
-fn load(path: &Path) -> Result<Validated, LoadError> {
-    let config = Config::load(path).map_err(LoadError::File)?;
-    config.validate().map_err(|error| LoadError::Invalid { path: path.to_path_buf(), error })
+fn load(path: &Path) -> Result<Validated, RefusedFile> {
+    RefusedFile::check(path, Config::validate)
 }
 
 fn main() -> ExitCode {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::{Channel, ChannelError, DurableChannel, MemoryChannel};
+use crate::{Channel, ChannelConfigError, ChannelError, DurableChannel, MemoryChannel};
 
 /// Which channel implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -76,20 +76,22 @@ impl Default for ChannelConfig {
 }
 
 impl ChannelConfig {
-    /// Checks the values; `prefix` names the table in messages (e.g. `channel`).
-    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+    /// Checks the values; `prefix` names the table in the error's key (e.g.
+    /// `channel`, so a bad size is `channel.max_events`).
+    pub fn validate(&self, prefix: &str) -> Result<(), ChannelConfigError> {
+        let bad = |key: &str, message: &str| Err(ChannelConfigError::new(format!("{prefix}.{key}"), message));
         if self.max_events == 0 {
-            return Err(format!("{prefix}.max_events must be at least 1"));
+            return bad("max_events", "must be at least 1");
         }
         if self.max_bytes < 4096 {
-            return Err(format!("{prefix}.max_bytes must be at least 4096"));
+            return bad("max_bytes", "must be at least 4096");
         }
         if self.kind == ChannelKind::Durable {
             if self.dir.is_none() {
-                return Err(format!("{prefix}.dir is required for a durable channel"));
+                return bad("dir", "is required for a durable channel");
             }
             if self.segment_bytes < 4096 {
-                return Err(format!("{prefix}.segment_bytes must be at least 4096"));
+                return bad("segment_bytes", "must be at least 4096");
             }
         }
         Ok(())
@@ -97,7 +99,7 @@ impl ChannelConfig {
 
     /// Opens (and for a durable channel, recovers) the channel.
     pub fn open(&self, prefix: &str) -> Result<Arc<dyn Channel>, ChannelError> {
-        self.validate(prefix).map_err(ChannelError::Config)?;
+        self.validate(prefix)?;
         Ok(match self.kind {
             ChannelKind::Durable => Arc::new(DurableChannel::open(self)?),
             ChannelKind::Memory => Arc::new(MemoryChannel::new(self.max_events, self.max_bytes)),

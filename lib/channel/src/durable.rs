@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::ledger::Ledger;
 use crate::wal::{self, Record, RecordError, SEGMENT_MAGIC};
-use crate::{Channel, ChannelConfig, ChannelError, ChannelStats, Position, TakeId, Taken};
+use crate::{Channel, ChannelConfig, ChannelConfigError, ChannelError, ChannelStats, Position, TakeId, Taken};
 
 /// Where a put batch's record lies.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,21 @@ struct Location {
     segment: u64,
     offset: u64,
     len: u64,
+}
+
+/// Why a put batch the index points at cannot be read back (disk
+/// corruption after it was written): the batch is logged and dropped.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    /// Its segment could not be opened or read.
+    #[error(transparent)]
+    Io(#[from] ChannelError),
+    /// The bytes there decode as another kind of record.
+    #[error("record is not a put")]
+    NotAPut,
+    /// The bytes there are not a whole, intact record.
+    #[error("{0:?}")]
+    Record(RecordError),
 }
 
 /// The append side: the active segment and the live positions.
@@ -95,7 +110,7 @@ fn sync_dir(dir: &Path) -> Result<(), ChannelError> {
 impl DurableChannel {
     /// Opens the channel in `config.dir`, recovering what a previous process left.
     pub fn open(config: &ChannelConfig) -> Result<DurableChannel, ChannelError> {
-        let dir = config.dir.clone().ok_or_else(|| ChannelError::Config("channel.dir is required".into()))?;
+        let dir = config.dir.clone().ok_or_else(|| ChannelConfigError::new("channel.dir", "is required"))?;
         std::fs::create_dir_all(&dir).map_err(|e| ChannelError::io(&dir, e))?;
         let lock_path = dir.join("LOCK");
         let lock_file = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| ChannelError::io(&lock_path, e))?;
@@ -328,18 +343,18 @@ impl DurableChannel {
         Ok(f)
     }
 
-    fn read_batch(&self, loc: Location, out: &mut Vec<Bytes>) -> Result<(), String> {
-        let file = self.reader(loc.segment).map_err(|e| e.to_string())?;
+    fn read_batch(&self, loc: Location, out: &mut Vec<Bytes>) -> Result<(), Unreadable> {
+        let file = self.reader(loc.segment)?;
         let mut buf = vec![0u8; loc.len as usize];
-        file.read_exact_at(&mut buf, loc.offset).map_err(|e| e.to_string())?;
+        file.read_exact_at(&mut buf, loc.offset).map_err(|e| ChannelError::io(segment_path(&self.dir, loc.segment), e))?;
         let buf = Bytes::from(buf);
         match wal::decode(&buf) {
             Ok((Record::Put { events, .. }, _)) => {
                 out.extend(events.into_iter().map(|e| buf.slice_ref(e)));
                 Ok(())
             }
-            Ok(_) => Err("record is not a put".into()),
-            Err(e) => Err(format!("{e:?}")),
+            Ok(_) => Err(Unreadable::NotAPut),
+            Err(e) => Err(Unreadable::Record(e)),
         }
     }
 

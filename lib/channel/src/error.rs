@@ -56,7 +56,28 @@ pub enum ChannelError {
     Locked(PathBuf),
     /// Bad configuration.
     #[error("invalid channel configuration: {0}")]
-    Config(String),
+    Config(#[from] ChannelConfigError),
+}
+
+/// A `[channel]` value that [`crate::ChannelConfig::validate`] refused: the
+/// dotted key (under the prefix the caller gave, e.g.
+/// `sinks.hdfs.channel.max_events`) and what is wrong with it, apart, so an
+/// agent can report it as one of its own configuration errors by key. Its
+/// text is the two joined: `channel.dir is required for a durable channel`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} {message}")]
+pub struct ChannelConfigError {
+    /// Dotted key of the value, e.g. `channel.max_events`.
+    pub key: String,
+    /// What is wrong with it, e.g. `must be at least 1`.
+    pub message: String,
+}
+
+impl ChannelConfigError {
+    /// `key`'s value is wrong: `message` says how.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> ChannelConfigError {
+        ChannelConfigError { key: key.into(), message: message.into() }
+    }
 }
 
 impl ChannelError {

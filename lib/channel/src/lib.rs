@@ -34,7 +34,7 @@ pub use bytes::Bytes;
 
 pub use config::{ChannelConfig, ChannelKind};
 pub use durable::DurableChannel;
-pub use error::ChannelError;
+pub use error::{ChannelConfigError, ChannelError};
 pub use memory::MemoryChannel;
 
 /// Where a source stands in one of its inputs, committed with a put.

@@ -176,10 +176,14 @@ fn disk_floor_refuses_puts() {
 #[test]
 fn config_validation() {
     let no_dir = ChannelConfig::default();
-    assert!(no_dir.validate("channel").unwrap_err().contains("channel.dir"));
+    let err = no_dir.validate("channel").unwrap_err();
+    assert_eq!((err.key.as_str(), err.to_string().as_str()), ("channel.dir", "channel.dir is required for a durable channel"));
     let mem = ChannelConfig { kind: ChannelKind::Memory, ..Default::default() };
     assert!(mem.open("channel").is_ok());
-    assert!(ChannelConfig { max_events: 0, ..mem }.validate("x").unwrap_err().contains("x.max_events"));
+    assert_eq!(ChannelConfig { max_events: 0, ..mem.clone() }.validate("x").unwrap_err().key, "x.max_events");
+    let err = ChannelConfig { max_bytes: 10, ..mem }.open("x").err().expect("a too small channel is refused");
+    assert!(matches!(&err, ChannelError::Config(e) if e.key == "x.max_bytes"), "{err}");
+    assert_eq!(err.to_string(), "invalid channel configuration: x.max_bytes must be at least 4096");
 }
 
 /// Child side of the kill -9 test: puts batches forever, printing each

@@ -76,6 +76,33 @@ impl ConfigError {
     }
 }
 
+/// A configuration file refused, worded so that every message names the
+/// file: reading and parsing errors name it themselves, a refused value
+/// (which names its key) gets it in front. What binaries that parse, then
+/// validate into a separate type, report.
+#[derive(Debug, thiserror::Error)]
+pub enum RefusedFile {
+    /// Unreadable, or not TOML of this schema.
+    #[error(transparent)]
+    Unreadable(ConfigError),
+    /// The file parsed, but validation refused a value.
+    #[error("{}: {error}", .path.display())]
+    Invalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The key at fault and why.
+        error: ConfigError,
+    },
+}
+
+impl RefusedFile {
+    /// Reads `path` as `C` ([`read_toml`]) and validates it into `V`.
+    pub fn check<C: DeserializeOwned, V>(path: &Path, validate: impl FnOnce(C) -> Result<V, ConfigError>) -> Result<V, RefusedFile> {
+        let parsed = read_toml(path).map_err(RefusedFile::Unreadable)?;
+        validate(parsed).map_err(|error| RefusedFile::Invalid { path: path.to_path_buf(), error })
+    }
+}
+
 /// Reads `path` and parses it as `T`; nothing is validated yet.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let p = path.display().to_string();

@@ -110,7 +110,7 @@ pub async fn start_and_drive<S: BatchSink>(
         match result {
             Ok(()) => break,
             Err(e) => {
-                health.start_failed(&e);
+                health.start_failed(&e.to_string());
                 metrics.sink_errors.get_or_create(&label("sink", name)).inc();
                 warn!(
                     sink = name, destination = %target, attempt, retry_in = ?backoff, error = %e,

@@ -11,6 +11,9 @@ pub mod health;
 pub mod kafka;
 
 use std::future::Future;
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
 
 /// Why a sink could not write a batch.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,62 @@ pub enum SinkError {
     /// A bad event that will never be writable (it is logged and skipped).
     #[error("{0}")]
     Permanent(String),
+}
+
+/// Why a sink could not be built ([`kafka::KafkaSink::create`],
+/// [`hdfs::HdfsSink::open`]) or started ([`BatchSink::start`]). Each names
+/// the destination (the brokers, the URL), which is what the operator must
+/// check; the driver's log line adds what to do, `/health` shows the text.
+///
+/// The underlying error is part of the text and kept as a field to match on,
+/// not offered as [`std::error::Error::source`]: `{:#}` would print it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// librdkafka would not build a client from the settings: the producer
+    /// (`client` = "the Kafka producer") or the admin client that creates the
+    /// topic ("a Kafka admin client"). A problem of the settings or of this
+    /// build, not of the network.
+    #[error("creating {client} for {brokers}: {cause}")]
+    KafkaClient {
+        /// Which client, as the message says it.
+        client: &'static str,
+        /// `sinks.kafka.brokers`.
+        brokers: String,
+        /// What librdkafka said (boxed: it is large, and the error is rare).
+        cause: Box<KafkaError>,
+    },
+    /// No broker answered the request to create the topic in time: the
+    /// brokers are down or unreachable from this host.
+    #[error("no Kafka broker at {brokers} answered within {timeout:?} to create topic {topic}: {cause}")]
+    KafkaUnreachable {
+        /// `sinks.kafka.brokers`.
+        brokers: String,
+        /// `sinks.kafka.topic`.
+        topic: String,
+        /// How long the request could take.
+        timeout: Duration,
+        /// What librdkafka said (boxed: it is large, and the error is rare).
+        cause: Box<KafkaError>,
+    },
+    /// The master copy's storage client could not be made (the HDFS client
+    /// refused `sinks.hdfs.hdfs_config` or `HADOOP_CONF_DIR`); the message
+    /// names the NameNode or name service.
+    #[error("{message}")]
+    Storage {
+        /// `sinks.hdfs.url`, as written.
+        url: String,
+        /// What the storage said, naming the URL's authority.
+        message: String,
+    },
+    /// Crash recovery could not run: the master copy's root could not be
+    /// listed (NameNode or DataNodes down, permissions).
+    #[error("crash recovery in {root}: {cause}")]
+    Recovery {
+        /// The directory recovery lists, as a URL (`hdfs://nn:8020/clickstream/master`).
+        root: String,
+        /// The failed storage call.
+        cause: SinkError,
+    },
 }
 
 /// One destination for batches of channel records: `ClickEvent` Avro
@@ -54,7 +113,7 @@ pub trait BatchSink: Send + 'static {
     /// HDFS crash recovery). The driver calls it again, with backoff, until
     /// it succeeds; meanwhile the events wait in the sink's channel and the
     /// source goes on serving.
-    fn start(&mut self) -> impl Future<Output = Result<(), String>> + Send {
+    fn start(&mut self) -> impl Future<Output = Result<(), StartError>> + Send {
         async { Ok(()) }
     }
 

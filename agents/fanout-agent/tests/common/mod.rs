@@ -167,17 +167,19 @@ pub fn kafka_ids(brokers: &str, topic: &str, want: usize, timeout: Duration) -> 
     let consumer: BaseConsumer =
         ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", unique("verify")).set("enable.auto.commit", "false").create().unwrap();
     // The local SQLite Tansu slows down after many test topics: give its
-    // metadata answer a minute rather than failing on the first timeout.
+    // metadata answer a minute rather than failing on the first timeout,
+    // and wait for the topic (the agent creates it when its sink starts,
+    // which may be after the events were acknowledged into its channel).
     let started = Instant::now();
-    let md = loop {
+    let partitions = loop {
         match consumer.fetch_metadata(Some(topic), Duration::from_secs(10)) {
-            Ok(md) => break md,
+            Ok(md) if md.topics().first().is_some_and(|t| !t.partitions().is_empty()) => break md.topics()[0].partitions().len() as i32,
+            Ok(_) if started.elapsed() < Duration::from_secs(60) => std::thread::sleep(Duration::from_millis(500)),
+            Ok(_) => panic!("topic {topic} has no partitions after a minute"),
             Err(e) if started.elapsed() < Duration::from_secs(60) => eprintln!("metadata of {topic} from {brokers}: {e}; asking again"),
             Err(e) => panic!("metadata of {topic} from {brokers} for a minute: {e}"),
         }
     };
-    let partitions = md.topics()[0].partitions().len() as i32;
-    assert!(partitions > 0, "topic {topic} has no partitions");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).unwrap();

@@ -1,6 +1,9 @@
 //! `[sinks.hdfs]`: where the master copy goes, how files are named, compressed
 //! and rolled. Parsed with `deny_unknown_fields` and checked once by
-//! [`HdfsSinkConfig::validate`], so the write path never meets a bad value.
+//! [`HdfsSinkConfig::validate`], which turns it into [`HdfsSinkSettings`]:
+//! the URL and the path template parsed, the file prefix settled. The sink,
+//! `validate --connect` and the tests take those, so nothing parses or checks
+//! the table again and the write path never meets a bad value.
 //!
 //! `required`, `batch_size` and `[sinks.hdfs.channel]` belong to the agent's
 //! sink section around this struct, not to the sink itself.
@@ -8,8 +11,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use clickstream_telemetry::config::ConfigError;
 use serde::Deserialize;
 
+use crate::sinks::StartError;
 use clickstream_master_copy::layout::PathTemplate;
 use clickstream_master_copy::storage::{AnyStorage, HdfsOptions, StorageUrl};
 pub use clickstream_master_copy::Codec;
@@ -125,48 +130,101 @@ pub fn valid_prefix(s: &str) -> bool {
 }
 
 impl HdfsSinkConfig {
-    /// Checks every value; errors name the key under `prefix` (e.g. `sinks.hdfs`).
-    pub fn validate(&self, prefix: &str) -> Result<(), String> {
-        StorageUrl::parse(&self.url).map_err(|e| format!("{prefix}.url = {:?}: {e}", self.url))?;
-        PathTemplate::parse(&self.path).map_err(|e| format!("{prefix}.path = {:?}: {e}", self.path))?;
-        if let Some(p) = &self.file_prefix {
-            if !valid_prefix(p) {
-                return Err(format!("{prefix}.file_prefix = {p:?} must be 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '_'"));
+    /// Checks every value and parses the URL and the path template, once;
+    /// errors name the key under `prefix` (e.g. `sinks.hdfs`). The file
+    /// prefix is `file_prefix`, else `instance_id` (the agent's), which must
+    /// then make a valid prefix too.
+    pub fn validate(&self, prefix: &str, instance_id: &str) -> Result<HdfsSinkSettings, ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::invalid(format!("{prefix}.{key}"), message);
+        let url = StorageUrl::parse(&self.url).map_err(|e| bad("url", format!("{:?}: {e}", self.url)))?;
+        let template = PathTemplate::parse(&self.path).map_err(|e| bad("path", format!("{:?}: {e}", self.path)))?;
+        let file_prefix = match &self.file_prefix {
+            Some(p) if !valid_prefix(p) => {
+                return Err(bad("file_prefix", format!("{p:?} must be 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '_'")));
             }
-        }
+            Some(p) => p.clone(),
+            None if !valid_prefix(instance_id) => {
+                return Err(bad(
+                    "file_prefix",
+                    format!(
+                        "is not set, so HDFS file names start with agent.instance_id {instance_id:?}, which must then be 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '_': set {prefix}.file_prefix"
+                    ),
+                ));
+            }
+            None => instance_id.to_string(),
+        };
         if !(1..=12).contains(&self.deflate_level) {
-            return Err(format!("{prefix}.deflate_level = {} must be between 1 and 12", self.deflate_level));
+            return Err(bad("deflate_level", format!("must be between 1 and 12, not {}", self.deflate_level)));
         }
         if self.roll_size < 1024 {
-            return Err(format!("{prefix}.roll_size = {} must be at least 1024 bytes", self.roll_size));
+            return Err(bad("roll_size", format!("must be at least 1024 bytes, not {}", self.roll_size)));
         }
         if self.max_open_files == 0 {
-            return Err(format!("{prefix}.max_open_files must be at least 1"));
+            return Err(bad("max_open_files", "must be at least 1".into()));
         }
         if self.call_timeout < Duration::from_millis(100) {
-            return Err(format!("{prefix}.call_timeout = {:?} must be at least 100ms", self.call_timeout));
+            return Err(bad("call_timeout", format!("must be at least 100ms, not {:?}", self.call_timeout)));
         }
         if let Some(b) = self.block_size {
             if b < 1 << 20 || b % 512 != 0 {
-                return Err(format!("{prefix}.block_size = {b} must be a multiple of 512 and at least 1048576 (HDFS's minimum)"));
+                return Err(bad("block_size", format!("must be a multiple of 512 and at least 1048576 (HDFS's minimum), not {b}")));
             }
         }
-        if !self.hdfs_config.is_empty() && !self.url.starts_with("hdfs://") {
-            return Err(format!("{prefix}.hdfs_config only applies to hdfs:// URLs"));
+        if !self.hdfs_config.is_empty() && !matches!(url, StorageUrl::Hdfs { .. }) {
+            return Err(bad("hdfs_config", format!("only applies to hdfs:// URLs, and {prefix}.url is {:?}", self.url)));
         }
-        Ok(())
+        Ok(HdfsSinkSettings { table: self.clone(), url, template, file_prefix })
+    }
+}
+
+/// `[sinks.hdfs]` as [`HdfsSinkConfig::validate`] accepted it, in the form
+/// the sink uses: the URL and the path template parsed and the file prefix
+/// settled, once. Only validation makes one, so whoever holds it (the sink,
+/// `validate --connect`, tests) neither re-checks nor re-parses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HdfsSinkSettings {
+    table: HdfsSinkConfig,
+    url: StorageUrl,
+    template: PathTemplate,
+    file_prefix: String,
+}
+
+impl HdfsSinkSettings {
+    /// The table as written, every value checked: roll policy, codec,
+    /// timeouts, and the URL's text for messages.
+    pub fn table(&self) -> &HdfsSinkConfig {
+        &self.table
     }
 
-    /// Opens the storage `url` names, with the HDFS client settings; returns
-    /// it and the base path in front of the template. Connecting is lazy.
-    pub fn open_storage(&self) -> Result<(AnyStorage, String), String> {
-        let url = StorageUrl::parse(&self.url).map_err(|e| format!("sinks.hdfs.url = {:?}: {e}", self.url))?;
-        AnyStorage::open(&url, &HdfsOptions { config: self.hdfs_config.clone(), block_size: self.block_size })
+    /// `url`, as written (for messages and logs).
+    pub fn url(&self) -> &str {
+        &self.table.url
     }
 
-    /// The file name prefix in effect: `file_prefix`, else `instance_id`.
-    pub fn prefix_or<'a>(&'a self, instance_id: &'a str) -> &'a str {
-        self.file_prefix.as_deref().unwrap_or(instance_id)
+    /// `url`, parsed.
+    pub fn storage_url(&self) -> &StorageUrl {
+        &self.url
+    }
+
+    /// `path`, parsed: the directory template inside the file system (not
+    /// yet below the URL's base path, which [`HdfsSinkSettings::open_storage`]
+    /// gives).
+    pub fn template(&self) -> &PathTemplate {
+        &self.template
+    }
+
+    /// The file name prefix: `file_prefix`, else the agent's instance id.
+    pub fn file_prefix(&self) -> &str {
+        &self.file_prefix
+    }
+
+    /// Opens the storage the URL names, with the HDFS client settings;
+    /// returns it and the base path in front of the template. Connecting is
+    /// lazy: an unreachable NameNode shows at the first call, so an error
+    /// here is one of the client settings.
+    pub fn open_storage(&self) -> Result<(AnyStorage, String), StartError> {
+        let hdfs = HdfsOptions { config: self.table.hdfs_config.clone(), block_size: self.table.block_size };
+        AnyStorage::open(&self.url, &hdfs).map_err(|message| StartError::Storage { url: self.table.url.clone(), message })
     }
 }
 
@@ -184,7 +242,11 @@ mod tests {
         assert_eq!(c.roll_interval, Duration::from_secs(3600));
         assert_eq!(c.roll_idle, Duration::from_secs(300));
         assert_eq!(c.max_open_files, 64);
-        c.validate("sinks.hdfs").unwrap();
+        let ready = c.validate("sinks.hdfs", "fanout-1").unwrap();
+        assert_eq!(ready.storage_url(), &StorageUrl::Local { root: "/var/lib".into() });
+        assert_eq!(ready.template().fixed_root(), "/clickstream/master");
+        assert_eq!(ready.file_prefix(), "fanout-1", "no file_prefix: the instance id");
+        assert_eq!(ready.table(), &c);
     }
 
     #[test]
@@ -206,9 +268,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        c.validate("sinks.hdfs").unwrap();
+        let ready = c.validate("sinks.hdfs", "ignored").unwrap();
         assert_eq!(c.codec, Codec::Snappy);
-        assert_eq!(c.prefix_or("ignored"), "fanout-2");
+        assert_eq!(ready.file_prefix(), "fanout-2");
+        assert_eq!(ready.storage_url(), &StorageUrl::Hdfs { authority: "hdfs://127.0.0.1:8020".into(), base: String::new() });
+        assert!(ready.template().uses_host());
         assert_eq!(c.roll_idle, Duration::from_secs(30));
     }
 
@@ -218,25 +282,35 @@ mod tests {
         assert!(err.contains("roll_sise"), "{err}");
         let err = toml::from_str::<HdfsSinkConfig>("codec = \"lz4\"").unwrap_err().to_string();
         assert!(err.contains("lz4"), "{err}");
+        // Each refusal names its key.
         let bad = |f: &dyn Fn(&mut HdfsSinkConfig)| {
             let mut c = HdfsSinkConfig::default();
             f(&mut c);
-            c.validate("sinks.hdfs").unwrap_err()
+            match c.validate("sinks.hdfs", "fanout-1").unwrap_err() {
+                ConfigError::Invalid { key, .. } => key,
+                other => panic!("not a bad value: {other}"),
+            }
         };
-        assert!(bad(&|c| c.url = "s3://bucket".into()).starts_with("sinks.hdfs.url"));
-        assert!(bad(&|c| c.url = "file://relative".into()).starts_with("sinks.hdfs.url"));
-        assert!(bad(&|c| c.path = "/x/%Q/".into()).starts_with("sinks.hdfs.path"));
-        assert!(bad(&|c| c.path = "relative/%Y".into()).starts_with("sinks.hdfs.path"));
-        assert!(bad(&|c| c.file_prefix = Some("a/b".into())).starts_with("sinks.hdfs.file_prefix"));
-        assert!(bad(&|c| c.file_prefix = Some(".hidden".into())).starts_with("sinks.hdfs.file_prefix"));
-        assert!(bad(&|c| c.deflate_level = 0).starts_with("sinks.hdfs.deflate_level"));
-        assert!(bad(&|c| c.roll_size = 10).starts_with("sinks.hdfs.roll_size"));
-        assert!(bad(&|c| c.max_open_files = 0).starts_with("sinks.hdfs.max_open_files"));
-        assert!(bad(&|c| c.call_timeout = Duration::ZERO).starts_with("sinks.hdfs.call_timeout"));
-        assert!(bad(&|c| c.block_size = Some(1000)).starts_with("sinks.hdfs.block_size"));
-        assert!(bad(&|c| {
-            c.hdfs_config.insert("a".into(), "b".into());
-        })
-        .starts_with("sinks.hdfs.hdfs_config"));
+        assert_eq!(bad(&|c| c.url = "s3://bucket".into()), "sinks.hdfs.url");
+        assert_eq!(bad(&|c| c.url = "file://relative".into()), "sinks.hdfs.url");
+        assert_eq!(bad(&|c| c.path = "/x/%Q/".into()), "sinks.hdfs.path");
+        assert_eq!(bad(&|c| c.path = "relative/%Y".into()), "sinks.hdfs.path");
+        assert_eq!(bad(&|c| c.file_prefix = Some("a/b".into())), "sinks.hdfs.file_prefix");
+        assert_eq!(bad(&|c| c.file_prefix = Some(".hidden".into())), "sinks.hdfs.file_prefix");
+        assert_eq!(bad(&|c| c.deflate_level = 0), "sinks.hdfs.deflate_level");
+        assert_eq!(bad(&|c| c.roll_size = 10), "sinks.hdfs.roll_size");
+        assert_eq!(bad(&|c| c.max_open_files = 0), "sinks.hdfs.max_open_files");
+        assert_eq!(bad(&|c| c.call_timeout = Duration::ZERO), "sinks.hdfs.call_timeout");
+        assert_eq!(bad(&|c| c.block_size = Some(1000)), "sinks.hdfs.block_size");
+        assert_eq!(
+            bad(&|c| {
+                c.hdfs_config.insert("a".into(), "b".into());
+            }),
+            "sinks.hdfs.hdfs_config"
+        );
+        let e = HdfsSinkConfig::default().validate("sinks.hdfs", "_hidden").unwrap_err().to_string();
+        assert!(e.starts_with("invalid `sinks.hdfs.file_prefix`: is not set") && e.contains("\"_hidden\""), "{e}");
+        let e = HdfsSinkConfig { url: "s3://bucket".into(), ..HdfsSinkConfig::default() }.validate("sinks.hdfs", "f").unwrap_err().to_string();
+        assert!(e.starts_with("invalid `sinks.hdfs.url`: \"s3://bucket\": unsupported scheme"), "{e}");
     }
 }

@@ -30,7 +30,7 @@
 //!
 //! # Modules
 //!
-//! - [`config`] — `[sinks.hdfs]` and its validation
+//! - [`config`] — `[sinks.hdfs]` and its validation into [`HdfsSinkSettings`]
 //! - [`recovery`] — finalising `.tmp` files nobody writes any more
 //! - [`sink`] — [`HdfsSink`], the [`BatchSink`](super::BatchSink)
 //! - [`stats`] — metrics
@@ -40,6 +40,6 @@ pub mod recovery;
 pub mod sink;
 pub mod stats;
 
-pub use config::{Codec, HdfsSinkConfig};
+pub use config::{Codec, HdfsSinkConfig, HdfsSinkSettings};
 pub use sink::{HdfsSink, RecoveryReport};
 pub use stats::HdfsSinkStats;

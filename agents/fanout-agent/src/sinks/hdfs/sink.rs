@@ -45,10 +45,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::config::{valid_prefix, Codec, HdfsSinkConfig};
+use super::config::{Codec, HdfsSinkSettings};
 use super::recovery::{self, timed, Finalized};
 use super::stats::HdfsSinkStats;
-use crate::sinks::{BatchSink, SinkError};
+use crate::sinks::{BatchSink, SinkError, StartError};
 use clickstream_master_copy::container::{write_header, BlockEncoder};
 use clickstream_master_copy::layout::PathTemplate;
 use clickstream_master_copy::names;
@@ -182,50 +182,42 @@ struct Closed {
 }
 
 impl HdfsSink<AnyStorage> {
-    /// Builds the sink for `config` (validated here too) with file prefix
-    /// `config.file_prefix` or else `instance_id`, and runs crash recovery.
+    /// Builds the sink for `settings` (file prefix
+    /// [`HdfsSinkSettings::file_prefix`]) and runs crash recovery.
     ///
-    /// Fails only on configuration errors: if the file system cannot be
-    /// reached, recovery is retried before the first batch (which fails as
-    /// retryable until it succeeds), so the agent can start and keep serving
-    /// its other sinks while HDFS is down.
-    pub async fn new(config: &HdfsSinkConfig, instance_id: &str, stats: impl Into<HdfsSinkStats>) -> Result<Self, String> {
-        let mut sink = HdfsSink::open(config, instance_id, stats)?;
+    /// Fails only if the storage client cannot be made: if the file system
+    /// cannot be reached, recovery is retried before the first batch (which
+    /// fails as retryable until it succeeds), so the agent can start and keep
+    /// serving its other sinks while HDFS is down.
+    pub async fn new(settings: &HdfsSinkSettings, stats: impl Into<HdfsSinkStats>) -> Result<Self, StartError> {
+        let mut sink = HdfsSink::open(settings, stats)?;
         if let Err(e) = sink.recover().await {
-            warn!(url = %config.url, error = %e, "HDFS sink: crash recovery could not run yet; it will be retried before the first batch");
+            warn!(url = %settings.url(), error = %e, "HDFS sink: crash recovery could not run yet; it will be retried before the first batch");
         }
         Ok(sink)
     }
-}
 
-impl HdfsSink<AnyStorage> {
-    /// Builds the sink for `config` (validated here too) without touching
-    /// the file system: an error is a configuration error. Crash recovery
-    /// runs in [`BatchSink::start`] (or before the first batch).
-    pub fn open(config: &HdfsSinkConfig, instance_id: &str, stats: impl Into<HdfsSinkStats>) -> Result<Self, String> {
-        config.validate("sinks.hdfs")?;
-        let (storage, base) = config.open_storage()?;
-        HdfsSink::with_storage(storage, &base, config, instance_id, stats.into())
+    /// Builds the sink for `settings` without touching the file system: an
+    /// error is one of the storage client's settings. Crash recovery runs in
+    /// [`BatchSink::start`] (or before the first batch).
+    pub fn open(settings: &HdfsSinkSettings, stats: impl Into<HdfsSinkStats>) -> Result<Self, StartError> {
+        let (storage, base) = settings.open_storage()?;
+        Ok(HdfsSink::with_storage(storage, &base, settings, stats.into()))
     }
 }
 
 impl<S: Storage> HdfsSink<S> {
     /// Builds the sink over any [`Storage`] (tests inject faults this way),
     /// with the path template below `base`. Does not touch the storage:
-    /// call [`HdfsSink::recover`], or let the first batch do it.
-    pub fn with_storage(storage: S, base: &str, config: &HdfsSinkConfig, instance_id: &str, stats: HdfsSinkStats) -> Result<Self, String> {
-        let template = PathTemplate::parse(&config.path).map_err(|e| format!("sinks.hdfs.path = {:?}: {e}", config.path))?.under(base);
-        let prefix = config.prefix_or(instance_id).to_string();
-        if !valid_prefix(&prefix) {
-            return Err(format!(
-                "HDFS file prefix {prefix:?} (sinks.hdfs.file_prefix, else agent.instance_id) must be letters, digits, '-', '_' or '.'"
-            ));
-        }
+    /// call [`HdfsSink::recover`], or let the first batch do it. Cannot
+    /// fail: `settings` were checked when they were made.
+    pub fn with_storage(storage: S, base: &str, settings: &HdfsSinkSettings, stats: HdfsSinkStats) -> Self {
+        let config = settings.table();
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
-        Ok(HdfsSink {
+        HdfsSink {
             storage: Arc::new(storage),
-            template,
-            prefix,
+            template: settings.template().clone().under(base),
+            prefix: settings.file_prefix().to_string(),
             roll_size: config.roll_size,
             roll_interval: nonzero(config.roll_interval),
             roll_idle: nonzero(config.roll_idle),
@@ -242,7 +234,7 @@ impl<S: Storage> HdfsSink<S> {
             stats,
             closing: JoinSet::new(),
             closing_paths: HashMap::new(),
-        })
+        }
     }
 
     /// The metrics.
@@ -849,8 +841,11 @@ impl<S: Storage> BatchSink for HdfsSink<S> {
     }
 
     /// Crash recovery, before the first batch.
-    async fn start(&mut self) -> Result<(), String> {
-        self.recover().await.map(|_| ()).map_err(|e| format!("crash recovery in {}: {e}", self.storage.url_of(self.template.fixed_root().as_str())))
+    async fn start(&mut self) -> Result<(), StartError> {
+        self.recover()
+            .await
+            .map(|_| ())
+            .map_err(|cause| StartError::Recovery { root: self.storage.url_of(self.template.fixed_root().as_str()), cause })
     }
 
     /// Resolves once the batch's sync task is done.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use clickstream_telemetry::config::ConfigError;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::BaseProducer;
 use serde::Deserialize;
@@ -80,26 +81,31 @@ fn yes() -> bool {
 }
 
 impl KafkaSinkConfig {
-    /// Checks the values; `prefix` names the table.
-    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+    /// Checks the values; `prefix` names the table in the error's key (e.g.
+    /// `sinks.kafka`, so a bad topic is `sinks.kafka.topic`).
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| Err(ConfigError::invalid(format!("{prefix}.{key}"), message));
         if self.brokers.trim().is_empty() {
-            return Err(format!("{prefix}.brokers must name at least one broker"));
+            return bad("brokers", "must name at least one broker".into());
         }
         if self.topic.is_empty() || self.topic.len() > 249 || !self.topic.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-            return Err(format!("{prefix}.topic {:?} is not a valid Kafka topic name", self.topic));
+            return bad("topic", format!("{:?} is not a valid Kafka topic name", self.topic));
         }
-        if self.partitions < 1 || self.replication < 1 {
-            return Err(format!("{prefix}.partitions and {prefix}.replication must be at least 1"));
+        if self.partitions < 1 {
+            return bad("partitions", format!("must be at least 1, not {}", self.partitions));
+        }
+        if self.replication < 1 {
+            return bad("replication", format!("must be at least 1, not {}", self.replication));
         }
         if !(1..=64).contains(&self.max_in_flight_batches) {
-            return Err(format!("{prefix}.max_in_flight_batches = {} must be between 1 and 64", self.max_in_flight_batches));
+            return bad("max_in_flight_batches", format!("must be between 1 and 64, not {}", self.max_in_flight_batches));
         }
         if !["lz4", "zstd", "gzip", "none"].contains(&self.compression.as_str()) {
-            return Err(format!("{prefix}.compression {:?} must be lz4, zstd, gzip or none (snappy fails on the local broker)", self.compression));
+            return bad("compression", format!("must be lz4, zstd, gzip or none, not {:?} (snappy fails on the local broker)", self.compression));
         }
         for key in ["enable.idempotence", "acks", "bootstrap.servers"] {
             if self.producer.contains_key(key) {
-                return Err(format!("{prefix}.producer.\"{key}\" is fixed by the agent (idempotent, acks=all) and cannot be overridden"));
+                return bad(&format!("producer.\"{key}\""), "is fixed by the agent (idempotent, acks=all) and cannot be overridden".into());
             }
         }
         // librdkafka judges the properties itself: a client built from them
@@ -108,10 +114,10 @@ impl KafkaSinkConfig {
         // files, without touching the network.
         let mut offline = self.client_config();
         offline.remove("bootstrap.servers").set("log_level", "3");
-        offline
-            .create::<BaseProducer>()
-            .map(drop)
-            .map_err(|e| format!("{prefix}: librdkafka refuses the producer settings ({prefix}.compression, {prefix}.producer): {e}"))
+        match offline.create::<BaseProducer>() {
+            Ok(_) => Ok(()),
+            Err(e) => bad("producer", format!("librdkafka refuses the producer settings ({prefix}.compression, {prefix}.producer): {e}")),
+        }
     }
 
     /// The librdkafka producer settings: the agent's fixed ones (idempotent,
@@ -134,9 +140,9 @@ impl KafkaSinkConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::KafkaSinkConfig;
+    use super::{ConfigError, KafkaSinkConfig};
 
-    fn validate(extra: &str) -> Result<(), String> {
+    fn validate(extra: &str) -> Result<(), ConfigError> {
         let text = format!("brokers = \"127.0.0.1:9\"\ntopic = \"t\"\n{extra}");
         let cfg: KafkaSinkConfig = toml::from_str(&text).unwrap();
         cfg.validate("sinks.kafka")
@@ -155,10 +161,12 @@ mod tests {
             .unwrap();
         }
         let e = validate("[producer]\n\"no.such.property\" = \"1\"").unwrap_err();
+        assert!(matches!(&e, ConfigError::Invalid { key, .. } if key == "sinks.kafka.producer"), "{e}");
+        let e = e.to_string();
         assert!(e.contains("no.such.property") && e.contains("sinks.kafka"), "{e}");
-        let e = validate("[producer]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/nonexistent/ca.pem\"").unwrap_err();
+        let e = validate("[producer]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/nonexistent/ca.pem\"").unwrap_err().to_string();
         assert!(e.contains("ssl.ca.location"), "{e}");
-        let e = validate("[producer]\n\"sasl.mechanisms\" = \"NO-SUCH-MECHANISM\"\n\"security.protocol\" = \"SASL_SSL\"").unwrap_err();
+        let e = validate("[producer]\n\"sasl.mechanisms\" = \"NO-SUCH-MECHANISM\"\n\"security.protocol\" = \"SASL_SSL\"").unwrap_err().to_string();
         assert!(e.contains("sasl.mechanisms") || e.contains("NO-SUCH-MECHANISM"), "{e}");
     }
 }

@@ -20,12 +20,15 @@ use tracing::{info, warn};
 
 use super::deliveries::{BatchContext, BatchDeliveries, BatchProducer, Unconfirmed};
 use super::KafkaSinkConfig;
-use crate::sinks::{BatchSink, SinkError};
+use crate::sinks::{BatchSink, SinkError, StartError};
 
 /// Writes batches to Kafka.
 pub struct KafkaSink {
     producer: BatchProducer,
-    /// Kept to build a fresh producer after a failed batch.
+    /// The librdkafka settings, built once from the validated table: kept to
+    /// build a fresh producer after a failed batch, and the admin client
+    /// that creates the topic (a secured cluster wants the same TLS and SASL
+    /// properties for it).
     config: ClientConfig,
     /// A failed batch leaves an idempotent producer with a sequence gap the
     /// broker may refuse for good; the next batch starts a new producer.
@@ -43,10 +46,13 @@ pub struct KafkaSink {
 impl KafkaSink {
     /// Builds the producer (no network yet: an error here is a configuration
     /// error). [`BatchSink::start`] then creates the topic when configured to.
-    pub fn create(cfg: &KafkaSinkConfig) -> Result<KafkaSink, String> {
+    pub fn create(cfg: &KafkaSinkConfig) -> Result<KafkaSink, StartError> {
         let config = cfg.client_config();
-        let producer: BatchProducer =
-            config.create_with_context(BatchContext).map_err(|e| format!("creating the Kafka producer for {}: {e}", cfg.brokers))?;
+        let producer: BatchProducer = config.create_with_context(BatchContext).map_err(|cause| StartError::KafkaClient {
+            client: "the Kafka producer",
+            brokers: cfg.brokers.clone(),
+            cause: Box::new(cause),
+        })?;
         let mut header = [0u8; 10];
         header[..2].copy_from_slice(&SINGLE_OBJECT_MARKER);
         header[2..].copy_from_slice(&click_event_fingerprint());
@@ -64,7 +70,7 @@ impl KafkaSink {
     }
 
     /// Builds the producer and creates the topic when configured to.
-    pub async fn new(cfg: &KafkaSinkConfig) -> Result<KafkaSink, String> {
+    pub async fn new(cfg: &KafkaSinkConfig) -> Result<KafkaSink, StartError> {
         let mut sink = KafkaSink::create(cfg)?;
         sink.start().await?;
         Ok(sink)
@@ -74,15 +80,18 @@ impl KafkaSink {
 /// How long one attempt to create the topic may wait for a broker.
 const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Creates the topic; an existing topic is fine. An unreachable broker is an
+/// Creates the topic through an admin client built from `client`, the
+/// producer's settings (a secured cluster wants the same TLS and SASL
+/// properties for the admin requests); an existing topic is fine. An unreachable broker is an
 /// error (the driver tries again with backoff, the events wait in the
 /// channel); a broker that answers but will not create the topic is logged
 /// and produced to anyway.
-async fn ensure_topic(cfg: &KafkaSinkConfig) -> Result<(), String> {
-    // The producer's settings: a secured cluster wants the same TLS and SASL
-    // properties for the admin requests.
-    let admin: AdminClient<DefaultClientContext> =
-        cfg.client_config().create().map_err(|e| format!("creating a Kafka admin client for {}: {e}", cfg.brokers))?;
+async fn ensure_topic(cfg: &KafkaSinkConfig, client: &ClientConfig) -> Result<(), StartError> {
+    let admin: AdminClient<DefaultClientContext> = client.create().map_err(|cause| StartError::KafkaClient {
+        client: "a Kafka admin client",
+        brokers: cfg.brokers.clone(),
+        cause: Box::new(cause),
+    })?;
     let topic = NewTopic::new(&cfg.topic, cfg.partitions, TopicReplication::Fixed(cfg.replication));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
     match admin.create_topics([&topic], &opts).await {
@@ -96,7 +105,12 @@ async fn ensure_topic(cfg: &KafkaSinkConfig) -> Result<(), String> {
             }
             Ok(())
         }
-        Err(e) => Err(format!("no Kafka broker at {} answered within {ADMIN_REQUEST_TIMEOUT:?} to create topic {}: {e}", cfg.brokers, cfg.topic)),
+        Err(cause) => Err(StartError::KafkaUnreachable {
+            brokers: cfg.brokers.clone(),
+            topic: cfg.topic.clone(),
+            timeout: ADMIN_REQUEST_TIMEOUT,
+            cause: Box::new(cause),
+        }),
     }
 }
 
@@ -111,9 +125,9 @@ impl BatchSink for KafkaSink {
         format!("Kafka at {}", self.settings.brokers)
     }
 
-    async fn start(&mut self) -> Result<(), String> {
+    async fn start(&mut self) -> Result<(), StartError> {
         if self.settings.create_topic {
-            ensure_topic(&self.settings).await?;
+            ensure_topic(&self.settings, &self.config).await?;
         }
         info!(brokers = %self.settings.brokers, topic = %self.topic, "Kafka sink ready");
         Ok(())
