@@ -48,14 +48,18 @@ const READ_NAMES: &str = "one, two, three, quorum, all, local_quorum, each_quoru
 impl<'de> Deserialize<'de> for WriteConsistency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        parse_consistency(&name).map(WriteConsistency).ok_or_else(|| serde::de::Error::custom(format!("consistency level `{name}`: expected {WRITE_NAMES}")))
+        parse_consistency(&name)
+            .map(WriteConsistency)
+            .ok_or_else(|| serde::de::Error::custom(format!("consistency level `{name}`: expected {WRITE_NAMES}")))
     }
 }
 
 impl<'de> Deserialize<'de> for ReadConsistency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        parse_read_consistency(&name).map(ReadConsistency).ok_or_else(|| serde::de::Error::custom(format!("consistency level `{name}` (for reads): expected {READ_NAMES}")))
+        parse_read_consistency(&name)
+            .map(ReadConsistency)
+            .ok_or_else(|| serde::de::Error::custom(format!("consistency level `{name}` (for reads): expected {READ_NAMES}")))
     }
 }
 
