@@ -298,6 +298,11 @@ pub struct Validated {
     pub agent: AgentConfig,
     /// `[source]`
     pub source: SourceConfig,
+    /// `[source.tls]` with its certificate and key read, when set.
+    pub source_tls: Option<ServerTls>,
+    /// `[source.parser]` built: how line bodies (`source.body` = `line` or
+    /// `auto`) become events.
+    pub parser: clickstream_logparse::Parser,
     /// `[sinks.kafka]` and `[sinks.hdfs]`, each with its own channel.
     pub sinks: Sinks,
     /// `[metrics]`
@@ -355,10 +360,8 @@ impl Config {
         if s.frame_timeout.is_zero() {
             return bad("source.frame_timeout", "must be positive".into());
         }
-        if let Some(tls) = &s.tls {
-            tls.load()?;
-        }
-        s.parser.build().map_err(|e| ConfigError::invalid("source.parser", e.to_string()))?;
+        let source_tls = s.tls.as_ref().map(|tls| tls.load()).transpose()?;
+        let parser = s.parser.build().map_err(|e| ConfigError::invalid("source.parser", e.to_string()))?;
         if s.host_header.is_empty() {
             return bad("source.host_header", "must name a Flume header (Flume's host interceptor writes `host`)".into());
         }
@@ -388,7 +391,7 @@ impl Config {
                 return bad("sinks.hdfs.channel.dir", "must differ from sinks.kafka.channel.dir: one channel per sink".into());
             }
         }
-        Ok(Validated { agent, source, sinks: Sinks { kafka, hdfs }, metrics, log })
+        Ok(Validated { agent, source, source_tls, parser, sinks: Sinks { kafka, hdfs }, metrics, log })
     }
 }
 

@@ -129,9 +129,11 @@ pub async fn run(cfg: Validated) -> Result<()> {
 
     let mut replicator = Replicator::new(routes, cfg.source.put_timeout, metrics.clone(), cfg.agent.state_dir.join("dead-letter.jsonl"));
     if cfg.source.body != BodyFormat::Clickevent {
-        let parser = cfg.source.parser.build().map_err(|e| anyhow::anyhow!("[source.parser]: {e}"))?;
-        replicator =
-            replicator.with_lines(LineReader { parser, host_header: cfg.source.host_header.clone(), auto: cfg.source.body == BodyFormat::Auto });
+        replicator = replicator.with_lines(LineReader {
+            parser: cfg.parser.clone(),
+            host_header: cfg.source.host_header.clone(),
+            auto: cfg.source.body == BodyFormat::Auto,
+        });
     }
     let replicator = Arc::new(replicator);
     let limits = ServerLimits {
@@ -141,7 +143,7 @@ pub async fn run(cfg: Validated) -> Result<()> {
         idle_timeout: cfg.source.idle_timeout,
         deflate: cfg.source.deflate,
         allow: cfg.source.allow.clone(),
-        tls: cfg.source.tls.as_ref().map(|t| t.load()).transpose()?,
+        tls: cfg.source_tls.clone(),
         max_first_frame_bytes: cfg.source.max_first_frame_bytes,
         max_buffered_bytes: cfg.source.max_buffered_bytes,
         handshake_timeout: cfg.source.handshake_timeout,
