@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clickstream_cql::config::{Cluster, ReadConsistency};
-use clickstream_telemetry::config::{parse_toml, read_toml};
+use clickstream_telemetry::config::{parse_toml, read_toml, secs};
 use serde::Deserialize;
 
 /// Environment variable that overrides `mysql.url` (keeps the password out of the file).
@@ -71,7 +71,7 @@ pub struct HttpConfig {
     #[serde(default = "default_http_listen")]
     pub listen: SocketAddr,
     /// A request taking longer is answered 503 (the database is then the bottleneck).
-    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<10>", with = "humantime_serde")]
     pub request_timeout: Duration,
 }
 
@@ -88,7 +88,7 @@ pub struct MysqlConfig {
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
     /// How long a request waits for a connection (also the connect timeout).
-    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<5>", with = "humantime_serde")]
     pub connect_timeout: Duration,
 }
 
@@ -107,7 +107,7 @@ pub struct CassandraConfig {
     #[serde(default)]
     pub consistency: ReadConsistency,
     /// Timeout of one request (and of connecting).
-    #[serde(default = "default_cql_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<5>", with = "humantime_serde")]
     pub request_timeout: Duration,
     /// Optional credentials (a role with SELECT on the keyspace only).
     #[serde(default)]
@@ -142,14 +142,14 @@ pub struct SpeedConfig {
     pub topic: String,
     /// The speed job's `windows.allowed_lateness`: how far open windows run
     /// ahead of its watermark.
-    #[serde(default = "default_lateness", with = "humantime_serde")]
+    #[serde(default = "secs::<10>", with = "humantime_serde")]
     pub allowed_lateness: Duration,
     /// Web servers whose `server_health` rows are read. Empty: discovered
     /// from the table (see `host_refresh`).
     #[serde(default)]
     pub hosts: Vec<String>,
     /// How long a discovered host list is reused before the table is read again.
-    #[serde(default = "default_host_refresh", with = "humantime_serde")]
+    #[serde(default = "secs::<30>", with = "humantime_serde")]
     pub host_refresh: Duration,
     /// The speed job's `[health]` windows.
     #[serde(default)]
@@ -164,10 +164,10 @@ pub struct SpeedConfig {
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     /// Window length.
-    #[serde(default = "five_minutes", with = "humantime_serde")]
+    #[serde(default = "secs::<300>", with = "humantime_serde")]
     pub window: Duration,
     /// Slide.
-    #[serde(default = "one_minute", with = "humantime_serde")]
+    #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub slide: Duration,
 }
 
@@ -195,7 +195,7 @@ pub struct ApiConfig {
 pub struct StreamConfig {
     /// How often the views are read while at least one dashboard is open;
     /// a changed view is pushed to every open dashboard.
-    #[serde(default = "one_second", with = "humantime_serde")]
+    #[serde(default = "secs::<1>", with = "humantime_serde")]
     pub interval: Duration,
     /// Alerts shown by the dashboard.
     #[serde(default = "twenty")]
@@ -211,41 +211,17 @@ pub struct StreamConfig {
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(10)
-}
 fn default_mysql_url() -> String {
     "mysql://clickstream_ro:clickstream_ro@127.0.0.1:3306/clickstream".into()
 }
 fn default_pool_size() -> u32 {
     8
 }
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_cql_timeout() -> Duration {
-    Duration::from_secs(5)
-}
 fn default_job_name() -> String {
     "speed-job".into()
 }
 fn default_topic() -> String {
     "clickstream.events".into()
-}
-fn default_lateness() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_host_refresh() -> Duration {
-    Duration::from_secs(30)
-}
-fn one_second() -> Duration {
-    Duration::from_secs(1)
-}
-fn one_minute() -> Duration {
-    Duration::from_secs(60)
-}
-fn five_minutes() -> Duration {
-    Duration::from_secs(300)
 }
 fn default_max_days() -> u32 {
     31

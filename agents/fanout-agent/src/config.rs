@@ -14,7 +14,7 @@ use std::time::Duration;
 use clickstream_avro_ipc::ServerTls;
 use clickstream_channel::{ChannelConfig, ChannelKind};
 use clickstream_logparse::ParserConfig;
-use clickstream_telemetry::config::ConfigError;
+use clickstream_telemetry::config::{secs, ConfigError};
 use serde::Deserialize;
 
 use crate::sinks::hdfs::{HdfsSinkConfig, HdfsSinkSettings};
@@ -55,12 +55,8 @@ pub struct AgentConfig {
     /// `/health` turns unhealthy when a sink has been failing (every batch
     /// failing) or stalled (events waiting, none written) this long; a sink
     /// that has not started yet makes it unhealthy at once.
-    #[serde(default = "default_health_sink_failing_after", with = "humantime_serde")]
+    #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub health_sink_failing_after: Duration,
-}
-
-fn default_health_sink_failing_after() -> Duration {
-    Duration::from_secs(60)
 }
 
 fn default_listen() -> SocketAddr {
@@ -81,20 +77,8 @@ fn default_max_first_frame() -> usize {
 fn default_max_buffered() -> usize {
     64 << 20
 }
-fn default_handshake_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_frame_timeout() -> Duration {
-    Duration::from_secs(60)
-}
 fn default_max_conn_per_address() -> usize {
     64
-}
-fn default_idle() -> Duration {
-    Duration::from_secs(300)
-}
-fn default_put_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 /// `[source]`: the Avro RPC listener.
@@ -123,24 +107,24 @@ pub struct SourceConfig {
     #[serde(default = "default_max_buffered")]
     pub max_buffered_bytes: usize,
     /// Longest wait for a connection's first frame (and TLS handshake).
-    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<10>", with = "humantime_serde")]
     pub handshake_timeout: Duration,
     /// Longest a begun frame may take to arrive in full.
-    #[serde(default = "default_frame_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub frame_timeout: Duration,
     /// Most connections from one client address (0: no limit), so that one
     /// host cannot take every slot of `max_connections`.
     #[serde(default = "default_max_conn_per_address")]
     pub max_connections_per_address: usize,
     /// Idle connections are closed after this long.
-    #[serde(default = "default_idle", with = "humantime_serde")]
+    #[serde(default = "secs::<300>", with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// zlib stream compression, as Flume's `compression-type = deflate`.
     #[serde(default)]
     pub deflate: bool,
     /// How long a batch may wait for room in a required channel before the
     /// sender is told FAILED (it retries: backpressure travels upstream).
-    #[serde(default = "default_put_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<5>", with = "humantime_serde")]
     pub put_timeout: Duration,
     /// Client addresses allowed to connect; empty allows all.
     #[serde(default)]

@@ -12,6 +12,7 @@ use clickstream_avro_ipc::{ClientTls, TlsError};
 use clickstream_channel::{ChannelConfig, ChannelKind};
 use clickstream_logparse::{Parser, ParserConfig};
 pub use clickstream_telemetry::config::ConfigError;
+use clickstream_telemetry::config::{millis, secs};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
@@ -109,12 +110,6 @@ fn default_ignore() -> Vec<String> {
 fn default_include() -> Vec<String> {
     vec!["*".into()]
 }
-fn default_quiet() -> Duration {
-    Duration::from_secs(2)
-}
-fn default_rescan() -> Duration {
-    Duration::from_secs(5)
-}
 fn default_batch() -> usize {
     1000
 }
@@ -142,10 +137,10 @@ pub struct SourceConfig {
     #[serde(default)]
     pub consume_order: ConsumeOrder,
     /// A file is ready once its size and modification time have not changed for this long.
-    #[serde(default = "default_quiet", with = "humantime_serde")]
+    #[serde(default = "secs::<2>", with = "humantime_serde")]
     pub quiet_period: Duration,
     /// Full rescan interval, since file-system events can be missed.
-    #[serde(default = "default_rescan", with = "humantime_serde")]
+    #[serde(default = "secs::<5>", with = "humantime_serde")]
     pub rescan_interval: Duration,
     /// Events per channel put.
     #[serde(default = "default_batch")]
@@ -228,22 +223,6 @@ impl SinkTlsConfig {
     }
 }
 
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(20)
-}
-fn default_backoff_initial() -> Duration {
-    Duration::from_millis(250)
-}
-fn default_backoff_max() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_health_probe_interval() -> Duration {
-    Duration::from_secs(10)
-}
-
 /// Stream compression between agents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -268,16 +247,16 @@ pub struct SinkConfig {
     #[serde(default = "default_batch")]
     pub batch_size: usize,
     /// TCP connect timeout.
-    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<5>", with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Time to wait for a receiver's answer.
-    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<20>", with = "humantime_serde")]
     pub request_timeout: Duration,
     /// First wait before retrying a failed receiver; doubles per failure.
-    #[serde(default = "default_backoff_initial", with = "humantime_serde")]
+    #[serde(default = "millis::<250>", with = "humantime_serde")]
     pub backoff_initial: Duration,
     /// Longest wait before retrying a failed receiver.
-    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    #[serde(default = "secs::<30>", with = "humantime_serde")]
     pub backoff_max: Duration,
     /// `none` (default) or `deflate`.
     #[serde(default)]
@@ -287,7 +266,7 @@ pub struct SinkConfig {
     pub tls: Option<SinkTlsConfig>,
     /// With nothing to send, each receiver not asked anything for this long
     /// gets an empty batch, so `/health` notices one that went away.
-    #[serde(default = "default_health_probe_interval", with = "humantime_serde")]
+    #[serde(default = "secs::<10>", with = "humantime_serde")]
     pub health_probe_interval: Duration,
 }
 

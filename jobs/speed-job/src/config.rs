@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clickstream_cql::config::{Cluster, WriteConsistency};
-use clickstream_telemetry::config::{parse_toml, read_toml};
+use clickstream_telemetry::config::{parse_toml, read_toml, secs};
 use serde::Deserialize;
 
 /// Why a configuration is unusable.
@@ -72,7 +72,7 @@ pub struct KafkaConfig {
     #[serde(default)]
     pub assignment: Assignment,
     /// `session.timeout.ms` (group mode); 6 s suits Tansu, whose group joins are slow with the default 45 s.
-    #[serde(default = "default_session_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<6>", with = "humantime_serde")]
     pub session_timeout: Duration,
     /// Where to start when a partition has neither a checkpoint nor a committed offset.
     #[serde(default)]
@@ -105,7 +105,7 @@ pub struct CassandraConfig {
     #[serde(default = "yes")]
     pub create_schema: bool,
     /// Timeout of one request.
-    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<10>", with = "humantime_serde")]
     pub request_timeout: Duration,
     /// Writes in flight at once.
     #[serde(default = "default_write_concurrency")]
@@ -169,13 +169,13 @@ impl OffsetReset {
 #[serde(deny_unknown_fields)]
 pub struct WindowsConfig {
     /// Watermark = newest event time seen (per partition and web server) minus this.
-    #[serde(default = "default_lateness", with = "humantime_serde")]
+    #[serde(default = "secs::<10>", with = "humantime_serde")]
     pub allowed_lateness: Duration,
     /// A partition read to its end and then silent this long stops holding
     /// the watermark back; so does a web server with no event this long
     /// after its partition was read to its end (listening time: flushes do
     /// not count). A partition with unread records never goes idle.
-    #[serde(default = "default_idle", with = "humantime_serde")]
+    #[serde(default = "secs::<30>", with = "humantime_serde")]
     pub idle_partition_timeout: Duration,
     /// Web servers (source hosts) expected in the stream: each holds windows
     /// open in every partition until its first event arrives there (or it is
@@ -194,7 +194,7 @@ pub struct WindowsConfig {
     /// the watermark only once `far_ahead_quorum` such events agree. Why: a
     /// single stray line (a clock step, a proxy, a mis-set timezone) would
     /// otherwise make every following line of its server late.
-    #[serde(default = "one_minute", with = "humantime_serde")]
+    #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub far_ahead: Duration,
     /// How many far-ahead events (not yet caught up by the stream) make a
     /// real clock jump; also how many events a web server's first time in
@@ -209,7 +209,7 @@ pub struct WindowsConfig {
 #[serde(deny_unknown_fields)]
 pub struct DdosConfig {
     /// Tumbling window length.
-    #[serde(default = "one_second", with = "humantime_serde")]
+    #[serde(default = "secs::<1>", with = "humantime_serde")]
     pub window: Duration,
     /// Alert when a client address makes MORE than this many requests in one window.
     #[serde(default = "hundred")]
@@ -221,10 +221,10 @@ pub struct DdosConfig {
 #[serde(deny_unknown_fields)]
 pub struct HealthConfig {
     /// Window length.
-    #[serde(default = "five_minutes", with = "humantime_serde")]
+    #[serde(default = "secs::<300>", with = "humantime_serde")]
     pub window: Duration,
     /// Slide (must divide the window).
-    #[serde(default = "one_minute", with = "humantime_serde")]
+    #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub slide: Duration,
     /// Unhealthy when MORE than this many responses in a window are not 200.
     #[serde(default = "ten")]
@@ -236,10 +236,10 @@ pub struct HealthConfig {
 #[serde(deny_unknown_fields)]
 pub struct PopularityConfig {
     /// Window length.
-    #[serde(default = "five_minutes", with = "humantime_serde")]
+    #[serde(default = "secs::<300>", with = "humantime_serde")]
     pub window: Duration,
     /// Slide (must divide the window).
-    #[serde(default = "one_minute", with = "humantime_serde")]
+    #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub slide: Duration,
     /// Rows of `category_top` per window.
     #[serde(default = "ten_usize")]
@@ -254,14 +254,14 @@ pub struct JobConfig {
     #[serde(default = "default_job_name")]
     pub name: String,
     /// How often updated rows are written and the checkpoint advanced.
-    #[serde(default = "one_second", with = "humantime_serde")]
+    #[serde(default = "secs::<1>", with = "humantime_serde")]
     pub flush_interval: Duration,
     /// Flush early after this many events.
     #[serde(default = "default_max_batch")]
     pub max_batch_events: usize,
     /// How long Cassandra may fail (writes or idle pings) before `/health`
     /// says unhealthy: a node restarting should not page anyone.
-    #[serde(default = "one_minute", with = "humantime_serde")]
+    #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub health_failing_after: Duration,
     /// Records of the topic not yet read (all partitions) above which
     /// `/health` says unhealthy: the job is not keeping up.
@@ -275,9 +275,6 @@ fn default_topic() -> String {
 fn default_group() -> String {
     "speed-job".into()
 }
-fn default_session_timeout() -> Duration {
-    Duration::from_secs(6)
-}
 fn default_replication() -> String {
     "{'class': 'SimpleStrategy', 'replication_factor': 1}".into()
 }
@@ -287,32 +284,14 @@ fn default_ttl() -> Duration {
 fn yes() -> bool {
     true
 }
-fn default_request_timeout() -> Duration {
-    Duration::from_secs(10)
-}
 fn default_write_concurrency() -> usize {
     64
-}
-fn default_lateness() -> Duration {
-    Duration::from_secs(10)
 }
 fn default_far_ahead_quorum() -> usize {
     3
 }
 fn default_dedup_recent() -> u64 {
     20_000
-}
-fn default_idle() -> Duration {
-    Duration::from_secs(30)
-}
-fn one_second() -> Duration {
-    Duration::from_secs(1)
-}
-fn one_minute() -> Duration {
-    Duration::from_secs(60)
-}
-fn five_minutes() -> Duration {
-    Duration::from_secs(300)
 }
 fn hundred() -> u64 {
     100

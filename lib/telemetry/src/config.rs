@@ -40,6 +40,18 @@ pub struct LogConfig {
     pub json: bool,
 }
 
+/// A default of `N` seconds for a duration key:
+/// `#[serde(default = "secs::<30>", with = "humantime_serde")]`, instead of
+/// one function per value in every binary's config.
+pub const fn secs<const N: u64>() -> std::time::Duration {
+    std::time::Duration::from_secs(N)
+}
+
+/// A default of `N` milliseconds for a duration key (see [`secs`]).
+pub const fn millis<const N: u64>() -> std::time::Duration {
+    std::time::Duration::from_millis(N)
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -128,6 +140,20 @@ mod tests {
         assert_eq!(set.listen, Some(([0, 0, 0, 0], 1).into()));
         assert!(parse_toml::<MetricsConfig<1>>("lisen = 1", "t").is_err(), "unknown keys refused");
         assert!(!parse_toml::<LogConfig>("", "t").unwrap().json);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Timeouts {
+        #[serde(default = "secs::<30>")]
+        a: std::time::Duration,
+        #[serde(default = "millis::<250>")]
+        b: std::time::Duration,
+    }
+
+    #[test]
+    fn duration_defaults_need_no_function_per_value() {
+        let t: Timeouts = parse_toml("", "t").unwrap();
+        assert_eq!((t.a, t.b), (std::time::Duration::from_secs(30), std::time::Duration::from_millis(250)));
     }
 
     #[derive(Debug, serde::Deserialize)]

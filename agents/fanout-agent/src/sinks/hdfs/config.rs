@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use clickstream_telemetry::config::ConfigError;
+use clickstream_telemetry::config::{secs, ConfigError};
 use serde::Deserialize;
 
 use crate::sinks::StartError;
@@ -31,17 +31,8 @@ fn default_deflate_level() -> u8 {
 fn default_roll_size() -> u64 {
     128 << 20
 }
-fn default_roll_interval() -> Duration {
-    Duration::from_secs(3600)
-}
-fn default_roll_idle() -> Duration {
-    Duration::from_secs(300)
-}
 fn default_max_open_files() -> usize {
     64
-}
-fn default_call_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// The HDFS sink's settings.
@@ -79,11 +70,11 @@ pub struct HdfsSinkConfig {
     #[serde(default = "default_roll_size")]
     pub roll_size: u64,
     /// Close a file this long after it was opened (default `1h`; `0s` never).
-    #[serde(default = "default_roll_interval", with = "humantime_serde")]
+    #[serde(default = "secs::<3600>", with = "humantime_serde")]
     pub roll_interval: Duration,
     /// Close a file nothing was written to for this long (default `5m`; `0s`
     /// never). Closed files are what the batch layer waits for.
-    #[serde(default = "default_roll_idle", with = "humantime_serde")]
+    #[serde(default = "secs::<300>", with = "humantime_serde")]
     pub roll_idle: Duration,
     /// Most files open at once (default 64); beyond it the least recently
     /// written file is closed (late events can touch many hours).
@@ -91,7 +82,7 @@ pub struct HdfsSinkConfig {
     pub max_open_files: usize,
     /// Longest time one storage call (create, write+sync, close, rename…) may
     /// take before the batch fails as retryable (default `30s`).
-    #[serde(default = "default_call_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<30>", with = "humantime_serde")]
     pub call_timeout: Duration,
     /// HDFS block size of new files in bytes (default: the cluster's
     /// `dfs.blocksize`). Keep it at least `roll_size` so that a file is one
@@ -113,10 +104,10 @@ impl Default for HdfsSinkConfig {
             codec: Codec::default(),
             deflate_level: default_deflate_level(),
             roll_size: default_roll_size(),
-            roll_interval: default_roll_interval(),
-            roll_idle: default_roll_idle(),
+            roll_interval: secs::<3600>(),
+            roll_idle: secs::<300>(),
             max_open_files: default_max_open_files(),
-            call_timeout: default_call_timeout(),
+            call_timeout: secs::<30>(),
             block_size: None,
             hdfs_config: BTreeMap::new(),
         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use clickstream_telemetry::config::ConfigError;
+use clickstream_telemetry::config::{millis, secs, ConfigError};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::BaseProducer;
 use serde::Deserialize;
@@ -20,14 +20,8 @@ fn default_replication() -> i32 {
 fn default_compression() -> String {
     "lz4".into()
 }
-fn default_linger() -> Duration {
-    Duration::from_millis(5)
-}
 fn default_max_in_flight_batches() -> usize {
     4
-}
-fn default_delivery_timeout() -> Duration {
-    Duration::from_secs(30)
 }
 
 /// Kafka sink settings.
@@ -52,10 +46,10 @@ pub struct KafkaSinkConfig {
     #[serde(default = "default_compression")]
     pub compression: String,
     /// Producer linger (batching) time.
-    #[serde(default = "default_linger", with = "humantime_serde")]
+    #[serde(default = "millis::<5>", with = "humantime_serde")]
     pub linger: Duration,
     /// How long a batch may wait for its delivery reports before it is retried.
-    #[serde(default = "default_delivery_timeout", with = "humantime_serde")]
+    #[serde(default = "secs::<30>", with = "humantime_serde")]
     pub delivery_timeout: Duration,
     /// Batches handed to the producer before the oldest is acknowledged
     /// (default 4). One would leave the broker idle while each batch's last
