@@ -12,7 +12,7 @@
 
 use clickstream_contract::rules;
 use clickstream_contract::varint::read_long;
-use clickstream_master_copy::container::DamagedRange;
+use clickstream_master_copy::container::{DamagedRange, RecordError};
 
 /// What one event contributes to the reports, in 32 bytes: a file's hits are
 /// held until the whole file has decoded (a corrupt file must not count at
@@ -107,17 +107,6 @@ impl FileHits {
         let start = hit.visitor_start as usize;
         &self.arena[start..start + (hit.len_status >> 10) as usize]
     }
-}
-
-/// A record that does not decode; `offset` is relative to the decompressed block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordError {
-    /// Index of the record in its block.
-    pub record: usize,
-    /// Offset in the decompressed block.
-    pub offset: usize,
-    /// What was wrong.
-    pub what: String,
 }
 
 struct Cursor<'a> {

@@ -72,16 +72,10 @@ pub fn decode_file(file: &DataFile, bytes: &[u8], day: NaiveDate, key: VisitorKe
                 Resolution::Current => Ok(data),
                 Resolution::Rewrite(resolver) => {
                     rewritten.clear();
-                    resolver
-                        .rewrite_block(data, block.count, &mut rewritten)
-                        .map(|()| &rewritten[..])
-                        .map_err(|e| format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what))
+                    resolver.rewrite_block(data, block.count, &mut rewritten).map(|()| &rewritten[..]).map_err(|e| e.to_string())
                 }
             })
-            .and_then(|data| {
-                decode_block(data, block.count, key, hour_start..hour_end, &mut out)
-                    .map_err(|e| format!("record {} (byte {} of the uncompressed block): {}", e.record, e.offset, e.what))
-            });
+            .and_then(|data| decode_block(data, block.count, key, hour_start..hour_end, &mut out).map_err(|e| e.to_string()));
         match decoded {
             Ok(()) => out.invalid[before.2..].iter_mut().for_each(|r| r.block_offset = block.offset as u64),
             Err(what) => {

@@ -51,17 +51,6 @@ pub fn read_long(buf: &[u8], pos: &mut usize) -> Result<i64, VarintError> {
     }
 }
 
-/// Reads Avro `bytes` at `*pos`: `None` when the length is negative or runs
-/// past the buffer, or the varint is damaged.
-#[inline]
-pub fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
-    let len = usize::try_from(read_long(buf, pos).ok()?).ok()?;
-    let end = pos.checked_add(len)?;
-    let b = buf.get(*pos..end)?;
-    *pos = end;
-    Some(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,11 +77,9 @@ mod tests {
     }
 
     #[test]
-    fn bytes_stay_inside_the_buffer() {
+    fn bytes_are_a_length_then_the_bytes() {
         let mut out = Vec::new();
         put_bytes(&mut out, b"abc");
-        assert_eq!(read_bytes(&out, &mut 0), Some(&b"abc"[..]));
-        assert_eq!(read_bytes(&out[..3], &mut 0), None);
-        assert_eq!(read_bytes(&[1], &mut 0), None, "negative length");
+        assert_eq!(out, [6, b'a', b'b', b'c']);
     }
 }

@@ -5,8 +5,6 @@
 //! `replication`, `ttl`, `create_schema`, `write_concurrency`) stay in its
 //! own config; these are the ones that must mean the same in both files.
 
-use std::fmt;
-
 use scylla::statement::Consistency;
 use serde::{Deserialize, Deserializer};
 
@@ -60,18 +58,6 @@ impl<'de> Deserialize<'de> for ReadConsistency {
         parse_read_consistency(&name)
             .map(ReadConsistency)
             .ok_or_else(|| serde::de::Error::custom(format!("consistency level `{name}` (for reads): expected {READ_NAMES}")))
-    }
-}
-
-impl fmt::Display for WriteConsistency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl fmt::Display for ReadConsistency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
     }
 }
 

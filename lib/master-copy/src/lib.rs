@@ -48,5 +48,7 @@ pub mod layout;
 pub mod names;
 pub mod schema;
 pub mod storage;
+#[cfg(test)]
+mod testdata;
 
 pub use codec::{BlockCompressor, BlockDecompressor, Codec, MAX_BLOCK_BYTES};

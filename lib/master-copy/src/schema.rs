@@ -33,6 +33,8 @@ use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
 use clickstream_contract::schema::{parsing_canonical_form, CLICK_EVENT_SCHEMA_JSON};
 
+use crate::container::RecordError;
+
 /// How the records of a file are read as records of the current schema.
 #[derive(Debug)]
 pub enum Resolution {
@@ -48,17 +50,6 @@ pub enum Resolution {
 pub struct Resolver {
     writer: Schema,
     reader: Schema,
-}
-
-/// A record of a block that could not be read with the writer schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RewriteError {
-    /// Index of the record in its block.
-    pub record: usize,
-    /// Offset of the record in the (decompressed) block.
-    pub offset: usize,
-    /// What was wrong.
-    pub what: String,
 }
 
 impl Resolution {
@@ -102,8 +93,8 @@ impl Resolver {
     /// Appends the `count` records of `block` (writer encoding), resolved
     /// and re-encoded in the reader schema, to `out`. Fails at the first
     /// record that does not decode, or when bytes are left after the last.
-    pub fn rewrite_block(&self, block: &[u8], count: usize, out: &mut Vec<u8>) -> Result<(), RewriteError> {
-        let fail = |record: usize, offset: usize, what: String| RewriteError { record, offset, what };
+    pub fn rewrite_block(&self, block: &[u8], count: usize, out: &mut Vec<u8>) -> Result<(), RecordError> {
+        let fail = |record: usize, offset: usize, what: String| RecordError { record, offset, what };
         let reader = apache_avro::reader::datum::GenericDatumReader::builder(&self.writer)
             .reader_schema(&self.reader)
             .build()
@@ -127,6 +118,7 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testdata::event;
     use clickstream_contract::ClickEvent;
 
     /// The current schema with `field` (JSON) added after `category`.
@@ -136,27 +128,6 @@ mod tests {
         let at = fields.iter().position(|f| f["name"] == "category").unwrap() + 1;
         fields.insert(at, serde_json::from_str(field).unwrap());
         v.to_string()
-    }
-
-    fn event(i: i64) -> ClickEvent<'static> {
-        ClickEvent {
-            event_id: format!("{i:032x}").into(),
-            source_host: "web1".into(),
-            client_addr: "10.0.0.1".into(),
-            remote_user: None,
-            event_time_ms: 1_795_132_800_000 + i,
-            method: "GET".into(),
-            path: "/a".into(),
-            query: Some("q=1".into()),
-            protocol: "HTTP/1.1".into(),
-            status: 200 + i as i32,
-            response_bytes: Some(i),
-            referrer: None,
-            user_agent: Some("UA".into()),
-            category: "home".into(),
-            ingest: clickstream_contract::IngestMeta { source_file: "f".into(), file_fingerprint: "ff".into(), byte_offset: i },
-            raw_line: "line".into(),
-        }
     }
 
     #[test]

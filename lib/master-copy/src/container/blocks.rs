@@ -24,6 +24,20 @@ pub struct RawBlock<'a> {
     pub data: &'a [u8],
 }
 
+/// A record of a (decompressed) block that could not be read: by the schema
+/// rewrite ([`crate::schema::Resolver`]) or by a reader's own decoder (the
+/// batch job's). Its text places it in the block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {record} (byte {offset} of the uncompressed block): {what}")]
+pub struct RecordError {
+    /// Index of the record in its block.
+    pub record: usize,
+    /// Offset of the record in the decompressed block.
+    pub offset: usize,
+    /// What was wrong.
+    pub what: String,
+}
+
 /// Bytes of a container file that could not be read as a block, skipped
 /// up to the next sync marker (or the end of the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,21 +87,21 @@ impl<'a> Iterator for Blocks<'a> {
         }
         let at = self.pos;
         let mut pos = self.pos;
-        let fail = |what: &str| what.to_string();
         let result = (|| {
-            let count = read_long(self.buf, &mut pos).map_err(|_| fail("block header truncated (file cut short?)"))?;
-            let size = read_long(self.buf, &mut pos).map_err(|_| fail("block header truncated (file cut short?)"))?;
-            let count = usize::try_from(count).map_err(|_| fail(&format!("negative record count {count}")))?;
-            let size = usize::try_from(size).map_err(|_| fail(&format!("negative block size {size}")))?;
+            let truncated = |_| String::from("block header truncated (file cut short?)");
+            let count = read_long(self.buf, &mut pos).map_err(truncated)?;
+            let size = read_long(self.buf, &mut pos).map_err(truncated)?;
+            let count = usize::try_from(count).map_err(|_| format!("negative record count {count}"))?;
+            let size = usize::try_from(size).map_err(|_| format!("negative block size {size}"))?;
             let end = pos
                 .checked_add(size)
                 .filter(|e| *e <= self.buf.len())
-                .ok_or_else(|| fail(&format!("block of {size} bytes runs past the end of the file ({} bytes; file cut short?)", self.buf.len())))?;
+                .ok_or_else(|| format!("block of {size} bytes runs past the end of the file ({} bytes; file cut short?)", self.buf.len()))?;
             let data = &self.buf[pos..end];
             match self.buf.get(end..end + 16) {
                 Some(s) if s == self.sync => {}
-                Some(_) => return Err(fail("sync marker mismatch after the block (bytes damaged)")),
-                None => return Err(fail("file ends before the block's sync marker (file cut short?)")),
+                Some(_) => return Err(String::from("sync marker mismatch after the block (bytes damaged)")),
+                None => return Err(String::from("file ends before the block's sync marker (file cut short?)")),
             }
             self.pos = end + 16;
             Ok(RawBlock { offset: at, end: end + 16, count, data })

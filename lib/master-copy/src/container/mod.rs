@@ -27,7 +27,7 @@ pub mod header;
 pub mod scan;
 pub mod writer;
 
-pub use blocks::{Blocks, DamagedRange, RawBlock};
+pub use blocks::{Blocks, DamagedRange, RawBlock, RecordError};
 pub use header::{parse_header, write_header, Header, HeaderError, MAGIC};
 pub use scan::{scan, ScanReport, Scanner};
 pub use writer::BlockEncoder;

@@ -244,27 +244,7 @@ mod tests {
     use clickstream_contract::schema::CLICK_EVENT_SCHEMA_JSON;
 
     fn datum(i: i64) -> Vec<u8> {
-        let e = clickstream_contract::ClickEvent {
-            event_id: format!("{i:032x}").into(),
-            source_host: "web1".into(),
-            client_addr: "10.0.0.1".into(),
-            remote_user: None,
-            event_time_ms: 1_795_132_800_000 + i,
-            method: "GET".into(),
-            path: "/".into(),
-            query: None,
-            protocol: "HTTP/1.1".into(),
-            status: 200,
-            response_bytes: Some(i),
-            referrer: None,
-            user_agent: None,
-            category: "home".into(),
-            ingest: clickstream_contract::IngestMeta { source_file: "f".into(), file_fingerprint: "ff".into(), byte_offset: i },
-            raw_line: "line".into(),
-        };
-        let mut out = Vec::new();
-        e.encode_datum(&mut out);
-        out
+        crate::testdata::event(i).to_datum()
     }
 
     fn file(codec: Codec, blocks: &[usize]) -> (Vec<u8>, Vec<usize>) {
