@@ -111,6 +111,14 @@ pub struct ReportsConfig {
     /// Success = status below this (default 400).
     #[serde(default = "default_success_below")]
     pub success_below: u16,
+    /// How many of each day's most requested paths `daily_top_paths` keeps
+    /// (default 100; 0 keeps none).
+    #[serde(default = "default_top_paths")]
+    pub top_paths: u16,
+}
+
+fn default_top_paths() -> u16 {
+    100
 }
 
 fn default_visitor() -> VisitorKey {
@@ -123,7 +131,7 @@ fn default_success_below() -> u16 {
 
 impl Default for ReportsConfig {
     fn default() -> Self {
-        ReportsConfig { visitor: default_visitor(), success_below: default_success_below() }
+        ReportsConfig { visitor: default_visitor(), success_below: default_success_below(), top_paths: default_top_paths() }
     }
 }
 
@@ -169,6 +177,10 @@ impl Default for RunConfig {
         RunConfig { workers: 0, quarantine_dir: default_quarantine_dir() }
     }
 }
+
+/// The most paths a day may rank: a report for people, not a dump of the
+/// day's paths (each is a row written in the day's transaction).
+pub const MAX_TOP_PATHS: u16 = 10_000;
 
 /// Validated settings.
 #[derive(Debug, Clone)]
@@ -221,6 +233,10 @@ impl ConfigFile {
         if !(101..=600).contains(&sb) {
             return Err(bad(format!("reports.success_below = {sb} must be between 101 and 600")));
         }
+        let top_paths = self.reports.top_paths;
+        if top_paths > MAX_TOP_PATHS {
+            return Err(bad(format!("reports.top_paths = {top_paths} must be at most {MAX_TOP_PATHS}")));
+        }
         if self.completeness.grace_minutes > 7 * 24 * 60 {
             return Err(bad("completeness.grace_minutes must be at most 10080 (a week)".into()));
         }
@@ -237,7 +253,7 @@ impl ConfigFile {
         Ok(Settings {
             source_url,
             mysql_url,
-            reports: ReportSettings { visitor_key: self.reports.visitor, success_below: sb },
+            reports: ReportSettings { visitor_key: self.reports.visitor, success_below: sb, top_paths },
             grace: chrono::Duration::minutes(self.completeness.grace_minutes as i64),
             workers: if self.run.workers == 0 { cores } else { self.run.workers.min(64) },
             source_timeout,
@@ -273,6 +289,11 @@ mod tests {
         assert!(cfg.validate("x", None, None).is_err());
         let cfg: ConfigFile = toml::from_str("[reports]\nvisitor = \"client_and_user_agent\"\n").unwrap();
         assert_eq!(cfg.validate("x", None, None).unwrap().reports.visitor_key, VisitorKey::ClientAndUserAgent);
+        let cfg: ConfigFile = toml::from_str("[reports]\ntop_paths = 10001\n").unwrap();
+        let e = cfg.validate("x", None, None).unwrap_err().to_string();
+        assert!(e.contains("reports.top_paths = 10001 must be at most 10000"), "{e}");
+        let cfg: ConfigFile = toml::from_str("[reports]\ntop_paths = 0\n").unwrap();
+        assert_eq!(cfg.validate("x", None, None).unwrap().reports.top_paths, 0);
         let cfg: ConfigFile = toml::from_str("[source]\nurl = \"s3://x\"\n").unwrap();
         assert!(cfg.validate("x", None, None).is_err());
         let cfg: ConfigFile = toml::from_str("[source]\ntimeout_seconds = 0\n").unwrap();

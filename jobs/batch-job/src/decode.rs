@@ -1,23 +1,26 @@
 //! Decoding the fields the reports need from ClickEvent records, in place.
 //!
-//! A record is eighteen fields; the reports use six (`event_id`,
-//! `client_addr`, `event_time`, `status`, `response_bytes`, `user_agent`).
-//! This decoder walks the record in schema order and skips the rest without
-//! copying or validating them as text, which is most of why the batch job is
-//! faster than a generic Avro reader. The field order is the current
-//! `click_event.avsc`'s: files of other schema versions are rewritten into it
-//! before they get here ([`crate::pipeline::decode_file`]), and a test
-//! compares every decoded field with `ClickEvent::decode_datum` on the same
-//! bytes.
+//! A record is eighteen fields; the reports use nine (`event_id`,
+//! `source_host`, `client_addr`, `event_time`, `path`, `status`,
+//! `response_bytes`, `user_agent`, `category`). This decoder walks the record
+//! in schema order and skips the rest without copying or validating them as
+//! text, which is most of why the batch job is faster than a generic Avro
+//! reader. The field order is the current `click_event.avsc`'s: files of
+//! other schema versions are rewritten into it before they get here
+//! ([`crate::pipeline::decode_file`]), and a test compares every decoded
+//! field with `ClickEvent::decode_datum` on the same bytes.
 
 use clickstream_contract::rules;
 use clickstream_contract::varint::read_long;
 use clickstream_master_copy::container::{DamagedRange, RecordError};
 
-/// What one event contributes to the reports, in 32 bytes: a file's hits are
+use crate::intern::Interner;
+
+/// What one event contributes to the reports, in 40 bytes: a file's hits are
 /// held until the whole file has decoded (a corrupt file must not count at
 /// all), so their size is most of the job's memory. The visitor key lives in
-/// the file's arena (see [`FileHits`]): decoding allocates nothing per record.
+/// the file's arena, the web server, category and path in its interners (see
+/// [`FileHits`]): decoding allocates nothing per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
     /// The event id, 32 hex digits read as a number (as two words: a `u128`
@@ -29,13 +32,38 @@ pub struct Hit {
     visitor_start: u32,
     /// Visitor key length (high 22 bits) and HTTP status (low 10 bits).
     len_status: u32,
+    /// The (web server, category) pair in the file's `groups`.
+    group: u32,
+    /// The path in the file's `paths`.
+    path: u32,
+}
+
+/// Where a hit's text fields are in its [`FileHits`]: visitor key in the
+/// arena, (web server, category) and path ids in the file's interners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HitText {
+    /// Start of the visitor key in the arena.
+    pub visitor_start: u32,
+    /// Its length (below 4 MiB).
+    pub visitor_len: u32,
+    /// Id of the (web server, category) pair.
+    pub group: u32,
+    /// Id of the path.
+    pub path: u32,
 }
 
 impl Hit {
     /// A hit; `visitor_len` must be below 4 MiB (lines are at most 64 KiB).
-    pub fn new(id: u128, status: u16, bytes: u64, visitor_start: u32, visitor_len: u32) -> Hit {
-        debug_assert!(status < 1024 && visitor_len < (1 << 22));
-        Hit { id: [(id >> 64) as u64, id as u64], bytes, visitor_start, len_status: (visitor_len << 10) | u32::from(status) }
+    pub fn new(id: u128, status: u16, bytes: u64, text: HitText) -> Hit {
+        debug_assert!(status < 1024 && text.visitor_len < (1 << 22));
+        Hit {
+            id: [(id >> 64) as u64, id as u64],
+            bytes,
+            visitor_start: text.visitor_start,
+            len_status: (text.visitor_len << 10) | u32::from(status),
+            group: text.group,
+            path: text.path,
+        }
     }
 
     /// The event id.
@@ -48,6 +76,18 @@ impl Hit {
     #[inline]
     pub fn status(&self) -> u16 {
         (self.len_status & 0x3ff) as u16
+    }
+
+    /// Id of the hit's (web server, category) pair in its file ([`FileHits::group`]).
+    #[inline]
+    pub fn group(&self) -> u32 {
+        self.group
+    }
+
+    /// Id of the hit's path in its file ([`FileHits::path`]).
+    #[inline]
+    pub fn path(&self) -> u32 {
+        self.path
     }
 }
 
@@ -82,6 +122,13 @@ pub struct FileHits {
     pub invalid: Vec<InvalidRecord>,
     /// Byte ranges that could not be read as blocks: not counted.
     pub damaged: Vec<DamagedRange>,
+    /// The file's (web server, category) pairs, as `group_key` bytes: a
+    /// file holds one web server and a handful of categories.
+    pub groups: Interner,
+    /// The file's distinct paths.
+    pub paths: Interner,
+    /// Where a group key is built before it is looked up.
+    scratch: Vec<u8>,
 }
 
 /// A record that decodes but cannot be counted (an id that is not an id, a
@@ -106,6 +153,27 @@ impl FileHits {
     pub fn visitor(&self, hit: &Hit) -> &[u8] {
         let start = hit.visitor_start as usize;
         &self.arena[start..start + (hit.len_status >> 10) as usize]
+    }
+
+    /// Interns a (web server, category) pair; returns its id.
+    pub fn intern_group(&mut self, server: &[u8], category: &[u8]) -> u32 {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&(server.len() as u32).to_le_bytes());
+        self.scratch.extend_from_slice(server);
+        self.scratch.extend_from_slice(category);
+        self.groups.intern(&self.scratch).0
+    }
+
+    /// The (web server, category) pair of group `id`.
+    pub fn group(&self, id: u32) -> (&[u8], &[u8]) {
+        let key = self.groups.get(id);
+        let server_len = u32::from_le_bytes(key[..4].try_into().expect("group keys start with a length")) as usize;
+        key[4..].split_at(server_len)
+    }
+
+    /// The path of path id `id`.
+    pub fn path(&self, id: u32) -> &[u8] {
+        self.paths.get(id)
     }
 }
 
@@ -166,7 +234,7 @@ pub fn decode_block(block: &[u8], count: usize, key: VisitorKey, times: std::ops
     out.hits.reserve(count);
     for record in 0..count {
         let start = c.pos;
-        let decoded = decode_record(&mut c, key, &times, &mut out.arena).map_err(|what| RecordError { record, offset: start, what })?;
+        let decoded = decode_record(&mut c, key, &times, out).map_err(|what| RecordError { record, offset: start, what })?;
         match decoded {
             Ok(hit) => out.hits.push(hit),
             Err((rule, what)) => out.invalid.push(InvalidRecord { block_offset: 0, record, rule, what, datum: block[start..c.pos].to_vec() }),
@@ -189,16 +257,16 @@ type Broken = (&'static str, String);
 /// checks it: `Err` when the bytes do not decode, `Ok(Err)` when the record
 /// decodes but breaks a rule (its visitor key is not kept).
 #[inline]
-fn decode_record(c: &mut Cursor<'_>, key: VisitorKey, times: &std::ops::Range<i64>, arena: &mut Vec<u8>) -> Result<Result<Hit, Broken>, String> {
+fn decode_record(c: &mut Cursor<'_>, key: VisitorKey, times: &std::ops::Range<i64>, out: &mut FileHits) -> Result<Result<Hit, Broken>, String> {
     let id_text = c.bytes("event_id")?;
-    c.skip("source_host")?;
+    let server = c.bytes("source_host")?;
     let client = c.bytes("client_addr")?;
     if c.present("remote_user")? {
         c.skip("remote_user")?;
     }
     let time_ms = c.long("event_time")?;
     c.skip("method")?;
-    c.skip("path")?;
+    let path = c.bytes("path")?;
     if c.present("query")? {
         c.skip("query")?;
     }
@@ -209,7 +277,7 @@ fn decode_record(c: &mut Cursor<'_>, key: VisitorKey, times: &std::ops::Range<i6
         c.skip("referrer")?;
     }
     let ua = if c.present("user_agent")? { Some(c.bytes("user_agent")?) } else { None };
-    c.skip("category")?;
+    let category = c.bytes("category")?;
     c.skip("ingest.source_file")?;
     c.skip("ingest.file_fingerprint")?;
     c.long("ingest.byte_offset")?;
@@ -240,15 +308,16 @@ fn decode_record(c: &mut Cursor<'_>, key: VisitorKey, times: &std::ops::Range<i6
             format!("visitor key of {visitor_len} bytes (client address and user agent are limited by the 64 KiB line)"),
         )));
     }
-    let visitor_start = arena.len() as u32;
-    arena.extend_from_slice(client);
+    let visitor_start = out.arena.len() as u32;
+    out.arena.extend_from_slice(client);
     if key == VisitorKey::ClientAndUserAgent {
         // A tab cannot occur in a client address (the parser allows
         // [A-Za-z0-9.:_%-]), so the key is unambiguous.
-        arena.push(b'\t');
-        arena.extend_from_slice(ua.unwrap_or_default());
+        out.arena.push(b'\t');
+        out.arena.extend_from_slice(ua.unwrap_or_default());
     }
-    Ok(Ok(Hit::new(id, status, bytes, visitor_start, visitor_len as u32)))
+    let text = HitText { visitor_start, visitor_len: visitor_len as u32, group: out.intern_group(server, category), path: out.paths.intern(path).0 };
+    Ok(Ok(Hit::new(id, status, bytes, text)))
 }
 
 #[cfg(test)]
@@ -262,19 +331,19 @@ mod tests {
     fn event(i: i64, ua: Option<&str>, bytes: Option<i64>) -> ClickEvent<'static> {
         ClickEvent {
             event_id: Cow::Owned(format!("{:032x}", 0xabcdef_u128 * (i as u128 + 1))),
-            source_host: "web1".into(),
+            source_host: Cow::Owned(format!("web{}", i % 2)),
             client_addr: Cow::Owned(format!("10.0.0.{i}")),
             remote_user: if i % 2 == 0 { Some("bob".into()) } else { None },
             event_time_ms: 1_795_132_800_000 + i,
             method: "GET".into(),
-            path: "/a".into(),
+            path: Cow::Owned(format!("/a/{}", i % 2)),
             query: if i % 3 == 0 { Some("q=1".into()) } else { None },
             protocol: "HTTP/1.1".into(),
             status: 200 + i as i32,
             response_bytes: bytes,
             referrer: Some("-x".into()),
             user_agent: ua.map(|u| Cow::Owned(u.to_string())),
-            category: "c".into(),
+            category: Cow::Owned(format!("c{i}")),
             ingest: IngestMeta { source_file: "f".into(), file_fingerprint: "fp".into(), byte_offset: i * 100 },
             raw_line: "line".into(),
         }
@@ -301,6 +370,8 @@ mod tests {
                     }
                 };
                 assert_eq!(out.visitor(h), expected.as_bytes());
+                assert_eq!(out.group(h.group()), (e.source_host.as_bytes(), e.category.as_bytes()));
+                assert_eq!(out.path(h.path()), e.path.as_bytes());
             }
         }
     }
@@ -331,8 +402,8 @@ mod tests {
 
     #[test]
     fn hits_are_small_and_round_trip() {
-        assert_eq!(std::mem::size_of::<Hit>(), 32);
-        let h = Hit::new(u128::MAX - 5, 599, u64::MAX, 7, (1 << 22) - 1);
-        assert_eq!((h.id(), h.status(), h.bytes), (u128::MAX - 5, 599, u64::MAX));
+        assert_eq!(std::mem::size_of::<Hit>(), 40);
+        let h = Hit::new(u128::MAX - 5, 599, u64::MAX, HitText { visitor_start: 7, visitor_len: (1 << 22) - 1, group: 3, path: u32::MAX });
+        assert_eq!((h.id(), h.status(), h.bytes, h.group(), h.path()), (u128::MAX - 5, 599, u64::MAX, 3, u32::MAX));
     }
 }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod decode;
 pub mod dedup;
 pub mod error;
+pub mod intern;
 pub mod output;
 pub mod pipeline;
 pub mod reconcile;

@@ -131,7 +131,8 @@ pub struct DayRead {
 }
 
 enum Decoded {
-    Hits(usize, FileHits),
+    /// Boxed: a file's hits travel through the channel as one pointer.
+    Hits(usize, Box<FileHits>),
     Corrupt(usize, CorruptFile),
     Failed(BatchError),
 }
@@ -194,7 +195,7 @@ pub fn read_day(
                                 // Cheap (mremap) and it halves what waits in the channel.
                                 hits.hits.shrink_to_fit();
                                 hits.arena.shrink_to_fit();
-                                Decoded::Hits(i, hits)
+                                Decoded::Hits(i, Box::new(hits))
                             }
                             Err(c) => Decoded::Corrupt(i, c),
                         },

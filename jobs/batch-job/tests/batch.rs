@@ -82,6 +82,54 @@ fn real_apache_logs_on_local_fs_exact_with_both_visitor_definitions() {
     assert!(want2.values().zip(want.values()).any(|(a, b)| a.unique_visitors > b.unique_visitors));
 }
 
+/// Issue 22's reports on 10,000 real lines spread over three web servers and
+/// four days (Sunday 2015-05-17 ends an ISO week): per server and per
+/// category, top paths, and weekly and monthly unique visitors, equal to an
+/// independent count; the week's and month's rows follow when a later run
+/// reports another of their days, and a rerun changes nothing.
+#[test]
+fn servers_categories_top_paths_and_visitor_ranges_are_exact() {
+    let mut events = apache_events();
+    for (i, e) in events.iter_mut().enumerate() {
+        e.source_host = format!("web-{}", ["a", "b", "c"][i % 3]).into();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    target.write_master("fanout-a", &events, 2);
+    target.write_master("fanout-retry", &redelivery(&events, 7), 1);
+    let conf = dir.path().join("batch-job.toml");
+    std::fs::write(&conf, "[reports]\ntop_paths = 7\n").unwrap();
+    let db = TestDb::create();
+    let report = |from: &str, to: &str| {
+        let out = run(&["--config", conf.to_str().unwrap(), "run", "--from", from, "--to", to, "--no-progress"], &target.url(), &db.url);
+        assert_eq!(out.status.code(), Some(0));
+    };
+    let until = |last: &str| -> Vec<ClickEventOwned> { events.iter().filter(|e| partition(e).0 <= d(last)).cloned().collect() };
+
+    report("2015-05-17", "2015-05-18");
+    let first = expected_slices(&until("2015-05-18"), 7);
+    assert_eq!(first.weeks.keys().copied().collect::<Vec<_>>(), [d("2015-05-11"), d("2015-05-18")], "Sunday the 17th ends its ISO week");
+    assert_eq!(db.slices(), first);
+
+    report("2015-05-19", "2015-05-20");
+    let all = expected_slices(&events, 7);
+    let got = db.slices();
+    assert_eq!(got.daily, all.daily);
+    assert_eq!(got.hourly, all.hourly);
+    assert_eq!(got.top_paths, all.top_paths);
+    assert_eq!(got.weeks, all.weeks, "the week of the 18th now holds three days");
+    assert_eq!(got.months, all.months);
+    let week = all.weeks[&d("2015-05-18")];
+    assert_eq!(week.0, 3);
+    let daily_sum: u64 = db.rows().iter().filter(|(day, _)| **day >= d("2015-05-18")).map(|(_, r)| r.unique_visitors).sum();
+    assert!(week.2 < daily_sum, "the week's visitors ({}) are a union, not the sum of its days' ({daily_sum})", week.2);
+    assert_eq!(all.daily.keys().filter(|(_, dim, _)| dim == "server").count(), 12, "three servers on four days");
+    assert!(all.top_paths.values().all(|p| p.len() == 7));
+
+    report("2015-05-18", "2015-05-18");
+    assert_eq!(db.slices(), all, "a rerun of one day changes nothing");
+}
+
 #[test]
 fn dry_run_prints_the_four_reports_without_mysql() {
     let events = sample_events();
@@ -643,4 +691,52 @@ fn the_upgrade_adds_hour_timestamps_and_locale_free_day_names_to_existing_rows()
         assert_eq!(texts(&mut c, &format!("SELECT weekday_name AS v FROM {view} WHERE day = '2026-11-20'")), ["Friday"], "{view}");
     }
     assert_eq!(texts(&mut c, "SELECT weekday_name AS v FROM v_weekday_visitors"), ["Friday"]);
+}
+
+/// The slicing migration (issue 22) on a database with a reported day: the
+/// day's rows stay, the new tables and views appear empty for it (the upgrade
+/// cannot invent them), the misleading sum of daily uniques leaves the weekday
+/// view, and running the day again fills its breakdowns, paths and visitor set.
+#[test]
+fn the_upgrade_to_slices_keeps_existing_days_and_a_rerun_fills_them() {
+    use diesel::mysql::MysqlConnection;
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    #[derive(QueryableByName)]
+    struct Text1 {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let texts =
+        |c: &mut MysqlConnection, sql: &str| -> Vec<String> { diesel::sql_query(sql).load::<Text1>(c).unwrap().into_iter().map(|r| r.v).collect() };
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::local(dir.path());
+    let events = sample_events();
+    target.write_master("fanout-a", &events, 1);
+    let db = TestDb::create();
+    assert_eq!(run(&["run", "--date", "2026-11-20"], &target.url(), &db.url).status.code(), Some(0));
+    let mut c = db.conn();
+    while c.revert_last_migration(batch_job::sink::MIGRATIONS).unwrap().to_string() != "20261207000001" {}
+    let tables = "SELECT CAST(COUNT(*) AS CHAR) AS v FROM information_schema.tables WHERE table_schema = DATABASE() \
+                  AND table_name IN ('daily_dimension_traffic', 'hourly_dimension_traffic', 'daily_top_paths', 'daily_visitors', \
+                  'weekly_visitors', 'monthly_visitors', 'v_server_daily', 'v_category_daily', 'v_server_hourly', 'v_category_hourly')";
+    assert_eq!(texts(&mut c, tables), ["0"], "the schema before the migration");
+    let before = db.rows();
+    assert_eq!(before.len(), 1);
+
+    let out = batch_job().args(["--mysql-url", &db.url, "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(texts(&mut c, tables), ["10"]);
+    assert_eq!(db.rows(), before, "the reported day is untouched");
+    assert_eq!(db.slices(), Slices::default(), "no slices are invented for a day reported before");
+    let sum_column = "SELECT CAST(COUNT(*) AS CHAR) AS v FROM information_schema.columns \
+                      WHERE table_schema = DATABASE() AND table_name = 'v_weekday_visitors' AND column_name = 'sum_unique_visitors'";
+    assert_eq!(texts(&mut c, sum_column), ["0"]);
+
+    assert_eq!(run(&["run", "--date", "2026-11-20"], &target.url(), &db.url).status.code(), Some(0));
+    let reported: Vec<ClickEventOwned> = events.iter().filter(|e| partition(e).0 == d("2026-11-20")).cloned().collect();
+    assert!(reported.len() < events.len(), "the sample logs reach into the 21st");
+    assert!(db.slices() == expected_slices(&reported, 100), "the rerun's slices differ from the independent count");
+    assert_eq!(db.rows(), before);
+    assert_eq!(texts(&mut c, "SELECT server AS v FROM v_server_daily ORDER BY server"), ["web1", "web2"]);
 }

@@ -15,10 +15,13 @@ use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::aggregate::DayReport;
+use crate::aggregate::{Breakdown, DayReport};
 use crate::error::BatchError;
 use crate::source::ListingFingerprint;
-use schema::{batch_runs, daily_status_codes, daily_traffic, hourly_traffic, reported_inputs};
+use schema::{
+    batch_runs, daily_dimension_traffic, daily_status_codes, daily_top_paths, daily_traffic, daily_visitors, hourly_dimension_traffic,
+    hourly_traffic, reported_inputs,
+};
 
 /// The migrations in `jobs/batch-job/migrations`, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -132,6 +135,56 @@ struct HourRowSql {
     success_requests: u64,
     failure_requests: u64,
 }
+
+#[derive(Insertable)]
+#[diesel(table_name = daily_dimension_traffic)]
+struct DimensionDayRow<'a> {
+    day: NaiveDate,
+    dimension: &'static str,
+    value: &'a str,
+    requests: u64,
+    unique_visitors: u64,
+    success_requests: u64,
+    failure_requests: u64,
+    bytes_sent: u64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = hourly_dimension_traffic)]
+struct DimensionHourRow<'a> {
+    day: NaiveDate,
+    hour: u8,
+    dimension: &'static str,
+    value: &'a str,
+    requests: u64,
+    unique_visitors: u64,
+    success_requests: u64,
+    failure_requests: u64,
+    bytes_sent: u64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = daily_top_paths)]
+struct TopPathRow<'a> {
+    day: NaiveDate,
+    rank: u16,
+    path: &'a str,
+    requests: u64,
+    success_requests: u64,
+    failure_requests: u64,
+    bytes_sent: u64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = daily_visitors)]
+struct VisitorRow<'a> {
+    day: NaiveDate,
+    visitor: &'a [u8],
+}
+
+/// Rows per multi-row INSERT: well under MySQL's 65,535 placeholders for
+/// the widest row (nine columns), and few statements for a day's visitors.
+const ROWS_PER_INSERT: usize = 5_000;
 
 #[derive(Insertable, Queryable)]
 #[diesel(table_name = reported_inputs)]
@@ -361,7 +414,31 @@ impl Sink {
                         })
                         .collect();
                     diesel::insert_into(hourly_traffic::table).values(&hours).execute(c)?;
+                    insert_breakdowns(c, r.day, "server", &r.servers)?;
+                    insert_breakdowns(c, r.day, "category", &r.categories)?;
+                    let paths: Vec<TopPathRow> = r
+                        .top_paths
+                        .iter()
+                        .zip(1u16..)
+                        .map(|(p, rank)| TopPathRow {
+                            day: r.day,
+                            rank,
+                            path: &p.path,
+                            requests: p.traffic.requests,
+                            success_requests: p.traffic.success,
+                            failure_requests: p.traffic.failure,
+                            bytes_sent: p.traffic.bytes,
+                        })
+                        .collect();
+                    for chunk in paths.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(daily_top_paths::table).values(chunk).execute(c)?;
+                    }
+                    let visitors: Vec<VisitorRow> = r.visitor_hashes.iter().map(|v| VisitorRow { day: r.day, visitor: v }).collect();
+                    for chunk in visitors.chunks(ROWS_PER_INSERT) {
+                        diesel::insert_into(daily_visitors::table).values(chunk).execute(c)?;
+                    }
                 }
+                refresh_visitor_ranges(c, reports.iter().map(|r| r.day), now)?;
                 for (r, l) in reports.iter().zip(inputs) {
                     diesel::replace_into(reported_inputs::table)
                         .values(InputsRow { day: r.day, files: l.files, bytes: l.bytes, digest: l.digest.clone(), run_id, reported_at: now })
@@ -384,8 +461,125 @@ impl Sink {
     }
 }
 
+/// Writes a day's rows of one dimension: one daily row per value, and 24
+/// hourly rows (zeros included) per value.
+fn insert_breakdowns(c: &mut MysqlConnection, day: NaiveDate, dimension: &'static str, values: &[Breakdown]) -> QueryResult<()> {
+    let days: Vec<DimensionDayRow> = values
+        .iter()
+        .map(|b| DimensionDayRow {
+            day,
+            dimension,
+            value: &b.value,
+            requests: b.day.requests,
+            unique_visitors: b.day.unique_visitors,
+            success_requests: b.day.success,
+            failure_requests: b.day.failure,
+            bytes_sent: b.day.bytes,
+        })
+        .collect();
+    for chunk in days.chunks(ROWS_PER_INSERT) {
+        diesel::insert_into(daily_dimension_traffic::table).values(chunk).execute(c)?;
+    }
+    let hours: Vec<DimensionHourRow> = values
+        .iter()
+        .flat_map(|b| {
+            b.hours.iter().zip(0u8..).map(move |(t, hour)| DimensionHourRow {
+                day,
+                hour,
+                dimension,
+                value: &b.value,
+                requests: t.requests,
+                unique_visitors: t.unique_visitors,
+                success_requests: t.success,
+                failure_requests: t.failure,
+                bytes_sent: t.bytes,
+            })
+        })
+        .collect();
+    for chunk in hours.chunks(ROWS_PER_INSERT) {
+        diesel::insert_into(hourly_dimension_traffic::table).values(chunk).execute(c)?;
+    }
+    Ok(())
+}
+
+/// Ranges of days, as (first day, last day).
+type DayRanges = std::collections::BTreeSet<(NaiveDate, NaiveDate)>;
+
+/// The ISO weeks (Monday..Sunday) and calendar months holding `days`.
+fn weeks_and_months(days: impl Iterator<Item = NaiveDate>) -> (DayRanges, DayRanges) {
+    let (mut weeks, mut months) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    for d in days {
+        let monday = d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()));
+        weeks.insert((monday, monday + chrono::Days::new(6)));
+        let first = d.with_day(1).expect("every month has a first day");
+        let next = first.checked_add_months(chrono::Months::new(1)).expect("dates stay far from chrono's limits");
+        months.insert((first, next.pred_opt().expect("the day before a first of a month exists")));
+    }
+    (weeks, months)
+}
+
+/// Recomputes `weekly_visitors` and `monthly_visitors` for the weeks and
+/// months holding `days`, from every reported day inside them: run in the
+/// day replacement's transaction, under the write lock, so the rollups never
+/// disagree with the days.
+fn refresh_visitor_ranges(c: &mut MysqlConnection, days: impl Iterator<Item = NaiveDate>, now: NaiveDateTime) -> QueryResult<()> {
+    use diesel::sql_types::{Date, Datetime};
+    let (weeks, months) = weeks_and_months(days);
+    for (first, last) in weeks {
+        diesel::sql_query(
+            "REPLACE INTO weekly_visitors (week_start, iso_year, iso_week, days_reported, requests, unique_visitors, computed_at) \
+             SELECT ?, YEARWEEK(?, 3) DIV 100, YEARWEEK(?, 3) MOD 100, \
+                    (SELECT COUNT(*) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
+                    (SELECT COALESCE(SUM(requests), 0) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
+                    (SELECT COUNT(DISTINCT visitor) FROM daily_visitors WHERE day BETWEEN ? AND ?), ?",
+        )
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .bind::<Datetime, _>(now)
+        .execute(c)?;
+    }
+    for (first, last) in months {
+        diesel::sql_query(
+            "REPLACE INTO monthly_visitors (month_start, days_reported, requests, unique_visitors, computed_at) \
+             SELECT ?, \
+                    (SELECT COUNT(*) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
+                    (SELECT COALESCE(SUM(requests), 0) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
+                    (SELECT COUNT(DISTINCT visitor) FROM daily_visitors WHERE day BETWEEN ? AND ?), ?",
+        )
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .bind::<Date, _>(first)
+        .bind::<Date, _>(last)
+        .bind::<Datetime, _>(now)
+        .execute(c)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_are_iso_and_months_calendar() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let (weeks, months) = weeks_and_months([d("2026-11-29"), d("2026-11-30"), d("2026-12-01")].into_iter());
+        assert_eq!(weeks.into_iter().collect::<Vec<_>>(), [(d("2026-11-23"), d("2026-11-29")), (d("2026-11-30"), d("2026-12-06"))]);
+        assert_eq!(months.into_iter().collect::<Vec<_>>(), [(d("2026-11-01"), d("2026-11-30")), (d("2026-12-01"), d("2026-12-31"))]);
+        let (_, feb) = weeks_and_months(std::iter::once(d("2028-02-10")));
+        assert_eq!(feb.into_iter().next(), Some((d("2028-02-01"), d("2028-02-29"))));
+    }
+
     #[test]
     fn passwords_are_hidden() {
         assert_eq!(super::redact("mysql://u:pw@h:3306/db"), "mysql://u:***@h:3306/db");

@@ -95,3 +95,57 @@ diesel::table! {
 
 diesel::joinable!(daily_status_codes -> daily_traffic (day));
 diesel::joinable!(hourly_traffic -> daily_traffic (day));
+
+diesel::table! {
+    use diesel::sql_types::*;
+    /// Daily traffic per web server and per category.
+    daily_dimension_traffic (day, dimension, value) {
+        day -> Date,
+        dimension -> Varchar,
+        value -> Varchar,
+        requests -> Unsigned<Bigint>,
+        unique_visitors -> Unsigned<Bigint>,
+        success_requests -> Unsigned<Bigint>,
+        failure_requests -> Unsigned<Bigint>,
+        bytes_sent -> Unsigned<Bigint>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    /// Hourly traffic per web server and per category (`hour_start` is computed by MySQL).
+    hourly_dimension_traffic (day, hour, dimension, value) {
+        day -> Date,
+        hour -> Unsigned<Tinyint>,
+        dimension -> Varchar,
+        value -> Varchar,
+        requests -> Unsigned<Bigint>,
+        unique_visitors -> Unsigned<Bigint>,
+        success_requests -> Unsigned<Bigint>,
+        failure_requests -> Unsigned<Bigint>,
+        bytes_sent -> Unsigned<Bigint>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    /// The most requested paths of each day.
+    daily_top_paths (day, rank) {
+        day -> Date,
+        rank -> Unsigned<Smallint>,
+        path -> Text,
+        requests -> Unsigned<Bigint>,
+        success_requests -> Unsigned<Bigint>,
+        failure_requests -> Unsigned<Bigint>,
+        bytes_sent -> Unsigned<Bigint>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    /// Each day's visitor set (XXH3-128 of the visitor keys).
+    daily_visitors (day, visitor) {
+        day -> Date,
+        visitor -> Binary,
+    }
+}

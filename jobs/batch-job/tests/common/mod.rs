@@ -5,7 +5,7 @@
 //! running the real binary.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -475,4 +475,185 @@ pub fn apache_events() -> Vec<ClickEvent<'static>> {
 /// instance, same hour partitions).
 pub fn redelivery(events: &[ClickEvent<'static>], every: usize) -> Vec<ClickEvent<'static>> {
     events.iter().step_by(every).cloned().collect()
+}
+
+// ------------------------------------------------------------------ slices (issue 22)
+
+/// One slice's expected counters: (requests, unique visitors, success, failure, bytes).
+pub type Slice = (u64, u64, u64, u64, u64);
+
+/// One ranked path: (path, requests, success, failure, bytes).
+pub type RankedPath = (String, u64, u64, u64, u64);
+
+/// Every slice the new reports hold, computed here from the parsed events:
+/// sets of seen ids and visitor strings, nothing of the job's.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Slices {
+    /// (day, dimension, value) -> the day.
+    pub daily: BTreeMap<(NaiveDate, String, String), Slice>,
+    /// (day, hour, dimension, value) -> the hour; hours without traffic of a value seen that day are zeros.
+    pub hourly: BTreeMap<(NaiveDate, u8, String, String), Slice>,
+    /// day -> (path, requests, success, failure, bytes), most requested first, ties by path.
+    pub top_paths: BTreeMap<NaiveDate, Vec<RankedPath>>,
+    /// Monday -> (days with data, requests, distinct visitors over the week).
+    pub weeks: BTreeMap<NaiveDate, (u64, u64, u64)>,
+    /// First of the month -> (days with data, requests, distinct visitors over the month).
+    pub months: BTreeMap<NaiveDate, (u64, u64, u64)>,
+}
+
+/// The straightforward way, with success = status < 400 and visitor = client address.
+pub fn expected_slices(events: &[ClickEvent], top_paths: usize) -> Slices {
+    use chrono::Datelike;
+    let mut seen = HashSet::new();
+    let mut visitors: BTreeMap<(NaiveDate, Option<u8>, String, String), HashSet<String>> = BTreeMap::new();
+    let mut counts: BTreeMap<(NaiveDate, Option<u8>, String, String), Slice> = BTreeMap::new();
+    let mut paths: BTreeMap<NaiveDate, BTreeMap<String, RankedPath>> = BTreeMap::new();
+    let mut weeks: BTreeMap<NaiveDate, (BTreeSet<NaiveDate>, u64, HashSet<String>)> = BTreeMap::new();
+    let mut months: BTreeMap<NaiveDate, (BTreeSet<NaiveDate>, u64, HashSet<String>)> = BTreeMap::new();
+    for e in events {
+        if !seen.insert(e.event_id.to_string()) {
+            continue;
+        }
+        let (day, hour) = partition(e);
+        let bytes = e.response_bytes.unwrap_or(0) as u64;
+        let ok = e.status < 400;
+        for (dimension, value) in [("server", e.source_host.to_string()), ("category", e.category.to_string())] {
+            for h in [None, Some(hour as u8)] {
+                let key = (day, h, dimension.to_string(), value.clone());
+                let c = counts.entry(key.clone()).or_default();
+                c.0 += 1;
+                c.4 += bytes;
+                if ok {
+                    c.2 += 1
+                } else {
+                    c.3 += 1
+                }
+                visitors.entry(key).or_default().insert(e.client_addr.to_string());
+            }
+        }
+        let p = paths.entry(day).or_default().entry(e.path.to_string()).or_insert_with(|| (e.path.to_string(), 0, 0, 0, 0));
+        p.1 += 1;
+        p.4 += bytes;
+        if ok {
+            p.2 += 1
+        } else {
+            p.3 += 1
+        }
+        let monday = day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday()));
+        for (map, start) in [(&mut weeks, monday), (&mut months, day.with_day(1).unwrap())] {
+            let r = map.entry(start).or_default();
+            r.0.insert(day);
+            r.1 += 1;
+            r.2.insert(e.client_addr.to_string());
+        }
+    }
+    let mut out = Slices::default();
+    for ((day, hour, dimension, value), mut c) in counts {
+        c.1 = visitors[&(day, hour, dimension.clone(), value.clone())].len() as u64;
+        match hour {
+            None => {
+                for h in 0..24u8 {
+                    out.hourly.entry((day, h, dimension.clone(), value.clone())).or_default();
+                }
+                out.daily.insert((day, dimension, value), c);
+            }
+            Some(h) => {
+                out.hourly.insert((day, h, dimension, value), c);
+            }
+        }
+    }
+    for (day, p) in paths {
+        let mut ranked: Vec<RankedPath> = p.into_values().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(top_paths);
+        out.top_paths.insert(day, ranked);
+    }
+    let finish = |m: BTreeMap<NaiveDate, (BTreeSet<NaiveDate>, u64, HashSet<String>)>| {
+        m.into_iter().map(|(k, (days, n, v))| (k, (days.len() as u64, n, v.len() as u64))).collect()
+    };
+    out.weeks = finish(weeks);
+    out.months = finish(months);
+    out
+}
+
+impl TestDb {
+    /// What the new tables hold, in the shape of [`Slices`].
+    pub fn slices(&self) -> Slices {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Date)]
+            day: NaiveDate,
+            #[diesel(sql_type = Integer)]
+            hour: i32,
+            #[diesel(sql_type = Text)]
+            dimension: String,
+            #[diesel(sql_type = Text)]
+            value: String,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            requests: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            unique_visitors: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            success_requests: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            failure_requests: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            bytes_sent: u64,
+        }
+        #[derive(QueryableByName)]
+        struct Path {
+            #[diesel(sql_type = Date)]
+            day: NaiveDate,
+            #[diesel(sql_type = Text)]
+            path: String,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            requests: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            success_requests: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            failure_requests: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            bytes_sent: u64,
+        }
+        #[derive(QueryableByName)]
+        struct Range {
+            #[diesel(sql_type = Date)]
+            start: NaiveDate,
+            #[diesel(sql_type = Bigint)]
+            days_reported: i64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            requests: u64,
+            #[diesel(sql_type = Unsigned<Bigint>)]
+            unique_visitors: u64,
+        }
+        let mut c = self.conn();
+        let cols = "dimension, value, requests, unique_visitors, success_requests, failure_requests, bytes_sent";
+        let daily: Vec<Row> = diesel::sql_query(format!("SELECT day, -1 AS hour, {cols} FROM daily_dimension_traffic")).load(&mut c).unwrap();
+        let hourly: Vec<Row> =
+            diesel::sql_query(format!("SELECT day, CAST(hour AS SIGNED) AS hour, {cols} FROM hourly_dimension_traffic")).load(&mut c).unwrap();
+        let paths: Vec<Path> =
+            diesel::sql_query("SELECT day, path, requests, success_requests, failure_requests, bytes_sent FROM daily_top_paths ORDER BY day, `rank`")
+                .load(&mut c)
+                .unwrap();
+        let range = |sql: &str| -> BTreeMap<NaiveDate, (u64, u64, u64)> {
+            let rows: Vec<Range> = diesel::sql_query(sql).load(&mut self.conn()).unwrap();
+            rows.into_iter().map(|r| (r.start, (r.days_reported as u64, r.requests, r.unique_visitors))).collect()
+        };
+        let slice = |r: &Row| (r.requests, r.unique_visitors, r.success_requests, r.failure_requests, r.bytes_sent);
+        let mut out = Slices {
+            daily: daily.iter().map(|r| ((r.day, r.dimension.clone(), r.value.clone()), slice(r))).collect(),
+            hourly: hourly.iter().map(|r| ((r.day, r.hour as u8, r.dimension.clone(), r.value.clone()), slice(r))).collect(),
+            weeks: range(
+                "SELECT week_start AS start, CAST(days_reported AS SIGNED) AS days_reported, requests, unique_visitors FROM weekly_visitors",
+            ),
+            months: range(
+                "SELECT month_start AS start, CAST(days_reported AS SIGNED) AS days_reported, requests, unique_visitors FROM monthly_visitors",
+            ),
+            ..Slices::default()
+        };
+        for p in paths {
+            out.top_paths.entry(p.day).or_default().push((p.path, p.requests, p.success_requests, p.failure_requests, p.bytes_sent));
+        }
+        out
+    }
 }
