@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use clickstream_cql::config::{Cluster, ReadConsistency};
-use clickstream_telemetry::config::{parse_toml, read_toml, secs};
+use clickstream_cql::config::ReadConsistency;
+use clickstream_telemetry::config::{int, parse_toml, read_toml, secs};
 use serde::Deserialize;
 
 /// Environment variable that overrides `mysql.url` (keeps the password out of the file).
@@ -85,49 +85,17 @@ pub struct MysqlConfig {
     #[serde(default = "default_mysql_url")]
     pub url: String,
     /// Connections kept open (each request holds one for one query).
-    #[serde(default = "default_pool_size")]
+    #[serde(default = "int::<8, _>")]
     pub pool_size: u32,
     /// How long a request waits for a connection (also the connect timeout).
     #[serde(default = "secs::<5>", with = "humantime_serde")]
     pub connect_timeout: Duration,
 }
 
-/// `[cassandra]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CassandraConfig {
-    /// `host:port` of one or more nodes.
-    #[serde(default = "clickstream_cql::config::default_contact_points")]
-    pub contact_points: Vec<String>,
-    /// Keyspace of the speed views (the speed job's `cassandra.keyspace`).
-    #[serde(default = "clickstream_cql::config::default_keyspace")]
-    pub keyspace: String,
-    /// Consistency level of every read (`local_quorum` by default; `any` is
-    /// refused when the file is read: Cassandra has no such read level).
-    #[serde(default)]
-    pub consistency: ReadConsistency,
-    /// Timeout of one request (and of connecting).
-    #[serde(default = "secs::<5>", with = "humantime_serde")]
-    pub request_timeout: Duration,
-    /// Optional credentials (a role with SELECT on the keyspace only).
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Optional credentials; overridden by `$SERVE_CASSANDRA_PASSWORD`.
-    #[serde(default)]
-    pub password: Option<String>,
-}
-
-impl CassandraConfig {
-    /// The keys the speed job has too, as `lib/cql` checks and connects with them.
-    pub fn cluster(&self) -> Cluster<'_> {
-        Cluster {
-            contact_points: &self.contact_points,
-            keyspace: &self.keyspace,
-            username: self.username.as_deref(),
-            password: self.password.as_deref(),
-        }
-    }
-}
+/// `[cassandra]`: the reader's side of the section the speed job has too
+/// (its keys, defaults and rules are `lib/cql`'s): `consistency` refuses
+/// `any` and the speed job's schema and write keys are refused.
+pub type CassandraConfig = clickstream_cql::config::CassandraConfig<ReadConsistency>;
 
 /// `[speed]`: what the speed job writes, and how to find it.
 #[derive(Debug, Clone, Deserialize)]
@@ -135,10 +103,10 @@ impl CassandraConfig {
 pub struct SpeedConfig {
     /// The speed job's `job.name` (key of its checkpoint rows, whose
     /// watermark tells which windows are newest in event time).
-    #[serde(default = "default_job_name")]
+    #[serde(default = "clickstream_cql::config::speed_job_name")]
     pub job_name: String,
     /// The speed job's `kafka.topic` (the other half of the checkpoint key).
-    #[serde(default = "default_topic")]
+    #[serde(default = "clickstream_contract::events_topic")]
     pub topic: String,
     /// The speed job's `windows.allowed_lateness`: how far open windows run
     /// ahead of its watermark.
@@ -176,16 +144,16 @@ pub struct WindowConfig {
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// Longest `from`..`to` range of `/api/traffic` and `/api/alerts`, in days.
-    #[serde(default = "default_max_days")]
+    #[serde(default = "int::<31, _>")]
     pub max_range_days: u32,
     /// `limit` of `/api/alerts` when not given.
-    #[serde(default = "default_limit")]
+    #[serde(default = "int::<100, _>")]
     pub default_limit: u32,
     /// Largest `limit` accepted.
-    #[serde(default = "default_max_limit")]
+    #[serde(default = "int::<1000, _>")]
     pub max_limit: u32,
     /// Largest `points` of `/api/popularity` and `/api/servers`.
-    #[serde(default = "default_max_points")]
+    #[serde(default = "int::<288, _>")]
     pub max_points: u32,
 }
 
@@ -198,13 +166,13 @@ pub struct StreamConfig {
     #[serde(default = "secs::<1>", with = "humantime_serde")]
     pub interval: Duration,
     /// Alerts shown by the dashboard.
-    #[serde(default = "twenty")]
+    #[serde(default = "int::<20, _>")]
     pub alerts: u32,
     /// Days of hourly traffic in the dashboard's chart (ending on the newest event day).
-    #[serde(default = "two")]
+    #[serde(default = "int::<2, _>")]
     pub traffic_days: u32,
     /// Most dashboards open at once (each holds a connection).
-    #[serde(default = "default_max_clients")]
+    #[serde(default = "int::<256, _>")]
     pub max_clients: usize,
 }
 
@@ -214,46 +182,7 @@ fn default_http_listen() -> SocketAddr {
 fn default_mysql_url() -> String {
     "mysql://clickstream_ro:clickstream_ro@127.0.0.1:3306/clickstream".into()
 }
-fn default_pool_size() -> u32 {
-    8
-}
-fn default_job_name() -> String {
-    "speed-job".into()
-}
-fn default_topic() -> String {
-    "clickstream.events".into()
-}
-fn default_max_days() -> u32 {
-    31
-}
-fn default_limit() -> u32 {
-    100
-}
-fn default_max_limit() -> u32 {
-    1000
-}
-fn default_max_points() -> u32 {
-    288
-}
-fn twenty() -> u32 {
-    20
-}
-fn two() -> u32 {
-    2
-}
-fn default_max_clients() -> usize {
-    256
-}
-macro_rules! defaults_from_serde {
-    ($($t:ty),*) => {$(
-        impl Default for $t {
-            fn default() -> Self {
-                toml::from_str("").expect("every field has a default")
-            }
-        }
-    )*};
-}
-defaults_from_serde!(HttpConfig, MysqlConfig, CassandraConfig, SpeedConfig, WindowConfig, ApiConfig, StreamConfig);
+clickstream_telemetry::defaults_from_serde!(HttpConfig, MysqlConfig, SpeedConfig, WindowConfig, ApiConfig, StreamConfig);
 
 impl Config {
     /// Reads, parses and validates `path`, then applies the environment overrides.
@@ -297,7 +226,7 @@ impl Config {
         if self.mysql.connect_timeout < Duration::from_millis(10) {
             return bad("mysql.connect_timeout", "must be at least 10ms".into());
         }
-        if let Err((key, message)) = self.cassandra.cluster().validate() {
+        if let Err((key, message)) = self.cassandra.validate() {
             return bad(key, message);
         }
         if self.speed.job_name.is_empty() {
@@ -400,6 +329,8 @@ mod tests {
             );
         }
         assert_eq!(invalid_key("[cassandra]\nusername = \"u\"\n"), "cassandra.username");
+        let e = Config::parse("[cassandra]\nkeyspace = \"ks\"\nttl = \"1d\"\n", "t").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("only the speed job's [cassandra] has this key"), "the writer's keys are refused: {e}");
         assert_eq!(invalid_key("[mysql]\nurl = \"postgres://x\"\n"), "mysql.url");
         assert_eq!(invalid_key("[api]\ndefault_limit = 5000\n"), "api.default_limit");
         let e = Config::parse("[http]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n", "t").unwrap_err();

@@ -21,8 +21,8 @@ use clickstream_master_copy::container::BlockEncoder;
 use clickstream_master_copy::layout::PathTemplate;
 use clickstream_master_copy::storage::local::LocalStorage;
 use common::hdfs::*;
-use fanout_agent::sinks::hdfs::{Codec, HdfsSink, HdfsSinkConfig, HdfsSinkSettings, HdfsSinkStats};
-use fanout_agent::sinks::{BatchSink, SinkError};
+use fanout_agent::sinks::hdfs::{Codec, HdfsFailure, HdfsSink, HdfsSinkConfig, HdfsSinkSettings, HdfsSinkStats};
+use fanout_agent::sinks::{BatchSink, Failure, SinkError};
 
 async fn hdfs_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
     HDFS_LOCK.read().await
@@ -611,7 +611,8 @@ async fn a_failed_sync_sends_the_batch_behind_it_to_a_new_file() {
     };
     let (second, ()) = tokio::join!(sink.send_batch(&enc[200..400]), release_soon);
     let err = first.await.unwrap_err();
-    assert!(matches!(&err, SinkError::Retryable(m) if m.contains("sync")), "{err}");
+    let sync_failed = matches!(&err, SinkError::Retryable(Failure::Hdfs(HdfsFailure::Storage { cause })) if cause.message.starts_with("sync "));
+    assert!(sync_failed, "{err}");
     second.unwrap().await.unwrap();
     // The failed batch is sent again, as the driver would.
     sink.write_batch(&enc[..200]).await.unwrap();
@@ -636,7 +637,10 @@ async fn shutdown_reports_files_it_could_not_finalise() {
     let events = sample_events(100, "web1", |_, _| 1_795_132_800_000);
     sink.write_batch(&records(&events)).await.unwrap();
     let err = sink.shutdown().await.unwrap_err();
-    assert!(matches!(&err, SinkError::Retryable(m) if m.contains(".avro.tmp")), "{err}");
+    let left =
+        matches!(&err, SinkError::Retryable(Failure::Hdfs(HdfsFailure::LeftInUse { files })) if files.len() == 1 && files[0].ends_with(".avro.tmp"));
+    assert!(left, "{err}");
+    assert!(err.to_string().contains("1 file(s) left in use"), "{err}");
     // The next start finishes the job.
     plan.lock().unwrap().fail_renames = false;
     let storage = Faulty { inner: LocalStorage::new(dir.path().to_path_buf()), plan };

@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use clickstream_cql::config::{Cluster, WriteConsistency};
-use clickstream_telemetry::config::{parse_toml, read_toml, secs};
+use clickstream_cql::config::WriteConsistency;
+use clickstream_telemetry::config::{int, parse_toml, read_toml, secs};
 use serde::Deserialize;
 
 /// Why a configuration is unusable.
@@ -60,7 +60,7 @@ pub struct KafkaConfig {
     /// `bootstrap.servers`.
     pub brokers: String,
     /// Topic of click events.
-    #[serde(default = "default_topic")]
+    #[serde(default = "clickstream_contract::events_topic")]
     pub topic: String,
     /// Consumer group (committed offsets, lag monitoring).
     #[serde(default = "default_group")]
@@ -82,53 +82,10 @@ pub struct KafkaConfig {
     pub properties: std::collections::BTreeMap<String, String>,
 }
 
-/// `[cassandra]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CassandraConfig {
-    /// `host:port` of one or more nodes.
-    #[serde(default = "clickstream_cql::config::default_contact_points")]
-    pub contact_points: Vec<String>,
-    /// Keyspace of the speed views.
-    #[serde(default = "clickstream_cql::config::default_keyspace")]
-    pub keyspace: String,
-    /// Replication map used when the job creates the keyspace.
-    #[serde(default = "default_replication")]
-    pub replication: String,
-    /// The tables' `default_time_to_live` (when the job creates them); 0 keeps rows forever.
-    #[serde(default = "default_ttl", with = "humantime_serde")]
-    pub ttl: Duration,
-    /// Consistency level of every read and write (`local_quorum` by default).
-    #[serde(default)]
-    pub consistency: WriteConsistency,
-    /// Apply `schemas/cql` at start (idempotent).
-    #[serde(default = "yes")]
-    pub create_schema: bool,
-    /// Timeout of one request.
-    #[serde(default = "secs::<10>", with = "humantime_serde")]
-    pub request_timeout: Duration,
-    /// Writes in flight at once.
-    #[serde(default = "default_write_concurrency")]
-    pub write_concurrency: usize,
-    /// Optional credentials.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Optional credentials.
-    #[serde(default)]
-    pub password: Option<String>,
-}
-
-impl CassandraConfig {
-    /// The keys serve has too, as `lib/cql` checks and connects with them.
-    pub fn cluster(&self) -> Cluster<'_> {
-        Cluster {
-            contact_points: &self.contact_points,
-            keyspace: &self.keyspace,
-            username: self.username.as_deref(),
-            password: self.password.as_deref(),
-        }
-    }
-}
+/// `[cassandra]`: the writer's side of the section serve has too (its keys,
+/// defaults and rules are `lib/cql`'s), with `replication`, `ttl`,
+/// `create_schema` and `write_concurrency`.
+pub type CassandraConfig = clickstream_cql::config::CassandraConfig<WriteConsistency>;
 
 /// `kafka.assignment`: who decides which partitions this process reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -187,7 +144,7 @@ pub struct WindowsConfig {
     /// duplicate, not late, even when it spans more event time than the
     /// windows (sparse or replayed logs). A restart re-reads this many
     /// records per partition to refill it; 0 turns it off.
-    #[serde(default = "default_dedup_recent")]
+    #[serde(default = "int::<20_000, _>")]
     pub dedup_recent_records: u64,
     /// An event more than this ahead of its web server's newest corroborated
     /// event time (in its partition) is *far ahead*: counted, but it moves
@@ -200,7 +157,7 @@ pub struct WindowsConfig {
     /// real clock jump; also how many events a web server's first time in
     /// a partition needs. 1 turns the rule off (every event moves the
     /// watermark). At most [`crate::partition::MAX_QUORUM`].
-    #[serde(default = "default_far_ahead_quorum")]
+    #[serde(default = "int::<3, _>")]
     pub far_ahead_quorum: usize,
 }
 
@@ -212,7 +169,7 @@ pub struct DdosConfig {
     #[serde(default = "secs::<1>", with = "humantime_serde")]
     pub window: Duration,
     /// Alert when a client address makes MORE than this many requests in one window.
-    #[serde(default = "hundred")]
+    #[serde(default = "int::<100, _>")]
     pub threshold: u64,
 }
 
@@ -227,7 +184,7 @@ pub struct HealthConfig {
     #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub slide: Duration,
     /// Unhealthy when MORE than this many responses in a window are not 200.
-    #[serde(default = "ten")]
+    #[serde(default = "int::<10, _>")]
     pub threshold: u64,
 }
 
@@ -242,7 +199,7 @@ pub struct PopularityConfig {
     #[serde(default = "secs::<60>", with = "humantime_serde")]
     pub slide: Duration,
     /// Rows of `category_top` per window.
-    #[serde(default = "ten_usize")]
+    #[serde(default = "int::<10, _>")]
     pub top_n: usize,
 }
 
@@ -251,13 +208,13 @@ pub struct PopularityConfig {
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
     /// Name of this job: the key of its checkpoint rows.
-    #[serde(default = "default_job_name")]
+    #[serde(default = "clickstream_cql::config::speed_job_name")]
     pub name: String,
     /// How often updated rows are written and the checkpoint advanced.
     #[serde(default = "secs::<1>", with = "humantime_serde")]
     pub flush_interval: Duration,
     /// Flush early after this many events.
-    #[serde(default = "default_max_batch")]
+    #[serde(default = "int::<50_000, _>")]
     pub max_batch_events: usize,
     /// How long Cassandra may fail (writes or idle pings) before `/health`
     /// says unhealthy: a node restarting should not page anyone.
@@ -265,62 +222,14 @@ pub struct JobConfig {
     pub health_failing_after: Duration,
     /// Records of the topic not yet read (all partitions) above which
     /// `/health` says unhealthy: the job is not keeping up.
-    #[serde(default = "default_health_max_unread")]
+    #[serde(default = "int::<100_000, _>")]
     pub health_max_unread_records: u64,
 }
 
-fn default_topic() -> String {
-    "clickstream.events".into()
-}
 fn default_group() -> String {
     "speed-job".into()
 }
-fn default_replication() -> String {
-    "{'class': 'SimpleStrategy', 'replication_factor': 1}".into()
-}
-fn default_ttl() -> Duration {
-    Duration::from_secs(3 * 86_400)
-}
-fn yes() -> bool {
-    true
-}
-fn default_write_concurrency() -> usize {
-    64
-}
-fn default_far_ahead_quorum() -> usize {
-    3
-}
-fn default_dedup_recent() -> u64 {
-    20_000
-}
-fn hundred() -> u64 {
-    100
-}
-fn ten() -> u64 {
-    10
-}
-fn ten_usize() -> usize {
-    10
-}
-fn default_job_name() -> String {
-    "speed-job".into()
-}
-fn default_health_max_unread() -> u64 {
-    100_000
-}
-fn default_max_batch() -> usize {
-    50_000
-}
-macro_rules! defaults_from_serde {
-    ($($t:ty),*) => {$(
-        impl Default for $t {
-            fn default() -> Self {
-                toml::from_str("").expect("every field has a default")
-            }
-        }
-    )*};
-}
-defaults_from_serde!(CassandraConfig, WindowsConfig, DdosConfig, HealthConfig, PopularityConfig, JobConfig);
+clickstream_telemetry::defaults_from_serde!(WindowsConfig, DdosConfig, HealthConfig, PopularityConfig, JobConfig);
 
 impl Config {
     /// Reads, parses and validates `path`.
@@ -361,17 +270,8 @@ impl Config {
         if let Err(e) = offline.create::<rdkafka::consumer::BaseConsumer>() {
             return bad("kafka.properties", format!("librdkafka refuses them: {e}"));
         }
-        if let Err((key, message)) = self.cassandra.cluster().validate() {
+        if let Err((key, message)) = self.cassandra.validate() {
             return bad(key, message);
-        }
-        if !self.cassandra.replication.trim_start().starts_with('{') {
-            return bad("cassandra.replication", "must be a CQL map such as {'class': 'SimpleStrategy', 'replication_factor': 1}".into());
-        }
-        if self.cassandra.ttl.as_secs() > i32::MAX as u64 || self.cassandra.ttl.subsec_nanos() != 0 {
-            return bad("cassandra.ttl", "must be whole seconds below 68 years (0 disables expiry)".into());
-        }
-        if self.cassandra.write_concurrency == 0 {
-            return bad("cassandra.write_concurrency", "must be at least 1".into());
         }
         if self.windows.dedup_recent_records > 10_000_000 {
             return bad("windows.dedup_recent_records", "must be at most 10000000 (about 400 MB of ids per partition)".into());
@@ -447,6 +347,10 @@ mod tests {
         assert_eq!(c.windows.allowed_lateness, Duration::from_secs(10));
         assert_eq!((c.windows.far_ahead, c.windows.far_ahead_quorum), (Duration::from_secs(60), 3));
         assert_eq!(c.cassandra.consistency, WriteConsistency(scylla::statement::Consistency::LocalQuorum));
+        assert_eq!(
+            (c.cassandra.ttl(), c.cassandra.write_concurrency(), c.cassandra.request_timeout),
+            (Duration::from_secs(3 * 86_400), 64, Duration::from_secs(10))
+        );
     }
 
     #[test]
@@ -469,6 +373,8 @@ mod tests {
         assert!(matches!(&e, ConfigError::Invalid { key, .. } if key == "health.window"), "{e}");
         let e = Config::parse("[kafka]\nbrokers = \"b\"\n[cassandra]\nconsistency = \"most\"\n", "t").unwrap_err();
         assert!(e.to_string().contains("consistency level `most`: expected any, one"), "refused when the file is read: {e}");
+        let e = Config::parse("[kafka]\nbrokers = \"b\"\n[cassandra]\nttl = \"1500ms\"\n", "t").unwrap_err();
+        assert!(matches!(&e, ConfigError::Invalid { key, .. } if key == "cassandra.ttl"), "{e}");
         let e = Config::parse("[kafka]\nbrokers = \"b\"\ntopik = \"x\"\n", "t").unwrap_err();
         assert!(e.to_string().contains("topik"), "{e}");
     }

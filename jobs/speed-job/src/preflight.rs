@@ -35,7 +35,7 @@ pub async fn reachable(cfg: &Config) -> Vec<String> {
     };
     let cassandra = async {
         let c = &cfg.cassandra;
-        let to = c.cluster().connect(ANSWER_WITHIN);
+        let to = c.connect(ANSWER_WITHIN);
         let asked = answers("connecting", ANSWER_WITHIN, async {
             let session = connect(to).await.map_err(|e| e.to_string())?;
             session.query_unpaged("SELECT release_version FROM system.local", ()).await.map_err(|e| e.to_string())

@@ -18,8 +18,8 @@ pub fn render(cfg: &CassandraConfig) -> String {
         .iter()
         .map(|(_, text)| {
             text.replace("{{keyspace}}", &cfg.keyspace)
-                .replace("{{replication}}", &cfg.replication)
-                .replace("{{ttl_seconds}}", &cfg.ttl.as_secs().to_string())
+                .replace("{{replication}}", cfg.replication())
+                .replace("{{ttl_seconds}}", &cfg.ttl().as_secs().to_string())
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn renders_every_placeholder() {
-        let cfg = CassandraConfig { keyspace: "ks1".into(), ttl: std::time::Duration::from_secs(60), ..Default::default() };
+        let cfg: CassandraConfig = toml::from_str("keyspace = \"ks1\"\nttl = \"60s\"").unwrap();
         let cql = render(&cfg);
         assert!(!cql.contains("{{"), "unfilled placeholder");
         let stmts = statements(&cql);

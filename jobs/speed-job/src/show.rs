@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use scylla::client::session::Session;
-use scylla::client::session_builder::SessionBuilder;
 use scylla::value::CqlTimestamp;
 
 use crate::config::Config;
@@ -36,11 +35,7 @@ where
 /// the late events of the configured keyspace.
 pub async fn render(cfg: &Config, top: usize) -> Result<String, Error> {
     let c = &cfg.cassandra;
-    let mut builder = SessionBuilder::new().known_nodes(&c.contact_points).connection_timeout(c.request_timeout);
-    if let (Some(u), Some(p)) = (&c.username, &c.password) {
-        builder = builder.user(u, p);
-    }
-    let s = builder.build().await?;
+    let s = clickstream_cql::connect(c.connect(c.request_timeout)).await?;
     let ks = &c.keyspace;
     let mut out = String::new();
 

@@ -85,10 +85,10 @@ fn ts(ms: i64) -> CqlTimestamp {
 impl Sink {
     /// Connects, applies the schema (if configured) and prepares every statement.
     pub async fn connect(cfg: &CassandraConfig, job: &str, topic: &str) -> Result<Sink, SinkError> {
-        let session = connect(cfg.cluster().connect(cfg.request_timeout))
+        let session = connect(cfg.connect(cfg.request_timeout))
             .await
             .map_err(|e| SinkError::Connect { contact_points: cfg.contact_points.join(","), source: Box::new(e) })?;
-        if cfg.create_schema {
+        if cfg.create_schema() {
             crate::schema::apply(&session, cfg).await?;
         }
         let consistency = cfg.consistency.0;
@@ -144,7 +144,7 @@ impl Sink {
             ))
             .await?,
         };
-        Ok(Sink { session, stmts, job: job.to_string(), topic: topic.to_string(), concurrency: cfg.write_concurrency })
+        Ok(Sink { session, stmts, job: job.to_string(), topic: topic.to_string(), concurrency: cfg.write_concurrency() })
     }
 
     /// Asks Cassandra a trivial question (`system.local`) within `timeout`:

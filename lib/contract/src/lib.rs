@@ -27,5 +27,15 @@ pub mod schema;
 pub mod varint;
 
 pub use codec::{DecodeError, RoutingFields, SINGLE_OBJECT_MARKER};
+
+/// The Kafka topic of the events when a configuration names none: where the
+/// fan-out agent writes them, where the speed job reads them, and half of
+/// the key of the speed job's checkpoint rows that serve looks up.
+pub const EVENTS_TOPIC: &str = "clickstream.events";
+
+/// [`EVENTS_TOPIC`] as a serde default (`#[serde(default = "clickstream_contract::events_topic")]`).
+pub fn events_topic() -> String {
+    EVENTS_TOPIC.into()
+}
 pub use event::{ClickEvent, IngestMeta};
 pub use event_id::EventId;

@@ -1,8 +1,9 @@
 //! The Cassandra side shared by the speed job, which writes the speed views,
-//! and serve, which reads them: the `[cassandra]` keys both configs have
-//! ([`config`]: nodes, keyspace, credentials, consistency levels as types),
-//! the consistency names they accept and the one way both open a session,
-//! so that a setting means the same in both files.
+//! and serve, which reads them: the `[cassandra]` section of both configs
+//! ([`config::CassandraConfig`]: nodes, keyspace, credentials, consistency
+//! levels as types, the writer's schema keys), the consistency names they
+//! accept and the one way both open a session, so that a setting means the
+//! same in both files.
 #![deny(missing_docs)]
 
 pub mod config;

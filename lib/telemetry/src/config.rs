@@ -47,9 +47,39 @@ pub const fn secs<const N: u64>() -> std::time::Duration {
     std::time::Duration::from_secs(N)
 }
 
+/// A default of `N` for an integer key of any width:
+/// `#[serde(default = "int::<100, _>")]` (the `_` is the field's type), instead
+/// of one `fn hundred() -> u64` per value and type in every binary's config.
+pub fn int<const N: u64, T: TryFrom<u64>>() -> T {
+    match T::try_from(N) {
+        Ok(v) => v,
+        Err(_) => panic!("the default {N} does not fit its key's type"),
+    }
+}
+
 /// A default of `N` milliseconds for a duration key (see [`secs`]).
 pub const fn millis<const N: u64>() -> std::time::Duration {
     std::time::Duration::from_millis(N)
+}
+
+/// The value of a config section whose every key has a serde default:
+/// what an empty TOML table gives, so `Default` cannot disagree with the
+/// file's defaults. Implement `Default` with [`crate::defaults_from_serde`].
+pub fn from_serde_defaults<T: DeserializeOwned>() -> T {
+    toml::from_str("").expect("every field has a default")
+}
+
+/// `impl Default` for config sections whose every key has a serde default
+/// (see [`from_serde_defaults`]).
+#[macro_export]
+macro_rules! defaults_from_serde {
+    ($($t:ty),* $(,)?) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                $crate::config::from_serde_defaults()
+            }
+        }
+    )*};
 }
 
 /// Why a configuration was refused.

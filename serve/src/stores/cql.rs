@@ -197,7 +197,7 @@ impl CqlStore {
 async fn connect(cfg: &CassandraConfig) -> Result<Connected, StoreError> {
     let target = cfg.contact_points.join(",");
     let unavailable = |e: String| StoreError::Unavailable { store: "cassandra", target: target.clone(), message: e };
-    let session = clickstream_cql::connect(cfg.cluster().connect(cfg.request_timeout)).await.map_err(|e| unavailable(e.to_string()))?;
+    let session = clickstream_cql::connect(cfg.connect(cfg.request_timeout)).await.map_err(|e| unavailable(e.to_string()))?;
     let consistency = cfg.consistency.0;
     let ks = &cfg.keyspace;
     let prepare = |cql: String| {

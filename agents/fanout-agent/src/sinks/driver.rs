@@ -362,8 +362,13 @@ mod tests {
         async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
             let (tx, rx) = oneshot::channel();
             self.handed.lock().unwrap().push((events.iter().map(|e| Bytes::copy_from_slice(e.as_ref())).collect(), tx));
-            Ok(Box::pin(async move { rx.await.unwrap_or_else(|_| Err(SinkError::Retryable("dropped".into()))) }))
+            Ok(Box::pin(async move { rx.await.unwrap_or_else(|_| Err(retryable())) }))
         }
+    }
+
+    /// A failure to retry, as a destination that went away reports it.
+    fn retryable() -> SinkError {
+        crate::sinks::kafka::KafkaFailure::DeliveryTimeout { topic: "test".into(), timeout: Duration::ZERO }.into()
     }
 
     fn first_bytes(handed: &Handed) -> Vec<u8> {
@@ -413,7 +418,7 @@ mod tests {
         assert_eq!(channel.stats().events, 50);
 
         // The oldest fails: everything taken is handed over again, oldest first.
-        ack(&handed, 0, Err(SinkError::Retryable("broker away".into())));
+        ack(&handed, 0, Err(retryable()));
         until("the retry", || handed.lock().unwrap().len() == 6).await;
         assert_eq!(first_bytes(&handed), [0, 1, 2, 0, 1, 2]);
         assert_eq!(channel.stats().events, 50, "nothing is committed before it is acknowledged");
@@ -441,7 +446,7 @@ mod tests {
         assert_eq!(handed.lock().unwrap().len(), 1, "read ahead, not handed over");
 
         // The failure hands the read-ahead batch out again too: the retry starts at the oldest.
-        ack(&handed, 0, Err(SinkError::Retryable("destination away".into())));
+        ack(&handed, 0, Err(retryable()));
         until("the retry", || handed.lock().unwrap().len() == 2).await;
         for i in 1..4 {
             ack(&handed, i, Ok(()));
@@ -470,7 +475,7 @@ mod tests {
         stop.send(true).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         ack(&handed, 0, Ok(()));
-        ack(&handed, 1, Err(SinkError::Retryable("too late".into())));
+        ack(&handed, 1, Err(retryable()));
         task.await.unwrap();
         let s = channel.stats();
         assert_eq!((s.events, s.in_flight_events), (1, 0), "the failed batch is back in the channel, untaken");

@@ -15,15 +15,51 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
-/// Why a sink could not write a batch.
+/// Why a sink could not write a batch: whether the driver tries the batch
+/// again, and what failed ([`Failure`]). The message is the failure's.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Worth retrying the same batch later (service down, timeout, full queue).
-    #[error("{0}")]
-    Retryable(String),
+    #[error(transparent)]
+    Retryable(Failure),
     /// A bad event that will never be writable (it is logged and skipped).
-    #[error("{0}")]
-    Permanent(String),
+    #[error(transparent)]
+    Permanent(Failure),
+}
+
+impl SinkError {
+    /// What failed, retryable or not.
+    pub fn failure(&self) -> &Failure {
+        match self {
+            SinkError::Retryable(f) | SinkError::Permanent(f) => f,
+        }
+    }
+}
+
+/// What failed, by sink: the operation, where, and the underlying error.
+///
+/// As with [`StartError`], the underlying error is part of the text (what
+/// the driver logs and `/health` shows) and kept as a typed field to match
+/// on, not offered as [`std::error::Error::source`]: `{:#}` would print it
+/// twice.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// In the Kafka sink.
+    #[error(transparent)]
+    Kafka(#[from] kafka::KafkaFailure),
+    /// In the HDFS sink.
+    #[error(transparent)]
+    Hdfs(#[from] hdfs::HdfsFailure),
+}
+
+impl Failure {
+    /// The sink it happened in, as [`BatchSink::name`] says it.
+    pub fn sink(&self) -> &'static str {
+        match self {
+            Failure::Kafka(_) => "kafka",
+            Failure::Hdfs(_) => "hdfs",
+        }
+    }
 }
 
 /// Why a sink could not be built ([`kafka::KafkaSink::create`],
@@ -136,5 +172,35 @@ pub trait BatchSink: Send + 'static {
     /// Flushes and closes everything on shutdown.
     fn shutdown(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send {
         async { Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clickstream_contract::RoutingFields;
+    use clickstream_master_copy::storage::{ErrorKind, StorageError};
+
+    use super::hdfs::HdfsFailure;
+    use super::kafka::KafkaFailure;
+    use super::*;
+
+    #[test]
+    fn a_failure_says_its_sink_and_whether_to_retry_and_keeps_the_message() {
+        let cause = RoutingFields::decode(&[0x7f]).unwrap_err();
+        let bad: SinkError = KafkaFailure::NotAnEvent { index: 3, cause: cause.clone() }.into();
+        assert!(matches!(&bad, SinkError::Permanent(Failure::Kafka(KafkaFailure::NotAnEvent { index: 3, .. }))), "{bad:?}");
+        assert_eq!(bad.to_string(), format!("event 3 of the batch is not a ClickEvent datum: {cause}"));
+        assert_eq!(bad.failure().sink(), "kafka");
+
+        let late: SinkError = KafkaFailure::DeliveryTimeout { topic: "clickstream.events".into(), timeout: Duration::from_secs(35) }.into();
+        assert!(matches!(late, SinkError::Retryable(_)));
+        assert_eq!(late.to_string(), "not every Kafka delivery report for clickstream.events came within 35s");
+
+        let call = StorageError::new(ErrorKind::Other, "sync", "/m/_a.avro.tmp", "no answer within 5s");
+        let down: SinkError = HdfsFailure::Storage { cause: call }.into();
+        assert!(matches!(&down, SinkError::Retryable(Failure::Hdfs(HdfsFailure::Storage { cause })) if cause.kind == ErrorKind::Other));
+        assert_eq!(down.to_string(), "HDFS sink: sync /m/_a.avro.tmp: no answer within 5s");
+        assert_eq!(down.failure().sink(), "hdfs");
+        assert!(std::error::Error::source(&down).is_none(), "the cause is in the message, not repeated as a source");
     }
 }

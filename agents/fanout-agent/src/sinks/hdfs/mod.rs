@@ -41,5 +41,5 @@ pub mod sink;
 pub mod stats;
 
 pub use config::{Codec, HdfsSinkConfig, HdfsSinkSettings};
-pub use sink::{HdfsSink, RecoveryReport};
+pub use sink::{HdfsFailure, HdfsSink, HdfsTask, RecoveryReport};
 pub use stats::HdfsSinkStats;

@@ -48,7 +48,7 @@ use tracing::{debug, info, warn};
 use super::config::{Codec, HdfsSinkSettings};
 use super::recovery::{self, timed, Finalized};
 use super::stats::HdfsSinkStats;
-use crate::sinks::{BatchSink, SinkError, StartError};
+use crate::sinks::{BatchSink, Failure, SinkError, StartError};
 use clickstream_master_copy::container::{write_header, BlockEncoder};
 use clickstream_master_copy::layout::PathTemplate;
 use clickstream_master_copy::names;
@@ -82,6 +82,68 @@ type SharedWriter<W> = Arc<tokio::sync::Mutex<Writer<W>>>;
 /// A locked writer, handed from the batch's appends to its sync task.
 type LockedWriter<W> = tokio::sync::OwnedMutexGuard<Writer<W>>;
 
+/// What failed in the HDFS sink; every failure is retryable.
+#[derive(Debug, thiserror::Error)]
+pub enum HdfsFailure {
+    /// A storage call failed or did not answer in time (its message names
+    /// the operation and the path).
+    #[error("HDFS sink: {cause}")]
+    Storage {
+        /// The failed call.
+        cause: StorageError,
+    },
+    /// Every candidate name for a new file in `dir` was taken.
+    #[error("HDFS sink: no free file name in {dir} after {tries} tries")]
+    NoFreeName {
+        /// The partition directory.
+        dir: String,
+        /// How many names were tried.
+        tries: u32,
+    },
+    /// A background task of the sink panicked or was cancelled.
+    #[error("HDFS sink: {task} failed: {cause}")]
+    Task {
+        /// Which task.
+        task: HdfsTask,
+        /// What tokio said.
+        cause: tokio::task::JoinError,
+    },
+    /// Shutdown could not finalise every file; the next start recovers them.
+    #[error("HDFS sink: {} file(s) left in use (_*.avro.tmp, recovered at the next start): {}", files.len(), files.join(", "))]
+    LeftInUse {
+        /// The files, as URLs.
+        files: Vec<String>,
+    },
+}
+
+/// A background task of the HDFS sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HdfsTask {
+    /// The task that syncs a batch's files and acknowledges it.
+    BatchSync,
+    /// The sync of one file of a batch.
+    FileSync,
+    /// The compression of a block.
+    Compress,
+}
+
+impl std::fmt::Display for HdfsTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HdfsTask::BatchSync => "the sync task",
+            HdfsTask::FileSync => "a sync task",
+            HdfsTask::Compress => "compressing a block",
+        })
+    }
+}
+
+impl From<HdfsFailure> for SinkError {
+    /// Retryable: nothing the HDFS sink meets makes a batch unwritable.
+    fn from(f: HdfsFailure) -> SinkError {
+        SinkError::Retryable(Failure::Hdfs(f))
+    }
+}
+
 /// Resolves when the batch's sync task has synced every file it touched.
 pub struct HdfsAck(tokio::task::JoinHandle<Result<(), SinkError>>);
 
@@ -91,7 +153,7 @@ impl std::future::Future for HdfsAck {
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         std::pin::Pin::new(&mut self.0)
             .poll(cx)
-            .map(|joined| joined.unwrap_or_else(|e| Err(SinkError::Retryable(format!("HDFS sink: the sync task failed: {e}")))))
+            .map(|joined| joined.unwrap_or_else(|cause| Err(HdfsFailure::Task { task: HdfsTask::BatchSync, cause }.into())))
     }
 }
 
@@ -508,7 +570,8 @@ impl<S: Storage> HdfsSink<S> {
 
     /// Opens a new file in `dir` named after `first_ms`.
     async fn open_file(&mut self, dir: &str, first_ms: i64) -> Result<(), SinkError> {
-        for _ in 0..1000 {
+        const TRIES: u32 = 1000;
+        for _ in 0..TRIES {
             let stem = names::stem(dir, &self.prefix, first_ms, self.seq);
             self.seq += 1;
             let tmp = names::in_use_of(&stem);
@@ -541,7 +604,7 @@ impl<S: Storage> HdfsSink<S> {
                 Err(e) => return Err(self.fail(e)),
             }
         }
-        Err(SinkError::Retryable(format!("HDFS sink: no free file name in {dir} after 1000 tries")))
+        Err(HdfsFailure::NoFreeName { dir: dir.to_string(), tries: TRIES }.into())
     }
 
     /// The blocks of every group of a batch, each without its sync marker.
@@ -590,7 +653,7 @@ impl<S: Storage> HdfsSink<S> {
                 done.push(match block {
                     Block::Done(b) => b,
                     Block::Compressing(job) => {
-                        let (enc, b) = job.await.map_err(|e| SinkError::Retryable(format!("HDFS sink: compressing a block failed: {e}")))?;
+                        let (enc, b) = job.await.map_err(|cause| HdfsFailure::Task { task: HdfsTask::Compress, cause })?;
                         self.encoders.push(enc);
                         b
                     }
@@ -689,7 +752,7 @@ impl<S: Storage> HdfsSink<S> {
             // Every sync runs to its end, so each failed file is marked before the batch fails.
             let mut result = Ok(());
             while let Some(joined) = syncs.join_next().await {
-                let synced = joined.unwrap_or_else(|e| Err(SinkError::Retryable(format!("HDFS sink: a sync task failed: {e}"))));
+                let synced = joined.unwrap_or_else(|cause| Err(HdfsFailure::Task { task: HdfsTask::FileSync, cause }.into()));
                 result = result.and(synced);
             }
             if result.is_ok() {
@@ -806,12 +869,8 @@ impl<S: Storage> HdfsSink<S> {
         if self.pending.is_empty() {
             Ok(())
         } else {
-            let list: Vec<String> = self.pending.iter().map(|p| self.storage.url_of(&p.tmp)).collect();
-            Err(SinkError::Retryable(format!(
-                "HDFS sink: {} file(s) left in use (_*.avro.tmp, recovered at the next start): {}",
-                list.len(),
-                list.join(", ")
-            )))
+            let files = self.pending.iter().map(|p| self.storage.url_of(&p.tmp)).collect();
+            Err(HdfsFailure::LeftInUse { files }.into())
         }
     }
 }
@@ -819,7 +878,7 @@ impl<S: Storage> HdfsSink<S> {
 /// A failed storage call as the batch's error (retryable), counted.
 fn storage_failure(stats: &HdfsSinkStats, e: StorageError) -> SinkError {
     stats.write_errors.inc();
-    SinkError::Retryable(format!("HDFS sink: {e}"))
+    HdfsFailure::Storage { cause: e }.into()
 }
 
 /// Pause before asking again whether HDFS finished a lease recovery.

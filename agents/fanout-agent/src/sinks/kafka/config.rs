@@ -8,9 +8,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::BaseProducer;
 use serde::Deserialize;
 
-fn default_topic() -> String {
-    "clickstream.events".into()
-}
 fn default_partitions() -> i32 {
     4
 }
@@ -31,7 +28,7 @@ pub struct KafkaSinkConfig {
     /// `host:port,...` of the brokers.
     pub brokers: String,
     /// Topic (default `clickstream.events`).
-    #[serde(default = "default_topic")]
+    #[serde(default = "clickstream_contract::events_topic")]
     pub topic: String,
     /// Create the topic when missing, with `partitions` and `replication`.
     #[serde(default = "yes")]

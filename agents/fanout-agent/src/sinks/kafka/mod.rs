@@ -7,4 +7,4 @@ mod deliveries;
 mod sink;
 
 pub use config::KafkaSinkConfig;
-pub use sink::KafkaSink;
+pub use sink::{KafkaFailure, KafkaSink};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clickstream_contract::schema::click_event_fingerprint;
-use clickstream_contract::{RoutingFields, SINGLE_OBJECT_MARKER};
+use clickstream_contract::{DecodeError, RoutingFields, SINGLE_OBJECT_MARKER};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use super::deliveries::{BatchContext, BatchDeliveries, BatchProducer, Unconfirmed};
 use super::KafkaSinkConfig;
-use crate::sinks::{BatchSink, SinkError, StartError};
+use crate::sinks::{BatchSink, Failure, SinkError, StartError};
 
 /// Writes batches to Kafka.
 pub struct KafkaSink {
@@ -114,6 +114,76 @@ async fn ensure_topic(cfg: &KafkaSinkConfig, client: &ClientConfig) -> Result<()
     }
 }
 
+/// What failed in the Kafka sink. Every failure is retryable but
+/// [`KafkaFailure::NotAnEvent`]. librdkafka's errors are boxed: they are
+/// large, and rare.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaFailure {
+    /// After a failed batch, librdkafka would not build the fresh producer.
+    #[error("re-creating the Kafka producer: {cause}")]
+    Recreate {
+        /// What librdkafka said.
+        cause: Box<KafkaError>,
+    },
+    /// An event of the batch is not a `ClickEvent` datum (permanent).
+    #[error("event {index} of the batch is not a ClickEvent datum: {cause}")]
+    NotAnEvent {
+        /// Its place in the batch.
+        index: usize,
+        /// Why it does not decode.
+        cause: DecodeError,
+    },
+    /// The producer's local queue stayed full: the broker is slower than
+    /// the agent, or down.
+    #[error("Kafka producer queue for {topic} stayed full for {waited:?}; broker too slow or down")]
+    QueueFull {
+        /// `sinks.kafka.topic`.
+        topic: String,
+        /// How long the sink waited for room (the delivery timeout).
+        waited: Duration,
+    },
+    /// librdkafka refused a record.
+    #[error("Kafka produce to {topic}: {cause}")]
+    Produce {
+        /// `sinks.kafka.topic`.
+        topic: String,
+        /// What librdkafka said.
+        cause: Box<KafkaError>,
+    },
+    /// A delivery report said a record was not written.
+    #[error("Kafka delivery to {topic} failed: {cause}")]
+    Delivery {
+        /// `sinks.kafka.topic`.
+        topic: String,
+        /// What the report said.
+        cause: Box<KafkaError>,
+    },
+    /// Not every delivery report of the batch came in time.
+    #[error("not every Kafka delivery report for {topic} came within {timeout:?}")]
+    DeliveryTimeout {
+        /// `sinks.kafka.topic`.
+        topic: String,
+        /// How long the batch could wait (the delivery timeout and a margin).
+        timeout: Duration,
+    },
+    /// Flushing the producer at shutdown failed.
+    #[error("flushing the Kafka producer: {cause}")]
+    Flush {
+        /// What librdkafka said.
+        cause: Box<KafkaError>,
+    },
+}
+
+impl From<KafkaFailure> for SinkError {
+    /// Retryable, but for a bad event.
+    fn from(f: KafkaFailure) -> SinkError {
+        match f {
+            KafkaFailure::NotAnEvent { .. } => SinkError::Permanent(Failure::Kafka(f)),
+            _ => SinkError::Retryable(Failure::Kafka(f)),
+        }
+    }
+}
+
 impl BatchSink for KafkaSink {
     type Ack = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
 
@@ -141,8 +211,7 @@ impl BatchSink for KafkaSink {
 
     async fn send_batch<E: AsRef<[u8]> + Sync>(&mut self, events: &[E]) -> Result<Self::Ack, SinkError> {
         if self.failed.swap(false, Ordering::Relaxed) {
-            self.producer =
-                self.config.create_with_context(BatchContext).map_err(|e| SinkError::Retryable(format!("re-creating the Kafka producer: {e}")))?;
+            self.producer = self.config.create_with_context(BatchContext).map_err(|e| KafkaFailure::Recreate { cause: Box::new(e) })?;
             info!(topic = %self.topic, "new Kafka producer after a failed batch");
         }
         let batch = match self.produce(events).await {
@@ -157,8 +226,8 @@ impl BatchSink for KafkaSink {
         let (failed, topic, timeout) = (Arc::clone(&self.failed), self.topic.clone(), self.delivery_timeout + Duration::from_secs(5));
         Ok(Box::pin(async move {
             let result = batch.confirmed(timeout).await.map_err(|why| match why {
-                Unconfirmed::Failed(e) => SinkError::Retryable(format!("Kafka delivery to {topic} failed: {e}")),
-                Unconfirmed::TimedOut => SinkError::Retryable(format!("not every Kafka delivery report for {topic} came within {timeout:?}")),
+                Unconfirmed::Failed(e) => SinkError::from(KafkaFailure::Delivery { topic, cause: Box::new(e) }),
+                Unconfirmed::TimedOut => SinkError::from(KafkaFailure::DeliveryTimeout { topic, timeout }),
             });
             if result.is_err() {
                 failed.store(true, Ordering::Relaxed);
@@ -168,7 +237,7 @@ impl BatchSink for KafkaSink {
     }
 
     async fn shutdown(&mut self) -> Result<(), SinkError> {
-        self.producer.flush(Duration::from_secs(10)).map_err(|e| SinkError::Retryable(format!("flushing the Kafka producer: {e}")))
+        self.producer.flush(Duration::from_secs(10)).map_err(|e| KafkaFailure::Flush { cause: Box::new(e) }.into())
     }
 }
 
@@ -178,8 +247,7 @@ impl KafkaSink {
         let batch = BatchDeliveries::new(events.len());
         for (i, datum) in events.iter().enumerate() {
             let body = datum.as_ref();
-            let event =
-                RoutingFields::decode(body).map_err(|e| SinkError::Permanent(format!("event {i} of the batch is not a ClickEvent datum: {e}")))?;
+            let event = RoutingFields::decode(body).map_err(|cause| KafkaFailure::NotAnEvent { index: i, cause })?;
             self.value.clear();
             self.value.extend_from_slice(&self.header);
             self.value.extend_from_slice(body);
@@ -193,12 +261,12 @@ impl KafkaSink {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                         if started.elapsed() > self.delivery_timeout {
-                            return Err(SinkError::Retryable("Kafka producer queue stayed full; broker too slow or down".into()));
+                            return Err(KafkaFailure::QueueFull { topic: self.topic.clone(), waited: self.delivery_timeout }.into());
                         }
                         record = r;
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    Err((e, _)) => return Err(SinkError::Retryable(format!("Kafka produce to {}: {e}", self.topic))),
+                    Err((e, _)) => return Err(KafkaFailure::Produce { topic: self.topic.clone(), cause: Box::new(e) }.into()),
                 }
             }
         }
