@@ -364,6 +364,167 @@ fn bad_parameters_are_400s_that_name_the_parameter() {
     assert_eq!(r.json()["error"]["code"], "not_found");
 }
 
+/// The batch-only routes (`/api/breakdown`, `/api/top-paths`,
+/// `/api/visitors`) over two batch days with two web servers and three
+/// categories, through the SELECT-only user. They read MySQL alone, so
+/// this test needs no CQL endpoint.
+#[test]
+fn breakdowns_top_paths_and_visitor_ranges_come_from_the_batch_tables() {
+    let db = TestDb::create();
+    let run1 = db.batch_day(D1, &batch_hours(), 55);
+    let run2 = db.batch_day(D2, &[(30, 3); 24], 70);
+    // (value, requests, unique visitors, failures, bytes)
+    db.batch_dimension(D1, "server", &[("weblog2", 400, 40, 100, 30_000), ("weblog1", 600, 50, 30, 60_000)]);
+    db.batch_dimension(D2, "server", &[("weblog1", 300, 35, 3, 20_000), ("weblog2", 500, 45, 50, 50_000)]);
+    db.batch_dimension(D1, "category", &[("bags", 300, 25, 60, 20_000), ("shoes", 700, 60, 70, 70_000)]);
+    db.batch_dimension(D2, "category", &[("hats", 350, 20, 8, 5_000), ("bags", 450, 30, 45, 65_000)]);
+    db.batch_top_paths(D1, &[("/products/shoes/42", 300, 3, 90_000), ("/cart", 200, 20, 5_000), ("/products/bags/7", 100, 0, 1_000)]);
+    db.exec(
+        "INSERT INTO weekly_visitors (week_start, iso_year, iso_week, days_reported, requests, unique_visitors, computed_at) VALUES \
+         ('2026-11-09', 2026, 46, 7, 9000, 400, '2026-11-16 01:00:00.250'), ('2026-11-16', 2026, 47, 2, 3396, 98, '2026-11-22 01:00:05.000')",
+    );
+    db.exec(
+        "INSERT INTO monthly_visitors (month_start, days_reported, requests, unique_visitors, computed_at) VALUES \
+         ('2026-10-01', 31, 40000, 1500, '2026-11-01 01:00:00.000'), ('2026-11-01', 20, 25000, 900, '2026-11-22 01:00:05.000')",
+    );
+    let s = Serve::start_batch_only(&db);
+    let batch = |d: &str, run: u64| json!({"day": d, "run_id": run, "computed_at": "2026-11-22T01:00:05.000Z"});
+    let row = |d: &str, v: &str, n: u64, u: u64, f: u64, b: u64| {
+        json!({"start": format!("{d}T00:00:00.000Z"), "day": d, "value": v, "requests": n, "unique_visitors": u,
+               "success_requests": n - f, "failure_requests": f, "failure_share": f as f64 / n as f64, "bytes_sent": b, "source": "batch"})
+    };
+    let total = |v: &str, days: u64, n: u64, f: u64, b: u64| {
+        json!({"value": v, "days": days, "requests": n, "success_requests": n - f, "failure_requests": f,
+               "failure_share": f as f64 / n as f64, "bytes_sent": b})
+    };
+
+    // Per server and day, most requests first; totals over the range add
+    // requests, failures and bytes (a tie at 900 broken by name), and have
+    // no visitors; D3 is not covered: no rows, listed.
+    let b = s.json(&format!("/api/breakdown?dimension=server&from={D1}&to={D3}"));
+    assert_eq!(
+        b,
+        json!({
+            "dimension": "server", "from": D1, "to": D3, "granularity": "day",
+            "rows": [
+                row(D1, "weblog1", 600, 50, 30, 60_000), row(D1, "weblog2", 400, 40, 100, 30_000),
+                row(D2, "weblog2", 500, 45, 50, 50_000), row(D2, "weblog1", 300, 35, 3, 20_000),
+            ],
+            "totals": [total("weblog1", 2, 900, 33, 80_000), total("weblog2", 2, 900, 150, 80_000)],
+            "sources": {"batch": [batch(D1, run1), batch(D2, run2)]},
+            "uncovered": [D3],
+        })
+    );
+    assert_eq!(b["rows"][1]["failure_share"], 0.25);
+    let b = s.json(&format!("/api/breakdown?dimension=category&from={D1}&to={D2}"));
+    assert_eq!(b["totals"], json!([total("bags", 2, 750, 105, 85_000), total("shoes", 1, 700, 70, 70_000), total("hats", 1, 350, 8, 5_000)]));
+    let values: Vec<(&str, &str)> =
+        b["rows"].as_array().unwrap().iter().map(|r| (r["day"].as_str().unwrap(), r["value"].as_str().unwrap())).collect();
+    assert_eq!(values, [(D1, "shoes"), (D1, "bags"), (D2, "bags"), (D2, "hats")]);
+
+    // Per hour: 24 rows per value and day, by hour then requests; zero
+    // hours have no failure share; the totals are the day's.
+    let h = s.json(&format!("/api/breakdown?dimension=category&day={D1}&granularity=hour"));
+    let rows = h["rows"].as_array().unwrap();
+    assert_eq!((h["granularity"].as_str(), rows.len()), (Some("hour"), 48));
+    assert_eq!(
+        rows[0],
+        json!({"start": format!("{D1}T00:00:00.000Z"), "day": D1, "hour": 0, "value": "bags", "requests": 0, "unique_visitors": 0,
+               "success_requests": 0, "failure_requests": 0, "failure_share": null, "bytes_sent": 0, "source": "batch"})
+    );
+    assert_eq!(
+        rows[18],
+        json!({"start": format!("{D1}T09:00:00.000Z"), "day": D1, "hour": 9, "value": "shoes", "requests": 350, "unique_visitors": 60,
+               "success_requests": 315, "failure_requests": 35, "failure_share": 0.1, "bytes_sent": 35_000, "source": "batch"})
+    );
+    assert_eq!((rows[19]["value"].as_str(), rows[19]["requests"].as_u64()), (Some("bags"), Some(150)));
+    assert_eq!(h["totals"], json!([total("shoes", 1, 700, 70, 70_000), total("bags", 1, 300, 60, 20_000)]));
+
+    // Without a day: the newest batch day (D2), not the clock's.
+    let b = s.json("/api/breakdown?dimension=server");
+    assert_eq!((b["from"].as_str(), b["to"].as_str(), b["rows"].as_array().unwrap().len()), (Some(D2), Some(D2), 2));
+    // A day the batch layer has not covered: empty, and said so.
+    let b = s.json(&format!("/api/breakdown?dimension=category&day={D3}"));
+    assert_eq!((&b["rows"], &b["totals"], &b["sources"]["batch"], &b["uncovered"]), (&json!([]), &json!([]), &json!([]), &json!([D3])));
+
+    // Top paths of D1 by rank; `limit` cuts and says so.
+    let t = s.json(&format!("/api/top-paths?day={D1}&limit=2"));
+    assert_eq!(
+        t,
+        json!({
+            "day": D1,
+            "paths": [
+                {"rank": 1, "path": "/products/shoes/42", "requests": 300, "success_requests": 297, "failure_requests": 3,
+                 "failure_share": 0.01, "bytes_sent": 90_000, "source": "batch"},
+                {"rank": 2, "path": "/cart", "requests": 200, "success_requests": 180, "failure_requests": 20,
+                 "failure_share": 0.1, "bytes_sent": 5_000, "source": "batch"},
+            ],
+            "truncated": true,
+            "sources": {"batch": [batch(D1, run1)]},
+            "uncovered": [],
+        })
+    );
+    let t = s.json(&format!("/api/top-paths?day={D1}"));
+    assert_eq!((t["paths"].as_array().unwrap().len(), &t["truncated"]), (3, &json!(false)));
+    // D2 is covered but has no paths written; D3 is not covered; the default is D2.
+    let t = s.json(&format!("/api/top-paths?day={D2}"));
+    assert_eq!((&t["paths"], &t["uncovered"]), (&json!([]), &json!([])));
+    let t = s.json(&format!("/api/top-paths?day={D3}"));
+    assert_eq!((&t["paths"], &t["sources"]["batch"], &t["uncovered"]), (&json!([]), &json!([]), &json!([D3])));
+    assert_eq!(s.json("/api/top-paths")["day"], D2);
+
+    // Weeks and months overlapping the range, oldest first, exact visitors.
+    let v = s.json("/api/visitors?period=week&from=2026-11-10&to=2026-11-21");
+    assert_eq!(
+        v,
+        json!({
+            "period": "week", "from": "2026-11-10", "to": "2026-11-21",
+            "rows": [
+                {"start": "2026-11-09", "end": "2026-11-15", "iso_year": 2026, "iso_week": 46, "days": 7, "days_reported": 7,
+                 "complete": true, "requests": 9000, "unique_visitors": 400, "computed_at": "2026-11-16T01:00:00.250Z", "source": "batch"},
+                {"start": "2026-11-16", "end": "2026-11-22", "iso_year": 2026, "iso_week": 47, "days": 7, "days_reported": 2,
+                 "complete": false, "requests": 3396, "unique_visitors": 98, "computed_at": "2026-11-22T01:00:05.000Z", "source": "batch"},
+            ]
+        })
+    );
+    let v = s.json("/api/visitors?period=month&from=2026-10-15&to=2026-11-21");
+    assert_eq!(
+        v["rows"],
+        json!([
+            {"start": "2026-10-01", "end": "2026-10-31", "days": 31, "days_reported": 31, "complete": true, "requests": 40000,
+             "unique_visitors": 1500, "computed_at": "2026-11-01T01:00:00.000Z", "source": "batch"},
+            {"start": "2026-11-01", "end": "2026-11-30", "days": 30, "days_reported": 20, "complete": false, "requests": 25000,
+             "unique_visitors": 900, "computed_at": "2026-11-22T01:00:05.000Z", "source": "batch"},
+        ])
+    );
+    // The default: the week of the newest batch day; nothing reported in December.
+    let starts = |v: &Value| -> Vec<String> { v["rows"].as_array().unwrap().iter().map(|r| r["start"].as_str().unwrap().to_string()).collect() };
+    assert_eq!(starts(&s.json("/api/visitors")), ["2026-11-16"]);
+    assert_eq!(starts(&s.json("/api/visitors?period=month&from=2026-12-01&to=2026-12-31")), Vec::<String>::new());
+
+    // Mistakes are 400s naming the parameter.
+    let cases: &[(&str, &str, &str)] = &[
+        ("/api/breakdown?dimension=host", "dimension", "server, category"),
+        ("/api/breakdown?day=2026-11-20", "dimension", "missing"),
+        ("/api/breakdown?dimension=server&granularity=week", "granularity", "day, hour"),
+        ("/api/breakdown?dimension=server&from=2026-01-01&to=2026-11-20", "to", "at most 31"),
+        ("/api/breakdown?dimension=server&dim=server", "dim", "unknown parameter"),
+        ("/api/top-paths?limit=0", "limit", "from 1 to 1000"),
+        ("/api/top-paths?from=2026-11-20", "from", "known parameters: day, limit"),
+        ("/api/visitors?period=year", "period", "week, month"),
+        ("/api/visitors?from=2025-01-01&to=2026-11-20", "to", "at most 366"),
+    ];
+    for (path, parameter, says) in cases {
+        let r = s.get(path);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let e = &r.json()["error"];
+        assert_eq!(e["parameter"], *parameter, "{path}: {e}");
+        assert!(e["message"].as_str().unwrap().contains(says), "{path}: {e}");
+    }
+    // Counted by route pattern like the others.
+    assert_eq!(s.service.metric("serve_http_requests_total", r#"route="/api/breakdown",method="GET",status="400""#), 5.0);
+}
+
 /// The query string built from a documented operation's examples.
 fn example_query(doc: &Value, op: &Value) -> String {
     let mut q = Vec::new();
@@ -390,14 +551,14 @@ fn every_documented_path_answers_as_documented() {
     let s = f.serve();
     let doc = s.json("/api/openapi.json");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 7, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 10, "{:?}", paths.keys());
     for (path, item) in paths {
         let op = &item["get"];
         let url = format!("{path}{}", example_query(&doc, op));
         if path == "/api/stream" {
-            let events = sse_events(&s, 5, Duration::from_secs(10));
+            let events = sse_events(&s, 6, Duration::from_secs(10));
             let names: std::collections::BTreeSet<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
-            assert_eq!(names, ["alerts", "popularity", "servers", "status", "traffic"].into(), "{events:?}");
+            assert_eq!(names, ["alerts", "batch", "popularity", "servers", "status", "traffic"].into(), "{events:?}");
             continue;
         }
         let r = s.get(&url);

@@ -3,7 +3,8 @@
 //! while new rows land in the real MySQL and CQL endpoint, and the page —
 //! never reloaded — must show them: a new bar in the hourly chart, new
 //! alerts at the top of the list, a new leader among the categories, a new
-//! unhealthy web server. A screenshot is kept as a test artifact.
+//! unhealthy web server, a newer batch day's servers, categories and top
+//! paths. A screenshot is kept as a test artifact.
 
 mod common;
 
@@ -19,11 +20,46 @@ use serde_json::json;
 const D1: &str = "2026-11-20";
 const D2: &str = "2026-11-21";
 
+/// The batch panel as the page shows it: its day, and per table the rows'
+/// `data-*` attributes (`[value, requests, visitors, failure share]`, paths
+/// `[path, requests, failure share]`).
+const READ_BATCH_PANEL: &str = r##"
+const q = (s) => Array.from(document.querySelectorAll(s));
+const share = (tr) => (tr.dataset.failure === "" ? null : Number(tr.dataset.failure));
+const dim = (id) => q(`#${id} tbody tr`).map(tr => [tr.dataset.value, Number(tr.dataset.requests), Number(tr.dataset.visitors), share(tr)]);
+return {
+  day: document.getElementById("batch-day").textContent,
+  empty: document.getElementById("batch-empty").hidden === false,
+  servers: dim("batch-servers"),
+  categories: dim("batch-categories"),
+  paths: q("#batch-paths tbody tr").map(tr => [tr.dataset.path, Number(tr.dataset.requests), share(tr)]),
+};
+"##;
+
+/// Polls the batch panel every 100 ms until `ok` (a macro: the WebDriver
+/// client's type is the test kit's, not named here).
+macro_rules! batch_panel {
+    ($c:expr, $what:expr, $ok:expr) => {{
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let panel: serde_json::Value = $c.execute(READ_BATCH_PANEL, vec![]).await.expect("reading the batch panel");
+            if $ok(&panel) {
+                break panel;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {}; the batch panel shows {panel:#}", $what);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }};
+}
+
 #[test]
 fn the_dashboard_updates_live_as_rows_arrive() {
     let db = TestDb::create();
     let hours: [(u64, u64); 24] = std::array::from_fn(|h| (40 + 10 * ((h as u64 + 6) % 24).min(18), 5 + h as u64 / 3));
     db.batch_day(D1, &hours, 60);
+    db.batch_dimension(D1, "server", &[("weblog1", 300, 40, 30, 9_000), ("weblog2", 500, 30, 5, 12_000)]);
+    db.batch_dimension(D1, "category", &[("shoes", 450, 50, 0, 15_000), ("bags", 350, 20, 35, 6_000)]);
+    db.batch_top_paths(D1, &[("/products/shoes/42", 200, 2, 8_000), ("/cart", 120, 12, 1_000)]);
     let d2 = midnight(D2);
     let at = |m: i64| d2 + m * MIN;
     let ks = rt().block_on(async {
@@ -96,7 +132,25 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         assert_eq!(page["top"], json!([["bags", 60], ["shoes", 10]]));
         assert_eq!(page["servers"], json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]]));
 
+        // The batch panel: D1, the newest batch day, per server and
+        // category by requests, and its top paths.
+        let panel = batch_panel!(c, "the batch day", |p: &serde_json::Value| p["day"].as_str().is_some_and(|d| d.starts_with(D1)));
+        assert_eq!(panel["empty"], false);
+        assert_eq!(panel["servers"], json!([["weblog2", 500, 30, 0.01], ["weblog1", 300, 40, 0.1]]));
+        assert_eq!(panel["categories"], json!([["shoes", 450, 50, 0], ["bags", 350, 20, 0.1]]));
+        assert_eq!(panel["paths"], json!([["/products/shoes/42", 200, 0.01], ["/cart", 120, 0.1]]));
+
         screenshot(&c, env!("CARGO_TARGET_TMPDIR"), "dashboard.png").await;
+
+        // The nightly run reports D2: the panel moves to it without a reload.
+        db.batch_day(D2, &[(10, 2); 24], 9);
+        db.batch_dimension(D2, "server", &[("weblog1", 240, 9, 24, 1_000)]);
+        db.batch_dimension(D2, "category", &[("hats", 240, 9, 0, 1_000)]);
+        let panel = batch_panel!(c, "the newer batch day", |p: &serde_json::Value| p["day"].as_str().is_some_and(|d| d.starts_with(D2)));
+        assert_eq!(panel["servers"], json!([["weblog1", 240, 9, 0.1]]));
+        assert_eq!(panel["categories"], json!([["hats", 240, 9, 0]]));
+        assert_eq!(panel["paths"], json!([]));
+        assert_eq!(read_dashboard(&c).await["marker"], "yes", "the page was reloaded");
         c.close().await.unwrap();
     });
     drop(s);

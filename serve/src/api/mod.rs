@@ -9,12 +9,15 @@
 //! (`openapi.json`, embedded) and a test holds it to [`ROUTES`].
 
 pub mod alerts;
+pub mod breakdown;
 pub mod error;
 pub mod health;
 pub mod params;
 pub mod popularity;
 pub mod servers;
+pub mod top_paths;
 pub mod traffic;
+pub mod visitors;
 
 use std::time::Duration;
 
@@ -30,7 +33,18 @@ use crate::state::AppState;
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
 /// Every API route (the paths of `openapi.json`).
-pub const ROUTES: &[&str] = &["/api/traffic", "/api/alerts", "/api/popularity", "/api/servers", "/api/health", "/api/stream", "/api/openapi.json"];
+pub const ROUTES: &[&str] = &[
+    "/api/traffic",
+    "/api/breakdown",
+    "/api/top-paths",
+    "/api/visitors",
+    "/api/alerts",
+    "/api/popularity",
+    "/api/servers",
+    "/api/health",
+    "/api/stream",
+    "/api/openapi.json",
+];
 
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON)
@@ -42,6 +56,9 @@ async fn openapi() -> impl IntoResponse {
 pub fn routes(timeout: Duration) -> Router<AppState> {
     Router::new()
         .route("/api/traffic", get(traffic::handler))
+        .route("/api/breakdown", get(breakdown::handler))
+        .route("/api/top-paths", get(top_paths::handler))
+        .route("/api/visitors", get(visitors::handler))
         .route("/api/alerts", get(alerts::handler))
         .route("/api/popularity", get(popularity::handler))
         .route("/api/servers", get(servers::handler))

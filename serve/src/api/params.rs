@@ -90,6 +90,12 @@ impl Params {
         }
     }
 
+    /// Whether `day`, `from` or `to` is given (else [`Params::day_range`]
+    /// answers its default, which a caller may then look up only when needed).
+    pub fn names_days(&self) -> bool {
+        ["day", "from", "to"].iter().any(|n| self.values.contains_key(*n))
+    }
+
     /// The days asked for: `day=D`, or `from=D&to=D` (either alone means
     /// that one day), else `default`; at most `max_days` long.
     pub fn day_range(&self, default: NaiveDate, max_days: u32) -> Result<(NaiveDate, NaiveDate), ApiError> {

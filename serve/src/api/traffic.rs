@@ -32,6 +32,7 @@ use super::error::ApiError;
 use super::params::Params;
 use crate::state::AppState;
 use crate::stores::cql::{HealthWindow, Windows};
+use crate::stores::mysql::BatchDay;
 use crate::time::{day_of, day_start, floor_to, rfc3339, HOUR_MS};
 
 const PARAMS: &[&str] = &["from", "to", "day", "granularity"];
@@ -77,6 +78,12 @@ pub struct BatchDayInfo {
     pub run_id: u64,
     /// When, RFC 3339 UTC.
     pub computed_at: String,
+}
+
+impl From<&BatchDay> for BatchDayInfo {
+    fn from(d: &BatchDay) -> BatchDayInfo {
+        BatchDayInfo { day: d.day.to_string(), run_id: d.run_id, computed_at: rfc3339(d.computed_at.and_utc().timestamp_millis()) }
+    }
 }
 
 /// Where the rows came from.
@@ -177,14 +184,7 @@ pub async fn load(state: &AppState, from: NaiveDate, to: NaiveDate, per_day: boo
         to: to.to_string(),
         granularity: if per_day { "day" } else { "hour" },
         rows,
-        sources: Sources {
-            batch: batch
-                .days
-                .iter()
-                .map(|d| BatchDayInfo { day: d.day.to_string(), run_id: d.run_id, computed_at: rfc3339(d.computed_at.and_utc().timestamp_millis()) })
-                .collect(),
-            speed: speed_days.iter().map(NaiveDate::to_string).collect(),
-        },
+        sources: Sources { batch: batch.days.iter().map(BatchDayInfo::from).collect(), speed: speed_days.iter().map(NaiveDate::to_string).collect() },
     })
 }
 

@@ -156,6 +156,36 @@ function renderServers(d) {
   bump("servers-panel");
 }
 
+// ------------------------------------------------------------- batch day
+// The newest day the batch layer computed: per web server and per category
+// (requests, exact visitors, failure share) and its most requested paths.
+const pct = (share) => (share === null || share === undefined ? "–" : (100 * share).toFixed(1) + " %");
+function fillRows(table, rows, cells) {
+  const body = $(table).tBodies[0];
+  body.replaceChildren();
+  for (const r of rows) {
+    const [attrs, ...tds] = cells(r);
+    body.append(el("tr", attrs, ...tds));
+  }
+}
+function renderBatch(b) {
+  $("batch-empty").hidden = !!b.day;
+  $("batch-day").textContent = b.day ? `${b.day} (exact)` : "";
+  for (const [table, d] of [["batch-servers", b.servers], ["batch-categories", b.categories]]) {
+    fillRows(table, d ? d.rows.slice(0, 10) : [], (r) => [
+      { "data-value": r.value, "data-requests": r.requests, "data-visitors": r.unique_visitors, "data-failure": r.failure_share ?? "" },
+      el("td", { class: "name", title: r.value }, r.value), el("td", { class: "num" }, fmt(r.requests)),
+      el("td", { class: "num" }, fmt(r.unique_visitors)), el("td", { class: "num" }, pct(r.failure_share)),
+    ]);
+  }
+  fillRows("batch-paths", b.top_paths ? b.top_paths.paths : [], (p) => [
+    { "data-path": p.path, "data-requests": p.requests, "data-failure": p.failure_share ?? "" },
+    el("td", { class: "num" }, p.rank), el("td", { class: "name", title: p.path }, p.path),
+    el("td", { class: "num" }, fmt(p.requests)), el("td", { class: "num" }, pct(p.failure_share)),
+  ]);
+  bump("batch-panel");
+}
+
 // ------------------------------------------------------------------ status
 function renderStatus(s) {
   $("event-now").textContent = s.event_now.slice(0, 19).replace("T", " ") + " UTC";
@@ -171,7 +201,7 @@ function setConnection(state, text) {
   c.textContent = text;
 }
 
-const RENDER = { traffic: renderTraffic, popularity: renderPopularity, alerts: renderAlerts, servers: renderServers, status: renderStatus };
+const RENDER = { traffic: renderTraffic, popularity: renderPopularity, alerts: renderAlerts, servers: renderServers, batch: renderBatch, status: renderStatus };
 
 function connect() {
   const es = new EventSource("/api/stream");

@@ -3,7 +3,8 @@
 //! external library). The page opens `/api/stream` (server-sent events)
 //! and redraws the panel of each view that changed: hourly traffic (an SVG
 //! bar chart drawn by the script, batch and speed hours in two colours),
-//! top categories, alerts as they happen, and health per web server.
+//! top categories, alerts as they happen, health per web server, and the
+//! newest batch day per web server, per category and its top paths.
 //!
 //! Everything that comes from the data (category names, host names,
 //! client addresses: all from log lines) is inserted as text nodes, never

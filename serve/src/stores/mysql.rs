@@ -6,6 +6,12 @@
 //! never sees half a day. Diesel is synchronous: every query runs on the
 //! blocking pool with a connection from an r2d2 pool, so a slow database
 //! holds a blocking thread, never an async worker.
+//!
+//! Beside the day totals, the batch job writes in that same transaction
+//! the day's breakdowns per web server and per category
+//! (`daily_dimension_traffic`, `hourly_dimension_traffic`), its top paths
+//! (`daily_top_paths`), and recomputes the exact visitors of the ISO week
+//! and the month around it (`weekly_visitors`, `monthly_visitors`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +20,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, HandleError, Pool, PooledConnection};
-use diesel::sql_types::{BigInt, Date, Datetime, Integer, TinyInt, Unsigned};
+use diesel::sql_types::{BigInt, Date, Datetime, Integer, Nullable, SmallInt, Text, TinyInt, Unsigned};
 
 use super::StoreError;
 use crate::config::MysqlConfig;
@@ -63,6 +69,129 @@ pub struct BatchRange {
     pub days: Vec<BatchDay>,
     /// Their hours, by day then hour.
     pub hours: Vec<BatchHour>,
+}
+
+/// One value of a dimension (a web server, a category) on one day or in
+/// one hour of it: `daily_dimension_traffic` or `hourly_dimension_traffic`.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct DimensionRow {
+    /// The UTC day.
+    #[diesel(sql_type = Date)]
+    pub day: NaiveDate,
+    /// UTC hour 0..23 for hourly rows, `None` for daily ones.
+    #[diesel(sql_type = Nullable<Unsigned<TinyInt>>)]
+    pub hour: Option<u8>,
+    /// The web server or category.
+    #[diesel(sql_type = Text)]
+    pub value: String,
+    /// Distinct events.
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub requests: u64,
+    /// Distinct visitors of this value in that day (or hour).
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub unique_visitors: u64,
+    /// Requests the batch job counted as successful (status below `success_below`).
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub success_requests: u64,
+    /// The others (`success_requests + failure_requests = requests`).
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub failure_requests: u64,
+    /// Response bytes.
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub bytes_sent: u64,
+}
+
+/// A dimension over a range of days.
+#[derive(Debug, Clone, Default)]
+pub struct BatchDimension {
+    /// The covered days of the range, ascending.
+    pub days: Vec<BatchDay>,
+    /// Their rows: by day (and hour), most requests first, then by value.
+    pub rows: Vec<DimensionRow>,
+}
+
+/// One row of `daily_top_paths`.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct TopPath {
+    /// 1 = most requested (ties broken by path).
+    #[diesel(sql_type = Unsigned<SmallInt>)]
+    pub rank: u16,
+    /// The request path without its query.
+    #[diesel(sql_type = Text)]
+    pub path: String,
+    /// Distinct events.
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub requests: u64,
+    /// Successful ones.
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub success_requests: u64,
+    /// The others.
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub failure_requests: u64,
+    /// Response bytes.
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub bytes_sent: u64,
+}
+
+/// The top paths of one day.
+#[derive(Debug, Clone, Default)]
+pub struct BatchTopPaths {
+    /// The day's `daily_traffic` row, if the batch layer covered it.
+    pub day: Option<BatchDay>,
+    /// Its paths by rank, at most the limit asked for plus one.
+    pub paths: Vec<TopPath>,
+}
+
+/// Weeks or months for [`MysqlStore::visitors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// ISO weeks (Monday to Sunday): `weekly_visitors`.
+    Week,
+    /// Calendar months: `monthly_visitors`.
+    Month,
+}
+
+/// One row of `weekly_visitors` or `monthly_visitors`.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct PeriodVisitors {
+    /// The Monday, or the first of the month.
+    #[diesel(sql_type = Date)]
+    pub start: NaiveDate,
+    /// ISO year (weeks only).
+    #[diesel(sql_type = Nullable<Unsigned<SmallInt>>)]
+    pub iso_year: Option<u16>,
+    /// ISO week (weeks only).
+    #[diesel(sql_type = Nullable<Unsigned<TinyInt>>)]
+    pub iso_week: Option<u8>,
+    /// Days of the period with a report.
+    #[diesel(sql_type = Unsigned<TinyInt>)]
+    pub days_reported: u8,
+    /// Distinct events over those days.
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub requests: u64,
+    /// Distinct visitors over those days (exact; not a sum of days).
+    #[diesel(sql_type = Unsigned<BigInt>)]
+    pub unique_visitors: u64,
+    /// When it was recomputed (UTC).
+    #[diesel(sql_type = Datetime)]
+    pub computed_at: NaiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct NewestDay {
+    #[diesel(sql_type = Nullable<Date>)]
+    day: Option<NaiveDate>,
+}
+
+/// The covered days of `from..=to`, on `c` (inside the caller's transaction).
+fn covered_days(c: &mut MysqlConnection, from: NaiveDate, to: NaiveDate) -> QueryResult<Vec<BatchDay>> {
+    diesel::sql_query(
+        "SELECT day, requests, unique_visitors, run_id, computed_at \
+         FROM daily_traffic WHERE day BETWEEN ? AND ? ORDER BY day",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .load::<BatchDay>(c)
 }
 
 #[derive(QueryableByName)]
@@ -171,13 +300,7 @@ impl MysqlStore {
     pub async fn range(&self, from: NaiveDate, to: NaiveDate) -> Result<BatchRange, StoreError> {
         self.with_conn("reading daily_traffic and hourly_traffic", move |c| {
             c.transaction(|c| {
-                let days = diesel::sql_query(
-                    "SELECT day, requests, unique_visitors, run_id, computed_at \
-                     FROM daily_traffic WHERE day BETWEEN ? AND ? ORDER BY day",
-                )
-                .bind::<Date, _>(from)
-                .bind::<Date, _>(to)
-                .load::<BatchDay>(c)?;
+                let days = covered_days(c, from, to)?;
                 let hours = diesel::sql_query(
                     "SELECT day, hour, requests, unique_visitors \
                      FROM hourly_traffic WHERE day BETWEEN ? AND ? ORDER BY day, hour",
@@ -189,6 +312,74 @@ impl MysqlStore {
             })
         })
         .await
+    }
+
+    /// The newest day the batch layer covered, if any.
+    pub async fn newest_day(&self) -> Result<Option<NaiveDate>, StoreError> {
+        self.with_conn("reading the newest day of daily_traffic", |c| {
+            diesel::sql_query("SELECT MAX(day) AS day FROM daily_traffic").get_result::<NewestDay>(c).map(|r| r.day)
+        })
+        .await
+    }
+
+    /// `dimension` (`server` or `category`) on the covered days of
+    /// `from..=to`, per day or per hour, with those days (one REPEATABLE
+    /// READ transaction, like [`MysqlStore::range`]).
+    pub async fn dimension(&self, dimension: &'static str, from: NaiveDate, to: NaiveDate, hourly: bool) -> Result<BatchDimension, StoreError> {
+        self.with_conn("reading daily_traffic and the dimension tables", move |c| {
+            c.transaction(|c| {
+                let days = covered_days(c, from, to)?;
+                let sql = if hourly {
+                    "SELECT day, hour, value, requests, unique_visitors, success_requests, failure_requests, bytes_sent \
+                     FROM hourly_dimension_traffic WHERE dimension = ? AND day BETWEEN ? AND ? \
+                     ORDER BY day, hour, requests DESC, value"
+                } else {
+                    "SELECT day, NULL AS hour, value, requests, unique_visitors, success_requests, failure_requests, bytes_sent \
+                     FROM daily_dimension_traffic WHERE dimension = ? AND day BETWEEN ? AND ? \
+                     ORDER BY day, requests DESC, value"
+                };
+                let rows = diesel::sql_query(sql).bind::<Text, _>(dimension).bind::<Date, _>(from).bind::<Date, _>(to).load::<DimensionRow>(c)?;
+                Ok(BatchDimension { days, rows })
+            })
+        })
+        .await
+    }
+
+    /// The top paths of `day` by rank, at most `limit + 1` (so the caller
+    /// can tell whether there were more), with the day's `daily_traffic` row.
+    pub async fn top_paths(&self, day: NaiveDate, limit: u32) -> Result<BatchTopPaths, StoreError> {
+        self.with_conn("reading daily_traffic and daily_top_paths", move |c| {
+            c.transaction(|c| {
+                let covered = covered_days(c, day, day)?.into_iter().next();
+                let paths = diesel::sql_query(
+                    "SELECT `rank`, path, requests, success_requests, failure_requests, bytes_sent \
+                     FROM daily_top_paths WHERE day = ? ORDER BY `rank` LIMIT ?",
+                )
+                .bind::<Date, _>(day)
+                .bind::<Unsigned<BigInt>, _>(u64::from(limit) + 1)
+                .load::<TopPath>(c)?;
+                Ok(BatchTopPaths { day: covered, paths })
+            })
+        })
+        .await
+    }
+
+    /// The weeks (by their Monday) or months (by their first day) that
+    /// start in `first..=last`, oldest first.
+    pub async fn visitors(&self, period: Period, first: NaiveDate, last: NaiveDate) -> Result<Vec<PeriodVisitors>, StoreError> {
+        let (what, sql) = match period {
+            Period::Week => (
+                "reading weekly_visitors",
+                "SELECT week_start AS start, iso_year, iso_week, days_reported, requests, unique_visitors, computed_at \
+                 FROM weekly_visitors WHERE week_start BETWEEN ? AND ? ORDER BY week_start",
+            ),
+            Period::Month => (
+                "reading monthly_visitors",
+                "SELECT month_start AS start, NULL AS iso_year, NULL AS iso_week, days_reported, requests, unique_visitors, computed_at \
+                 FROM monthly_visitors WHERE month_start BETWEEN ? AND ? ORDER BY month_start",
+            ),
+        };
+        self.with_conn(what, move |c| diesel::sql_query(sql).bind::<Date, _>(first).bind::<Date, _>(last).load::<PeriodVisitors>(c)).await
     }
 }
 

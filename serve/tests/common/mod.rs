@@ -105,7 +105,12 @@ pub fn read_only_user_sql(user: &str, password: &str, db: &str) -> String {
     format!(
         "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';
          GRANT SELECT ON `{db}`.daily_traffic TO '{user}'@'127.0.0.1';
-         GRANT SELECT ON `{db}`.hourly_traffic TO '{user}'@'127.0.0.1';"
+         GRANT SELECT ON `{db}`.hourly_traffic TO '{user}'@'127.0.0.1';
+         GRANT SELECT ON `{db}`.daily_dimension_traffic TO '{user}'@'127.0.0.1';
+         GRANT SELECT ON `{db}`.hourly_dimension_traffic TO '{user}'@'127.0.0.1';
+         GRANT SELECT ON `{db}`.daily_top_paths TO '{user}'@'127.0.0.1';
+         GRANT SELECT ON `{db}`.weekly_visitors TO '{user}'@'127.0.0.1';
+         GRANT SELECT ON `{db}`.monthly_visitors TO '{user}'@'127.0.0.1';"
     )
 }
 
@@ -182,6 +187,49 @@ impl TestDb {
         .execute(&mut c)
         .unwrap();
         run.id
+    }
+
+    /// `daily_dimension_traffic` rows of a batch day (`batch_day` first) as
+    /// the batch job writes them, `(value, requests, unique_visitors,
+    /// failure_requests, bytes_sent)`, and their 24 `hourly_dimension_traffic`
+    /// rows each: the day's requests and failures in hours 9 and 10
+    /// (`requests - requests / 2` and `requests / 2`, failures likewise),
+    /// zeros elsewhere, as the batch job writes every hour of a value seen.
+    pub fn batch_dimension(&self, d: &str, dimension: &str, values: &[(&str, u64, u64, u64, u64)]) {
+        let daily: Vec<String> =
+            values.iter().map(|(v, n, u, f, b)| format!("('{d}', '{dimension}', '{v}', {n}, {u}, {}, {f}, {b})", n - f)).collect();
+        self.exec(&format!(
+            "INSERT INTO daily_dimension_traffic (day, dimension, value, requests, unique_visitors, success_requests, \
+             failure_requests, bytes_sent) VALUES {}",
+            daily.join(", ")
+        ));
+        let mut hourly = Vec::new();
+        for (v, n, u, f, b) in values {
+            for h in 0..24u64 {
+                let (n, f, u, b) = match h {
+                    9 => (n - n / 2, f - f / 2, *u, b - b / 2),
+                    10 => (n / 2, f / 2, u / 2, b / 2),
+                    _ => (0, 0, 0, 0),
+                };
+                hourly.push(format!("('{d}', {h}, '{dimension}', '{v}', {n}, {u}, {}, {f}, {b})", n - f));
+            }
+        }
+        self.exec(&format!(
+            "INSERT INTO hourly_dimension_traffic (day, hour, dimension, value, requests, unique_visitors, success_requests, \
+             failure_requests, bytes_sent) VALUES {}",
+            hourly.join(", ")
+        ));
+    }
+
+    /// `daily_top_paths` rows of a batch day, ranked in the order given:
+    /// `(path, requests, failure_requests, bytes_sent)`.
+    pub fn batch_top_paths(&self, d: &str, paths: &[(&str, u64, u64, u64)]) {
+        let rows: Vec<String> =
+            paths.iter().enumerate().map(|(i, (p, n, f, b))| format!("('{d}', {}, '{p}', {n}, {}, {f}, {b})", i + 1, n - f)).collect();
+        self.exec(&format!(
+            "INSERT INTO daily_top_paths (day, `rank`, path, requests, success_requests, failure_requests, bytes_sent) VALUES {}",
+            rows.join(", ")
+        ));
     }
 }
 
@@ -404,8 +452,19 @@ impl Serve {
     }
 
     pub fn start_with(mysql_url: &str, ks: &TestKeyspace, extra: &str) -> Serve {
+        Serve::start_on(mysql_url, &ks.contact_point, &ks.name, extra)
+    }
+
+    /// `serve` on `db` alone, for routes that read only MySQL: the CQL
+    /// endpoint is configured (serve connects to it lazily) but never asked,
+    /// so these tests need no Cassandra.
+    pub fn start_batch_only(db: &TestDb) -> Serve {
+        Serve::start_on(&db.ro_url, &cql_contact_point(), "serve_test_unused", "")
+    }
+
+    fn start_on(mysql_url: &str, cql: &str, keyspace: &str, extra: &str) -> Serve {
         let dir = tempfile::tempdir().unwrap();
-        let (text, api, metrics) = config(mysql_url, &ks.contact_point, &ks.name, extra);
+        let (text, api, metrics) = config(mysql_url, cql, keyspace, extra);
         let service = Service::start(env!("CARGO_BIN_EXE_serve"), dir.path(), "serve", &text, metrics);
         let api: SocketAddr = ([127, 0, 0, 1], api).into();
         clickstream_testkit::wait_until(Duration::from_secs(20), "the API listener", || TcpStream::connect(api).is_ok());
