@@ -6,6 +6,15 @@
 //!     --lines 10000000 --log /tmp/bench/access.log --master hdfs://127.0.0.1:8020/bench/master
 //! ```
 //!
+//! The traffic comes from `--servers` web servers (`web1`…`web4` by default):
+//! each line goes to one of them by a fixed hash of its line number, server k
+//! of n getting n+1-k shares (web1 the busiest), and is written to that
+//! server's raw log, `--log` with the server's name before the extension
+//! (`access.log` → `access.web1.log`, `access.web2.log`, …), so DuckDB knows
+//! the server from the file name. Its event carries the same name as
+//! `source_host`, with the byte offset in that server's log, as the spool
+//! agent sets them. Logs of an earlier run with more servers are not removed.
+//!
 //! Lines come from `clickstream-loggen` (seeded), go through the real parser
 //! (`clickstream-logparse`) and are written as the HDFS sink writes them:
 //! Avro container files with the ClickEvent schema, deflate level 6, 64 KiB
@@ -20,9 +29,12 @@
 //! bench/run.sh compares the job's results with DuckDB's.
 //!
 //! With `--input weblog1.txt=web1 --input weblog2.txt=web2` it loads existing
-//! logs instead (any days; used for the example results in docs/reporting.md).
+//! logs instead (any days; used for the example results in docs/reporting.md);
+//! their lines go to the raw log of their host the same way.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Timelike};
@@ -44,9 +56,13 @@ struct Args {
     /// Distinct visitors of the generated population.
     #[arg(long, default_value_t = 200_000)]
     visitors: u32,
-    /// Raw log output (for DuckDB).
+    /// Raw log output (for DuckDB), one file per web server: the server's
+    /// name goes before the extension (`access.log` → `access.web1.log`).
     #[arg(long)]
-    log: std::path::PathBuf,
+    log: PathBuf,
+    /// Web servers the generated lines come from (`web1`…`webN`; not with `--input`).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    servers: u64,
     /// Master-copy root: hdfs://host:port/path or file:///path.
     #[arg(long)]
     master: String,
@@ -55,7 +71,7 @@ struct Args {
     day: chrono::NaiveDate,
     /// Instead of generating: parse these log files (`PATH=HOST`, repeatable)
     /// into the master copy, e.g. the sample logs for docs/reporting.md.
-    /// `--log` then receives their concatenation.
+    /// Each host's raw log (see `--log`) then receives its files' concatenation.
     #[arg(long, value_name = "PATH=HOST")]
     input: Vec<String>,
 }
@@ -155,6 +171,56 @@ impl Sink {
     }
 }
 
+/// One web server's raw log being written.
+struct ServerLog {
+    /// `source_host` of its events.
+    host: String,
+    /// Its path: the `source_file` of generated events.
+    file: String,
+    /// The `file_fingerprint` of generated events.
+    fingerprint: String,
+    out: BufWriter<File>,
+    lines: u64,
+    bytes: u64,
+}
+
+impl ServerLog {
+    fn create(log: &Path, host: &str) -> anyhow::Result<ServerLog> {
+        anyhow::ensure!(!host.is_empty() && !host.contains(['/', '\\']), "host {host:?} cannot be part of a file name");
+        let stem = log.file_stem().context("--log needs a file name")?.to_string_lossy();
+        let name = match log.extension() {
+            Some(ext) => format!("{stem}.{host}.{}", ext.to_string_lossy()),
+            None => format!("{stem}.{host}"),
+        };
+        let path = log.with_file_name(name);
+        let out = BufWriter::with_capacity(1 << 20, File::create(&path).with_context(|| format!("creating {}", path.display()))?);
+        Ok(ServerLog {
+            host: host.to_string(),
+            file: path.display().to_string(),
+            fingerprint: format!("bench-fingerprint-{host}"),
+            out,
+            lines: 0,
+            bytes: 0,
+        })
+    }
+}
+
+/// The server (index into `0..servers`) of generated line `line`: a fixed
+/// hash (splitmix64) of the line number, server k getting `servers - k` shares.
+fn server_of(line: u64, servers: u64) -> usize {
+    let mut z = line.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    let mut r = (z ^ (z >> 31)) % (servers * (servers + 1) / 2);
+    for k in 0..servers {
+        if r < servers - k {
+            return k as usize;
+        }
+        r -= servers - k;
+    }
+    unreachable!("r is below the sum of the shares")
+}
+
 /// Close a file at this size (the fan-out agent's default `roll_size`).
 const ROLL_SIZE: usize = 128 << 20;
 
@@ -173,19 +239,30 @@ fn main() -> anyhow::Result<()> {
         visitors: args.visitors,
         ..clickstream_loggen::Config::default()
     };
-    let mut inputs: Vec<(Vec<u8>, String, String)> = Vec::new(); // content, host, file
-    for spec in &args.input {
-        let (path, host) = spec.split_once('=').context("--input takes PATH=HOST")?;
-        inputs.push((std::fs::read(path).with_context(|| format!("reading {path}"))?, host.to_string(), path.to_string()));
-    }
-    let mut generator = if inputs.is_empty() { Some(clickstream_loggen::Generator::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?) } else { None };
     if let Some(dir) = args.log.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut log = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&args.log)?);
+    let mut logs: Vec<ServerLog> = Vec::new();
+    let mut inputs: Vec<(Vec<u8>, usize, String)> = Vec::new(); // content, index in `logs`, file
+    for spec in &args.input {
+        let (path, host) = spec.split_once('=').context("--input takes PATH=HOST")?;
+        let server = match logs.iter().position(|l| l.host == host) {
+            Some(i) => i,
+            None => {
+                logs.push(ServerLog::create(&args.log, host)?);
+                logs.len() - 1
+            }
+        };
+        inputs.push((std::fs::read(path).with_context(|| format!("reading {path}"))?, server, path.to_string()));
+    }
+    let mut generator = if inputs.is_empty() { Some(clickstream_loggen::Generator::new(cfg).map_err(|e| anyhow::anyhow!("{e}"))?) } else { None };
+    if generator.is_some() {
+        for k in 1..=args.servers {
+            logs.push(ServerLog::create(&args.log, &format!("web{k}"))?);
+        }
+    }
     let mut sink = Sink::open(&args.master)?;
     let parser = LogParser::default();
-    let generated_file = args.log.display().to_string();
     let mut datum = Vec::new();
     let (mut lines, mut events, mut rejected) = (0u64, 0u64, 0u64);
     let mut current: Option<Open> = None;
@@ -217,39 +294,41 @@ fn main() -> anyhow::Result<()> {
         Ok(())
     };
     let mut next_input = 0;
-    let (mut content, mut pos, mut host, mut source_file): (Vec<u8>, usize, String, String) = (Vec::new(), 0, "bench".into(), generated_file.clone());
-    let mut fingerprint = String::from("bench-fingerprint");
+    let (mut content, mut pos, mut input_server, mut source_file, mut fingerprint) = (Vec::new(), 0, 0, String::new(), String::new());
     let mut line = Vec::new();
-    let mut generated_bytes = 0u64;
     loop {
         line.clear();
-        let offset;
+        let (offset, server);
         if let Some(g) = generator.as_mut() {
             if g.write_next(&mut line).is_none() {
                 break;
             }
-            offset = generated_bytes;
-            generated_bytes += line.len() as u64;
+            server = server_of(lines, args.servers);
+            offset = logs[server].bytes;
             lines += 1;
         } else {
             if pos >= content.len() {
                 if next_input >= inputs.len() {
                     break;
                 }
-                let (c, h, f) = std::mem::take(&mut inputs[next_input]);
+                let (c, s, f) = std::mem::take(&mut inputs[next_input]);
                 fingerprint = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&c));
-                (content, pos, host, source_file) = (c, 0, h, f);
+                (content, pos, input_server, source_file) = (c, 0, s, f);
                 next_input += 1;
                 continue;
             }
             let end = content[pos..].iter().position(|b| *b == b'\n').map_or(content.len(), |i| pos + i + 1);
             line.extend_from_slice(&content[pos..end]);
-            offset = pos as u64;
+            (offset, server) = (pos as u64, input_server);
             pos = end;
             lines += 1;
         }
-        log.write_all(&line)?;
-        let origin = LineOrigin { source_host: &host, source_file: &source_file, file_fingerprint: &fingerprint, byte_offset: offset };
+        let log = &mut logs[server];
+        log.out.write_all(&line)?;
+        log.lines += 1;
+        log.bytes += line.len() as u64;
+        let (file, fp) = if generator.is_some() { (&log.file, &log.fingerprint) } else { (&source_file, &fingerprint) };
+        let origin = LineOrigin { source_host: &log.host, source_file: file, file_fingerprint: fp, byte_offset: offset };
         match parser.parse_event(&line, &origin) {
             Ok(e) => {
                 let t = DateTime::from_timestamp_millis(e.event_time_ms).unwrap();
@@ -281,7 +360,9 @@ fn main() -> anyhow::Result<()> {
     if let Some((p, main, redo, first, seq)) = current.take() {
         roll(&mut sink, p, main, redo, first, seq)?;
     }
-    log.flush()?;
+    for log in &mut logs {
+        log.out.flush()?;
+    }
     let (files, bytes) = sink.finish()?;
     eprintln!(
         "bench_master: {} lines -> {events} events ({rejected} rejected) + {} redelivered, {files} files, {bytes} bytes in {}, {:.1}s",
@@ -290,5 +371,8 @@ fn main() -> anyhow::Result<()> {
         args.master,
         t0.elapsed().as_secs_f64()
     );
+    for log in &logs {
+        eprintln!("bench_master: {}: {} lines, {} bytes in {}", log.host, log.lines, log.bytes, log.file);
+    }
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Hit {
     pub bytes: u64,
     /// Category by the default rule.
     pub category: String,
+    /// Request path without the query (`-` when the request line is not one).
+    pub path: String,
 }
 
 fn line_regex() -> &'static Regex {
@@ -36,6 +38,14 @@ fn line_regex() -> &'static Regex {
         let q = r#""((?:[^"\\]|\\.)*)""#;
         Regex::new(&format!(r"^(\S+) \S+ \S+ \[([^\]]+)\] {q} (\d{{3}}) (\d+|-)(?: {q} {q})?\s*$")).unwrap()
     })
+}
+
+/// The path of a request line: its target up to the first `?`, or `-`.
+pub fn path(request: &str) -> String {
+    match request.split(' ').collect::<Vec<_>>().as_slice() {
+        [_, target, _] => target.split('?').next().unwrap_or("").to_string(),
+        _ => "-".into(),
+    }
 }
 
 /// The category of a request line (`METHOD TARGET PROTOCOL`).
@@ -69,6 +79,7 @@ pub fn parse(host: &str, raw: &[u8]) -> Option<Hit> {
         status,
         bytes: c[5].parse().unwrap_or(0),
         category: category(&c[3]),
+        path: path(&c[3]),
     })
 }
 
@@ -196,4 +207,83 @@ mod tests {
         assert_eq!(category("GET /static/app.js HTTP/1.1"), "static");
         assert_eq!(category("GET / HTTP/1.1"), "uncategorized");
     }
+}
+
+/// Counters of one slice: (requests, distinct visitors, success, failure, bytes).
+pub type Slice = (u64, u64, u64, u64, u64);
+
+/// The reports by web server, category, path, week and month.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Slices {
+    /// (day, `server` | `category`, value) -> the day's counters.
+    pub daily: BTreeMap<(String, String, String), Slice>,
+    /// (day, hour, dimension, value) -> the hour's counters, hours with traffic only.
+    pub hourly: BTreeMap<(String, u32, String, String), Slice>,
+    /// day -> the `top` most requested paths with their requests, most first, ties by path.
+    pub top_paths: BTreeMap<String, Vec<(String, u64)>>,
+    /// ISO week's Monday -> (days with traffic, requests, distinct visitors).
+    pub weeks: BTreeMap<String, (u64, u64, u64)>,
+    /// First of the month -> (days with traffic, requests, distinct visitors).
+    pub months: BTreeMap<String, (u64, u64, u64)>,
+}
+
+/// A slice being summed up: its counters and its visitors.
+type SliceSoFar<'a> = (Slice, BTreeSet<&'a str>);
+
+/// A week or month being summed up: its days, requests and visitors.
+type RangeSoFar<'a> = (BTreeSet<String>, u64, BTreeSet<&'a str>);
+
+/// Everything in [`Slices`], by brute force over sets of client addresses.
+pub fn slices(hits: &[Hit], top: usize) -> Slices {
+    let mut sets: BTreeMap<(String, Option<u32>, String, String), SliceSoFar> = BTreeMap::new();
+    let mut paths: BTreeMap<String, BTreeMap<&str, u64>> = BTreeMap::new();
+    let mut ranges: BTreeMap<(bool, String), RangeSoFar> = BTreeMap::new();
+    for h in hits {
+        let t = DateTime::from_timestamp_millis(h.time_ms).unwrap();
+        let day = t.date_naive();
+        for (dimension, value) in [("server", &h.host), ("category", &h.category)] {
+            for hour in [None, Some(t.hour())] {
+                let (c, visitors) = sets.entry((day.to_string(), hour, dimension.into(), value.clone())).or_default();
+                c.0 += 1;
+                c.4 += h.bytes;
+                if h.status < 400 {
+                    c.2 += 1;
+                } else {
+                    c.3 += 1;
+                }
+                visitors.insert(&h.client);
+            }
+        }
+        *paths.entry(day.to_string()).or_default().entry(&h.path).or_default() += 1;
+        let monday = day - chrono::Days::new(u64::from(day.weekday().num_days_from_monday()));
+        for key in [(true, monday.to_string()), (false, day.with_day(1).unwrap().to_string())] {
+            let r = ranges.entry(key).or_default();
+            r.0.insert(day.to_string());
+            r.1 += 1;
+            r.2.insert(&h.client);
+        }
+    }
+    let mut out = Slices::default();
+    for ((day, hour, dimension, value), (mut c, visitors)) in sets {
+        c.1 = visitors.len() as u64;
+        match hour {
+            None => out.daily.insert((day, dimension, value), c),
+            Some(h) => out.hourly.insert((day, h, dimension, value), c),
+        };
+    }
+    for (day, counts) in paths {
+        let mut ranked: Vec<(String, u64)> = counts.into_iter().map(|(p, n)| (p.to_string(), n)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(top);
+        out.top_paths.insert(day, ranked);
+    }
+    for ((week, start), (days, requests, visitors)) in ranges {
+        let row = (days.len() as u64, requests, visitors.len() as u64);
+        if week {
+            out.weeks.insert(start, row);
+        } else {
+            out.months.insert(start, row);
+        }
+    }
+    out
 }

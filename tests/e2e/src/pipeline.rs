@@ -422,6 +422,30 @@ listen = "127.0.0.1:{port}"
         days
     }
 
+    /// The batch layer's reports by web server, category, path, week and
+    /// month, in the oracle's shape (hourly rows with traffic only).
+    pub fn mysql_slices(&self, top: usize) -> oracle::Slices {
+        let mut out = oracle::Slices::default();
+        let n = |v: &str| -> u64 { v.parse().unwrap() };
+        let cols = "requests, unique_visitors, success_requests, failure_requests, bytes_sent";
+        for r in self.mysql.query(&self.db, &format!("SELECT day, dimension, value, {cols} FROM daily_dimension_traffic")) {
+            out.daily.insert((r[0].clone(), r[1].clone(), r[2].clone()), (n(&r[3]), n(&r[4]), n(&r[5]), n(&r[6]), n(&r[7])));
+        }
+        for r in self.mysql.query(&self.db, &format!("SELECT day, hour, dimension, value, {cols} FROM hourly_dimension_traffic WHERE requests > 0")) {
+            out.hourly.insert((r[0].clone(), r[1].parse().unwrap(), r[2].clone(), r[3].clone()), (n(&r[4]), n(&r[5]), n(&r[6]), n(&r[7]), n(&r[8])));
+        }
+        for r in self.mysql.query(&self.db, &format!("SELECT day, path, requests FROM daily_top_paths WHERE `rank` <= {top} ORDER BY day, `rank`")) {
+            out.top_paths.entry(r[0].clone()).or_default().push((r[1].clone(), n(&r[2])));
+        }
+        for r in self.mysql.query(&self.db, "SELECT week_start, days_reported, requests, unique_visitors FROM weekly_visitors") {
+            out.weeks.insert(r[0].clone(), (n(&r[1]), n(&r[2]), n(&r[3])));
+        }
+        for r in self.mysql.query(&self.db, "SELECT month_start, days_reported, requests, unique_visitors FROM monthly_visitors") {
+            out.months.insert(r[0].clone(), (n(&r[1]), n(&r[2]), n(&r[3])));
+        }
+        out
+    }
+
     /// A CQL session to this run's endpoint.
     pub async fn cql_session(&self) -> Session {
         SessionBuilder::new().known_nodes(self.cql.split(',').map(str::trim)).build().await.expect("CQL session")

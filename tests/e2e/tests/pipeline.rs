@@ -158,6 +158,15 @@ fn check_against_oracle(p: &Pipeline, input: &Input, speed: &SpeedTables) {
     }
     let total: u64 = got.values().map(|d| d.requests).sum();
     assert_eq!(total as usize, input.hits.len(), "every valid line is in the batch reports");
+    // By web server, category, path, ISO week and month: exact too.
+    let want = oracle::slices(&input.hits, 100);
+    let got = p.mysql_slices(100);
+    assert_eq!(got.daily, want.daily, "daily_dimension_traffic");
+    assert_eq!(got.hourly, want.hourly, "hourly_dimension_traffic");
+    assert_eq!(got.top_paths, want.top_paths, "daily_top_paths");
+    assert_eq!(got.weeks, want.weeks, "weekly_visitors");
+    assert_eq!(got.months, want.months, "monthly_visitors");
+    assert_eq!(want.daily.keys().filter(|(_, dimension, _)| dimension == "server").count(), 2 * want.top_paths.len(), "both servers every day");
 
     // Speed layer: alerts exact; popularity exact once late events are added back.
     let ddos = oracle::ddos_alerts(&input.hits, 100);

@@ -523,47 +523,46 @@ fn weeks_and_months(days: impl Iterator<Item = NaiveDate>) -> (DayRanges, DayRan
 /// day replacement's transaction, under the write lock, so the rollups never
 /// disagree with the days.
 fn refresh_visitor_ranges(c: &mut MysqlConnection, days: impl Iterator<Item = NaiveDate>, now: NaiveDateTime) -> QueryResult<()> {
-    use diesel::sql_types::{Date, Datetime};
     let (weeks, months) = weeks_and_months(days);
-    for (first, last) in weeks {
-        diesel::sql_query(
-            "REPLACE INTO weekly_visitors (week_start, iso_year, iso_week, days_reported, requests, unique_visitors, computed_at) \
-             SELECT ?, YEARWEEK(?, 3) DIV 100, YEARWEEK(?, 3) MOD 100, \
-                    (SELECT COUNT(*) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
-                    (SELECT COALESCE(SUM(requests), 0) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
-                    (SELECT COUNT(DISTINCT visitor) FROM daily_visitors WHERE day BETWEEN ? AND ?), ?",
-        )
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(last)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(last)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(last)
-        .bind::<Datetime, _>(now)
-        .execute(c)?;
+    for range in weeks {
+        refresh_rollup(
+            c,
+            "weekly_visitors (week_start, iso_year, iso_week",
+            "r.first, YEARWEEK(r.first, 3) DIV 100, YEARWEEK(r.first, 3) MOD 100",
+            range,
+            now,
+        )?;
     }
-    for (first, last) in months {
-        diesel::sql_query(
-            "REPLACE INTO monthly_visitors (month_start, days_reported, requests, unique_visitors, computed_at) \
-             SELECT ?, \
-                    (SELECT COUNT(*) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
-                    (SELECT COALESCE(SUM(requests), 0) FROM daily_traffic WHERE day BETWEEN ? AND ?), \
-                    (SELECT COUNT(DISTINCT visitor) FROM daily_visitors WHERE day BETWEEN ? AND ?), ?",
-        )
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(last)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(last)
-        .bind::<Date, _>(first)
-        .bind::<Date, _>(last)
-        .bind::<Datetime, _>(now)
-        .execute(c)?;
+    for range in months {
+        refresh_rollup(c, "monthly_visitors (month_start", "r.first", range, now)?;
     }
     Ok(())
+}
+
+/// Replaces one rollup row: `table_and_keys` is the table with its key
+/// columns (an open column list), `key_values` their values computed from
+/// `r.first`, the range's first day.
+fn refresh_rollup(
+    c: &mut MysqlConnection,
+    table_and_keys: &str,
+    key_values: &str,
+    (first, last): (NaiveDate, NaiveDate),
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use diesel::sql_types::{Date, Datetime};
+    diesel::sql_query(format!(
+        "REPLACE INTO {table_and_keys}, days_reported, requests, unique_visitors, computed_at) \
+         SELECT {key_values}, COUNT(*), SUM(d.requests), \
+                (SELECT COUNT(DISTINCT v.visitor) FROM daily_visitors v WHERE v.day BETWEEN r.first AND r.last), ? \
+         FROM (SELECT CAST(? AS DATE) AS first, CAST(? AS DATE) AS last) r \
+         JOIN daily_traffic d ON d.day BETWEEN r.first AND r.last \
+         GROUP BY r.first, r.last"
+    ))
+    .bind::<Datetime, _>(now)
+    .bind::<Date, _>(first)
+    .bind::<Date, _>(last)
+    .execute(c)
+    .map(|_| ())
 }
 
 #[cfg(test)]
