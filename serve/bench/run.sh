@@ -6,7 +6,8 @@
 #
 # What it does: installs wrk if missing (scripts/stack deps), starts mariadb and cql
 # (scripts/stack up; left running), builds serve in release mode, writes a benchmark database and
-# keyspace (serve/examples/bench_fixture.rs: 7 batch days, 1.5 speed days of 2 web servers with
+# keyspace (serve/examples/bench_fixture.rs: 7 batch days with 4 servers, 30 categories and 100 top
+# paths each, 1.5 speed days of 2 web servers with
 # every sliding window, alerts, 3 h of popularity windows), runs serve on a free port, runs wrk
 # against each route in turn, and drops the database and keyspace again.
 #
@@ -70,6 +71,10 @@ ROUTES=(
   "/api/alerts?from=2026-11-21&to=2026-11-22&limit=100|2 days of both alert tables (CQL)"
   "/api/popularity?points=12|newest of 35 windows + 12 history windows (CQL IN)"
   "/api/servers?points=30|newest 30 windows of 2 servers (CQL)"
+  "/api/breakdown?dimension=category&from=2026-11-14&to=2026-11-20|7 batch days x 30 categories, totals (MySQL)"
+  "/api/breakdown?dimension=server&day=2026-11-20&granularity=hour|1 batch day x 4 servers x 24 hours (MySQL)"
+  "/api/top-paths?day=2026-11-20&limit=100|100 top paths of a day (MySQL)"
+  "/api/visitors?period=week&from=2026-11-09&to=2026-11-22|2 ISO weeks of exact visitors (MySQL)"
 )
 
 # ms of a wrk latency value (e.g. 812.00us, 1.23ms, 1.01s).

@@ -78,7 +78,51 @@ fn create_mysql(base: &str, name: &str, first: NaiveDate, days: u64) -> anyhow::
             values.join(", ")
         ))
         .execute(&mut c)?;
+        insert_slices(&mut c, d, i)?;
     }
+    let cols = "days_reported, requests, unique_visitors, computed_at";
+    diesel::sql_query(format!("INSERT INTO weekly_visitors (week_start, iso_year, iso_week, {cols}) VALUES ('2026-11-09', 2026, 46, 1, 5000, 300, NOW(3)), ('2026-11-16', 2026, 47, 5, 25000, 900, NOW(3))"))
+        .execute(&mut c)?;
+    diesel::sql_query(format!("INSERT INTO monthly_visitors (month_start, {cols}) VALUES ('2026-11-01', 7, 35000, 1100, NOW(3))")).execute(&mut c)?;
+    Ok(())
+}
+
+/// Web servers and categories of the batch days (issue 22's slices).
+const BENCH_SERVERS: u64 = 4;
+const BENCH_CATEGORIES: u64 = 30;
+
+/// A day's slices: every server and category with 24 hourly rows, and 100 top paths.
+fn insert_slices(c: &mut MysqlConnection, d: NaiveDate, i: u64) -> anyhow::Result<()> {
+    let values: Vec<(&str, String)> = (1..=BENCH_SERVERS)
+        .map(|k| ("server", format!("web{k}")))
+        .chain((1..=BENCH_CATEGORIES).map(|k| ("category", format!("category-{k:02}"))))
+        .collect();
+    let cols = "requests, unique_visitors, success_requests, failure_requests, bytes_sent";
+    let mut daily = Vec::new();
+    let mut hourly = Vec::new();
+    for (n, (dimension, value)) in values.iter().enumerate() {
+        let per_hour = |h: u64| 10 + (h * 7 + i + n as u64) % 40;
+        let total: u64 = (0..24).map(per_hour).sum();
+        daily.push(format!("('{d}', '{dimension}', '{value}', {total}, {}, {}, {}, {})", total / 3, total - total / 20, total / 20, total * 900));
+        for h in 0..24u64 {
+            let r = per_hour(h);
+            hourly.push(format!("('{d}', {h}, '{dimension}', '{value}', {r}, {}, {}, {}, {})", r / 2, r - r / 20, r / 20, r * 900));
+        }
+    }
+    diesel::sql_query(format!("INSERT INTO daily_dimension_traffic (day, dimension, value, {cols}) VALUES {}", daily.join(", "))).execute(c)?;
+    diesel::sql_query(format!("INSERT INTO hourly_dimension_traffic (day, hour, dimension, value, {cols}) VALUES {}", hourly.join(", ")))
+        .execute(c)?;
+    let paths: Vec<String> = (1..=100u64)
+        .map(|rank| {
+            let r = 5000 / rank + 10;
+            format!("('{d}', {rank}, '/category/books/item-{rank:03}', {r}, {}, {}, {})", r - r / 25, r / 25, r * 2000)
+        })
+        .collect();
+    diesel::sql_query(format!(
+        "INSERT INTO daily_top_paths (day, `rank`, path, requests, success_requests, failure_requests, bytes_sent) VALUES {}",
+        paths.join(", ")
+    ))
+    .execute(c)?;
     Ok(())
 }
 
