@@ -65,8 +65,8 @@ impl Traffic {
 /// One value of a dimension (a web server, a category) over a day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breakdown {
-    /// The value, as the log gave it (UTF-8; see [`crate::sink`] for how
-    /// values too long for their column are stored).
+    /// The value as its key column holds it: as the log gave it, unless
+    /// [`key_value`] had to shorten it.
     pub value: String,
     /// The whole day.
     pub day: Traffic,

@@ -6,10 +6,12 @@
 //!   `date=…/hour=…` partitions, reading files (the layout, container
 //!   format and storage are `lib/master-copy`'s, shared with the fan-out
 //!   agent's HDFS sink);
-//! - [`decode`]: the six fields the reports need, decoded in place;
+//! - [`decode`]: the nine fields the reports need, decoded in place;
 //! - [`pipeline`]: one day read in parallel, each file counted whole or not at all;
-//! - [`dedup`] and [`visitors`]: exact deduplication by event id, exact visitor counts;
-//! - [`aggregate`]: a day's numbers for the four reports;
+//! - [`dedup`], [`intern`] and [`visitors`]: exact deduplication by event id,
+//!   values stored once with dense ids, exact visitor counts and visitor sets;
+//! - [`aggregate`]: a day's numbers for the four reports and their slices
+//!   (per web server, per category, top paths);
 //! - [`sink`]: MySQL (diesel): migrations, `batch_runs`, one-transaction day replacement;
 //! - [`run`], [`complete`], [`reconcile`], [`output`]: the commands' logic and
 //!   what they print (`reconcile` re-reports days whose files changed: late logs);
