@@ -649,16 +649,8 @@ fn each_run_writes_its_outcome_and_the_newest_day_to_a_textfile() {
 /// whose `lc_time_names` is German.
 #[test]
 fn the_upgrade_adds_hour_timestamps_and_locale_free_day_names_to_existing_rows() {
-    use diesel::mysql::MysqlConnection;
     use diesel::prelude::*;
     use diesel_migrations::MigrationHarness;
-    #[derive(QueryableByName)]
-    struct Text1 {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        v: String,
-    }
-    let texts =
-        |c: &mut MysqlConnection, sql: &str| -> Vec<String> { diesel::sql_query(sql).load::<Text1>(c).unwrap().into_iter().map(|r| r.v).collect() };
     let dir = tempfile::tempdir().unwrap();
     let target = Target::local(dir.path());
     target.write_master("fanout-a", &sample_events(), 1);
@@ -699,16 +691,7 @@ fn the_upgrade_adds_hour_timestamps_and_locale_free_day_names_to_existing_rows()
 /// view, and running the day again fills its breakdowns, paths and visitor set.
 #[test]
 fn the_upgrade_to_slices_keeps_existing_days_and_a_rerun_fills_them() {
-    use diesel::mysql::MysqlConnection;
-    use diesel::prelude::*;
     use diesel_migrations::MigrationHarness;
-    #[derive(QueryableByName)]
-    struct Text1 {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        v: String,
-    }
-    let texts =
-        |c: &mut MysqlConnection, sql: &str| -> Vec<String> { diesel::sql_query(sql).load::<Text1>(c).unwrap().into_iter().map(|r| r.v).collect() };
     let dir = tempfile::tempdir().unwrap();
     let target = Target::local(dir.path());
     let events = sample_events();

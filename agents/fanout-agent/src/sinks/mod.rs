@@ -27,15 +27,6 @@ pub enum SinkError {
     Permanent(Failure),
 }
 
-impl SinkError {
-    /// What failed, retryable or not.
-    pub fn failure(&self) -> &Failure {
-        match self {
-            SinkError::Retryable(f) | SinkError::Permanent(f) => f,
-        }
-    }
-}
-
 /// What failed, by sink: the operation, where, and the underlying error.
 ///
 /// As with [`StartError`], the underlying error is part of the text (what
@@ -50,16 +41,6 @@ pub enum Failure {
     /// In the HDFS sink.
     #[error(transparent)]
     Hdfs(#[from] hdfs::HdfsFailure),
-}
-
-impl Failure {
-    /// The sink it happened in, as [`BatchSink::name`] says it.
-    pub fn sink(&self) -> &'static str {
-        match self {
-            Failure::Kafka(_) => "kafka",
-            Failure::Hdfs(_) => "hdfs",
-        }
-    }
 }
 
 /// Why a sink could not be built ([`kafka::KafkaSink::create`],
@@ -190,7 +171,6 @@ mod tests {
         let bad: SinkError = KafkaFailure::NotAnEvent { index: 3, cause: cause.clone() }.into();
         assert!(matches!(&bad, SinkError::Permanent(Failure::Kafka(KafkaFailure::NotAnEvent { index: 3, .. }))), "{bad:?}");
         assert_eq!(bad.to_string(), format!("event 3 of the batch is not a ClickEvent datum: {cause}"));
-        assert_eq!(bad.failure().sink(), "kafka");
 
         let late: SinkError = KafkaFailure::DeliveryTimeout { topic: "clickstream.events".into(), timeout: Duration::from_secs(35) }.into();
         assert!(matches!(late, SinkError::Retryable(_)));
@@ -200,7 +180,6 @@ mod tests {
         let down: SinkError = HdfsFailure::Storage { cause: call }.into();
         assert!(matches!(&down, SinkError::Retryable(Failure::Hdfs(HdfsFailure::Storage { cause })) if cause.kind == ErrorKind::Other));
         assert_eq!(down.to_string(), "HDFS sink: sync /m/_a.avro.tmp: no answer within 5s");
-        assert_eq!(down.failure().sink(), "hdfs");
         assert!(std::error::Error::source(&down).is_none(), "the cause is in the message, not repeated as a source");
     }
 }

@@ -440,6 +440,16 @@ impl Drop for TestDb {
     }
 }
 
+/// The one text column `v` of every row `sql` returns.
+pub fn texts(c: &mut MysqlConnection, sql: &str) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Text1 {
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+    diesel::sql_query(sql).load::<Text1>(c).unwrap().into_iter().map(|r| r.v).collect()
+}
+
 // ------------------------------------------------------------------ the binary
 
 pub fn batch_job() -> Command {
