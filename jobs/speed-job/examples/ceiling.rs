@@ -15,7 +15,7 @@ use clickstream_contract::ClickEvent;
 use clickstream_logparse::{LineOrigin, Parser};
 use speed_job::config::Config;
 use speed_job::core::{Click, Core, CoreConfig};
-use speed_job::sink::Sink;
+use speed_job::sink::{MergeRules, Sink};
 
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -118,6 +118,7 @@ async fn main() {
     // 2. The whole path: decode + window + dedup + CQL writes + checkpoint.
     let mut core = Core::new(CoreConfig::from_config(&cfg));
     core.assign(&[0]);
+    let rules = MergeRules::from_core(&CoreConfig::from_config(&cfg));
     let mut rows = 0usize;
     let mut write_time = Duration::ZERO;
     let mut peak_keys = 0usize;
@@ -134,9 +135,10 @@ async fn main() {
             core.advance(0);
             let u = core.drain();
             let w0 = Instant::now();
-            rows += sink.write(&u).await.expect("write");
-            let (cps, closed) = core.checkpoint();
-            sink.write_checkpoint(&cps, closed).await.expect("checkpoint");
+            let touched = Core::touched(&u);
+            rows += sink.write(&u, &touched, &rules).await.expect("write");
+            sink.write_checkpoint(&core.checkpoint()).await.expect("checkpoint");
+            rows += sink.merge(&touched, &[0], &rules).await.expect("merge").rows;
             write_time += w0.elapsed();
         }
     }
@@ -148,7 +150,7 @@ async fn main() {
     println!("core only, no recent-ids memory   {:>10.0} events/s", events / forgetful_secs);
     println!("core only (decode+window+dedup)   {:>10.0} events/s", events / core_secs);
     println!(
-        "whole path (+CQL writes+checkpoint) {:>8.0} events/s  ({} rows written, {:.2}s of {:.2}s in writes)",
+        "whole path (+CQL writes+checkpoint+merge) {:>8.0} events/s  ({} rows written, {:.2}s of {:.2}s in writes)",
         events / full_secs,
         rows,
         write_time.as_secs_f64(),

@@ -65,12 +65,20 @@ pub struct KafkaConfig {
     /// Consumer group (committed offsets, lag monitoring).
     #[serde(default = "default_group")]
     pub group_id: String,
-    /// How partitions are assigned: `static` (the job assigns itself every
-    /// partition, like Flink's Kafka source, and uses the group only for
-    /// committed offsets) or `group` (join the consumer group and take what
-    /// the coordinator assigns; every partition must end up in this process).
+    /// How partitions are assigned: `static` (the job assigns itself its
+    /// shard of the partitions, like Flink's or Spark's Kafka sources, and
+    /// uses the group only for committed offsets) or `group` (join the
+    /// consumer group and take what the coordinator assigns, rebalancing as
+    /// instances come and go).
     #[serde(default)]
     pub assignment: Assignment,
+    /// Static mode: how many instances share the partitions (partition `p`
+    /// belongs to instance `p % shard_count`). 1: this one reads them all.
+    #[serde(default = "int::<1, _>")]
+    pub shard_count: u32,
+    /// Static mode: which of the `shard_count` instances this is, from 0.
+    #[serde(default)]
+    pub shard_index: u32,
     /// `session.timeout.ms` (group mode); 6 s suits Tansu, whose group joins are slow with the default 45 s.
     #[serde(default = "secs::<6>", with = "humantime_serde")]
     pub session_timeout: Duration,
@@ -80,6 +88,13 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties, passed through as written.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// Whether static assignment gives `partition` to this instance.
+    pub fn owns(&self, partition: i32) -> bool {
+        partition.rem_euclid(self.shard_count as i32) == self.shard_index as i32
+    }
 }
 
 /// `[cassandra]`: the writer's side of the section serve has too (its keys,
@@ -257,6 +272,15 @@ impl Config {
         }
         if self.kafka.session_timeout < Duration::from_secs(1) {
             return bad("kafka.session_timeout", "must be at least 1s".into());
+        }
+        if self.kafka.shard_count == 0 {
+            return bad("kafka.shard_count", "must be at least 1".into());
+        }
+        if self.kafka.shard_index >= self.kafka.shard_count {
+            return bad("kafka.shard_index", format!("must be below kafka.shard_count ({})", self.kafka.shard_count));
+        }
+        if self.kafka.assignment == Assignment::Group && (self.kafka.shard_count, self.kafka.shard_index) != (1, 0) {
+            return bad("kafka.shard_count", "shards are for assignment = \"static\"; in group mode the coordinator divides the partitions".into());
         }
         // librdkafka judges the pass-through properties itself: a consumer
         // built from them with no broker checks every name and value against

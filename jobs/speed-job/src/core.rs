@@ -22,7 +22,13 @@
 //!
 //! [`Core::advance`] moves the global watermark — the minimum over the lanes
 //! of active partitions — and closes every window that ends at or before
-//! it, producing final rows. [`Core::drain`] hands over the rows changed
+//! it, producing final rows.
+//!
+//! Health and popularity windows are kept per partition (each partition's
+//! share, [`HealthPart`], [`PopularityPart`]), and so is the duplicate
+//! memory: what a partition contributes depends only on its own records, so
+//! instances sharing a topic's partitions, in any assignment, produce the
+//! shares one instance would. [`crate::merge`] combines them. [`Core::drain`] hands over the rows changed
 //! since the last drain. [`Core::checkpoint`] says where a restart must
 //! resume so that replaying rebuilds every open window exactly; see
 //! `docs/speed-layer.md` for why that makes kill -9 invisible in the tables.
@@ -33,6 +39,7 @@ use clickstream_sketch::Position;
 use rustc_hash::FxHashSet;
 
 use crate::aggregates::{DdosAgg, HealthAgg, HostTable, WindowStore};
+use crate::merge::WindowKind;
 use crate::partition::{ClockRule, Hold, PartitionCheckpoint, PartitionState};
 use crate::rows::*;
 use crate::windows::WindowSpec;
@@ -177,8 +184,6 @@ pub struct CoreStats {
     pub windows_closed: [u64; 3],
     /// (address, window) pairs that crossed the DDoS threshold.
     pub ddos_alerts: u64,
-    /// (host, window) pairs that crossed the health threshold.
-    pub health_alerts: u64,
 }
 
 /// How much state is held.
@@ -192,22 +197,45 @@ pub struct StateSize {
     pub dedup_ids: usize,
 }
 
+/// One partition's open health and popularity windows and the ids counted
+/// in them: its share of the views, independent of the other partitions.
+struct Share {
+    health: WindowStore<HealthAgg>,
+    popularity: WindowStore<u64>,
+    /// Ids of counted events by the end of their last window.
+    dedup: BTreeMap<i64, FxHashSet<u128>>,
+    /// Size of the last closed dedup bucket: new buckets start with this capacity.
+    dedup_typical: usize,
+}
+
+impl Share {
+    fn new(cfg: &CoreConfig) -> Share {
+        Share {
+            health: WindowStore::new(cfg.health.size),
+            popularity: WindowStore::new(cfg.popularity.size),
+            dedup: BTreeMap::new(),
+            dedup_typical: 0,
+        }
+    }
+}
+
 /// The windowing state machine.
 pub struct Core {
     cfg: CoreConfig,
     partitions: BTreeMap<i32, PartitionState>,
     /// The global watermark: windows ending at or before it are final.
     closed_through: i64,
+    /// The newest partition watermark of the whole topic, other instances'
+    /// partitions included (from their checkpoints), when every partition
+    /// of the topic is idle (`i64::MIN` otherwise): where windows close then.
+    topic_max: i64,
+    /// Every partition of this instance was idle at the last advance.
+    idle: bool,
     /// Web servers expected in every partition (`windows.sources`).
     expected: Vec<String>,
     ddos: WindowStore<DdosAgg>,
-    health: WindowStore<HealthAgg>,
-    popularity: WindowStore<u64>,
-    /// Ids of counted events by the end of their last window.
-    dedup: BTreeMap<i64, FxHashSet<u128>>,
+    shares: BTreeMap<i32, Share>,
     dedup_len: usize,
-    /// Size of the last closed dedup bucket: new buckets start with this capacity.
-    dedup_typical: usize,
     /// Web servers seen (DDoS rows list them).
     hosts: HostTable,
     /// Rows produced by closing windows and by late events, until drained.
@@ -222,26 +250,31 @@ impl Core {
             cfg,
             partitions: BTreeMap::new(),
             closed_through: i64::MIN,
+            topic_max: i64::MIN,
+            idle: false,
             expected: Vec::new(),
             ddos: WindowStore::new(cfg.ddos.size),
-            health: WindowStore::new(cfg.health.size),
-            popularity: WindowStore::new(cfg.popularity.size),
-            dedup: BTreeMap::new(),
+            shares: BTreeMap::new(),
             dedup_len: 0,
-            dedup_typical: 0,
             hosts: HostTable::default(),
             pending: Updates::default(),
             stats: CoreStats::default(),
         }
     }
 
-    /// Restores partitions and the global watermark from a checkpoint. The
-    /// caller then reads each partition from its `resume_offset`.
-    pub fn restore(&mut self, checkpoints: &[PartitionCheckpoint], closed_through: i64) {
+    /// Restores partitions from their checkpoints (each keeps its own
+    /// `closed_through`: windows it had closed never reopen, whichever
+    /// instance owned it). The caller then reads each partition from its
+    /// `resume_offset`.
+    pub fn restore(&mut self, checkpoints: &[PartitionCheckpoint]) {
         for cp in checkpoints {
             self.partitions.insert(cp.partition, PartitionState::restore(cp, self.cfg.recent_ids));
         }
-        self.closed_through = self.closed_through.max(closed_through);
+        // Where the shared (DDoS) windows may start closing: never above what
+        // any restored partition has left open.
+        if let Some(lowest) = checkpoints.iter().map(|c| c.closed_through).min() {
+            self.closed_through = self.closed_through.max(lowest);
+        }
     }
 
     /// Declares the web servers expected in the stream (call before
@@ -273,6 +306,15 @@ impl Core {
         }
     }
 
+    /// Tells the core what every partition's checkpoint (whoever owns it)
+    /// says: the newest [`PartitionCheckpoint::max_watermark`], and whether
+    /// all are idle. When the whole topic is idle, this instance closes
+    /// windows up to that newest watermark, as one instance owning every
+    /// partition would (its own partitions may hold no events at all).
+    pub fn topic_progress(&mut self, max_watermark: i64, all_idle: bool) {
+        self.topic_max = if all_idle { max_watermark } else { i64::MIN };
+    }
+
     /// The global watermark (`i64::MIN` before any window closed).
     pub fn closed_through(&self) -> i64 {
         self.closed_through
@@ -285,16 +327,19 @@ impl Core {
 
     /// How much state is held.
     pub fn state_size(&self) -> StateSize {
+        let shares = self.shares.values();
         StateSize {
-            open_windows: self.ddos.open_windows() + self.health.open_windows() + self.popularity.open_windows(),
-            open_keys: self.ddos.open_keys() + self.health.open_keys() + self.popularity.open_keys(),
+            open_windows: self.open_windows().iter().sum(),
+            open_keys: self.ddos.open_keys() + shares.map(|s| s.health.open_keys() + s.popularity.open_keys()).sum::<usize>(),
             dedup_ids: self.dedup_len,
         }
     }
 
-    /// Open windows per kind: DDoS, health, popularity.
+    /// Open windows per kind: DDoS, health, popularity (a window open in
+    /// several partitions counts once per partition).
     pub fn open_windows(&self) -> [usize; 3] {
-        [self.ddos.open_windows(), self.health.open_windows(), self.popularity.open_windows()]
+        let (h, p) = self.shares.values().fold((0, 0), |(h, p), s| (h + s.health.open_windows(), p + s.popularity.open_windows()));
+        [self.ddos.open_windows(), h, p]
     }
 
     /// Processes the event at `offset` of `partition`.
@@ -305,6 +350,9 @@ impl Core {
         p.next_offset = p.next_offset.max(offset + 1);
         p.record_read();
         let replay_until = p.replay_until;
+        // Windows this partition closed before a restart (maybe under
+        // another instance) stay closed.
+        let g = self.closed_through.max(p.closed_through);
         let (lane, recent) = p.lane_and_recent(c.host);
         lane.event_read();
         // Every record, whatever its verdict, is one of the recent ones.
@@ -316,16 +364,17 @@ impl Core {
         }
         let t = c.time_ms;
         let bucket = cfg.last_end(t);
+        let share = self.shares.entry(partition).or_insert_with(|| Share::new(&cfg));
         // A re-sent copy of an event counted in a window still open is a
         // duplicate however far its server has moved on since; so is a copy
         // of one of the partition's recent records that would otherwise be
-        // late (its windows closed meanwhile).
-        if self.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id)) {
+        // late (its windows closed meanwhile). Copies share the original's
+        // key (the client address), so they are in its partition.
+        if share.dedup.get(&bucket).is_some_and(|ids| ids.contains(&c.id)) {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;
         }
         let wm = lane.watermark(cfg.lateness);
-        let g = self.closed_through;
         if t < wm {
             if recent.contains(offset, c.id) {
                 self.stats.duplicates += 1;
@@ -350,8 +399,8 @@ impl Core {
             self.pending.late.push(late_row(c, g, LateReason::WindowFinal, partition, offset));
             return Verdict::Late(LateReason::WindowFinal);
         }
-        let typical = self.dedup_typical;
-        let bucket_ids = self.dedup.entry(bucket).or_insert_with(|| FxHashSet::with_capacity_and_hasher(typical, Default::default()));
+        let typical = share.dedup_typical;
+        let bucket_ids = share.dedup.entry(bucket).or_insert_with(|| FxHashSet::with_capacity_and_hasher(typical, Default::default()));
         if !bucket_ids.insert(c.id) {
             self.stats.duplicates += 1;
             return Verdict::Duplicate;
@@ -378,19 +427,15 @@ impl Core {
         let visitor = Position::of(c.client.as_bytes());
         for s in cfg.health.starts(t) {
             if s + cfg.health.size > g {
-                let (threshold, stats) = (cfg.health_threshold, &mut self.stats);
-                self.health.update(s, c.host, |a| {
+                share.health.update(s, c.host, |a| {
                     a.add(c.status, visitor);
-                    if a.non_200 == threshold + 1 && c.status != 200 {
-                        stats.health_alerts += 1;
-                    }
                     true
                 });
             }
         }
         for s in cfg.popularity.starts(t) {
             if s + cfg.popularity.size > g {
-                self.popularity.update(s, c.category, |n| {
+                share.popularity.update(s, c.category, |n| {
                     *n += 1;
                     true
                 });
@@ -431,8 +476,12 @@ impl Core {
         let candidate = match (unknown, slowest) {
             (true, _) => None,
             (false, Some(wm)) => Some(wm),
-            (false, None) => self.partitions.values().filter_map(|p| p.max_watermark(lateness)).max(),
+            (false, None) => {
+                let own = self.partitions.values().filter_map(|p| p.max_watermark(lateness)).max();
+                own.max(Some(self.topic_max).filter(|&t| t > i64::MIN))
+            }
         };
+        self.idle = !unknown && slowest.is_none();
         match candidate {
             Some(g) if g > self.closed_through => {
                 self.closed_through = g;
@@ -454,35 +503,31 @@ impl Core {
                 }
             }
         }
-        for (start, keys) in self.health.close(g) {
-            self.stats.windows_closed[1] += 1;
-            for (host, slot) in keys {
-                self.pending.health.push(health_row(start, cfg.health.size, &host, &slot.agg, cfg.health_threshold, true));
+        let mut closed = [BTreeSet::new(), BTreeSet::new()];
+        for (&partition, share) in &mut self.shares {
+            for (start, keys) in share.health.close(g) {
+                closed[0].insert(start);
+                for (host, slot) in keys {
+                    self.pending.health.push(health_part(partition, start, cfg.health.size, &host, &slot.agg, true));
+                }
+            }
+            for (start, keys) in share.popularity.close(g) {
+                closed[1].insert(start);
+                for (category, slot) in keys {
+                    self.pending.popularity.push(popularity_part(partition, start, cfg.popularity.size, &category, slot.agg, true));
+                }
+            }
+            while let Some(e) = share.dedup.first_entry() {
+                if *e.key() > g {
+                    break;
+                }
+                let ids = e.remove();
+                self.dedup_len -= ids.len();
+                share.dedup_typical = ids.len();
             }
         }
-        for (start, keys) in self.popularity.close(g) {
-            self.stats.windows_closed[2] += 1;
-            let end = start + cfg.popularity.size;
-            let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (k.as_str(), s.agg)).collect();
-            self.pending.top.extend(top_rows(start, end, &counts, cfg.top_n, true));
-            for (category, slot) in &keys {
-                self.pending.popularity.push(PopularityRow {
-                    window_start: start,
-                    window_end: end,
-                    category: category.to_string(),
-                    requests: slot.agg,
-                    is_final: true,
-                });
-            }
-        }
-        while let Some(e) = self.dedup.first_entry() {
-            if *e.key() > g {
-                break;
-            }
-            let ids = e.remove();
-            self.dedup_len -= ids.len();
-            self.dedup_typical = ids.len();
-        }
+        self.stats.windows_closed[1] += closed[0].len() as u64;
+        self.stats.windows_closed[2] += closed[1].len() as u64;
         for p in self.partitions.values_mut() {
             p.unpin_through(g);
         }
@@ -497,31 +542,28 @@ impl Core {
         // concern a closed window, so the order within a flush is free.
         let hosts = &self.hosts;
         self.ddos.drain_changed(|start, addr, a| out.ddos.push(ddos_row(start, cfg.ddos.size, addr, a, hosts, false)));
-        self.health.drain_changed(|start, host, a| out.health.push(health_row(start, cfg.health.size, host, a, cfg.health_threshold, false)));
-        let mut changed_windows = BTreeSet::new();
-        self.popularity.drain_changed(|start, category, n| {
-            changed_windows.insert(start);
-            out.popularity.push(PopularityRow {
-                window_start: start,
-                window_end: start + cfg.popularity.size,
-                category: category.to_string(),
-                requests: *n,
-                is_final: false,
-            });
-        });
-        for start in changed_windows {
-            if let Some(keys) = self.popularity.window(start) {
-                let counts: Vec<(&str, u64)> = keys.iter().map(|(k, s)| (k.as_str(), s.agg)).collect();
-                out.top.extend(top_rows(start, start + cfg.popularity.size, &counts, cfg.top_n, false));
-            }
+        for (&partition, share) in &mut self.shares {
+            share.health.drain_changed(|start, host, a| out.health.push(health_part(partition, start, cfg.health.size, host, a, false)));
+            share
+                .popularity
+                .drain_changed(|start, category, n| out.popularity.push(popularity_part(partition, start, cfg.popularity.size, category, *n, false)));
         }
         out
     }
 
-    /// Where a restart resumes each partition, and the global watermark.
-    /// Valid once the rows of [`Core::drain`] have been written.
-    pub fn checkpoint(&self) -> (Vec<PartitionCheckpoint>, i64) {
-        (self.partitions.iter().map(|(&p, s)| s.checkpoint(p)).collect(), self.closed_through)
+    /// Where a restart resumes each partition, with the windows it has
+    /// closed. Valid once the rows of [`Core::drain`] have been written.
+    pub fn checkpoint(&self) -> Vec<PartitionCheckpoint> {
+        let checkpoint =
+            |(&p, s): (&i32, &PartitionState)| PartitionCheckpoint { idle: self.idle, ..s.checkpoint(p, self.closed_through, self.cfg.lateness) };
+        self.partitions.iter().map(checkpoint).collect()
+    }
+
+    /// The (kind, window start) pairs a set of updates touches: the windows
+    /// whose merged rows must be recomputed.
+    pub fn touched(u: &Updates) -> BTreeSet<(WindowKind, i64)> {
+        let health = u.health.iter().map(|r| (WindowKind::Health, r.window_start));
+        health.chain(u.popularity.iter().map(|r| (WindowKind::Popularity, r.window_start))).collect()
     }
 }
 
@@ -554,8 +596,9 @@ fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, hosts: &HostTable, i
     }
 }
 
-fn health_row(start: i64, size: i64, host: &str, a: &HealthAgg, threshold: u64, is_final: bool) -> HealthRow {
-    HealthRow {
+fn health_part(partition: i32, start: i64, size: i64, host: &str, a: &HealthAgg, is_final: bool) -> HealthPart {
+    HealthPart {
+        partition,
         source_host: host.to_string(),
         window_start: start,
         window_end: start + size,
@@ -563,27 +606,10 @@ fn health_row(start: i64, size: i64, host: &str, a: &HealthAgg, threshold: u64, 
         non_200: a.non_200,
         classes: a.classes,
         visitors_hll: a.visitors.to_bytes(),
-        visitors_estimate: a.visitors.estimate(),
-        unhealthy: a.non_200 > threshold,
         is_final,
     }
 }
 
-/// The top `n` categories by requests, ties by name.
-pub fn top_rows(start: i64, end: i64, counts: &[(&str, u64)], n: usize, is_final: bool) -> Vec<TopRow> {
-    let mut sorted: Vec<(&str, u64)> = counts.to_vec();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    sorted
-        .into_iter()
-        .take(n)
-        .enumerate()
-        .map(|(i, (category, requests))| TopRow {
-            window_start: start,
-            window_end: end,
-            rank: i as u32 + 1,
-            category: category.to_string(),
-            requests,
-            is_final,
-        })
-        .collect()
+fn popularity_part(partition: i32, start: i64, size: i64, category: &str, requests: u64, is_final: bool) -> PopularityPart {
+    PopularityPart { partition, window_start: start, window_end: start + size, category: category.to_string(), requests, is_final }
 }

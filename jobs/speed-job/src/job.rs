@@ -6,7 +6,10 @@
 //!    until all are acknowledged;
 //! 3. only then the checkpoint row (per partition: resume offset, watermark
 //!    state) is written;
-//! 4. only then the offsets counted so far are committed to the consumer
+//! 4. only then the merged rows of the windows touched (and of those every
+//!    partition has closed since) are recomputed from all partitions' shares
+//!    ([`Sink::merge`]): several instances may share the partitions;
+//! 5. only then the offsets counted so far are committed to the consumer
 //!    group (monitoring: lag tools read them; restarts use the checkpoint).
 //!
 //! A crash between any two steps loses nothing: the next run starts from the
@@ -14,7 +17,7 @@
 //! retried with backoff while consumption waits (backpressure), and no
 //! checkpoint moves past rows that were not written.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,12 +32,13 @@ use clickstream_contract::ClickEvent;
 use clickstream_telemetry::systemd::{Progress, Service};
 use clickstream_telemetry::{serve_metrics, HealthCheck};
 
-use crate::config::{Config, OffsetReset};
+use crate::config::{Assignment, Config, OffsetReset};
 use crate::core::{Click, Core, CoreConfig, CoreStats, Verdict};
 use crate::health::JobHealth;
-use crate::metrics::{Metrics, Partition, Reason};
+use crate::merge::WindowKind;
+use crate::metrics::{Finality, Kind, Metrics, Partition, Reason};
 use crate::partition::PartitionCheckpoint;
-use crate::sink::{Sink, SinkError};
+use crate::sink::{MergeRules, Sink, SinkError};
 use crate::source::{self, Source, SourceContext, SourceError};
 
 /// Why the job stopped with an error.
@@ -49,17 +53,16 @@ pub enum JobError {
     /// The metrics endpoint could not bind.
     #[error("metrics endpoint: {0}")]
     Metrics(std::io::Error),
-    /// Only some partitions were assigned: another instance is in the
-    /// group. Restarting resumes from the checkpoint.
-    #[error("speed-job must own every partition of `{topic}` (assigned {assigned:?} of {all:?}): is another instance running in group `{group}`?")]
-    Assignment {
+    /// Static sharding gives this instance no partition.
+    #[error("kafka.shard_index {index} of kafka.shard_count {count} owns no partition of `{topic}` (partitions {all:?}): lower shard_count")]
+    EmptyShard {
         /// Topic.
         topic: String,
-        /// Group.
-        group: String,
-        /// What this instance got.
-        assigned: Vec<i32>,
-        /// All partitions.
+        /// This instance.
+        index: u32,
+        /// Instances.
+        count: u32,
+        /// The topic's partitions.
         all: Vec<i32>,
     },
     /// Shutdown was requested while Cassandra was unreachable: the last
@@ -96,11 +99,17 @@ struct Runner {
     sink: Sink,
     consumer: Arc<Source>,
     metrics: Metrics,
+    /// Every partition of the topic: the merged views need all their checkpoints.
     all_partitions: Vec<i32>,
-    last_checkpoint: Option<(Vec<PartitionCheckpoint>, i64)>,
+    /// The partitions this instance reads now (its shard, or the group's assignment).
+    owned: Vec<i32>,
+    merge_rules: MergeRules,
+    last_checkpoint: Option<Vec<PartitionCheckpoint>>,
     last_stats: CoreStats,
     /// Revocations already recovered from.
     revocations_seen: u64,
+    /// Partitions without a checkpoint at the last merge (warned once per change).
+    unowned_reported: Vec<i32>,
     health: Arc<JobHealth>,
     shutdown: watch::Receiver<bool>,
     clock: ListeningClock,
@@ -133,21 +142,34 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
     }
 
     let sink = Sink::connect(&cfg.cassandra, &cfg.job.name, &cfg.kafka.topic).await?;
-    let (checkpoints, closed_through) = sink.load_checkpoint().await?;
-    let mut core = Core::new(CoreConfig::from_config(&cfg));
-    core.expect_sources(&cfg.windows.sources);
-    core.restore(&checkpoints, closed_through);
+    let all_checkpoints = sink.load_checkpoint().await?;
     let all_partitions = source::topic_partitions(&cfg.kafka).await?;
-    core.assign(&all_partitions);
-    let starts: HashMap<i32, i64> = checkpoints.iter().map(|c| (c.partition, c.resume_offset)).collect();
+    // Group mode starts with nothing: the first assignment rebuilds the core.
+    let owned: Vec<i32> = match cfg.kafka.assignment {
+        Assignment::Static => all_partitions.iter().copied().filter(|&p| cfg.kafka.owns(p)).collect(),
+        Assignment::Group => Vec::new(),
+    };
+    if cfg.kafka.assignment == Assignment::Static && owned.is_empty() {
+        return Err(JobError::EmptyShard {
+            topic: cfg.kafka.topic.clone(),
+            index: cfg.kafka.shard_index,
+            count: cfg.kafka.shard_count,
+            all: all_partitions,
+        });
+    }
+    let checkpoints: Vec<PartitionCheckpoint> = all_checkpoints.iter().filter(|c| owned.contains(&c.partition)).cloned().collect();
+    let core = restored_core(&cfg, &checkpoints, &owned);
+    let starts: HashMap<i32, i64> = all_checkpoints.iter().map(|c| (c.partition, c.resume_offset)).collect();
     tracing::info!(
         topic = %cfg.kafka.topic,
         partitions = ?all_partitions,
-        checkpoint = ?checkpoints.iter().map(|c| (c.partition, c.resume_offset, c.replay_until)).collect::<Vec<_>>(),
-        closed_through,
+        assignment = ?cfg.kafka.assignment,
+        owned = ?owned,
+        checkpoint = ?checkpoints.iter().map(|c| (c.partition, c.resume_offset, c.replay_until, c.closed_through)).collect::<Vec<_>>(),
         "speed-job starting"
     );
-    let consumer = source::subscribe(&cfg.kafka, SourceContext::new(&cfg.kafka.topic, starts, metrics.clone(), health.clone()), &all_partitions)?;
+    let consumer = source::subscribe(&cfg.kafka, SourceContext::new(&cfg.kafka.topic, starts, metrics.clone(), health.clone()), &owned)?;
+    let merge_rules = MergeRules::from_core(&CoreConfig::from_config(&cfg));
     let service = Service::from_env();
     let mut runner = Runner {
         cfg,
@@ -156,9 +178,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         consumer,
         metrics,
         all_partitions,
-        last_checkpoint: Some((checkpoints, closed_through)),
+        owned,
+        merge_rules,
+        last_checkpoint: Some(checkpoints),
         last_stats: CoreStats::default(),
         revocations_seen: 0,
+        unowned_reported: Vec::new(),
         health,
         shutdown: stop_rx,
         clock: ListeningClock::start(),
@@ -187,15 +212,14 @@ impl Runner {
                 biased;
                 _ = stopped(&mut stop) => break,
                 _ = tick.tick() => {
-                    self.check_assignment()?;
                     self.flush(false).await?;
                     since_flush = 0;
                 }
                 m = consumer.recv() => match m {
                     Ok(msg) => {
-                        if self.revoked() {
+                        if self.assignment_changed() {
                             // This record may predate the seek: it is delivered again after it.
-                            self.recover_from_revocation();
+                            self.adopt_assignment().await?;
                             continue;
                         }
                         consumed += 1;
@@ -248,86 +272,114 @@ impl Runner {
         }
     }
 
-    fn check_assignment(&self) -> Result<(), JobError> {
+    /// Whether the partitions this instance reads changed since the core was
+    /// built for them (group mode: a rebalance, a session timeout, a broker
+    /// restart). Static assignments never change.
+    fn assignment_changed(&self) -> bool {
         let ctx = self.consumer.context();
-        let assigned = ctx.assigned();
-        if !assigned.is_empty() && assigned != self.all_partitions {
-            return Err(JobError::Assignment {
-                topic: self.cfg.kafka.topic.clone(),
-                group: self.cfg.kafka.group_id.clone(),
-                assigned,
-                all: self.all_partitions.clone(),
-            });
-        }
-        Ok(())
+        ctx.revocations() != self.revocations_seen || (self.cfg.kafka.assignment == Assignment::Group && ctx.assigned() != self.owned)
     }
 
-    /// Whether partitions were revoked since the state was last known good.
-    fn revoked(&self) -> bool {
-        self.consumer.context().revocations() != self.revocations_seen
-    }
-
-    /// After a revocation, records processed since the last written
-    /// checkpoint may be delivered again, and the reassignment may have
-    /// positioned partitions anywhere: drop the in-memory state, restore the
-    /// last written checkpoint, and seek every partition to its resume offset
-    /// (the same path as a restart after kill -9).
-    fn recover_from_revocation(&mut self) {
-        self.revocations_seen = self.consumer.context().revocations();
-        let (cps, closed) = self.last_checkpoint.clone().unwrap_or_default();
-        tracing::warn!(closed_through = closed, "partitions were revoked: restoring the last checkpoint and seeking to it");
-        self.core = Core::new(CoreConfig::from_config(&self.cfg));
-        self.core.expect_sources(&self.cfg.windows.sources);
-        self.core.restore(&cps, closed);
-        self.core.assign(&self.all_partitions);
+    /// After a revocation or a new assignment, records processed since the
+    /// last written checkpoint may be delivered again, partitions may have
+    /// come from other instances (whose checkpoints are newer than anything
+    /// this one knows), and the assignment may have positioned them
+    /// anywhere: drop the in-memory state, read every partition's
+    /// checkpoint again, restore the assigned ones and seek each to its
+    /// resume offset (the same path as a restart after kill -9).
+    async fn adopt_assignment(&mut self) -> Result<(), JobError> {
+        let ctx = self.consumer.context();
+        self.revocations_seen = ctx.revocations();
+        let assigned = match self.cfg.kafka.assignment {
+            Assignment::Static => self.owned.clone(),
+            Assignment::Group => ctx.assigned(),
+        };
+        let all = self.retry("checkpoint read", false, || self.sink.load_checkpoint()).await?;
+        let mine: Vec<PartitionCheckpoint> = all.iter().filter(|c| assigned.contains(&c.partition)).cloned().collect();
+        tracing::warn!(
+            before = ?self.owned,
+            now = ?assigned,
+            "the assignment changed: restoring the assigned partitions' checkpoints and seeking to them"
+        );
+        self.core = restored_core(&self.cfg, &mine, &assigned);
         self.last_stats = CoreStats::default(); // the new core counts from zero
-        let resume: HashMap<i32, i64> = cps.iter().map(|c| (c.partition, c.resume_offset)).collect();
-        self.consumer.context().set_start_offsets(resume.clone());
+        let resume: HashMap<i32, i64> = all.iter().map(|c| (c.partition, c.resume_offset)).collect();
+        ctx.set_start_offsets(resume.clone());
         let fallback = if self.cfg.kafka.auto_offset_reset == OffsetReset::Latest { Offset::End } else { Offset::Beginning };
-        for p in self.consumer.context().assigned() {
+        for &p in &assigned {
             let offset = resume.get(&p).map_or(fallback, |o| Offset::Offset(*o));
             if let Err(e) = self.consumer.seek(&self.cfg.kafka.topic, p, offset, Duration::ZERO) {
-                tracing::warn!(partition = p, error = %e, "seek after revocation failed; the next assignment starts at the checkpoint");
+                // The restored lanes skip what their checkpoint accounts for,
+                // so a start before the resume offset only costs a re-read.
+                tracing::warn!(partition = p, error = %e, "seek to the checkpoint failed; the partition reads from where it was assigned");
             }
         }
+        self.owned = assigned;
+        self.last_checkpoint = Some(mine);
+        Ok(())
     }
 
     /// Writes changed rows, then the checkpoint, then commits offsets.
     async fn flush(&mut self, last: bool) -> Result<(), JobError> {
-        if self.revoked() {
+        if self.assignment_changed() {
             // Never checkpoint state built on records that may be delivered again.
-            self.recover_from_revocation();
-            return Ok(());
+            return self.adopt_assignment().await;
         }
         let busy = Instant::now();
         self.core.advance(self.clock.now_ms());
         let updates = self.core.drain();
+        let touched = Core::touched(&updates);
         if !updates.is_empty() {
-            let n = self.retry("rows", last, || self.sink.write(&updates)).await?;
+            let rules = self.merge_rules;
+            let n = self.retry("rows", last, || self.sink.write(&updates, &touched, &rules)).await?;
             self.metrics.rows_written.inc_by(n as u64);
         }
         let cp = self.core.checkpoint();
-        if self.revoked() {
-            // Revoked while the rows were written: they are correct upserts, but
+        if self.assignment_changed() {
+            // Changed while the rows were written: they are correct upserts, but
             // the new assignment's positions are not this checkpoint's.
-            self.recover_from_revocation();
-            return Ok(());
+            return self.adopt_assignment().await;
         }
         if self.last_checkpoint.as_ref() != Some(&cp) {
-            self.retry("checkpoint", last, || self.sink.write_checkpoint(&cp.0, cp.1)).await?;
+            self.retry("checkpoint", last, || self.sink.write_checkpoint(&cp)).await?;
             self.metrics.checkpoints.inc();
-            for c in &cp.0 {
+            for c in &cp {
                 self.metrics.replay_window_records.get_or_create(&Partition { partition: c.partition }).set(c.replay_window());
             }
-            self.commit(&cp.0, last);
-            self.consumer.context().set_start_offsets(cp.0.iter().map(|c| (c.partition, c.resume_offset)));
+            self.commit(&cp, last);
             self.last_checkpoint = Some(cp);
         }
+        self.merge(&touched, last).await?;
         let stats = self.core.stats();
         self.metrics.record_core(&self.last_stats, &stats, self.core.state_size(), self.core.closed_through(), self.core.open_windows());
         self.last_stats = stats;
         self.check_store_when_quiet().await;
         self.clock.not_listening(busy.elapsed());
+        Ok(())
+    }
+
+    /// Recomputes the merged rows (see [`Sink::merge`]) and reports them.
+    async fn merge(&mut self, touched: &BTreeSet<(WindowKind, i64)>, last: bool) -> Result<(), JobError> {
+        let (rules, partitions) = (self.merge_rules, self.all_partitions.clone());
+        let report = self.retry("merge", last, || self.sink.merge(touched, &partitions, &rules)).await?;
+        self.metrics.rows_written.inc_by(report.rows as u64);
+        self.metrics.windows_merged.get_or_create(&Finality { finality: "final" }).inc_by(report.finalized as u64);
+        self.metrics.windows_merged.get_or_create(&Finality { finality: "open" }).inc_by(report.open as u64);
+        self.metrics.alerts.get_or_create(&Kind { kind: "health" }).inc_by(report.health_alerts);
+        if report.watermark > i64::MIN {
+            self.metrics.merged_watermark_timestamp_seconds.set(report.watermark as f64 / 1000.0);
+        }
+        if !report.unowned.is_empty() && self.unowned_reported != report.unowned {
+            tracing::warn!(
+                partitions = ?report.unowned,
+                "no instance has checkpointed these partitions yet: merged windows stay open until one does (is every shard running?)"
+            );
+        }
+        self.unowned_reported = report.unowned;
+        self.core.topic_progress(report.topic_max, report.topic_idle);
+        for s in &report.unreadable_sketches {
+            tracing::warn!(share = %s, "a share's visitor sketch is unreadable: left out of the merged window's visitors (counts are complete)");
+        }
         Ok(())
     }
 
@@ -421,4 +473,13 @@ impl ListeningClock {
     fn not_listening(&mut self, d: Duration) {
         self.busy += d;
     }
+}
+
+/// A core for `partitions`, restored from their `checkpoints`.
+fn restored_core(cfg: &Config, checkpoints: &[PartitionCheckpoint], partitions: &[i32]) -> Core {
+    let mut core = Core::new(CoreConfig::from_config(cfg));
+    core.expect_sources(&cfg.windows.sources);
+    core.restore(checkpoints);
+    core.assign(partitions);
+    core
 }

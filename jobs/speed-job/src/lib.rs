@@ -11,11 +11,12 @@
 //!   per-key aggregates with change tracking; [`partition`]: per-partition
 //!   watermarks and resume offsets; [`core`]: the state machine tying them
 //!   together (late / already final / duplicate / counted); [`rows`]: the
-//!   rows it produces.
+//!   rows it produces, per partition; [`merge`]: the partitions' shares of
+//!   a window combined into the rows readers see.
 //! - [`config`]: the TOML file, validated once; [`preflight`]: what
 //!   `validate` checks on the machine and, with `--connect`, in the world.
 //! - [`schema`]: `schemas/cql` rendered and applied; [`sink`]: prepared
-//!   statements, writes with retries, the checkpoint table.
+//!   statements, writes, the checkpoint table, the merge of shared windows.
 //! - [`source`]: the Kafka consumer (group, assignment from the checkpoint,
 //!   idle partitions, lag statistics).
 //! - [`metrics`]: Prometheus metrics; [`health`]: what `/health` says; [`job`]: the run loop and its
@@ -29,6 +30,7 @@ pub mod config;
 pub mod core;
 pub mod health;
 pub mod job;
+pub mod merge;
 pub mod metrics;
 pub mod partition;
 pub mod preflight;

@@ -19,6 +19,13 @@ pub struct Kind {
     pub kind: &'static str,
 }
 
+/// Label of a merge: `final` (the window's last merged rows) or `open`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Finality {
+    /// `final` or `open`.
+    pub finality: &'static str,
+}
+
 /// Label of a late reason.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
@@ -55,7 +62,9 @@ pub struct Metrics {
     pub windows_open: Family<Kind, Gauge>,
     /// Windows closed (final), by kind.
     pub windows_closed: Family<Kind, Counter>,
-    /// (key, window) pairs that crossed a threshold, by kind.
+    /// (key, window) pairs that crossed a threshold, by kind: DDoS when an
+    /// address crosses it, health when this instance writes a window's
+    /// final merged row over it.
     pub alerts: Family<Kind, Counter>,
     /// Rows written to Cassandra.
     pub rows_written: Counter,
@@ -66,6 +75,11 @@ pub struct Metrics {
     /// The global watermark, seconds since the epoch (Prometheus base unit;
     /// the job itself keeps milliseconds).
     pub watermark_timestamp_seconds: Gauge<f64, AtomicU64>,
+    /// The merged views' watermark (the minimum of every partition's
+    /// `closed_through`, whichever instance owns it), seconds since the epoch.
+    pub merged_watermark_timestamp_seconds: Gauge<f64, AtomicU64>,
+    /// Windows whose merged rows this instance recomputed, final or not.
+    pub windows_merged: Family<Finality, Counter>,
     /// Open (window, key) aggregates.
     pub state_keys: Gauge,
     /// Event ids held for deduplication.
@@ -102,6 +116,12 @@ impl Metrics {
         r.register("write_errors", "Failed Cassandra flushes (retried)", m.write_errors.clone());
         r.register("checkpoints", "Checkpoints written", m.checkpoints.clone());
         r.register("watermark_timestamp_seconds", "Global event-time watermark (Unix time in seconds)", m.watermark_timestamp_seconds.clone());
+        r.register(
+            "merged_watermark_timestamp_seconds",
+            "Watermark of the merged views: the oldest closed_through of all partitions (Unix time in seconds)",
+            m.merged_watermark_timestamp_seconds.clone(),
+        );
+        r.register("windows_merged", "Windows whose merged rows were recomputed from the partitions' shares", m.windows_merged.clone());
         r.register("state_keys", "Open (window, key) aggregates", m.state_keys.clone());
         r.register("dedup_ids", "Event ids held for deduplication", m.dedup_ids.clone());
         r.register(
@@ -142,7 +162,6 @@ impl Metrics {
             self.windows_open.get_or_create(&Kind { kind }).set(open[i] as i64);
         }
         self.alerts.get_or_create(&Kind { kind: "ddos" }).inc_by(d(before.ddos_alerts, now.ddos_alerts));
-        self.alerts.get_or_create(&Kind { kind: "health" }).inc_by(d(before.health_alerts, now.health_alerts));
         self.state_keys.set(size.open_keys as i64);
         self.dedup_ids.set(size.dedup_ids as i64);
         if watermark > i64::MIN {

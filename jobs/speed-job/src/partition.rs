@@ -179,6 +179,18 @@ pub struct PartitionCheckpoint {
     pub replay_until: i64,
     /// One entry per web server seen in the partition, sorted by host.
     pub lanes: Vec<LaneCheckpoint>,
+    /// The partition's windows ending at or before this (ms) are closed: its
+    /// shares of them are final. The minimum over all partitions of the
+    /// topic is the watermark of the merged views.
+    pub closed_through: i64,
+    /// The newest event time of any web server in the partition, minus the
+    /// lateness (`i64::MIN`: no events): when an instance's partitions are
+    /// all idle, it closes windows up to the newest of these over the
+    /// whole topic, as one instance owning every partition would.
+    pub max_watermark: i64,
+    /// Every partition of its owner was idle (read to its end and quiet):
+    /// when all partitions of the topic say so, the input has ended for now.
+    pub idle: bool,
 }
 
 impl PartitionCheckpoint {
@@ -324,6 +336,9 @@ pub struct PartitionState {
     pub next_offset: i64,
     /// Offsets below this were processed before the last restart.
     pub replay_until: i64,
+    /// Windows ending at or before this were closed before the last restart
+    /// (`i64::MIN`: none): they never reopen.
+    pub closed_through: i64,
     /// Listening-clock time (ms) the partition was last read to its end
     /// with no record since; `None` while it has (or may have) unread records.
     quiet_since: Option<i64>,
@@ -339,7 +354,7 @@ pub struct PartitionState {
 impl PartitionState {
     /// An empty partition remembering the ids of its last `recent_span` offsets.
     pub fn new(recent_span: i64) -> PartitionState {
-        PartitionState { recent: RecentIds::new(recent_span), ..PartitionState::default() }
+        PartitionState { recent: RecentIds::new(recent_span), closed_through: i64::MIN, ..PartitionState::default() }
     }
 
     /// Restores a partition from its checkpoint.
@@ -348,6 +363,7 @@ impl PartitionState {
             recent: RecentIds::new(recent_span),
             next_offset: cp.resume_offset,
             replay_until: cp.replay_until,
+            closed_through: cp.closed_through,
             quiet_since: None,
             woke_from: None,
             lanes: cp
@@ -467,14 +483,23 @@ impl PartitionState {
         }
     }
 
-    /// Where a restart must resume so every open window is rebuilt.
-    pub fn checkpoint(&self, partition: i32) -> PartitionCheckpoint {
+    /// Where a restart must resume so every open window is rebuilt, given
+    /// the owner's global watermark.
+    pub fn checkpoint(&self, partition: i32, closed_through: i64, lateness: i64) -> PartitionCheckpoint {
         let mut lanes: Vec<LaneCheckpoint> = self.lanes.iter().map(|l| l.checkpoint(self.next_offset)).collect();
         lanes.sort_by(|a, b| a.host.cmp(&b.host));
         // `recent.span` earlier than any lane needs, so the ids of the
         // records before the first re-processed one are known again.
         let resume_offset = (lanes.iter().map(|l| l.resume_offset).min().unwrap_or(self.next_offset).min(self.next_offset) - self.recent.span).max(0);
-        PartitionCheckpoint { partition, resume_offset, replay_until: self.next_offset.max(self.replay_until), lanes }
+        PartitionCheckpoint {
+            partition,
+            resume_offset,
+            replay_until: self.next_offset.max(self.replay_until),
+            lanes,
+            closed_through: closed_through.max(self.closed_through),
+            max_watermark: self.max_watermark(lateness).unwrap_or(i64::MIN),
+            idle: false,
+        }
     }
 }
 
@@ -573,7 +598,7 @@ mod tests {
         a.pin(60_000, 80, at(4_000)); // later offset, same bucket: first one stays
         let b = p.lane("web2");
         b.pin(120_000, 55, at(900));
-        let cp = p.checkpoint(3);
+        let cp = p.checkpoint(3, i64::MIN, 0);
         assert_eq!(cp.resume_offset, 40);
         assert_eq!(cp.replay_until, 100);
         assert_eq!(
@@ -584,9 +609,9 @@ mod tests {
             ]
         );
         p.unpin_through(60_000);
-        assert_eq!(p.checkpoint(3).resume_offset, 55);
+        assert_eq!(p.checkpoint(3, i64::MIN, 0).resume_offset, 55);
         p.unpin_through(120_000);
-        let cp = p.checkpoint(3);
+        let cp = p.checkpoint(3, i64::MIN, 0);
         assert_eq!(cp.resume_offset, 100);
         assert_eq!(cp.lanes[0], LaneCheckpoint { host: "web1".into(), resume_offset: 100, max_time: 5_000, held: vec![] });
     }
@@ -647,9 +672,9 @@ mod tests {
         assert!(!r.contains(20, 3), "a record is not its own copy");
         let mut p = PartitionState::new(100);
         p.next_offset = 500;
-        assert_eq!(p.checkpoint(0).resume_offset, 400, "resumes early enough to refill the ids");
+        assert_eq!(p.checkpoint(0, i64::MIN, 0).resume_offset, 400, "resumes early enough to refill the ids");
         p.next_offset = 50;
-        assert_eq!(p.checkpoint(0).resume_offset, 0);
+        assert_eq!(p.checkpoint(0, i64::MIN, 0).resume_offset, 0);
     }
 
     #[test]
@@ -659,18 +684,18 @@ mod tests {
         let mut p = PartitionState::new(200);
         p.next_offset = 1_000;
         p.lane("web1").pin(60_000, 900, at(5));
-        let cp = p.checkpoint(0);
+        let cp = p.checkpoint(0, i64::MIN, 0);
         assert_eq!(cp.resume_offset, 700);
         assert_eq!(cp.committed_offset(), 1_000, "lag against the partition end (1,000) is 0");
         assert_eq!(cp.replay_window(), 300);
         // During a replay after a restart the commit never goes back.
         let mut r = PartitionState::restore(&cp, 200);
         r.next_offset = 750;
-        let again = r.checkpoint(0);
+        let again = r.checkpoint(0, i64::MIN, 0);
         assert_eq!(again.committed_offset(), 1_000);
         assert!(again.replay_window() >= 300 - 50, "{again:?}");
         // Nothing open and no recent ids: no replay window either.
-        let q = PartitionState { next_offset: 40, ..Default::default() }.checkpoint(1);
+        let q = PartitionState { next_offset: 40, ..Default::default() }.checkpoint(1, i64::MIN, 0);
         assert_eq!((q.committed_offset(), q.replay_window()), (40, 0));
     }
 
@@ -681,10 +706,15 @@ mod tests {
             resume_offset: 10,
             replay_until: 50,
             lanes: vec![LaneCheckpoint { host: "web1".into(), resume_offset: 30, max_time: 7, held: vec![] }],
+            closed_through: 5,
+            max_watermark: 0,
+            idle: false,
         };
         let mut p = PartitionState::restore(&cp, 0);
         assert_eq!(p.next_offset, 10);
         let lane = p.lane("web1");
         assert_eq!((lane.skip_below, lane.clock.max_time), (30, 7));
+        assert_eq!(p.closed_through, 5, "the windows it had closed stay closed");
+        assert_eq!(p.checkpoint(0, i64::MIN, 0).closed_through, 5, "whatever its new owner's watermark");
     }
 }

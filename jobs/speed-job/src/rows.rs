@@ -3,6 +3,13 @@
 //! Each row is a whole row of one table (see `schemas/cql`), so writing it is
 //! an idempotent upsert; a window's row is written again whenever the window
 //! changes and one last time with `is_final` when it closes.
+//!
+//! Health and popularity aggregate over every Kafka partition, which several
+//! instances may share; so each instance writes its partitions' shares
+//! ([`HealthPart`], [`PopularityPart`]), and [`crate::merge`] combines the
+//! shares of a window into the rows readers see ([`HealthRow`],
+//! [`PopularityRow`], [`TopRow`]). DDoS rows need no merge: a client
+//! address is the Kafka key, so all its events are in one partition.
 
 /// A `ddos_alerts` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +55,48 @@ pub struct HealthRow {
     /// `non_200` is over the threshold.
     pub unhealthy: bool,
     /// The window is closed.
+    pub is_final: bool,
+}
+
+/// One Kafka partition's share of a web server's health window
+/// (`server_health_parts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthPart {
+    /// Kafka partition.
+    pub partition: i32,
+    /// The web server.
+    pub source_host: String,
+    /// Window start, ms.
+    pub window_start: i64,
+    /// Window end, ms.
+    pub window_end: i64,
+    /// Responses in the window.
+    pub requests: u64,
+    /// Responses whose status is not 200.
+    pub non_200: u64,
+    /// Responses by status class 1xx..5xx.
+    pub classes: [u64; 5],
+    /// Distinct client addresses of this share (`clickstream_sketch` bytes).
+    pub visitors_hll: Vec<u8>,
+    /// The partition's share is complete: its watermark passed the window.
+    pub is_final: bool,
+}
+
+/// One Kafka partition's share of a category's popularity window
+/// (`category_popularity_parts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopularityPart {
+    /// Kafka partition.
+    pub partition: i32,
+    /// Window start, ms.
+    pub window_start: i64,
+    /// Window end, ms.
+    pub window_end: i64,
+    /// The category.
+    pub category: String,
+    /// Requests in the window.
+    pub requests: u64,
+    /// The partition's share is complete.
     pub is_final: bool,
 }
 
@@ -130,17 +179,15 @@ pub struct LateRow {
     pub offset: i64,
 }
 
-/// Everything to write in one flush.
+/// Everything one instance writes in one flush, before the merge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Updates {
     /// DDoS alert rows.
     pub ddos: Vec<DdosRow>,
-    /// Health rows.
-    pub health: Vec<HealthRow>,
-    /// Popularity rows.
-    pub popularity: Vec<PopularityRow>,
-    /// Top-N rows.
-    pub top: Vec<TopRow>,
+    /// Partitions' shares of health windows.
+    pub health: Vec<HealthPart>,
+    /// Partitions' shares of popularity windows.
+    pub popularity: Vec<PopularityPart>,
     /// Late events.
     pub late: Vec<LateRow>,
 }
@@ -148,7 +195,7 @@ pub struct Updates {
 impl Updates {
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.ddos.len() + self.health.len() + self.popularity.len() + self.top.len() + self.late.len()
+        self.ddos.len() + self.health.len() + self.popularity.len() + self.late.len()
     }
 
     /// No rows.

@@ -69,10 +69,12 @@ mod tests {
         let cql = render(&cfg);
         assert!(!cql.contains("{{"), "unfilled placeholder");
         let stmts = statements(&cql);
-        assert_eq!(stmts.len(), 8, "{stmts:#?}");
+        assert_eq!(stmts.len(), 11, "{stmts:#?}");
         assert!(stmts[0].starts_with("CREATE KEYSPACE IF NOT EXISTS ks1"));
         assert!(stmts.iter().skip(1).all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS ks1.")));
         assert!(stmts[1].contains("default_time_to_live = 60"));
-        assert!(stmts.last().unwrap().contains("default_time_to_live = 0"), "checkpoints never expire");
+        let table = |name: &str| stmts.iter().find(|s| s.contains(&format!("ks1.{name} "))).unwrap();
+        assert!(table("speed_checkpoints").contains("default_time_to_live = 0"), "checkpoints never expire");
+        assert!(table("speed_pending_windows").contains("default_time_to_live = 0"), "nor do windows waiting for their merge");
     }
 }

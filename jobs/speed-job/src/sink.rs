@@ -2,14 +2,23 @@
 //!
 //! One prepared statement per table, each an `INSERT` of a whole row: in
 //! CQL an `INSERT` is an upsert, so writing a row twice (a window updated
-//! again, a replay after a crash) leaves the same row. No counters, no
-//! read-before-write. Rows of a flush go out concurrently (bounded by
-//! `cassandra.write_concurrency`); the checkpoint row is written only after
-//! all of them succeeded, by the caller.
+//! again, a replay after a crash) leaves the same row. No counters. Rows of
+//! a flush go out concurrently (bounded by `cassandra.write_concurrency`);
+//! the checkpoint row is written only after all of them succeeded, by the
+//! caller.
+//!
+//! Then [`Sink::merge`] recomputes the merged rows of the windows the flush
+//! touched from every partition's share (see [`crate::merge`]), and writes
+//! the final ones of every window all partitions have closed. Its writes
+//! carry the time taken before its reads as their write timestamp, so of
+//! two instances merging the same window the later read wins, whatever
+//! order the writes land in; final rows are stamped [`FINAL_AHEAD`] later
+//! still, so no open-window merge can overwrite them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use clickstream_cql::connect;
 use futures_util::stream::{self, StreamExt};
@@ -18,9 +27,66 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
 use crate::config::CassandraConfig;
+use crate::merge::{self, WindowKind};
 use crate::partition::{LaneCheckpoint, PartitionCheckpoint};
-use crate::rows::Updates;
+use crate::rows::{HealthPart, PopularityPart, Updates};
 use crate::time::utc_day;
+
+/// How much later than its reads a final merged row is stamped: a merge of
+/// a still-open window by an instance whose clock runs up to this much
+/// ahead cannot overwrite a final row.
+pub const FINAL_AHEAD: Duration = Duration::from_secs(600);
+
+/// The window shapes and rules the merge needs.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeRules {
+    /// Health window length, ms.
+    pub health_size: i64,
+    /// Unhealthy above this many non-200 responses.
+    pub health_threshold: u64,
+    /// Popularity window length, ms.
+    pub popularity_size: i64,
+    /// Rows of the top list.
+    pub top_n: usize,
+}
+
+impl MergeRules {
+    /// From the core's configuration.
+    pub fn from_core(c: &crate::core::CoreConfig) -> MergeRules {
+        MergeRules { health_size: c.health.size, health_threshold: c.health_threshold, popularity_size: c.popularity.size, top_n: c.top_n }
+    }
+
+    fn size(&self, kind: WindowKind) -> i64 {
+        match kind {
+            WindowKind::Health => self.health_size,
+            WindowKind::Popularity => self.popularity_size,
+        }
+    }
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// The merged views' watermark: the oldest `closed_through` over all
+    /// partitions of the topic (`i64::MIN` while one has no checkpoint).
+    pub watermark: i64,
+    /// Partitions without a checkpoint (nobody has processed them yet).
+    pub unowned: Vec<i32>,
+    /// The newest partition watermark of the topic (see [`crate::core::Core::topic_progress`]).
+    pub topic_max: i64,
+    /// Every partition's owner was idle.
+    pub topic_idle: bool,
+    /// Windows merged while still open.
+    pub open: usize,
+    /// Windows merged for the last time (final).
+    pub finalized: usize,
+    /// Final merged health rows over the threshold.
+    pub health_alerts: u64,
+    /// Rows written.
+    pub rows: usize,
+    /// Shares whose visitor sketch could not be read (left out of the union).
+    pub unreadable_sketches: Vec<String>,
+}
 
 /// Why a write failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +129,16 @@ struct Statements {
     popularity: PreparedStatement,
     top: PreparedStatement,
     late: PreparedStatement,
+    health_part: PreparedStatement,
+    popularity_part: PreparedStatement,
+    health_parts_read: PreparedStatement,
+    popularity_parts_read: PreparedStatement,
+    pending_write: PreparedStatement,
+    pending_read: PreparedStatement,
+    pending_delete: PreparedStatement,
     checkpoint_write: PreparedStatement,
     checkpoint_read: PreparedStatement,
+    closed_read: PreparedStatement,
 }
 
 /// The Cassandra side of the job.
@@ -135,12 +209,49 @@ impl Sink {
             .await?,
             checkpoint_write: prepare(format!(
                 "INSERT INTO {ks}.speed_checkpoints (job, topic, kafka_partition, resume_offset, lane_resume_offset, \
-                 lane_max_time, lane_held_times, replay_until, closed_through, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                 lane_max_time, lane_held_times, replay_until, closed_through, max_watermark, idle, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .await?,
             checkpoint_read: prepare(format!(
                 "SELECT kafka_partition, resume_offset, lane_resume_offset, lane_max_time, lane_held_times, replay_until, closed_through \
                  FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
+            ))
+            .await?,
+            closed_read: prepare(format!(
+                "SELECT kafka_partition, closed_through, max_watermark, idle FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
+            ))
+            .await?,
+            health_part: prepare(format!(
+                "INSERT INTO {ks}.server_health_parts (window_start, source_host, kafka_partition, window_end, requests, non_200, \
+                 status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, visitors_hll, is_final) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            popularity_part: prepare(format!(
+                "INSERT INTO {ks}.category_popularity_parts (window_start, category, kafka_partition, window_end, requests, is_final) \
+                 VALUES (?, ?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            health_parts_read: prepare(format!(
+                "SELECT source_host, kafka_partition, window_end, requests, non_200, status_1xx, status_2xx, status_3xx, status_4xx, \
+                 status_5xx, visitors_hll, is_final FROM {ks}.server_health_parts WHERE window_start = ?"
+            ))
+            .await?,
+            popularity_parts_read: prepare(format!(
+                "SELECT category, kafka_partition, window_end, requests, is_final FROM {ks}.category_popularity_parts WHERE window_start = ?"
+            ))
+            .await?,
+            pending_write: prepare(format!(
+                "INSERT INTO {ks}.speed_pending_windows (job, topic, window_end, kind, window_start) VALUES (?, ?, ?, ?, ?)"
+            ))
+            .await?,
+            pending_read: prepare(format!(
+                "SELECT kind, window_start FROM {ks}.speed_pending_windows WHERE job = ? AND topic = ? AND window_end <= ?"
+            ))
+            .await?,
+            pending_delete: prepare(format!(
+                "DELETE FROM {ks}.speed_pending_windows WHERE job = ? AND topic = ? AND window_end = ? AND kind = ? AND window_start = ?"
             ))
             .await?,
         };
@@ -176,11 +287,29 @@ impl Sink {
         })
     }
 
-    /// Writes every row of `u`; returns how many rows were written. On error
-    /// some rows may be written and others not: the caller retries the whole
-    /// set (upserts make that harmless) and does not checkpoint meanwhile.
-    pub async fn write(&self, u: &Updates) -> Result<usize, SinkError> {
+    /// [`Sink::exec`] with an explicit write timestamp (µs since the epoch).
+    fn exec_at<'a, V>(&'a self, stmt: &'a PreparedStatement, table: &'static str, stamp: i64, values: V) -> WriteFuture<'a>
+    where
+        V: scylla::serialize::row::SerializeRow + Send + Sync + 'a,
+    {
+        let mut stmt = stmt.clone();
+        stmt.set_timestamp(Some(stamp));
+        Box::pin(async move {
+            self.session.execute_unpaged(&stmt, values).await.map(|_| ()).map_err(|e| SinkError::Execute {
+                what: "writing",
+                table,
+                source: Box::new(e),
+            })
+        })
+    }
+
+    /// Writes every row of `u` (and marks the windows it `touched` as
+    /// pending a merge); returns how many rows were written. On error some
+    /// rows may be written and others not: the caller retries the whole set
+    /// (upserts make that harmless) and does not checkpoint meanwhile.
+    pub async fn write(&self, u: &Updates, touched: &BTreeSet<(WindowKind, i64)>, rules: &MergeRules) -> Result<usize, SinkError> {
         let s = &self.stmts;
+        let touched = touched.iter().copied();
         let mut writes: Vec<WriteFuture<'_>> = Vec::with_capacity(u.len());
         for r in &u.ddos {
             writes.push(self.exec(
@@ -202,12 +331,12 @@ impl Sink {
         for r in &u.health {
             let c = r.classes.map(|n| n as i64);
             writes.push(self.exec(
-                &s.health,
-                "server_health",
+                &s.health_part,
+                "server_health_parts",
                 (
-                    r.source_host.as_str(),
-                    utc_day(r.window_start),
                     ts(r.window_start),
+                    r.source_host.as_str(),
+                    r.partition,
                     ts(r.window_end),
                     r.requests as i64,
                     r.non_200 as i64,
@@ -217,39 +346,25 @@ impl Sink {
                     c[3],
                     c[4],
                     r.visitors_hll.as_slice(),
-                    r.visitors_estimate as i64,
-                    r.unhealthy,
                     r.is_final,
                 ),
             ));
-            if r.unhealthy {
-                writes.push(self.exec(
-                    &s.health_alert,
-                    "health_alerts",
-                    (
-                        utc_day(r.window_start),
-                        ts(r.window_start),
-                        r.source_host.as_str(),
-                        ts(r.window_end),
-                        r.requests as i64,
-                        r.non_200 as i64,
-                        r.is_final,
-                    ),
-                ));
-            }
         }
         for r in &u.popularity {
             writes.push(self.exec(
-                &s.popularity,
-                "category_popularity",
-                (ts(r.window_start), r.category.as_str(), ts(r.window_end), r.requests as i64, r.is_final),
+                &s.popularity_part,
+                "category_popularity_parts",
+                (ts(r.window_start), r.category.as_str(), r.partition, ts(r.window_end), r.requests as i64, r.is_final),
             ));
         }
-        for r in &u.top {
+        // Until a merge writes their final rows, the windows of these
+        // shares are pending: any instance finishes them (see `merge`).
+        for (kind, start) in touched {
+            let end = start + rules.size(kind);
             writes.push(self.exec(
-                &s.top,
-                "category_top",
-                (ts(r.window_start), r.rank as i32, r.category.as_str(), r.requests as i64, ts(r.window_end), r.is_final),
+                &s.pending_write,
+                "speed_pending_windows",
+                (self.job.as_str(), self.topic.as_str(), ts(end), kind.as_str(), ts(start)),
             ));
         }
         for r in &u.late {
@@ -285,8 +400,8 @@ impl Sink {
         }
     }
 
-    /// Saves where each partition resumes, and the global watermark.
-    pub async fn write_checkpoint(&self, cps: &[PartitionCheckpoint], closed_through: i64) -> Result<(), SinkError> {
+    /// Saves where each partition resumes and which of its windows are closed.
+    pub async fn write_checkpoint(&self, cps: &[PartitionCheckpoint]) -> Result<(), SinkError> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         let writes: Vec<WriteFuture<'_>> = cps
             .iter()
@@ -308,7 +423,9 @@ impl Sink {
                         lane_max,
                         lane_held,
                         cp.replay_until,
-                        closed_through,
+                        cp.closed_through,
+                        cp.max_watermark,
+                        cp.idle,
                         ts(now),
                     ),
                 )
@@ -320,8 +437,8 @@ impl Sink {
         Ok(())
     }
 
-    /// Loads the last checkpoint: per partition, and the global watermark (`i64::MIN` if none).
-    pub async fn load_checkpoint(&self) -> Result<(Vec<PartitionCheckpoint>, i64), SinkError> {
+    /// Loads the last checkpoint of every partition that has one.
+    pub async fn load_checkpoint(&self) -> Result<Vec<PartitionCheckpoint>, SinkError> {
         let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "speed_checkpoints", source: e };
         let result = self
             .session
@@ -331,7 +448,6 @@ impl Sink {
             .into_rows_result()
             .map_err(|e| err(Box::new(e)))?;
         let mut cps = Vec::new();
-        let mut closed = i64::MIN;
         type Row = (i32, i64, Option<HashMap<String, i64>>, Option<HashMap<String, i64>>, Option<HashMap<String, Vec<i64>>>, i64, i64);
         for row in result.rows::<Row>().map_err(|e| err(Box::new(e)))? {
             let (partition, resume_offset, lane_resume, lane_max, lane_held, replay_until, closed_through) = row.map_err(|e| err(Box::new(e)))?;
@@ -349,9 +465,216 @@ impl Sink {
                 })
                 .collect();
             lanes.sort_by(|a, b| a.host.cmp(&b.host));
-            cps.push(PartitionCheckpoint { partition, resume_offset, replay_until, lanes });
-            closed = closed.max(closed_through);
+            // The owner's progress beyond the resume offset: the next owner recomputes it.
+            cps.push(PartitionCheckpoint { partition, resume_offset, replay_until, lanes, closed_through, max_watermark: i64::MIN, idle: false });
         }
-        Ok((cps, closed))
+        Ok(cps)
     }
+
+    /// What every partition's checkpoint says: the merged views' watermark
+    /// (the oldest `closed_through` over `partitions`, all of the topic),
+    /// those without a checkpoint yet (then nothing is final), the newest
+    /// `max_watermark` and whether all are idle.
+    async fn topic_progress(&self, partitions: &[i32]) -> Result<(i64, Vec<i32>, i64, bool), SinkError> {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "speed_checkpoints", source: e };
+        let result = self
+            .session
+            .execute_unpaged(&self.stmts.closed_read, (self.job.as_str(), self.topic.as_str()))
+            .await
+            .map_err(|e| err(Box::new(e)))?
+            .into_rows_result()
+            .map_err(|e| err(Box::new(e)))?;
+        let mut closed = HashMap::new();
+        let (mut newest, mut all_idle) = (i64::MIN, true);
+        // Rows written before issue 21 have neither max_watermark nor idle.
+        for row in result.rows::<(i32, i64, Option<i64>, Option<bool>)>().map_err(|e| err(Box::new(e)))? {
+            let (p, c, max, idle) = row.map_err(|e| err(Box::new(e)))?;
+            if partitions.contains(&p) {
+                closed.insert(p, c);
+                newest = newest.max(max.unwrap_or(i64::MIN));
+                all_idle &= idle.unwrap_or(false);
+            }
+        }
+        let unowned: Vec<i32> = partitions.iter().copied().filter(|p| !closed.contains_key(p)).collect();
+        let watermark = if unowned.is_empty() { partitions.iter().map(|p| closed[p]).min().unwrap_or(i64::MIN) } else { i64::MIN };
+        Ok((watermark, unowned.clone(), newest, all_idle && unowned.is_empty()))
+    }
+
+    /// Recomputes the merged rows of the windows in `touched` (open or
+    /// final) and of every pending window all `partitions` (the topic's)
+    /// have closed, from every partition's share; then forgets the pending
+    /// windows it wrote final. Call after the checkpoint: a share is final
+    /// in Cassandra before its partition's `closed_through` passes its
+    /// window, so a window found closed here has all its final shares.
+    pub async fn merge(&self, touched: &BTreeSet<(WindowKind, i64)>, partitions: &[i32], rules: &MergeRules) -> Result<MergeReport, SinkError> {
+        let read_at = now_micros();
+        let (watermark, unowned, topic_max, topic_idle) = self.topic_progress(partitions).await?;
+        let mut windows: BTreeMap<(WindowKind, i64), bool> =
+            touched.iter().map(|&(k, start)| ((k, start), start + rules.size(k) <= watermark)).collect();
+        let mut pending_final = Vec::new();
+        if watermark > i64::MIN {
+            let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "speed_pending_windows", source: e };
+            let result = self
+                .session
+                .execute_unpaged(&self.stmts.pending_read, (self.job.as_str(), self.topic.as_str(), ts(watermark)))
+                .await
+                .map_err(|e| err(Box::new(e)))?
+                .into_rows_result()
+                .map_err(|e| err(Box::new(e)))?;
+            for row in result.rows::<(String, CqlTimestamp)>().map_err(|e| err(Box::new(e)))? {
+                let (kind, start) = row.map_err(|e| err(Box::new(e)))?;
+                let kind = WindowKind::parse(&kind).ok_or_else(|| err(format!("unknown window kind `{kind}`").into()))?;
+                windows.insert((kind, start.0), true);
+                pending_final.push((kind, start.0));
+            }
+        }
+        let mut report = MergeReport { watermark, unowned, topic_max, topic_idle, ..MergeReport::default() };
+        let merges: Vec<_> = windows.iter().map(|(&(kind, start), &is_final)| self.merge_window(kind, start, is_final, rules, read_at)).collect();
+        let mut results = stream::iter(merges).buffer_unordered(self.concurrency.clamp(1, 16));
+        while let Some(r) = results.next().await {
+            let (is_final, rows, alerts, unreadable) = r?;
+            if is_final {
+                report.finalized += 1;
+            } else {
+                report.open += 1;
+            }
+            report.rows += rows;
+            report.health_alerts += alerts;
+            report.unreadable_sketches.extend(unreadable);
+        }
+        drop(results);
+        let deletes: Vec<WriteFuture<'_>> = pending_final
+            .iter()
+            .map(|&(kind, start)| {
+                let end = start + rules.size(kind);
+                self.exec(
+                    &self.stmts.pending_delete,
+                    "speed_pending_windows",
+                    (self.job.as_str(), self.topic.as_str(), ts(end), kind.as_str(), ts(start)),
+                )
+            })
+            .collect();
+        for r in stream::iter(deletes).buffer_unordered(self.concurrency).collect::<Vec<_>>().await {
+            r?;
+        }
+        Ok(report)
+    }
+
+    /// Reads one window's shares and writes its merged rows; returns
+    /// (final, rows written, final alerts, unreadable sketches).
+    async fn merge_window(
+        &self,
+        kind: WindowKind,
+        start: i64,
+        is_final: bool,
+        rules: &MergeRules,
+        read_at: i64,
+    ) -> Result<(bool, usize, u64, Vec<String>), SinkError> {
+        let stamp = if is_final { read_at + FINAL_AHEAD.as_micros() as i64 } else { read_at };
+        let end = start + rules.size(kind);
+        let mut writes: Vec<WriteFuture<'_>> = Vec::new();
+        let mut alerts = 0;
+        let mut unreadable = Vec::new();
+        match kind {
+            WindowKind::Health => {
+                let parts = self.health_parts(start).await?;
+                let (rows, bad) = merge::health(start, end, &parts, rules.health_threshold, is_final);
+                unreadable = bad;
+                for r in rows {
+                    let c = r.classes.map(|n| n as i64);
+                    let day = utc_day(r.window_start);
+                    if r.unhealthy {
+                        alerts += u64::from(is_final);
+                        let values = (day.clone(), ts(start), r.source_host.clone(), ts(end), r.requests as i64, r.non_200 as i64, is_final);
+                        writes.push(self.exec_at(&self.stmts.health_alert, "health_alerts", stamp, values));
+                    }
+                    let values = (
+                        r.source_host,
+                        day,
+                        ts(start),
+                        ts(end),
+                        r.requests as i64,
+                        r.non_200 as i64,
+                        c[0],
+                        c[1],
+                        c[2],
+                        c[3],
+                        c[4],
+                        r.visitors_hll,
+                        r.visitors_estimate as i64,
+                        r.unhealthy,
+                        is_final,
+                    );
+                    writes.push(self.exec_at(&self.stmts.health, "server_health", stamp, values));
+                }
+            }
+            WindowKind::Popularity => {
+                let parts = self.popularity_parts(start).await?;
+                let (rows, top) = merge::popularity(start, end, &parts, rules.top_n, is_final);
+                for r in rows {
+                    let values = (ts(start), r.category, ts(end), r.requests as i64, is_final);
+                    writes.push(self.exec_at(&self.stmts.popularity, "category_popularity", stamp, values));
+                }
+                for r in top {
+                    let values = (ts(start), r.rank as i32, r.category, r.requests as i64, ts(end), is_final);
+                    writes.push(self.exec_at(&self.stmts.top, "category_top", stamp, values));
+                }
+            }
+        }
+        let n = writes.len();
+        for r in futures_util::future::join_all(writes).await {
+            r?;
+        }
+        Ok((is_final, n, alerts, unreadable))
+    }
+
+    async fn health_parts(&self, start: i64) -> Result<Vec<HealthPart>, SinkError> {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "server_health_parts", source: e };
+        let result = self
+            .session
+            .execute_unpaged(&self.stmts.health_parts_read, (ts(start),))
+            .await
+            .map_err(|e| err(Box::new(e)))?
+            .into_rows_result()
+            .map_err(|e| err(Box::new(e)))?;
+        type Row = (String, i32, CqlTimestamp, i64, i64, i64, i64, i64, i64, i64, Option<Vec<u8>>, bool);
+        let mut parts = Vec::new();
+        for row in result.rows::<Row>().map_err(|e| err(Box::new(e)))? {
+            let (host, partition, end, requests, non_200, c1, c2, c3, c4, c5, hll, is_final) = row.map_err(|e| err(Box::new(e)))?;
+            parts.push(HealthPart {
+                partition,
+                source_host: host,
+                window_start: start,
+                window_end: end.0,
+                requests: requests as u64,
+                non_200: non_200 as u64,
+                classes: [c1, c2, c3, c4, c5].map(|n| n as u64),
+                visitors_hll: hll.unwrap_or_default(),
+                is_final,
+            });
+        }
+        Ok(parts)
+    }
+
+    async fn popularity_parts(&self, start: i64) -> Result<Vec<PopularityPart>, SinkError> {
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "category_popularity_parts", source: e };
+        let result = self
+            .session
+            .execute_unpaged(&self.stmts.popularity_parts_read, (ts(start),))
+            .await
+            .map_err(|e| err(Box::new(e)))?
+            .into_rows_result()
+            .map_err(|e| err(Box::new(e)))?;
+        let mut parts = Vec::new();
+        for row in result.rows::<(String, i32, CqlTimestamp, i64, bool)>().map_err(|e| err(Box::new(e)))? {
+            let (category, partition, end, requests, is_final) = row.map_err(|e| err(Box::new(e)))?;
+            parts.push(PopularityPart { partition, window_start: start, window_end: end.0, category, requests: requests as u64, is_final });
+        }
+        Ok(parts)
+    }
+}
+
+/// Now, µs since the epoch (CQL write timestamps).
+fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }

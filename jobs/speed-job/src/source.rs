@@ -2,36 +2,35 @@
 //! says, not where the group's committed offsets are.
 //!
 //! Two ways to get partitions (`kafka.assignment`):
-//! - `static` (default): the job assigns itself every partition of the topic,
-//!   as Flink's Kafka source does. The windows aggregate across partitions,
-//!   so one process must own them all anyway; the group id is used for
-//!   committed offsets (lag monitoring) only. No membership means no session
-//!   timeouts and no rebalance waits — which matters on Tansu, whose group
-//!   coordinator stalls during slow fetches and was seen never to reassign
-//!   the partitions of a member killed with SIGKILL.
-//! - `group`: join the consumer group; the rebalance callback seeks to the
-//!   checkpoint; revocations are recovered as described below.
+//! - `static` (default): the job assigns itself its shard of the topic's
+//!   partitions (`p % kafka.shard_count == kafka.shard_index`; all of them
+//!   with one shard), as Flink's and Spark's Kafka sources can; the group id
+//!   is used for committed offsets (lag monitoring) only. No membership means
+//!   no session timeouts and no rebalance waits, and no dependence on the
+//!   broker's group coordinator (Tansu's never hands a dead member's
+//!   partitions to the survivors: docs/speed-layer.md). A dead instance's
+//!   partitions wait for it (systemd restarts it).
+//! - `group`: join the consumer group; the coordinator divides the
+//!   partitions among the instances and moves them when one joins or leaves.
 //!
 //! Why override the start: a committed offset alone cannot restore the
 //! windows that were open at a crash (their earlier events are behind it),
 //! and it carries no watermark. The checkpoint in Cassandra holds both, so on
-//! every assignment the rebalance callback seeks each partition to its
-//! checkpointed `resume_offset` (partitions without a checkpoint follow the
-//! group's committed offset, else `auto.offset.reset`). After each checkpoint
-//! the job commits, per partition, the next offset not yet counted (not the
-//! resume offset, which lies behind it by the replay window), so lag tools
-//! see only what is really not yet counted.
+//! every assignment the rebalance callback seeks each partition to the
+//! `resume_offset` of the newest checkpoint the job has read (partitions
+//! without a checkpoint follow the group's committed offset, else
+//! `auto.offset.reset`). After each checkpoint the job commits, per
+//! partition, the next offset not yet counted (not the resume offset, which
+//! lies behind it by the replay window), so lag tools see only what is
+//! really not yet counted.
 //!
-//! A revocation (a session timeout while the broker stalls, a broker
-//! restart) is recovered in process: the callback counts it, the job loop
-//! drops its in-memory state and restores the last written checkpoint, and
-//! the next assignment seeks every partition to that checkpoint's resume
-//! offsets (kept current in `start_offsets` after every checkpoint) — the
-//! same path as a restart after kill -9. The windows aggregate across
-//! partitions (per web server, per category), so one process must own every
-//! partition: an assignment of only some of them (a second instance in the
-//! group) stops the job with an error instead of letting two instances each
-//! count half.
+//! A revocation or a new assignment (an instance joined or died, a session
+//! timeout, a broker restart) is adopted by the job loop: it drops its
+//! in-memory state, reads every partition's checkpoint again (a partition
+//! may come from another instance, which checkpointed it since), restores
+//! the assigned ones and seeks each to its resume offset — the same path as
+//! a restart after kill -9. Each partition's share of the windows depends
+//! only on its own records, so who owned it before does not matter.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -166,7 +165,7 @@ impl ConsumerContext for SourceContext {
                 *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = assigned;
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::warn!("partitions revoked: the job restores its last checkpoint and resumes from it on reassignment");
+                tracing::warn!("partitions revoked: the job restores the checkpoints of its next assignment and resumes from them");
                 self.revocations.fetch_add(1, Ordering::AcqRel);
                 self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 if let Err(e) = base.unassign() {
