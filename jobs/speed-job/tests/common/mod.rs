@@ -493,22 +493,22 @@ pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i3
         .collect()
 }
 
-/// Windows still waiting for their final merged rows.
-pub async fn pending_windows(s: &Session, ks: &str, job: &str, topic: &str) -> Option<usize> {
-    let q = format!("SELECT window_end FROM {ks}.speed_pending_windows WHERE job = ? AND topic = ?");
-    let r = s.query_unpaged(q, (job, topic)).await.ok()?;
+/// Windows ending at or before `through` still waiting for their final merged rows.
+pub async fn pending_windows(s: &Session, ks: &str, job: &str, topic: &str, through: i64) -> Option<usize> {
+    let q = format!("SELECT window_end FROM {ks}.speed_pending_windows WHERE job = ? AND topic = ? AND window_end <= ?");
+    let r = s.query_unpaged(q, (job, topic, scylla::value::CqlTimestamp(through))).await.ok()?;
     Some(r.into_rows_result().ok()?.rows_num())
 }
 
 /// Waits until the job's checkpoint covers every delivered record and has
-/// closed every window up to `final_wm`, and every window's final merged
-/// rows are written (no window pending).
+/// closed every window up to `final_wm`, and those windows' final merged
+/// rows are written (none of them pending).
 pub async fn wait_done(s: &Session, ks: &str, job: &str, topic: &str, ends: &BTreeMap<i32, i64>, final_wm: i64, timeout: Duration) {
     let start = Instant::now();
     loop {
         let cp = read_checkpoint(s, ks, job, topic).await;
         let done = ends.iter().all(|(p, end)| cp.get(p).is_some_and(|c| c.1 >= *end && c.2 >= final_wm));
-        if done && pending_windows(s, ks, job, topic).await == Some(0) {
+        if done && pending_windows(s, ks, job, topic, final_wm).await == Some(0) {
             return;
         }
         assert!(start.elapsed() < timeout, "job did not finish within {timeout:?}: checkpoint {cp:?}, want ends {ends:?}, closed {final_wm}");
