@@ -122,6 +122,8 @@ pub struct DdosAgg {
     pub last_seen: i64,
     /// Web servers that answered, as a bit set over [`HostTable`] indexes.
     pub hosts: u64,
+    /// The Kafka partition of the address's events (it is their key).
+    pub partition: i32,
 }
 
 /// Names of the web servers seen, so a DDoS aggregate can hold its set of

@@ -267,13 +267,11 @@ impl Core {
     /// instance owned it). The caller then reads each partition from its
     /// `resume_offset`.
     pub fn restore(&mut self, checkpoints: &[PartitionCheckpoint]) {
+        // The global watermark starts from the lanes (next advance); a
+        // partition restored here keeps its own floor, and one without a
+        // checkpoint (new, or never processed) has none.
         for cp in checkpoints {
             self.partitions.insert(cp.partition, PartitionState::restore(cp, self.cfg.recent_ids));
-        }
-        // Where the shared (DDoS) windows may start closing: never above what
-        // any restored partition has left open.
-        if let Some(lowest) = checkpoints.iter().map(|c| c.closed_through).min() {
-            self.closed_through = self.closed_through.max(lowest);
         }
     }
 
@@ -417,6 +415,7 @@ impl Core {
             let host = self.hosts.bit(c.host);
             self.ddos.update(ds, c.client, |a| {
                 a.add(t, host);
+                a.partition = partition;
                 if a.requests == threshold + 1 {
                     stats.ddos_alerts += 1;
                 }
@@ -495,26 +494,29 @@ impl Core {
     fn close_windows(&mut self) {
         let g = self.closed_through;
         let cfg = self.cfg;
+        let progress = |partitions: &BTreeMap<i32, PartitionState>, p: i32| partitions.get(&p).map_or(0, |s| s.next_offset);
         for (start, keys) in self.ddos.close(g) {
             self.stats.windows_closed[0] += 1;
             for (addr, slot) in keys {
                 if slot.agg.requests > cfg.ddos_threshold {
-                    self.pending.ddos.push(ddos_row(start, cfg.ddos.size, &addr, &slot.agg, &self.hosts, true));
+                    let at = progress(&self.partitions, slot.agg.partition);
+                    self.pending.ddos.push(ddos_row(start, cfg.ddos.size, &addr, &slot.agg, &self.hosts, true, at));
                 }
             }
         }
         let mut closed = [BTreeSet::new(), BTreeSet::new()];
         for (&partition, share) in &mut self.shares {
+            let at = progress(&self.partitions, partition);
             for (start, keys) in share.health.close(g) {
                 closed[0].insert(start);
                 for (host, slot) in keys {
-                    self.pending.health.push(health_part(partition, start, cfg.health.size, &host, &slot.agg, true));
+                    self.pending.health.push(health_part((partition, at), start, cfg.health.size, &host, &slot.agg, true));
                 }
             }
             for (start, keys) in share.popularity.close(g) {
                 closed[1].insert(start);
                 for (category, slot) in keys {
-                    self.pending.popularity.push(popularity_part(partition, start, cfg.popularity.size, &category, slot.agg, true));
+                    self.pending.popularity.push(popularity_part((partition, at), start, cfg.popularity.size, &category, slot.agg, true));
                 }
             }
             while let Some(e) = share.dedup.first_entry() {
@@ -540,13 +542,13 @@ impl Core {
         let mut out = std::mem::take(&mut self.pending);
         // Final rows were produced first, but open-window updates never
         // concern a closed window, so the order within a flush is free.
-        let hosts = &self.hosts;
-        self.ddos.drain_changed(|start, addr, a| out.ddos.push(ddos_row(start, cfg.ddos.size, addr, a, hosts, false)));
+        let (hosts, partitions) = (&self.hosts, &self.partitions);
+        let progress = |p: i32| partitions.get(&p).map_or(0, |s| s.next_offset);
+        self.ddos.drain_changed(|start, addr, a| out.ddos.push(ddos_row(start, cfg.ddos.size, addr, a, hosts, false, progress(a.partition))));
         for (&partition, share) in &mut self.shares {
-            share.health.drain_changed(|start, host, a| out.health.push(health_part(partition, start, cfg.health.size, host, a, false)));
-            share
-                .popularity
-                .drain_changed(|start, category, n| out.popularity.push(popularity_part(partition, start, cfg.popularity.size, category, *n, false)));
+            let at = (partition, progress(partition));
+            share.health.drain_changed(|start, host, a| out.health.push(health_part(at, start, cfg.health.size, host, a, false)));
+            share.popularity.drain_changed(|start, category, n| out.popularity.push(popularity_part(at, start, cfg.popularity.size, category, *n, false)));
         }
         out
     }
@@ -582,7 +584,7 @@ fn late_row(c: &Click<'_>, watermark: i64, reason: LateReason, partition: i32, o
     }
 }
 
-fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, hosts: &HostTable, is_final: bool) -> DdosRow {
+fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, hosts: &HostTable, is_final: bool, progress: i64) -> DdosRow {
     let hosts = hosts.names(a.hosts);
     DdosRow {
         window_start: start,
@@ -593,12 +595,17 @@ fn ddos_row(start: i64, size: i64, addr: &str, a: &DdosAgg, hosts: &HostTable, i
         last_seen: a.last_seen,
         source_hosts: hosts,
         is_final,
+        progress,
     }
 }
 
-fn health_part(partition: i32, start: i64, size: i64, host: &str, a: &HealthAgg, is_final: bool) -> HealthPart {
+/// `(partition, progress)`: where a share comes from.
+type Origin = (i32, i64);
+
+fn health_part((partition, progress): Origin, start: i64, size: i64, host: &str, a: &HealthAgg, is_final: bool) -> HealthPart {
     HealthPart {
         partition,
+        progress,
         source_host: host.to_string(),
         window_start: start,
         window_end: start + size,
@@ -610,6 +617,6 @@ fn health_part(partition: i32, start: i64, size: i64, host: &str, a: &HealthAgg,
     }
 }
 
-fn popularity_part(partition: i32, start: i64, size: i64, category: &str, requests: u64, is_final: bool) -> PopularityPart {
-    PopularityPart { partition, window_start: start, window_end: start + size, category: category.to_string(), requests, is_final }
+fn popularity_part((partition, progress): Origin, start: i64, size: i64, category: &str, requests: u64, is_final: bool) -> PopularityPart {
+    PopularityPart { partition, window_start: start, window_end: start + size, category: category.to_string(), requests, is_final, progress }
 }

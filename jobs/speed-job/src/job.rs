@@ -222,9 +222,13 @@ impl Runner {
                             self.adopt_assignment().await?;
                             continue;
                         }
+                        let (p, offset) = (msg.partition(), msg.offset());
+                        if !self.owned.contains(&p) {
+                            // Fetched before its partition was revoked: its new owner counts it.
+                            continue;
+                        }
                         consumed += 1;
                         self.metrics.events_consumed.inc();
-                        let (p, offset) = (msg.partition(), msg.offset());
                         self.process(p, offset, msg.payload().unwrap_or_default());
                         since_flush += 1;
                         if since_flush >= self.cfg.job.max_batch_events {
@@ -306,6 +310,7 @@ impl Runner {
         let resume: HashMap<i32, i64> = all.iter().map(|c| (c.partition, c.resume_offset)).collect();
         ctx.set_start_offsets(resume.clone());
         let fallback = if self.cfg.kafka.auto_offset_reset == OffsetReset::Latest { Offset::End } else { Offset::Beginning };
+        let mut paused = TopicPartitionList::new();
         for &p in &assigned {
             let offset = resume.get(&p).map_or(fallback, |o| Offset::Offset(*o));
             if let Err(e) = self.consumer.seek(&self.cfg.kafka.topic, p, offset, Duration::ZERO) {
@@ -313,6 +318,11 @@ impl Runner {
                 // so a start before the resume offset only costs a re-read.
                 tracing::warn!(partition = p, error = %e, "seek to the checkpoint failed; the partition reads from where it was assigned");
             }
+            paused.add_partition(&self.cfg.kafka.topic, p);
+        }
+        // Group assignments arrive paused (see `source`): fetch from here on.
+        if let Err(e) = self.consumer.resume(&paused) {
+            tracing::warn!(error = %e, "resuming the assigned partitions failed");
         }
         self.owned = assigned;
         self.last_checkpoint = Some(mine);

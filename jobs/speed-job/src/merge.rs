@@ -156,6 +156,7 @@ mod tests {
             classes: [0, 1, 0, non_200, 0],
             visitors_hll: h.to_bytes(),
             is_final: true,
+            progress: 0,
         }
     }
 
@@ -191,6 +192,7 @@ mod tests {
             category: category.into(),
             requests,
             is_final: false,
+            progress: 0,
         };
         let (rows, top) = popularity(0, 300_000, &[p(0, "toys", 2), p(1, "toys", 1), p(1, "books", 3), p(2, "food", 1)], 2, false);
         assert_eq!(rows.iter().map(|r| (r.category.as_str(), r.requests)).collect::<Vec<_>>(), [("books", 3), ("food", 1), ("toys", 3)]);

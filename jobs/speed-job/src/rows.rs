@@ -30,6 +30,9 @@ pub struct DdosRow {
     pub source_hosts: Vec<String>,
     /// The window is closed.
     pub is_final: bool,
+    /// The partition's next offset when the row was produced: the write
+    /// timestamp orders writes of the same row by progress (see `sink`).
+    pub progress: i64,
 }
 
 /// A `server_health` row (and a `health_alerts` row when `unhealthy`).
@@ -80,6 +83,9 @@ pub struct HealthPart {
     pub visitors_hll: Vec<u8>,
     /// The partition's share is complete: its watermark passed the window.
     pub is_final: bool,
+    /// The partition's next offset when the row was produced: the write
+    /// timestamp orders writes of the same row by progress (see `sink`).
+    pub progress: i64,
 }
 
 /// One Kafka partition's share of a category's popularity window
@@ -98,6 +104,9 @@ pub struct PopularityPart {
     pub requests: u64,
     /// The partition's share is complete.
     pub is_final: bool,
+    /// The partition's next offset when the row was produced: the write
+    /// timestamp orders writes of the same row by progress (see `sink`).
+    pub progress: i64,
 }
 
 /// A `category_popularity` row.

@@ -312,9 +312,10 @@ impl Sink {
         let touched = touched.iter().copied();
         let mut writes: Vec<WriteFuture<'_>> = Vec::with_capacity(u.len());
         for r in &u.ddos {
-            writes.push(self.exec(
+            writes.push(self.exec_at(
                 &s.ddos,
                 "ddos_alerts",
+                progress_stamp(r.progress, r.is_final),
                 (
                     utc_day(r.window_start),
                     ts(r.window_start),
@@ -330,9 +331,10 @@ impl Sink {
         }
         for r in &u.health {
             let c = r.classes.map(|n| n as i64);
-            writes.push(self.exec(
+            writes.push(self.exec_at(
                 &s.health_part,
                 "server_health_parts",
+                progress_stamp(r.progress, r.is_final),
                 (
                     ts(r.window_start),
                     r.source_host.as_str(),
@@ -351,9 +353,10 @@ impl Sink {
             ));
         }
         for r in &u.popularity {
-            writes.push(self.exec(
+            writes.push(self.exec_at(
                 &s.popularity_part,
                 "category_popularity_parts",
+                progress_stamp(r.progress, r.is_final),
                 (ts(r.window_start), r.category.as_str(), r.partition, ts(r.window_end), r.requests as i64, r.is_final),
             ));
         }
@@ -651,6 +654,7 @@ impl Sink {
                 classes: [c1, c2, c3, c4, c5].map(|n| n as u64),
                 visitors_hll: hll.unwrap_or_default(),
                 is_final,
+                progress: 0, // not read back: only the write order needs it
             });
         }
         Ok(parts)
@@ -668,9 +672,25 @@ impl Sink {
         let mut parts = Vec::new();
         for row in result.rows::<(String, i32, CqlTimestamp, i64, bool)>().map_err(|e| err(Box::new(e)))? {
             let (category, partition, end, requests, is_final) = row.map_err(|e| err(Box::new(e)))?;
-            parts.push(PopularityPart { partition, window_start: start, window_end: end.0, category, requests: requests as u64, is_final });
+            parts.push(PopularityPart { partition, window_start: start, window_end: end.0, category, requests: requests as u64, is_final, progress: 0 });
         }
         Ok(parts)
+    }
+}
+
+/// The write timestamp of a row one partition's owner produces (a share, a
+/// DDoS row): its partition's progress (next offset), and any final row
+/// above every open one. Two instances may briefly both hold a partition
+/// (a rebalance that completes without the old owner; a restart replaying
+/// from an older checkpoint), and their writes may land in any order; with
+/// these stamps a row only moves forward — to a state computed from more
+/// of the partition, and never from final back to open.
+fn progress_stamp(progress: i64, is_final: bool) -> i64 {
+    const FINAL: i64 = 1 << 62;
+    if is_final {
+        FINAL | progress
+    } else {
+        progress
     }
 }
 

@@ -159,9 +159,16 @@ impl ConsumerContext for SourceContext {
                 if let Err(e) = base.assign(tpl) {
                     tracing::error!(error = %e, "assigning partitions failed");
                 }
+                // Nothing is fetched until the job loop has read the newest
+                // checkpoints (a partition may come from another instance,
+                // which checkpointed it since these offsets were known) and
+                // sought each partition to its resume offset.
+                if let Err(e) = base.pause(tpl) {
+                    tracing::error!(error = %e, "pausing the new partitions failed");
+                }
                 let mut assigned: Vec<i32> = parts.iter().map(|(_, p)| *p).collect();
                 assigned.sort_unstable();
-                tracing::info!(?assigned, "partitions assigned (starting at the checkpoint's resume offsets)");
+                tracing::info!(?assigned, "partitions assigned (paused until the job seeks them to their checkpoints)");
                 *self.assigned.lock().unwrap_or_else(|p| p.into_inner()) = assigned;
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
