@@ -548,7 +548,9 @@ impl Core {
         for (&partition, share) in &mut self.shares {
             let at = (partition, progress(partition));
             share.health.drain_changed(|start, host, a| out.health.push(health_part(at, start, cfg.health.size, host, a, false)));
-            share.popularity.drain_changed(|start, category, n| out.popularity.push(popularity_part(at, start, cfg.popularity.size, category, *n, false)));
+            share
+                .popularity
+                .drain_changed(|start, category, n| out.popularity.push(popularity_part(at, start, cfg.popularity.size, category, *n, false)));
         }
         out
     }

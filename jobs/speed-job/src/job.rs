@@ -168,7 +168,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         checkpoint = ?checkpoints.iter().map(|c| (c.partition, c.resume_offset, c.replay_until, c.closed_through)).collect::<Vec<_>>(),
         "speed-job starting"
     );
-    let consumer = source::subscribe(&cfg.kafka, SourceContext::new(&cfg.kafka.topic, starts, metrics.clone(), health.clone()), &owned)?;
+    let consumer = source::subscribe(&cfg.kafka, SourceContext::new(&cfg.kafka, starts, metrics.clone(), health.clone()), &owned)?;
     let merge_rules = MergeRules::from_core(&CoreConfig::from_config(&cfg));
     let service = Service::from_env();
     let mut runner = Runner {

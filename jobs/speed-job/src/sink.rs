@@ -672,7 +672,15 @@ impl Sink {
         let mut parts = Vec::new();
         for row in result.rows::<(String, i32, CqlTimestamp, i64, bool)>().map_err(|e| err(Box::new(e)))? {
             let (category, partition, end, requests, is_final) = row.map_err(|e| err(Box::new(e)))?;
-            parts.push(PopularityPart { partition, window_start: start, window_end: end.0, category, requests: requests as u64, is_final, progress: 0 });
+            parts.push(PopularityPart {
+                partition,
+                window_start: start,
+                window_end: end.0,
+                category,
+                requests: requests as u64,
+                is_final,
+                progress: 0,
+            });
         }
         Ok(parts)
     }

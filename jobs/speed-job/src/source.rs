@@ -45,7 +45,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
-use crate::config::{Assignment, KafkaConfig};
+use crate::config::{Assignment, KafkaConfig, OffsetReset};
 use crate::health::JobHealth;
 use crate::metrics::{Metrics, Partition};
 
@@ -54,6 +54,8 @@ pub struct SourceContext {
     topic: String,
     /// Where each partition starts on assignment (from the checkpoint).
     start_offsets: Mutex<HashMap<i32, i64>>,
+    /// Where a group-assigned partition with no known checkpoint starts.
+    unknown_start: Offset,
     /// Partitions currently assigned.
     assigned: Mutex<Vec<i32>>,
     /// How many times partitions were taken away.
@@ -66,10 +68,15 @@ pub struct SourceContext {
 
 impl SourceContext {
     /// A context for `topic` that starts partitions at `start_offsets`.
-    pub fn new(topic: &str, start_offsets: HashMap<i32, i64>, metrics: Metrics, health: Arc<JobHealth>) -> SourceContext {
+    pub fn new(cfg: &KafkaConfig, start_offsets: HashMap<i32, i64>, metrics: Metrics, health: Arc<JobHealth>) -> SourceContext {
         SourceContext {
-            topic: topic.to_string(),
+            topic: cfg.topic.clone(),
             start_offsets: Mutex::new(start_offsets),
+            // An explicit offset, not the committed one: librdkafka looks a
+            // committed offset up asynchronously, and that answer was seen
+            // to override the job's seek to the checkpoint. 0 is before
+            // anything (out of range resets to the earliest kept).
+            unknown_start: if cfg.auto_offset_reset == OffsetReset::Latest { Offset::End } else { Offset::Offset(0) },
             assigned: Mutex::new(Vec::new()),
             revocations: AtomicU64::new(0),
             unread: Mutex::new(HashMap::new()),
@@ -147,12 +154,15 @@ impl ConsumerContext for SourceContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let parts: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
                 {
+                    // The newest checkpoints this job has read: the job loop
+                    // seeks to fresher ones (another instance may have moved
+                    // them); starting earlier only re-reads what the restored
+                    // lanes skip.
                     let starts = self.start_offsets.lock().unwrap_or_else(|p| p.into_inner());
-                    for (topic, p) in &parts {
-                        if let Some(&o) = starts.get(p).filter(|_| *topic == self.topic) {
-                            if let Err(e) = tpl.set_partition_offset(topic, *p, Offset::Offset(o)) {
-                                tracing::error!(partition = p, error = %e, "cannot set the start offset");
-                            }
+                    for (topic, p) in parts.iter().filter(|(t, _)| *t == self.topic) {
+                        let start = starts.get(p).map_or(self.unknown_start, |&o| Offset::Offset(o));
+                        if let Err(e) = tpl.set_partition_offset(topic, *p, start) {
+                            tracing::error!(partition = p, error = %e, "cannot set the start offset");
                         }
                     }
                 }
