@@ -38,7 +38,7 @@ use crate::health::JobHealth;
 use crate::merge::WindowKind;
 use crate::metrics::{Finality, Kind, Metrics, Partition, Reason};
 use crate::partition::PartitionCheckpoint;
-use crate::sink::{MergeRules, Sink, SinkError};
+use crate::sink::{MergeReport, MergeRules, Sink, SinkError, CHECKPOINT_HEARTBEAT};
 use crate::source::{self, Source, SourceContext, SourceError};
 
 /// Why the job stopped with an error.
@@ -110,6 +110,16 @@ struct Runner {
     revocations_seen: u64,
     /// Partitions without a checkpoint at the last merge (warned once per change).
     unowned_reported: Vec<i32>,
+    /// Partitions nobody has checkpointed for [`Runner::orphan_after`] (warned once per change).
+    orphans_reported: Vec<i32>,
+    started: Instant,
+    /// When the checkpoint rows were last written (rewritten every
+    /// [`CHECKPOINT_HEARTBEAT`] to say the partitions have an owner).
+    checkpoint_written: Instant,
+    /// When the assignment last changed.
+    adopted: Instant,
+    /// When this instance last left and rejoined the group to force a rebalance.
+    rejoined: Option<Instant>,
     health: Arc<JobHealth>,
     shutdown: watch::Receiver<bool>,
     clock: ListeningClock,
@@ -184,6 +194,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         last_stats: CoreStats::default(),
         revocations_seen: 0,
         unowned_reported: Vec::new(),
+        orphans_reported: Vec::new(),
+        started: Instant::now(),
+        checkpoint_written: Instant::now(),
+        adopted: Instant::now(),
+        rejoined: None,
         health,
         shutdown: stop_rx,
         clock: ListeningClock::start(),
@@ -326,6 +341,7 @@ impl Runner {
         }
         self.owned = assigned;
         self.last_checkpoint = Some(mine);
+        self.adopted = Instant::now();
         Ok(())
     }
 
@@ -350,8 +366,9 @@ impl Runner {
             // the new assignment's positions are not this checkpoint's.
             return self.adopt_assignment().await;
         }
-        if self.last_checkpoint.as_ref() != Some(&cp) {
+        if self.last_checkpoint.as_ref() != Some(&cp) || self.checkpoint_written.elapsed() >= CHECKPOINT_HEARTBEAT {
             self.retry("checkpoint", last, || self.sink.write_checkpoint(&cp)).await?;
+            self.checkpoint_written = Instant::now();
             self.metrics.checkpoints.inc();
             for c in &cp {
                 self.metrics.replay_window_records.get_or_create(&Partition { partition: c.partition }).set(c.replay_window());
@@ -385,12 +402,51 @@ impl Runner {
                 "no instance has checkpointed these partitions yet: merged windows stay open until one does (is every shard running?)"
             );
         }
-        self.unowned_reported = report.unowned;
+        self.unowned_reported = report.unowned.clone();
         self.core.topic_progress(report.topic_max, report.topic_idle);
+        self.watch_orphans(&report);
         for s in &report.unreadable_sketches {
             tracing::warn!(share = %s, "a share's visitor sketch is unreadable: left out of the merged window's visitors (counts are complete)");
         }
         Ok(())
+    }
+
+    /// Every owner rewrites its checkpoint rows at least every
+    /// [`CHECKPOINT_HEARTBEAT`]; a partition whose row is older than this
+    /// has no owner.
+    fn orphan_after(&self) -> Duration {
+        (self.cfg.kafka.session_timeout * 3).max(CHECKPOINT_HEARTBEAT * 3)
+    }
+
+    /// Notices partitions nobody reads (their checkpoint rows stopped being
+    /// rewritten): their windows stay open and the merged watermark stops.
+    /// Static mode says so (a shard is down; systemd restarts it). Group
+    /// mode also leaves and rejoins the group: Tansu's coordinator does not
+    /// hand a dead member's partitions to the others until a member joins
+    /// (docs/speed-layer.md), and a join makes it divide them all again.
+    fn watch_orphans(&mut self, report: &MergeReport) {
+        let orphan_after = self.orphan_after();
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let orphans = orphans(report, now_ms, orphan_after, self.started.elapsed() > orphan_after);
+        self.metrics.orphaned_partitions.set(orphans.len() as i64);
+        if orphans.is_empty() {
+            self.orphans_reported.clear();
+            return;
+        }
+        if orphans != self.orphans_reported {
+            tracing::warn!(partitions = ?orphans, after = ?orphan_after, "nobody has checkpointed these partitions lately: is every instance running?");
+            self.orphans_reported = orphans;
+        }
+        let settled = self.adopted.elapsed() > orphan_after && self.rejoined.is_none_or(|t| t.elapsed() > orphan_after);
+        if self.cfg.kafka.assignment == Assignment::Group && settled {
+            tracing::warn!(partitions = ?self.orphans_reported, "rejoining the consumer group so that the coordinator divides every partition again");
+            self.rejoined = Some(Instant::now());
+            self.consumer.unsubscribe();
+            if let Err(e) = self.consumer.subscribe(&[&self.cfg.kafka.topic]) {
+                tracing::error!(error = %e, "subscribing again failed; retrying at the next flush");
+                self.rejoined = None;
+            }
+        }
     }
 
     /// Pings Cassandra when no write has reached it for a while (an idle
@@ -492,4 +548,28 @@ fn restored_core(cfg: &Config, checkpoints: &[PartitionCheckpoint], partitions: 
     core.restore(checkpoints);
     core.assign(partitions);
     core
+}
+
+/// The partitions nobody owns: their checkpoint rows were last written more
+/// than `orphan_after` before `now_ms` — and, once the job has run that
+/// long itself (`counting_unowned`), those without any.
+fn orphans(report: &MergeReport, now_ms: i64, orphan_after: Duration, counting_unowned: bool) -> Vec<i32> {
+    let stale = report.checkpointed_at.iter().filter(|(_, at)| now_ms.saturating_sub(*at) > orphan_after.as_millis() as i64).map(|(p, _)| *p);
+    let mut out: Vec<i32> = stale.chain(report.unowned.iter().copied().filter(|_| counting_unowned)).collect();
+    out.sort_unstable();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_is_orphaned_when_its_checkpoint_stops_being_rewritten() {
+        let report = MergeReport { checkpointed_at: vec![(0, 100_000), (1, 83_000), (2, 79_000)], unowned: vec![3], ..MergeReport::default() };
+        let after = Duration::from_secs(18);
+        assert_eq!(orphans(&report, 100_000, after, false), [2], "rewritten within 18 s: owned");
+        assert_eq!(orphans(&report, 100_000, after, true), [2, 3], "never checkpointed, once the job has waited as long");
+        assert!(orphans(&report, 90_000, after, false).is_empty());
+    }
 }

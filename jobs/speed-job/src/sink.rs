@@ -37,6 +37,10 @@ use crate::time::utc_day;
 /// ahead cannot overwrite a final row.
 pub const FINAL_AHEAD: Duration = Duration::from_secs(600);
 
+/// How often an owner rewrites its partitions' checkpoint rows even when
+/// nothing changed (their `updated_at` says the partition has an owner).
+pub const CHECKPOINT_HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// The window shapes and rules the merge needs.
 #[derive(Debug, Clone, Copy)]
 pub struct MergeRules {
@@ -76,6 +80,10 @@ pub struct MergeReport {
     pub topic_max: i64,
     /// Every partition's owner was idle.
     pub topic_idle: bool,
+    /// When each partition's checkpoint was last written (ms since the
+    /// epoch): owners rewrite it at least every [`CHECKPOINT_HEARTBEAT`],
+    /// so an old one means nobody reads the partition.
+    pub checkpointed_at: Vec<(i32, i64)>,
     /// Windows merged while still open.
     pub open: usize,
     /// Windows merged for the last time (final).
@@ -219,7 +227,7 @@ impl Sink {
             ))
             .await?,
             closed_read: prepare(format!(
-                "SELECT kafka_partition, closed_through, max_watermark, idle FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
+                "SELECT kafka_partition, closed_through, max_watermark, idle, updated_at FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?"
             ))
             .await?,
             health_part: prepare(format!(
@@ -474,11 +482,8 @@ impl Sink {
         Ok(cps)
     }
 
-    /// What every partition's checkpoint says: the merged views' watermark
-    /// (the oldest `closed_through` over `partitions`, all of the topic),
-    /// those without a checkpoint yet (then nothing is final), the newest
-    /// `max_watermark` and whether all are idle.
-    async fn topic_progress(&self, partitions: &[i32]) -> Result<(i64, Vec<i32>, i64, bool), SinkError> {
+    /// What every partition's checkpoint says (see [`MergeReport`]).
+    async fn topic_progress(&self, partitions: &[i32], report: &mut MergeReport) -> Result<(), SinkError> {
         let err = |e: Box<dyn std::error::Error + Send + Sync>| SinkError::Execute { what: "reading", table: "speed_checkpoints", source: e };
         let result = self
             .session
@@ -488,19 +493,24 @@ impl Sink {
             .into_rows_result()
             .map_err(|e| err(Box::new(e)))?;
         let mut closed = HashMap::new();
-        let (mut newest, mut all_idle) = (i64::MIN, true);
+        let (mut newest, mut all_idle, mut updated) = (i64::MIN, true, Vec::new());
         // Rows written before issue 21 have neither max_watermark nor idle.
-        for row in result.rows::<(i32, i64, Option<i64>, Option<bool>)>().map_err(|e| err(Box::new(e)))? {
-            let (p, c, max, idle) = row.map_err(|e| err(Box::new(e)))?;
+        type Row = (i32, i64, Option<i64>, Option<bool>, Option<CqlTimestamp>);
+        for row in result.rows::<Row>().map_err(|e| err(Box::new(e)))? {
+            let (p, c, max, idle, at) = row.map_err(|e| err(Box::new(e)))?;
             if partitions.contains(&p) {
                 closed.insert(p, c);
                 newest = newest.max(max.unwrap_or(i64::MIN));
                 all_idle &= idle.unwrap_or(false);
+                updated.push((p, at.map_or(i64::MIN, |t| t.0)));
             }
         }
-        let unowned: Vec<i32> = partitions.iter().copied().filter(|p| !closed.contains_key(p)).collect();
-        let watermark = if unowned.is_empty() { partitions.iter().map(|p| closed[p]).min().unwrap_or(i64::MIN) } else { i64::MIN };
-        Ok((watermark, unowned.clone(), newest, all_idle && unowned.is_empty()))
+        report.unowned = partitions.iter().copied().filter(|p| !closed.contains_key(p)).collect();
+        report.watermark = if report.unowned.is_empty() { partitions.iter().map(|p| closed[p]).min().unwrap_or(i64::MIN) } else { i64::MIN };
+        report.topic_max = newest;
+        report.topic_idle = all_idle && report.unowned.is_empty();
+        report.checkpointed_at = updated;
+        Ok(())
     }
 
     /// Recomputes the merged rows of the windows in `touched` (open or
@@ -511,7 +521,9 @@ impl Sink {
     /// window, so a window found closed here has all its final shares.
     pub async fn merge(&self, touched: &BTreeSet<(WindowKind, i64)>, partitions: &[i32], rules: &MergeRules) -> Result<MergeReport, SinkError> {
         let read_at = now_micros();
-        let (watermark, unowned, topic_max, topic_idle) = self.topic_progress(partitions).await?;
+        let mut report = MergeReport::default();
+        self.topic_progress(partitions, &mut report).await?;
+        let watermark = report.watermark;
         let mut windows: BTreeMap<(WindowKind, i64), bool> =
             touched.iter().map(|&(k, start)| ((k, start), start + rules.size(k) <= watermark)).collect();
         let mut pending_final = Vec::new();
@@ -531,7 +543,6 @@ impl Sink {
                 pending_final.push((kind, start.0));
             }
         }
-        let mut report = MergeReport { watermark, unowned, topic_max, topic_idle, ..MergeReport::default() };
         let merges: Vec<_> = windows.iter().map(|(&(kind, start), &is_final)| self.merge_window(kind, start, is_final, rules, read_at)).collect();
         let mut results = stream::iter(merges).buffer_unordered(self.concurrency.clamp(1, 16));
         while let Some(r) = results.next().await {

@@ -2,8 +2,8 @@
 //! binary share a 12-partition topic on the real broker under a live feed;
 //! one is killed with SIGKILL mid-stream. In static mode (each instance owns
 //! a fixed shard of the partitions) the killed one is restarted, as systemd
-//! would; in group mode (the consumer group divides the partitions) a fourth
-//! instance joins later instead. Either way the merged tables must equal a
+//! would; in group mode (the consumer group divides the partitions) the
+//! survivors take its partitions over, and a fourth instance joins later. Either way the merged tables must equal a
 //! single uninterrupted instance's and the oracle's, computed from the
 //! delivered events alone — alerts included, decided on numbers spread over
 //! several partitions.
@@ -207,11 +207,23 @@ async fn three_group_members_with_one_killed_and_one_added_equal_one_instance() 
     let reference = Job::start(&single_conf, &s.log);
     let mut members: Vec<Job> = (0..3).map(|_| Job::start(&member_conf, &s.log)).collect();
     let feed = produce_live(s.brokers.clone(), s.topic.clone(), events);
-    until_progress(&session, &shared, &s.topic, 0.4, total).await;
+    until_progress(&session, &shared, &s.topic, 0.3, total).await;
     members[1].sigkill();
-    until_progress(&session, &shared, &s.topic, 0.6, total).await;
-    // A new member's join makes the coordinator divide every partition
-    // again, the dead member's included.
+    let killed_at = now_ms();
+    // Without any new member, the survivors notice the dead member's
+    // partitions (their checkpoint rows stop being rewritten) and rejoin
+    // the group, so that the coordinator divides them again: every row is
+    // rewritten after the 18 s it takes to call a partition orphaned.
+    let started = Instant::now();
+    loop {
+        let rewritten = checkpoint_times(&session, &shared, &s.topic).await;
+        if rewritten.len() == PARTITIONS as usize && rewritten.values().all(|&at| at > killed_at + 18_000) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the dead member's partitions were not taken over: {rewritten:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A new member's join divides every partition again too.
     members.push(Job::start(&member_conf, &s.log));
     let delivered = feed.await.unwrap();
     check(&s, &session, &delivered, &shared, &single).await;
@@ -220,4 +232,15 @@ async fn three_group_members_with_one_killed_and_one_added_equal_one_instance() 
         assert!(job.sigterm().success(), "graceful stop exits 0");
     }
     assert!(reference.sigterm().success());
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// When each partition's checkpoint row was last written (ms).
+async fn checkpoint_times(session: &scylla::client::session::Session, ks: &str, topic: &str) -> std::collections::BTreeMap<i32, i64> {
+    let q = format!("SELECT kafka_partition, updated_at FROM {ks}.speed_checkpoints WHERE job = ? AND topic = ?");
+    let rows = session.query_unpaged(q, (ks, topic)).await.unwrap().into_rows_result().unwrap();
+    rows.rows::<(i32, scylla::value::CqlTimestamp)>().unwrap().map(|r| r.unwrap()).map(|(p, t)| (p, t.0)).collect()
 }

@@ -497,10 +497,15 @@ pub fn wait_delivered(p: &Pipeline, svc: &BTreeMap<&str, Service>, files_per_hos
     });
 }
 
-/// The speed job's global watermark as its checkpoint records it (written
-/// after the rows it depends on).
-pub async fn checkpointed_watermark(s: &Session, p: &Pipeline) -> Option<i64> {
+/// The watermark of the speed job's merged views: the oldest partition
+/// watermark its checkpoints record (written after the rows they depend
+/// on), once every window ending by then has its final merged rows (none
+/// is left in `speed_pending_windows`); `None` before.
+pub async fn merged_watermark(s: &Session, p: &Pipeline) -> Option<i64> {
     let q = format!("SELECT closed_through FROM {}.speed_checkpoints WHERE job = ? AND topic = ?", p.keyspace);
     let r = s.query_unpaged(q, (&p.name, &p.topic)).await.ok()?.into_rows_result().ok()?;
-    r.rows::<(i64,)>().ok()?.filter_map(|r| r.ok()).map(|r| r.0).min()
+    let wm = r.rows::<(i64,)>().ok()?.filter_map(|r| r.ok()).map(|r| r.0).min()?;
+    let q = format!("SELECT window_end FROM {}.speed_pending_windows WHERE job = ? AND topic = ? AND window_end <= ?", p.keyspace);
+    let pending = s.query_unpaged(q, (&p.name, &p.topic, scylla::value::CqlTimestamp(wm))).await.ok()?.into_rows_result().ok()?.rows_num();
+    (pending == 0).then_some(wm)
 }

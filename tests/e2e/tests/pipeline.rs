@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use clickstream_e2e::oracle::{self, Hit};
-use clickstream_e2e::pipeline::{checkpointed_watermark, wait_delivered, Pipeline, HOSTS, LATENESS_MS};
+use clickstream_e2e::pipeline::{merged_watermark, wait_delivered, Pipeline, HOSTS, LATENESS_MS};
 use clickstream_testkit::{repo, Service};
 use scylla::client::session::Session;
 use scylla::value::CqlTimestamp;
@@ -130,7 +130,7 @@ async fn wait_final(p: &Pipeline, s: &Session, input: &Input) -> SpeedTables {
     let newest = input.hits.iter().map(|h| h.time_ms).max().unwrap();
     let final_wm = newest - LATENESS_MS;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while checkpointed_watermark(s, p).await.is_none_or(|wm| wm < final_wm) {
+    while merged_watermark(s, p).await.is_none_or(|wm| wm < final_wm) {
         assert!(std::time::Instant::now() < deadline, "speed windows not closed up to {final_wm} after 120 s");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
