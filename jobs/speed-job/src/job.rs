@@ -108,8 +108,6 @@ struct Runner {
     last_stats: CoreStats,
     /// Revocations already recovered from.
     revocations_seen: u64,
-    /// Partitions without a checkpoint at the last merge (warned once per change).
-    unowned_reported: Vec<i32>,
     /// Partitions nobody has checkpointed for [`Runner::orphan_after`] (warned once per change).
     orphans_reported: Vec<i32>,
     started: Instant,
@@ -193,7 +191,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'stati
         last_checkpoint: Some(checkpoints),
         last_stats: CoreStats::default(),
         revocations_seen: 0,
-        unowned_reported: Vec::new(),
         orphans_reported: Vec::new(),
         started: Instant::now(),
         checkpoint_written: Instant::now(),
@@ -315,7 +312,7 @@ impl Runner {
         };
         let all = self.retry("checkpoint read", false, || self.sink.load_checkpoint()).await?;
         let mine: Vec<PartitionCheckpoint> = all.iter().filter(|c| assigned.contains(&c.partition)).cloned().collect();
-        tracing::warn!(
+        tracing::info!(
             before = ?self.owned,
             now = ?assigned,
             "the assignment changed: restoring the assigned partitions' checkpoints and seeking to them"
@@ -396,13 +393,6 @@ impl Runner {
         if report.watermark > i64::MIN {
             self.metrics.merged_watermark_timestamp_seconds.set(report.watermark as f64 / 1000.0);
         }
-        if !report.unowned.is_empty() && self.unowned_reported != report.unowned {
-            tracing::warn!(
-                partitions = ?report.unowned,
-                "no instance has checkpointed these partitions yet: merged windows stay open until one does (is every shard running?)"
-            );
-        }
-        self.unowned_reported = report.unowned.clone();
         self.core.topic_progress(report.topic_max, report.topic_idle);
         self.watch_orphans(&report);
         for s in &report.unreadable_sketches {
@@ -421,7 +411,7 @@ impl Runner {
     /// Notices partitions nobody reads (their checkpoint rows stopped being
     /// rewritten): their windows stay open and the merged watermark stops.
     /// Static mode says so (a shard is down; systemd restarts it). Group
-    /// mode also leaves and rejoins the group: Tansu's coordinator does not
+    /// mode also leaves and rejoins the group: Tansu's coordinator may not
     /// hand a dead member's partitions to the others until a member joins
     /// (docs/speed-layer.md), and a join makes it divide them all again.
     fn watch_orphans(&mut self, report: &MergeReport) {
