@@ -10,49 +10,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clickstream_loggen::{Config as Gen, Ddos, ErrorStorm};
 use common::*;
 
 const PARTITIONS: i32 = 12;
-
-/// A `speed-job` process, killed if the test fails.
-struct Job(Child);
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl Job {
-    fn start(config: &Path, log: &Path) -> Job {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        Job(Command::new(env!("CARGO_BIN_EXE_speed-job"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning speed-job"))
-    }
-
-    fn sigkill(&mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-
-    fn sigterm(mut self) -> std::process::ExitStatus {
-        assert!(Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap().success());
-        self.0.wait().unwrap()
-    }
-}
 
 /// Two web servers; weblog1 has a DDoS burst of 150 and an error storm of
 /// 12 failures in five minutes from 12 addresses, which the client-address

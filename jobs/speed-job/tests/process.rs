@@ -5,54 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
 use std::time::{Duration, Instant};
 
 use clickstream_loggen::{Config as Gen, Ddos, ErrorStorm};
 use common::*;
-
-/// The real `speed-job` binary as a child process, killed if the test fails.
-struct Job(Child);
-
-impl Job {
-    fn kill(&mut self) -> std::io::Result<()> {
-        self.0.kill()
-    }
-    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        self.0.wait()
-    }
-    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
-        self.0.try_wait()
-    }
-}
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn spawn_job(config: &Path, log: &Path) -> Job {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Job(Command::new(env!("CARGO_BIN_EXE_speed-job"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawning speed-job"))
-}
-
-fn sigterm(job: &mut Job) -> std::process::ExitStatus {
-    let ok = Command::new("kill").args(["-TERM", &job.0.id().to_string()]).status().unwrap().success();
-    assert!(ok, "kill -TERM");
-    job.wait().unwrap()
-}
 
 fn scenario() -> Vec<clickstream_contract::ClickEvent<'static>> {
     let start = Gen::default().start;
@@ -123,8 +79,8 @@ async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
 
     // Two jobs on the same live stream: one runs through, one is killed with
     // SIGKILL twice at arbitrary points and restarted each time.
-    let mut reference = spawn_job(&conf_ref, &log);
-    let mut victim = spawn_job(&conf, &log);
+    let reference = Job::start(&conf_ref, &log);
+    let mut victim = Job::start(&conf, &log);
     let total = events.len() as i64;
     let producer = produce_live(brokers.clone(), topic.clone(), events);
     let mut kills = Vec::new();
@@ -134,11 +90,10 @@ async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
             let cp = read_checkpoint(&session, &ks, &ks, &topic).await;
             let progress: i64 = cp.values().map(|c| c.1).sum();
             if progress as f64 >= fraction * total as f64 {
-                victim.kill().unwrap(); // SIGKILL
-                victim.wait().unwrap();
+                victim.sigkill();
                 kills.push(progress);
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                victim = spawn_job(&conf, &log);
+                victim = Job::start(&conf, &log);
                 break;
             }
             assert!(started.elapsed() < Duration::from_secs(120), "no progress: {cp:?}");
@@ -151,8 +106,8 @@ async fn kill_9_and_restart_gives_the_same_rows_as_an_uninterrupted_run() {
     let ends = end_offsets(&delivered, PARTITIONS);
     wait_done(&session, &ks_ref, &ks_ref, &topic, &ends, final_wm, Duration::from_secs(120)).await;
     wait_done(&session, &ks, &ks, &topic, &ends, final_wm, Duration::from_secs(120)).await;
-    assert!(sigterm(&mut reference).success(), "graceful stop exits 0");
-    assert!(sigterm(&mut victim).success());
+    assert!(reference.sigterm().success(), "graceful stop exits 0");
+    assert!(victim.sigterm().success());
     let uninterrupted = read_tables(&session, &ks_ref).await;
     let after_crashes = read_tables(&session, &ks).await;
     eprintln!("kills at {kills:?} of {total}");
@@ -177,18 +132,18 @@ async fn a_broker_restart_under_a_running_job_loses_and_doubles_nothing() {
     let log = std::env::temp_dir().join(format!("{}.log", unique("speed_broker")));
 
     let mut delivered = produce(&brokers, &topic, first).await;
-    let mut job = spawn_job(&conf, &log);
+    let mut job = Job::start(&conf, &log);
     let (_, wm1) = oracle(&delivered, 10);
     wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm1, Duration::from_secs(120)).await;
 
     broker.restart();
-    assert!(job.try_wait().unwrap().is_none(), "the job survives the broker outage");
+    assert!(job.is_running(), "the job survives the broker outage");
 
     delivered.extend(produce(&brokers, &topic, second).await);
     let (want, wm2) = oracle(&delivered, 10);
     wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm2, Duration::from_secs(120)).await;
     let got = read_tables(&session, &ks).await;
-    assert!(sigterm(&mut job).success());
+    assert!(job.sigterm().success());
     eprintln!("speed-job log: {}", log.display());
     assert_tables_eq(&got, &want);
     assert_eq!(want.ddos.len(), 1);
@@ -230,16 +185,16 @@ async fn a_single_far_ahead_line_makes_no_event_late() {
     eprintln!("speed-job log: {}", log.display());
 
     let mut delivered = produce(&brokers, &topic, first).await;
-    let mut job = spawn_job(&conf, &log);
+    let job = Job::start(&conf, &log);
     let (_, wm1) = oracle(&delivered, 10);
     wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm1, Duration::from_secs(120)).await;
-    assert!(sigterm(&mut job).success());
+    assert!(job.sigterm().success());
     delivered.extend(produce(&brokers, &topic, second).await);
-    let mut job = spawn_job(&conf, &log);
+    let job = Job::start(&conf, &log);
     let (want, wm2) = oracle(&delivered, 10);
     wait_done(&session, &ks, &ks, &topic, &end_offsets(&delivered, 2), wm2, Duration::from_secs(120)).await;
     let got = read_tables(&session, &ks).await;
-    assert!(sigterm(&mut job).success());
+    assert!(job.sigterm().success());
     assert!(got.late.is_empty(), "no event is late: {:?}", got.late.iter().take(3).collect::<Vec<_>>());
     // The scenario bites: with each lane's plain maximum as its watermark
     // (the rule before issue 21), lines after the stray one would be late.

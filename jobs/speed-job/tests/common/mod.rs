@@ -529,3 +529,49 @@ pub fn traffic(seed: u64, lines: u64) -> clickstream_loggen::Config {
         ..clickstream_loggen::Config::default()
     }
 }
+
+// ------------------------------------------------------------------ processes
+
+/// The real `speed-job` binary as a child process (stderr appended to a
+/// log file), killed if the test fails.
+pub struct Job(std::process::Child);
+
+impl Job {
+    /// `speed-job run --config CONFIG`.
+    pub fn start(config: &std::path::Path, log: &std::path::Path) -> Job {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        Job(std::process::Command::new(env!("CARGO_BIN_EXE_speed-job"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawning speed-job"))
+    }
+
+    /// kill -9, and reap it.
+    pub fn sigkill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+
+    /// Still running.
+    pub fn is_running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// A graceful stop (SIGTERM); its exit status.
+    pub fn sigterm(mut self) -> std::process::ExitStatus {
+        assert!(std::process::Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap().success(), "kill -TERM");
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
