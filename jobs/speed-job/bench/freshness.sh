@@ -28,9 +28,9 @@
 #   STREAM_INTERVAL=1s  serve's stream.interval          LINGER=5ms  fan-out agent's sinks.kafka.linger
 #   KEEP=1           keep the run's directory (configs, logs, per-probe CSVs)
 #
-# The stack's SQLite Tansu stalled after 12-20 k records in a fresh topic in every run on
-# 2026-12-07 (produce requests time out; docs/benchmarks.md): keep RATE × (WARMUP + DURATION)
-# below that for a freshness figure on it; the probes not seen are counted in the table.
+# The stack's SQLite Tansu stalled after 12-20 k records until scripts/stack indexed its
+# header table (docs/benchmarks.md, "Why the SQLite broker stalled"); KAFKA_HEADER_INDEX=off
+# measures it as Tansu ships. Probes never seen in CQL are counted in the table.
 #
 # What it starts, all private to the run and stopped at its end: a CQL stand-in and a MariaDB
 # (for serve's batch panel) through scripts/stack with their own CLICKSTREAM_STACK_DIR and free

@@ -3,8 +3,9 @@
 //!
 //! Why: a test that restarts the broker must not pull the shared one from
 //! under other tests, and a long pipeline test should not depend on the
-//! state a whole suite left in the shared broker (Tansu on SQLite slows down
-//! as it accumulates topics and abandoned fetches).
+//! state a whole suite left in the shared broker (Tansu on SQLite slowed
+//! down as a suite's records accumulated, until `scripts/stack` indexed its
+//! header table; a fetch still costs it the backlog behind its offset).
 
 use std::process::Command;
 use std::time::Duration;
