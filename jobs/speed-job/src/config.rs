@@ -79,7 +79,9 @@ pub struct KafkaConfig {
     /// Static mode: which of the `shard_count` instances this is, from 0.
     #[serde(default)]
     pub shard_index: u32,
-    /// `session.timeout.ms` (group mode); 6 s suits Tansu, whose group joins are slow with the default 45 s.
+    /// `session.timeout.ms` (group mode); 6 s suits Tansu, whose group joins
+    /// are slow with the default 45 s. Members heartbeat at a tenth of it
+    /// (`source::heartbeat_interval`).
     #[serde(default = "secs::<6>", with = "humantime_serde")]
     pub session_timeout: Duration,
     /// Where to start when a partition has neither a checkpoint nor a committed offset.

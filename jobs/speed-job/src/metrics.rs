@@ -80,6 +80,10 @@ pub struct Metrics {
     pub merged_watermark_timestamp_seconds: Gauge<f64, AtomicU64>,
     /// Windows whose merged rows this instance recomputed, final or not.
     pub windows_merged: Family<Finality, Counter>,
+    /// Times the consumer group took this instance's partitions away: each
+    /// rebalance does (eager protocol). A steady rise is a group that does
+    /// not settle.
+    pub revocations: Counter,
     /// Partitions of the topic nobody has checkpointed lately (no owner).
     pub orphaned_partitions: Gauge,
     /// Open (window, key) aggregates.
@@ -124,6 +128,7 @@ impl Metrics {
             m.merged_watermark_timestamp_seconds.clone(),
         );
         r.register("windows_merged", "Windows whose merged rows were recomputed from the partitions' shares", m.windows_merged.clone());
+        r.register("revocations", "Times the consumer group revoked this instance's partitions (every rebalance does)", m.revocations.clone());
         r.register("orphaned_partitions", "Partitions of the topic whose checkpoint nobody has rewritten lately", m.orphaned_partitions.clone());
         r.register("state_keys", "Open (window, key) aggregates", m.state_keys.clone());
         r.register("dedup_ids", "Event ids held for deduplication", m.dedup_ids.clone());

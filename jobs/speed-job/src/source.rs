@@ -184,6 +184,7 @@ impl ConsumerContext for SourceContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::warn!("partitions revoked: the job restores the checkpoints of its next assignment and resumes from them");
                 self.revocations.fetch_add(1, Ordering::AcqRel);
+                self.metrics.revocations.inc();
                 self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 if let Err(e) = base.unassign() {
                     tracing::error!(error = %e, "unassigning partitions failed");
@@ -207,6 +208,7 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", cfg.auto_offset_reset.as_str())
         .set("session.timeout.ms", cfg.session_timeout.as_millis().to_string())
+        .set("heartbeat.interval.ms", heartbeat_interval(cfg.session_timeout).as_millis().to_string())
         .set("statistics.interval.ms", "5000")
         .set("fetch.wait.max.ms", "100")
         // Tansu (the local broker) stalls for tens of seconds — long enough to
@@ -221,6 +223,23 @@ pub fn client_config(cfg: &KafkaConfig) -> ClientConfig {
         c.set(k, v);
     }
     c
+}
+
+/// How often a group member heartbeats: a tenth of the session timeout,
+/// between 100 ms and librdkafka's default of 3 s.
+///
+/// Tansu's coordinator (v0.6.0) refreshes a member's last contact only on
+/// heartbeats — not on a join or a sync, and in a formed group not on a
+/// heartbeat it answers with "rebalance in progress" — and librdkafka does
+/// not heartbeat while it rejoins. So a member whose rebalance, from its last
+/// good heartbeat to its first one after the new assignment, lasts longer
+/// than the session timeout expires itself; its rejoin starts a new
+/// rebalance for every other member. With the 3 s default against a 6 s
+/// session that is two heartbeat intervals plus the rebalance, and the group
+/// was seen to rebalance like this without end. Heartbeats at a tenth of the
+/// session timeout make the rebalance short against it.
+pub fn heartbeat_interval(session_timeout: Duration) -> Duration {
+    (session_timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(3))
 }
 
 /// Why the source could not start.
@@ -288,4 +307,18 @@ pub fn subscribe(cfg: &KafkaConfig, ctx: SourceContext, partitions: &[i32]) -> R
         tracing::info!(?partitions, "partitions assigned statically (starting at the checkpoint's resume offsets)");
     }
     Ok(Arc::new(consumer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_heartbeat_ten_times_per_session_timeout_within_librdkafkas_bounds() {
+        assert_eq!(heartbeat_interval(Duration::from_secs(6)), Duration::from_millis(600));
+        assert_eq!(heartbeat_interval(Duration::from_secs(1)), Duration::from_millis(100));
+        assert_eq!(heartbeat_interval(Duration::from_secs(45)), Duration::from_secs(3));
+        let cfg = KafkaConfig { session_timeout: Duration::from_secs(6), ..toml::from_str("brokers = \"b:9092\"\ntopic = \"t\"").unwrap() };
+        assert_eq!(client_config(&cfg).get("heartbeat.interval.ms"), Some("600"));
+    }
 }
