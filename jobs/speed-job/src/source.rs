@@ -33,7 +33,6 @@
 //! only on its own records, so who owned it before does not matter.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,8 +57,6 @@ pub struct SourceContext {
     unknown_start: Offset,
     /// Partitions currently assigned.
     assigned: Mutex<Vec<i32>>,
-    /// How many times partitions were taken away.
-    revocations: AtomicU64,
     /// Records not read yet per partition (librdkafka statistics), for `/health`.
     unread: Mutex<HashMap<i32, i64>>,
     metrics: Metrics,
@@ -78,7 +75,6 @@ impl SourceContext {
             // anything (out of range resets to the earliest kept).
             unknown_start: if cfg.auto_offset_reset == OffsetReset::Latest { Offset::End } else { Offset::Offset(0) },
             assigned: Mutex::new(Vec::new()),
-            revocations: AtomicU64::new(0),
             unread: Mutex::new(HashMap::new()),
             metrics,
             health,
@@ -90,9 +86,11 @@ impl SourceContext {
         self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// How many times partitions were revoked since start.
+    /// How many times partitions were revoked since start (the
+    /// `revocations` metric: one count, read by the job loop to notice a
+    /// revocation it has not handled yet).
     pub fn revocations(&self) -> u64 {
-        self.revocations.load(Ordering::Acquire)
+        self.metrics.revocations.get()
     }
 
     /// Records not read yet, summed over the assigned partitions; `None`
@@ -183,7 +181,6 @@ impl ConsumerContext for SourceContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::warn!("partitions revoked: the job restores the checkpoints of its next assignment and resumes from them");
-                self.revocations.fetch_add(1, Ordering::AcqRel);
                 self.metrics.revocations.inc();
                 self.assigned.lock().unwrap_or_else(|p| p.into_inner()).clear();
                 if let Err(e) = base.unassign() {
