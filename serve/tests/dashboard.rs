@@ -166,20 +166,12 @@ fn prebuilt(var: &str, rel: &str) -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// `GET /metrics` of a process and the sum of one metric's samples (0 before it listens).
-fn scrape(port: u16, name: &str) -> f64 {
+/// `GET /metrics` of a process (empty before it listens).
+fn scrape(port: u16) -> String {
     if TcpStream::connect(("127.0.0.1", port)).is_err() {
-        return 0.0;
+        return String::new();
     }
-    let r = get(([127, 0, 0, 1], port).into(), "/metrics");
-    r.body
-        .lines()
-        .filter(|l| {
-            let rest = l.strip_prefix(name).map(|r| r.strip_prefix("_total").unwrap_or(r));
-            rest.is_some_and(|r| r.starts_with([' ', '{']))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    get(([127, 0, 0, 1], port).into(), "/metrics").body
 }
 
 /// The whole speed path for real: events produced to Kafka (Tansu) as the
@@ -252,11 +244,15 @@ fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
             // `consumed` moves as records arrive, `counted` (and duplicates) only
             // at the job's next flush: until every consumed event is accounted
             // for, the page may show an earlier flush.
-            let consumed = scrape(job_metrics, "speed_job_events_consumed");
-            let counted = scrape(job_metrics, "speed_job_events_counted");
+            let metrics = scrape(job_metrics);
+            let sum = |name: &str| clickstream_testkit::metric_sum(&metrics, name, "");
+            let consumed = sum("speed_job_events_consumed_total");
+            let counted = sum("speed_job_events_counted_total");
             let accounted = counted
-                + ["late", "duplicate", "replayed"].iter().map(|m| scrape(job_metrics, &format!("speed_job_events_{m}"))).sum::<f64>()
-                + scrape(job_metrics, "speed_job_decode_errors");
+                + sum("speed_job_events_late_total")
+                + sum("speed_job_events_duplicate_total")
+                + sum("speed_job_events_replayed_total")
+                + sum("speed_job_decode_errors_total");
             let page = read_dashboard(&c).await;
             let shown: i64 = page["bars"].as_array().unwrap().iter().map(|b| b[2].as_i64().unwrap()).sum();
             if consumed >= 3000.0 && accounted >= consumed && counted > 0.0 && shown == counted as i64 {

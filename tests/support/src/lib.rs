@@ -24,6 +24,17 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Sum of the samples of metric `name` (exactly: a counter's `_total`
+/// included) whose labels contain `label` (empty: all), in a Prometheus
+/// text exposition.
+pub fn metric_sum(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
+        .filter(|l| label.is_empty() || l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Polls `cond` every 50 ms; panics naming `what` after `timeout`.
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -110,12 +121,7 @@ impl Service {
 
     /// Sum of a metric's samples whose labels contain `label` (empty: all).
     pub fn metric(&self, name: &str, label: &str) -> f64 {
-        let text = self.try_metrics().unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with(' ') || l[name.len()..].starts_with('{')))
-            .filter(|l| label.is_empty() || l.contains(label))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_sum(&self.try_metrics().unwrap_or_default(), name, label)
     }
 
     /// SIGTERM, then waits (30 s at most) and returns the exit code.
