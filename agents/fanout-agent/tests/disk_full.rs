@@ -2,7 +2,7 @@
 //! agent answers FAILED (the sender keeps its events), uses no CPU while it
 //! waits, and once Kafka is back and the channel drained, the channel gives
 //! its disk back and the agent accepts batches again by itself. Every
-//! acknowledged event reaches Kafka. Runs its own Tansu broker; skips with a
+//! acknowledged event reaches Kafka. Runs its own Tansu broker (`PrivateKafka`); skips with a
 //! message where a tmpfs cannot be mounted.
 
 mod common;
@@ -38,13 +38,11 @@ fn a_full_disk_refuses_batches_without_spinning_and_clears_by_itself() {
         }
     };
     let floor: u64 = 6 << 20;
-    let port = free_port();
-    let brokers = format!("127.0.0.1:{port}");
-    let data = s.dir.path().join("tansu");
-    // The agent starts against a running broker (it sets up its topic), which then stops.
-    let broker = Broker::start(&data, port);
+    // The agent starts against a running broker (it sets up its topic), which then crashes.
+    let kafka = PrivateKafka::start();
+    let brokers = kafka.addr();
     let agent = Service::start(env!("CARGO_BIN_EXE_fanout-agent"), s.dir.path(), "fanout", &kafka_only(&s, &brokers, &disk.path, floor), s.metrics);
-    drop(broker);
+    kafka.kill();
     let events = sample_events("weblog1", 60_000);
     let enc = encoded(&events);
     let addr = format!("127.0.0.1:{}", s.listen);
@@ -84,12 +82,14 @@ fn a_full_disk_refuses_batches_without_spinning_and_clears_by_itself() {
     assert_eq!(log.matches("required channel refuses batches").count(), 1, "{}", agent.log_tail(10));
     // Kafka comes back: the channel drains, gives its disk back, and the
     // same batch goes through; nothing else is done by hand.
-    let _broker = Broker::start(&data, port);
+    kafka.up();
     wait_until(Duration::from_secs(180), "a batch accepted again", || send(&mut next, &mut acked) == Status::Ok);
     let text = std::fs::read_to_string(&agent.log).unwrap();
     assert!(text.contains("reclaimed the acknowledged active segment"), "{}", agent.log_tail(10));
     assert!(text.contains("required channel takes batches again"), "the end of the pause is logged");
+    let reading = std::time::Instant::now();
     let got = kafka_ids(&brokers, &s.topic, acked.len(), Duration::from_secs(180));
+    eprintln!("read {} of {} acknowledged events back from Kafka in {:?}", got.len(), acked.len(), reading.elapsed());
     assert!(acked.iter().all(|id| got.contains_key(id)), "an acknowledged event is missing from Kafka");
     assert_eq!(agent.terminate(), Some(0));
 }

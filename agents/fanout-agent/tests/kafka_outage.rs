@@ -1,7 +1,7 @@
 //! Kafka stopped for a while, or down when the agent starts: the HDFS sink
 //! keeps going, `/health` names the Kafka sink, Kafka catches up afterwards,
-//! nothing is lost. Runs its own Tansu broker (the same binary
-//! `scripts/stack` runs) so stopping it disturbs no other test.
+//! nothing is lost. Runs its own Tansu broker (`PrivateKafka`, started by
+//! `scripts/stack` like the shared one) so stopping it disturbs no other test.
 
 mod common;
 
@@ -12,17 +12,15 @@ use common::*;
 #[test]
 fn kafka_down_hdfs_goes_on_and_kafka_catches_up() {
     let s = Setup::new("kafka-outage");
-    let port = free_port();
-    let brokers = format!("127.0.0.1:{port}");
-    let data = s.dir.path().join("tansu");
-    let broker = Broker::start(&data, port);
+    let kafka = PrivateKafka::start();
+    let brokers = kafka.addr();
     let agent = s.start_config(&with_health_bound(&s.config(&brokers, "# no-idempotence"), "2s"));
     let events = sample_events("weblog1", 3000);
     let enc = encoded(&events);
     let send = |range: std::ops::Range<usize>| s.send_all(&enc[range], 250);
     send(0..1000);
     wait_until(Duration::from_secs(60), "first third in Kafka", || agent.metric("fanout_agent_sink_events_total", "sink=\"kafka\"") >= 1000.0);
-    drop(broker); // Kafka down
+    kafka.kill(); // Kafka down
     send(1000..3000);
     wait_until(Duration::from_secs(60), "HDFS keeps going while Kafka is down", || {
         agent.metric("fanout_agent_sink_events_total", "sink=\"hdfs\"") >= 3000.0
@@ -37,7 +35,7 @@ fn kafka_down_hdfs_goes_on_and_kafka_catches_up() {
         code == 503 && body["status"] == "unhealthy" && (kafka.starts_with("stalled: ") || kafka.starts_with("failing for "))
     });
     assert!(sink_detail(&health(&agent).1, "hdfs").starts_with("ok: "), "{}", health(&agent).1);
-    let _broker = Broker::start(&data, port); // back, with its data
+    kafka.up(); // back, with its data
     let want = ids_of(&events);
     let got = kafka_ids(&brokers, &s.topic, want.len(), Duration::from_secs(120));
     assert_eq!(got.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want, "Kafka caught up with everything");
@@ -53,9 +51,8 @@ fn kafka_down_hdfs_goes_on_and_kafka_catches_up() {
 #[test]
 fn kafka_down_at_start_up_the_agent_serves_and_kafka_drains_when_it_comes() {
     let s = Setup::new("kafka-down-at-start");
-    let port = free_port();
-    let brokers = format!("127.0.0.1:{port}");
-    let data = s.dir.path().join("tansu");
+    let kafka = PrivateKafka::not_started();
+    let brokers = kafka.addr();
     let started = Instant::now();
     let agent = s.start(&brokers, "# no-idempotence");
     let events = sample_events("weblog1", 1000);
@@ -76,7 +73,7 @@ fn kafka_down_at_start_up_the_agent_serves_and_kafka_drains_when_it_comes() {
         kafka.contains("failed attempts, last: ") && kafka.contains(&brokers)
     });
     eprintln!("health while Kafka is down: {}", health(&agent).1);
-    let _broker = Broker::start(&data, port);
+    kafka.up();
     let came = Instant::now();
     // Read the topic once the sink has created it and drained its channel.
     wait_until(Duration::from_secs(60), "Kafka channel drained", || {

@@ -21,9 +21,28 @@ pub struct PrivateKafka {
 impl PrivateKafka {
     /// Starts one and waits until it accepts connections.
     pub fn start() -> PrivateKafka {
-        let k = PrivateKafka { dir: tempfile::tempdir().expect("temp dir"), port: free_port() };
-        k.stack(&["up", "kafka"]);
+        let k = PrivateKafka::not_started();
+        k.up();
         k
+    }
+
+    /// Its place (a data directory and a free port) with nothing listening
+    /// there yet: for a test whose clients start before the broker does.
+    /// [`PrivateKafka::up`] starts it.
+    pub fn not_started() -> PrivateKafka {
+        PrivateKafka { dir: tempfile::tempdir().expect("temp dir"), port: free_port() }
+    }
+
+    /// Starts it (again) on its port and data, and waits until it accepts
+    /// connections; does nothing when it runs.
+    pub fn up(&self) {
+        self.stack(&["up", "kafka"]);
+    }
+
+    /// Kills it with SIGKILL, as a crash would: it gets no chance to close
+    /// connections or finish writes. Its data stays for [`PrivateKafka::up`].
+    pub fn kill(&self) {
+        self.stack(&["kill", "kafka"]);
     }
 
     /// Starts one that requires SASL (SCRAM-SHA-256) from every client,
@@ -55,7 +74,7 @@ impl PrivateKafka {
     pub fn restart(&self) {
         self.stack(&["down", "kafka"]);
         std::thread::sleep(Duration::from_secs(2));
-        self.stack(&["up", "kafka"]);
+        self.up();
     }
 
     fn command(&self, args: &[&str]) -> Command {

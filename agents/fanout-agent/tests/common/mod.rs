@@ -15,7 +15,9 @@ use clickstream_avro_ipc::client::{ClientOptions, FlumeClient};
 use clickstream_avro_ipc::flume::{encode_event, Status};
 use clickstream_contract::ClickEvent;
 use clickstream_logparse::{LineOrigin, Parser};
-pub use clickstream_testkit::{free_port, repo, unique, wait_until, Service};
+// Re-exported for the test files; each uses some of them.
+#[allow(unused_imports)]
+pub use clickstream_testkit::{free_port, kafka::PrivateKafka, repo, unique, wait_until, Service};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, TopicPartitionList};
@@ -259,53 +261,6 @@ pub fn partition_of(path: &str) -> (&str, &str) {
 
 pub fn dir_exists(p: &Path) -> bool {
     p.exists()
-}
-
-/// The Tansu binary `scripts/stack` runs.
-pub fn tansu_bin() -> String {
-    if let Ok(b) = std::env::var("TANSU_BIN") {
-        return b;
-    }
-    if std::process::Command::new("tansu").arg("--version").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok() {
-        return "tansu".into();
-    }
-    let shared = repo().join("../shared/bin/tansu");
-    if shared.exists() {
-        return shared.display().to_string();
-    }
-    let cache = std::env::var("HOME").map(|h| format!("{h}/.cache/clickstream/tansu/bin/tansu")).unwrap();
-    assert!(std::path::Path::new(&cache).exists(), "no tansu binary: run `scripts/stack up kafka` (it installs one) or set TANSU_BIN");
-    cache
-}
-
-/// A Tansu broker of a test's own on `port`, with its data in a directory
-/// that survives a stop (started again, it has its topics back).
-pub struct Broker {
-    child: std::process::Child,
-}
-
-impl Broker {
-    /// Starts it and waits until it listens.
-    pub fn start(dir: &std::path::Path, port: u16) -> Broker {
-        std::fs::create_dir_all(dir).unwrap();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = std::process::Command::new(tansu_bin())
-            .current_dir(dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starting tansu");
-        wait_until(Duration::from_secs(20), "tansu listening", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        Broker { child }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `[agent] health_sink_failing_after = <after>` added to a config from [`Setup::config`].
