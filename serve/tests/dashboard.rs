@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clickstream_testkit::browser::{mark_loaded, read_dashboard, screenshot, wait_for, Driver};
+use clickstream_testkit::browser::{mark_loaded, read_dashboard, record_flashes, screenshot, wait_for, Driver};
 use common::*;
 use serde_json::json;
 
@@ -93,6 +93,7 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         assert_eq!(page["servers"], json!([["weblog1", "healthy", 35]]));
         // A marker a reload would wipe.
         mark_loaded(&c).await;
+        record_flashes(&c).await;
 
         // New rows land while the page is open, as the speed job would write them.
         for k in 86..96 {
@@ -107,30 +108,31 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         ks.health("weblog1", at(120), 5 * MIN, 77, 0).await;
         ks.checkpoint(at(123)).await;
 
-        let page = wait_for(&c, "the new rows", Duration::from_secs(30), |p| {
-            p["alerts"].as_array().unwrap().len() == 3
-                && p["bars"].as_array().unwrap().len() == 27
-                && p["top"][0][0] == "bags"
-                && p["servers"].as_array().unwrap().len() == 2
-        })
-        .await;
-        assert_eq!(page["marker"], "yes", "the page was reloaded");
         // Hour 1 of D2: weblog1's tiles 01:00..01:55 (35 up to 01:25, then 50) + weblog2's 8 tiles of 40.
         let hour1: i64 = (60..96).step_by(5).map(|k| if k < 86 { 35 } else { 50 }).sum::<i64>() + 8 * 40;
         assert_eq!(hour1, 630);
-        assert_eq!(page["bars"][25], json!([format!("{D2}T01:00:00.000Z"), "speed", hour1, ""]));
+        let hour1_bar = json!([format!("{D2}T01:00:00.000Z"), "speed", hour1, ""]);
         // And a new bar: hour 2.
-        assert_eq!(page["bars"][26], json!([format!("{D2}T02:00:00.000Z"), "speed", 77, ""]));
-        assert_eq!(
-            page["alerts"],
-            json!([
-                ["ddos|2026-11-21T01:33:00.500Z|192.0.2.66", true],
-                ["health|2026-11-21T01:30:00.000Z|weblog2", true],
-                ["ddos|2026-11-21T00:30:00.000Z|198.51.100.77", false],
-            ])
-        );
-        assert_eq!(page["top"], json!([["bags", 60], ["shoes", 10]]));
-        assert_eq!(page["servers"], json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]]));
+        let hour2_bar = json!([format!("{D2}T02:00:00.000Z"), "speed", 77, ""]);
+        let (ddos, health) = ("ddos|2026-11-21T01:33:00.500Z|192.0.2.66", "health|2026-11-21T01:30:00.000Z|weblog2");
+        let alert_keys = json!([ddos, health, "ddos|2026-11-21T00:30:00.000Z|198.51.100.77"]);
+        let top = json!([["bags", 60], ["shoes", 10]]);
+        let servers = json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]]);
+        // Every panel refreshes on its own query, so wait for all of them:
+        // one may show the new rows an update before another.
+        let keys = |p: &serde_json::Value| json!(p["alerts"].as_array().unwrap().iter().map(|a| a[0].clone()).collect::<Vec<_>>());
+        let page = wait_for(&c, "the new rows", Duration::from_secs(30), |p| {
+            p["bars"].as_array().unwrap().len() == 27
+                && p["bars"][25] == hour1_bar
+                && p["bars"][26] == hour2_bar
+                && keys(p) == alert_keys
+                && p["top"] == top
+                && p["servers"] == servers
+        })
+        .await;
+        assert_eq!(page["marker"], "yes", "the page was reloaded");
+        // The two new alerts flashed as they arrived (in one update or two); the old one never did.
+        assert_eq!(page["flashed"], json!([ddos, health]));
 
         // The batch panel: D1, the newest batch day, per server and
         // category by requests, and its top paths.
@@ -146,9 +148,10 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         db.batch_day(D2, &[(10, 2); 24], 9);
         db.batch_dimension(D2, "server", &[("weblog1", 240, 9, 24, 1_000)]);
         db.batch_dimension(D2, "category", &[("hats", 240, 9, 0, 1_000)]);
-        let panel = batch_panel!(c, "the newer batch day", |p: &serde_json::Value| p["day"].as_str().is_some_and(|d| d.starts_with(D2)));
-        assert_eq!(panel["servers"], json!([["weblog1", 240, 9, 0.1]]));
-        assert_eq!(panel["categories"], json!([["hats", 240, 9, 0]]));
+        // The day's rows are written one table after another: wait for all of them.
+        let panel = batch_panel!(c, "the newer batch day", |p: &serde_json::Value| p["day"].as_str().is_some_and(|d| d.starts_with(D2))
+            && p["servers"] == json!([["weblog1", 240, 9, 0.1]])
+            && p["categories"] == json!([["hats", 240, 9, 0]]));
         assert_eq!(panel["paths"], json!([]));
         assert_eq!(read_dashboard(&c).await["marker"], "yes", "the page was reloaded");
         c.close().await.unwrap();

@@ -21,11 +21,14 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// What the dashboard shows, read from its DOM: connection state, hourly
 /// bars `[start, source, requests, visitors]` (visitors `""` when unknown),
-/// alerts `[key, highlighted]`, top categories, servers, and a marker that a
-/// reload would wipe (`window.__loadedOnce`, set by [`mark_loaded`]).
+/// alerts `[key, highlighted]`, top categories, servers, a marker that a
+/// reload would wipe (`window.__loadedOnce`, set by [`mark_loaded`]), and
+/// the keys of every alert that flashed as new since [`record_flashes`]
+/// (sorted; `null` before it).
 pub const READ_DASHBOARD: &str = r##"
 const q = (s) => Array.from(document.querySelectorAll(s));
 return {
+  flashed: window.__flashed ? Array.from(window.__flashed).sort() : null,
   connection: document.getElementById("connection").dataset.state,
   bars: q("#traffic-chart rect.bar").map(r => [r.dataset.start, r.dataset.source, Number(r.dataset.requests), r.dataset.visitors === "" ? "" : Number(r.dataset.visitors)]),
   alerts: q("#alerts li").map(li => [li.dataset.key, li.classList.contains("new")]),
@@ -112,6 +115,24 @@ pub async fn wait_for(c: &Client, what: &str, timeout: Duration, ok: impl Fn(&Va
 /// Sets the marker a reload would wipe (`marker` in [`READ_DASHBOARD`]).
 pub async fn mark_loaded(c: &Client) {
     c.execute("window.__loadedOnce = 'yes'; return null;", vec![]).await.expect("setting the marker");
+}
+
+/// From now on, remembers the key of every alert the page adds as new
+/// (`flashed` in [`READ_DASHBOARD`]). Why: the page flashes an alert only in
+/// the update that brings it (the next update re-renders it plain), so two
+/// alerts that arrive in consecutive updates are never both highlighted in
+/// one snapshot; what the page did is only seen as it happens.
+pub async fn record_flashes(c: &Client) {
+    const INSTALL: &str = r##"
+window.__flashed = new Set();
+new MutationObserver((changes) => {
+  for (const change of changes)
+    for (const node of change.addedNodes)
+      if (node.classList && node.classList.contains("new")) window.__flashed.add(node.dataset.key);
+}).observe(document.getElementById("alerts"), { childList: true });
+return null;
+"##;
+    c.execute(INSTALL, vec![]).await.expect("installing the flash recorder");
 }
 
 /// `<target dir>/test-artifacts`, created: where screenshots are kept.
