@@ -52,9 +52,18 @@ use_home() {
   export AIRFLOW__API__PORT=$port
   export AIRFLOW__API__HOST=127.0.0.1
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$port/execution/
+  # A task runner's wait for each answer of the API server (5 s by default). The first
+  # execution request after start-up took 5.5 s on the loaded 2-core CI machine.
+  export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=30
   [[ -s $AIRFLOW_HOME/jwt.secret ]] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$AIRFLOW_HOME/jwt.secret"
   AIRFLOW__API_AUTH__JWT_SECRET=$(cat "$AIRFLOW_HOME/jwt.secret")
   export AIRFLOW__API_AUTH__JWT_SECRET
+}
+
+# start PART: one Airflow process in its own session (so `down` ends its workers too).
+start() {
+  (exec setsid "$VENV/bin/airflow" "$1" >"$AIRFLOW_HOME/logs/$1.log" 2>&1 </dev/null) &
+  echo $! >"$AIRFLOW_HOME/$1.pid"
 }
 
 up() {
@@ -62,20 +71,35 @@ up() {
   use_home "$1"
   say "airflow db migrate ($AIRFLOW_HOME)"
   "$VENV/bin/airflow" db migrate >"$AIRFLOW_HOME/logs/migrate.log" 2>&1 || { tail -n 30 "$AIRFLOW_HOME/logs/migrate.log" >&2; exit 1; }
-  local part
-  for part in api-server dag-processor scheduler; do
-    (exec setsid "$VENV/bin/airflow" "$part" >"$AIRFLOW_HOME/logs/$part.log" 2>&1 </dev/null) &
-    echo $! >"$AIRFLOW_HOME/$part.pid"
-  done
+  # The API server first, and answering, before anything can run a task: a task's runner
+  # reports to it from its first moment and gives up after [workers] execution_api_retries.
+  # Started side by side, the scheduler queued the first task while the API server was still
+  # booting (8 s on a loaded machine); the runner spent its retries on refused connections,
+  # the task failed without running, and its run waited out the DAG's 10-minute retry delay.
+  start api-server
   local deadline=$((SECONDS + 180)) port; port=$(cat "$AIRFLOW_HOME/api.port")
   until curl -fsS "http://127.0.0.1:$port/api/v2/monitor/health" >/dev/null 2>&1; do
-    for part in api-server dag-processor scheduler; do
-      kill -0 "$(cat "$AIRFLOW_HOME/$part.pid")" 2>/dev/null || { tail -n 30 "$AIRFLOW_HOME/logs/$part.log" >&2; say "$part exited"; exit 1; }
-    done
+    kill -0 "$(cat "$AIRFLOW_HOME/api-server.pid")" 2>/dev/null || { tail -n 30 "$AIRFLOW_HOME/logs/api-server.log" >&2; say "api-server exited"; exit 1; }
     ((SECONDS < deadline)) || { tail -n 30 "$AIRFLOW_HOME/logs/api-server.log" >&2; say "API server not up after 180 s"; exit 1; }
     sleep 1
   done
-  say "scheduler, DAG processor and API server (port $port) up in $AIRFLOW_HOME"
+  start dag-processor
+  start scheduler
+  # Up means the DAGs folder is parsed: until then the CLI does not know the DAG.
+  local part
+  until "$VENV/bin/python" - "$AIRFLOW_HOME/airflow.db" <<'PY'
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+sys.exit(0 if con.execute("select count(*) from dag").fetchone()[0] > 0 else 1)
+PY
+  do
+    for part in dag-processor scheduler; do
+      kill -0 "$(cat "$AIRFLOW_HOME/$part.pid")" 2>/dev/null || { tail -n 30 "$AIRFLOW_HOME/logs/$part.log" >&2; say "$part exited"; exit 1; }
+    done
+    ((SECONDS < deadline)) || { tail -n 30 "$AIRFLOW_HOME/logs/dag-processor.log" >&2; say "no DAG parsed after 180 s"; exit 1; }
+    sleep 1
+  done
+  say "API server (port $port), DAG processor and scheduler up in $AIRFLOW_HOME; DAGs parsed"
 }
 
 down() {
