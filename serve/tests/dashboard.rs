@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clickstream_testkit::browser::{mark_loaded, read_dashboard, record_flashes, screenshot, wait_for, Driver};
+use clickstream_testkit::browser::{alert_keys, mark_loaded, read_dashboard, record_flashes, screenshot, shown_requests, wait_for, Driver};
 use common::*;
 use serde_json::json;
 
@@ -115,17 +115,16 @@ fn the_dashboard_updates_live_as_rows_arrive() {
         // And a new bar: hour 2.
         let hour2_bar = json!([format!("{D2}T02:00:00.000Z"), "speed", 77, ""]);
         let (ddos, health) = ("ddos|2026-11-21T01:33:00.500Z|192.0.2.66", "health|2026-11-21T01:30:00.000Z|weblog2");
-        let alert_keys = json!([ddos, health, "ddos|2026-11-21T00:30:00.000Z|198.51.100.77"]);
+        let keys = [ddos, health, "ddos|2026-11-21T00:30:00.000Z|198.51.100.77"];
         let top = json!([["bags", 60], ["shoes", 10]]);
         let servers = json!([["weblog1", "healthy", 77], ["weblog2", "unhealthy", 40]]);
         // Every panel refreshes on its own query, so wait for all of them:
         // one may show the new rows an update before another.
-        let keys = |p: &serde_json::Value| json!(p["alerts"].as_array().unwrap().iter().map(|a| a[0].clone()).collect::<Vec<_>>());
         let page = wait_for(&c, "the new rows", Duration::from_secs(30), |p| {
             p["bars"].as_array().unwrap().len() == 27
                 && p["bars"][25] == hour1_bar
                 && p["bars"][26] == hour2_bar
-                && keys(p) == alert_keys
+                && alert_keys(p) == keys
                 && p["top"] == top
                 && p["servers"] == servers
         })
@@ -257,7 +256,7 @@ fn the_dashboard_follows_the_real_speed_job_reading_kafka() {
                 + sum("speed_job_events_replayed_total")
                 + sum("speed_job_decode_errors_total");
             let page = read_dashboard(&c).await;
-            let shown: i64 = page["bars"].as_array().unwrap().iter().map(|b| b[2].as_i64().unwrap()).sum();
+            let shown = shown_requests(&page);
             if consumed >= 3000.0 && accounted >= consumed && counted > 0.0 && shown == counted as i64 {
                 break (counted as i64, page);
             }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clickstream_e2e::pipeline::{wait_delivered, Pipeline, HOSTS};
-use clickstream_testkit::browser::{mark_loaded, screenshot, wait_for, Driver};
+use clickstream_testkit::browser::{alert_keys, mark_loaded, screenshot, shown_requests, wait_for, Driver};
 use clickstream_testkit::Service;
 use serde_json::Value;
 
@@ -99,14 +99,6 @@ fn visitors_per_hour<'a>(lines: impl Iterator<Item = &'a Line>) -> BTreeMap<i64,
         sets.entry(l.t.div_euclid(HOUR_MS) * HOUR_MS).or_default().insert(&l.client);
     }
     sets.into_iter().map(|(h, s)| (h, s.len())).collect()
-}
-
-fn shown_requests(page: &Value) -> i64 {
-    page["bars"].as_array().unwrap().iter().map(|b| b[2].as_i64().unwrap()).sum()
-}
-
-fn alert_keys(page: &Value) -> Vec<String> {
-    page["alerts"].as_array().unwrap().iter().map(|a| a[0].as_str().unwrap().to_string()).collect()
 }
 
 /// Every bar is a speed hour whose visitor estimate is within 2 (or 5 %) of

@@ -99,6 +99,16 @@ pub async fn read_dashboard(c: &Client) -> Value {
     c.execute(READ_DASHBOARD, vec![]).await.expect("reading the page")
 }
 
+/// The requests of every hourly bar the page shows, added up.
+pub fn shown_requests(page: &Value) -> i64 {
+    page["bars"].as_array().expect("bars").iter().map(|b| b[2].as_i64().expect("a bar's requests")).sum()
+}
+
+/// The keys of the alerts the page lists, in its order (newest first).
+pub fn alert_keys(page: &Value) -> Vec<String> {
+    page["alerts"].as_array().expect("alerts").iter().map(|a| a[0].as_str().expect("an alert's key").to_string()).collect()
+}
+
 /// Polls the page every 100 ms until `ok`; panics with what it shows after `timeout`.
 pub async fn wait_for(c: &Client, what: &str, timeout: Duration, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + timeout;
