@@ -128,7 +128,7 @@ impl PrivateKafka {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = clickstream_avro_ipc::test_pki::write_test_pki(dir.path());
         let port = free_port();
-        let broker = PrivateKafka { dir: tempfile::tempdir().expect("temp dir"), port: free_port() };
+        let broker = PrivateKafka::not_started();
         broker.stack_with(&["up", "kafka"], &[("KAFKA_ADVERTISED_PORT", port.to_string())]);
         let terminator = tls::Terminator::start(port, broker.addr(), &pki.cert, &pki.key);
         (broker, TlsFront { pki, port, _terminator: terminator, _dir: dir })
