@@ -66,6 +66,31 @@ start() {
   echo $! >"$AIRFLOW_HOME/$1.pid"
 }
 
+api_answers() { curl -fsS "http://127.0.0.1:$(cat "$AIRFLOW_HOME/api.port")/api/v2/monitor/health" >/dev/null 2>&1; }
+
+# Up means the DAGs folder is parsed: until then the CLI does not know the DAG.
+dag_parsed() {
+  "$VENV/bin/python" - "$AIRFLOW_HOME/airflow.db" <<'PY'
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=10)
+sys.exit(0 if con.execute("select count(*) from dag").fetchone()[0] > 0 else 1)
+PY
+}
+
+# await DEADLINE FAILURE CHECK PART...: runs CHECK every second until it succeeds. Fails with
+# the tail of a PART's log when that part has exited, or saying FAILURE with the first PART's
+# log once SECONDS reaches DEADLINE.
+await() {
+  local deadline=$1 failure=$2 check=$3 part; shift 3
+  until "$check"; do
+    for part; do
+      kill -0 "$(cat "$AIRFLOW_HOME/$part.pid")" 2>/dev/null || { tail -n 30 "$AIRFLOW_HOME/logs/$part.log" >&2; say "$part exited"; exit 1; }
+    done
+    ((SECONDS < deadline)) || { tail -n 30 "$AIRFLOW_HOME/logs/$1.log" >&2; say "$failure"; exit 1; }
+    sleep 1
+  done
+}
+
 up() {
   install
   use_home "$1"
@@ -76,30 +101,13 @@ up() {
   # Started side by side, the scheduler queued the first task while the API server was still
   # booting (8 s on a loaded machine); the runner spent its retries on refused connections,
   # the task failed without running, and its run waited out the DAG's 10-minute retry delay.
+  local deadline=$((SECONDS + 180))
   start api-server
-  local deadline=$((SECONDS + 180)) port; port=$(cat "$AIRFLOW_HOME/api.port")
-  until curl -fsS "http://127.0.0.1:$port/api/v2/monitor/health" >/dev/null 2>&1; do
-    kill -0 "$(cat "$AIRFLOW_HOME/api-server.pid")" 2>/dev/null || { tail -n 30 "$AIRFLOW_HOME/logs/api-server.log" >&2; say "api-server exited"; exit 1; }
-    ((SECONDS < deadline)) || { tail -n 30 "$AIRFLOW_HOME/logs/api-server.log" >&2; say "API server not up after 180 s"; exit 1; }
-    sleep 1
-  done
+  await "$deadline" "API server not up after 180 s" api_answers api-server
   start dag-processor
   start scheduler
-  # Up means the DAGs folder is parsed: until then the CLI does not know the DAG.
-  local part
-  until "$VENV/bin/python" - "$AIRFLOW_HOME/airflow.db" <<'PY'
-import sqlite3, sys
-con = sqlite3.connect(sys.argv[1], timeout=10)
-sys.exit(0 if con.execute("select count(*) from dag").fetchone()[0] > 0 else 1)
-PY
-  do
-    for part in dag-processor scheduler; do
-      kill -0 "$(cat "$AIRFLOW_HOME/$part.pid")" 2>/dev/null || { tail -n 30 "$AIRFLOW_HOME/logs/$part.log" >&2; say "$part exited"; exit 1; }
-    done
-    ((SECONDS < deadline)) || { tail -n 30 "$AIRFLOW_HOME/logs/dag-processor.log" >&2; say "no DAG parsed after 180 s"; exit 1; }
-    sleep 1
-  done
-  say "API server (port $port), DAG processor and scheduler up in $AIRFLOW_HOME; DAGs parsed"
+  await "$deadline" "no DAG parsed after 180 s" dag_parsed dag-processor scheduler
+  say "API server (port $(cat "$AIRFLOW_HOME/api.port")), DAG processor and scheduler up in $AIRFLOW_HOME; DAGs parsed"
 }
 
 down() {
